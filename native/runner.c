@@ -1,0 +1,209 @@
+/*
+ * The plan runner: clone the child and, in it, execute the plan op by op.
+ * Everything after clone() is in this file and uses raw syscalls only: the
+ * child of a multi-threaded process (Node) may not take locks or allocate.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/sched.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tsjail.h"
+
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
+
+/* The kernel's struct sigaction (rt_sigaction takes this, not glibc's). */
+struct k_sigaction {
+	unsigned long handler;
+	unsigned long flags;
+	unsigned long restorer;
+	uint64_t mask;
+};
+
+int tsj_abi_version(void) { return TSJ_ABI_VERSION; }
+
+static long sys6(long nr, const int64_t a[6])
+{
+	long r = syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	return r == -1 ? -errno : r;
+}
+
+/* Every disposition back to SIG_DFL (Node ignores SIGPIPE and SIGXFSZ, and
+ * CLONE_CLEAR_SIGHAND leaves ignored signals ignored), then an empty mask. */
+void tsj_reset_signals(void)
+{
+	struct k_sigaction dfl = {0};
+	uint64_t none = 0;
+	for (int s = 1; s <= 64; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof(uint64_t));
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(uint64_t));
+}
+
+static void report(int fd, uint32_t idx, long ret, int soft)
+{
+	struct tsj_report r = {.op_index = idx, .err = ret < 0 ? (int32_t)-ret : 0, .ret = ret, .soft = (uint32_t)soft};
+	if (fd >= 0)
+		(void)!write(fd, &r, sizeof r);
+}
+
+static void describe(int log_fd, const uint8_t *blob, const struct tsj_plan_hdr *h, uint32_t idx, long ret)
+{
+	if (log_fd < 0 || !h->desc_off)
+		return;
+	const uint32_t *descs = (const uint32_t *)(blob + h->desc_off);
+	const char *d = (const char *)blob + descs[idx];
+	const char *e = strerror((int)-ret); /* static table lookup in glibc */
+	struct iovec {
+		const void *b;
+		size_t l;
+	} v[4] = {{"[E] ", 4}, {d, strlen(d)}, {": ", 2}, {e, strlen(e)}};
+	(void)!syscall(SYS_writev, log_fd, v, 4);
+	(void)!write(log_fd, "\n", 1);
+}
+
+/* PID 1 of the jail: forward signals to the program, reap every child, exit
+ * with the program's status (a signal becomes 128+n: PID 1 cannot re-raise
+ * it on itself). */
+static void __attribute__((noreturn)) reaper(pid_t prog)
+{
+	uint64_t all = ~0ULL;
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof all);
+	for (;;) {
+		siginfo_t si;
+		int s = (int)syscall(SYS_rt_sigtimedwait, &all, &si, NULL, sizeof all);
+		if (s < 0)
+			continue;
+		if (s != SIGCHLD) {
+			kill(prog, s);
+			continue;
+		}
+		int st;
+		pid_t p;
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			if (p == prog)
+				_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+}
+
+static int errno_ok(const struct tsj_op *op, long ret)
+{
+	for (int i = 0; i < 4 && op->ok_errno[i]; i++)
+		if (ret == -(long)op->ok_errno[i])
+			return 1;
+	return 0;
+}
+
+/* Runs the plan; returns only on a fatal failure (after reporting it) or when
+ * the plan ends without execve. */
+int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd)
+{
+	const struct tsj_plan_hdr *h = (const struct tsj_plan_hdr *)blob;
+	if (size < sizeof *h || h->magic != TSJ_PLAN_MAGIC || h->abi != TSJ_ABI_VERSION || h->size != size ||
+	    h->ops_off + (uint64_t)h->n_ops * sizeof(struct tsj_op) > size ||
+	    h->relocs_off + (uint64_t)h->n_relocs * 4 > size) {
+		report(err_fd, UINT32_MAX, -EINVAL, 0);
+		return -EINVAL;
+	}
+	const uint32_t *relocs = (const uint32_t *)(blob + h->relocs_off);
+	for (uint32_t i = 0; i < h->n_relocs; i++) {
+		uint64_t *w = (uint64_t *)(blob + relocs[i]);
+		*w = (uint64_t)(uintptr_t)(blob + *w);
+	}
+	int64_t slots[TSJ_MAX_SLOTS] = {0};
+	const struct tsj_op *ops = (const struct tsj_op *)(blob + h->ops_off);
+	for (uint32_t i = 0; i < h->n_ops; i++) {
+		const struct tsj_op *op = &ops[i];
+		if ((op->flags & TSJ_F_COND) && slots[op->cond_slot % TSJ_MAX_SLOTS] < 0)
+			continue;
+		if (op->flags & TSJ_F_PATCH) {
+			int64_t v = slots[op->patch_slot % TSJ_MAX_SLOTS];
+			if (op->flags & TSJ_F_PATCH64)
+				memcpy(blob + op->patch_off, &v, 8);
+			else {
+				int32_t v32 = (int32_t)v;
+				memcpy(blob + op->patch_off, &v32, 4);
+			}
+		}
+		int64_t a[6];
+		for (int k = 0; k < 6; k++) {
+			a[k] = op->args[k];
+			if (op->flags & TSJ_ARG_PTR(k))
+				a[k] = (int64_t)(uintptr_t)(blob + a[k]);
+			else if (op->flags & TSJ_ARG_SLOT(k))
+				a[k] = slots[a[k] % TSJ_MAX_SLOTS];
+		}
+		long ret;
+		if (op->nr == TSJ_OP_INIT_FORK) {
+			ret = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+			if (ret == -1)
+				ret = -errno;
+			else if (ret > 0) {
+				close((int)a[0]);
+				reaper((pid_t)ret);
+			}
+		} else {
+			ret = sys6(op->nr, a);
+		}
+		int failed = (op->flags & TSJ_F_EXPECT) ? ret != op->expect : ret < 0;
+		if (failed && errno_ok(op, ret))
+			failed = 0;
+		if (op->flags & TSJ_F_SAVE)
+			slots[op->save_slot % TSJ_MAX_SLOTS] = ret;
+		if (!failed)
+			continue;
+		if (ret >= 0)
+			ret = -EPROTO; /* an unexpected result, not an errno */
+		if (op->flags & TSJ_F_SOFT) {
+			report(err_fd, i, ret, 1);
+			continue;
+		}
+		report(err_fd, i, ret, 0);
+		describe(log_fd, blob, h, i, ret);
+		return (int)ret;
+	}
+	report(err_fd, h->n_ops, -ENOEXEC, 0); /* the plan must end in execve */
+	return -ENOEXEC;
+}
+
+/* Clone a child that runs a private copy of the plan. Returns the pid or
+ * -errno. Signals are blocked across clone so that none of Node's handlers
+ * can run in the child before it resets them. */
+long tsj_spawn(const void *plan, uint32_t size, uint64_t clone_flags, int err_fd)
+{
+	uint8_t *copy = malloc(size);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, plan, size);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+
+	struct clone_args ca = {.flags = clone_flags | CLONE_CLEAR_SIGHAND, .exit_signal = SIGCHLD};
+	long pid = syscall(SYS_clone3, &ca, sizeof ca);
+	if (pid == -1 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
+		/* Older kernels: no clone3 or no CLONE_CLEAR_SIGHAND; the child
+		 * resets the handlers itself anyway. */
+		ca.flags = clone_flags;
+		pid = syscall(SYS_clone3, &ca, sizeof ca);
+		if (pid == -1 && errno == ENOSYS)
+			pid = syscall(SYS_clone, (unsigned long)clone_flags | SIGCHLD, 0, 0, 0, 0);
+	}
+	if (pid == 0) {
+		tsj_reset_signals();
+		tsj_run_plan(copy, size, err_fd, -1);
+		_exit(127);
+	}
+	int e = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	free(copy);
+	return pid < 0 ? -e : pid;
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// npm install / npm run build: TypeScript, the config schema as JSON (so start-up
+// never parses .proto text) and the native plan runner.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
+
+run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
+
+const proto = join(root, 'proto/config.proto');
+if (existsSync(proto)) {
+  const require = createRequire(import.meta.url);
+  const protobuf = require('protobufjs');
+  const parsed = protobuf.loadSync(proto, new protobuf.Root(), { keepCase: true });
+  mkdirSync(join(root, 'dist/config'), { recursive: true });
+  writeFileSync(join(root, 'dist/config/schema.json'), JSON.stringify(parsed.toJSON({ keepComments: false })));
+}
+
+try {
+  run('make', ['-s', '-C', 'native']);
+} catch {
+  console.error('tsjail: building native/ failed: a C compiler and make are needed (Debian: apt-get install gcc make)');
+  process.exit(1);
+}

@@ -1,0 +1,133 @@
+/**
+ * The only place koffi is loaded: libc calls Node does not offer, and the
+ * native plan runner. Loaded on first use so `--help` and parse errors never
+ * pay for it.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const NATIVE_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../native/build');
+export const EXEC_LAUNCHER = join(NATIVE_DIR, 'tsjail-exec');
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Fn = (...args: any[]) => any;
+interface Libc {
+  tsj_abi_version: Fn;
+  tsj_spawn: Fn;
+  pipe2: Fn;
+  wait4: Fn;
+  prlimit64: Fn;
+  fcntl: Fn;
+  dup3: Fn;
+  statvfs: Fn;
+  syscall3: Fn;
+}
+
+let lib: Libc | undefined;
+
+function load(): Libc {
+  if (lib) return lib;
+  const require = createRequire(import.meta.url);
+  const koffi = require('koffi');
+  const c = koffi.load('libc.so.6');
+  const native = koffi.load(join(NATIVE_DIR, 'libtsjail.so'));
+  lib = {
+    tsj_abi_version: native.func('int tsj_abi_version(void)'),
+    tsj_spawn: native.func('long tsj_spawn(const void *plan, uint32_t size, uint64_t flags, int err_fd)'),
+    pipe2: c.func('int pipe2(_Out_ int *fds, int flags)'),
+    wait4: c.func('int wait4(int pid, void *status, int options, void *rusage)'),
+    prlimit64: c.func('int prlimit64(int pid, int resource, void *newlim, void *oldlim)'),
+    fcntl: c.func('int fcntl(int fd, int cmd, int arg)'),
+    dup3: c.func('int dup3(int oldfd, int newfd, int flags)'),
+    statvfs: c.func('int statvfs(const char *path, void *buf)'),
+    syscall3: c.func('long syscall(long nr, long a, long b, long c)'),
+  };
+  const abi = lib.tsj_abi_version();
+  if (abi !== 1) throw new Error(`native runner ABI ${abi}, expected 1: rebuild with 'npm run build'`);
+  return lib;
+}
+
+function errno(): number {
+  const require = createRequire(import.meta.url);
+  return require('koffi').errno() as number;
+}
+
+export class SyscallError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+  ) {
+    super(call);
+  }
+}
+
+function check(call: string, r: number | bigint): number {
+  if (Number(r) < 0) throw new SyscallError(call, errno());
+  return Number(r);
+}
+
+const O_CLOEXEC = 0o2000000;
+const WNOHANG = 1;
+const F_DUPFD_CLOEXEC = 1030;
+
+export function pipeCloexec(): [number, number] {
+  const fds = [0, 0];
+  check('pipe2(O_CLOEXEC)', load().pipe2(fds, O_CLOEXEC));
+  return [fds[0]!, fds[1]!];
+}
+
+/** Clone the child running `plan`. Returns its pid. */
+export function spawnPlan(plan: Buffer, cloneFlags: bigint, errFd: number): number {
+  const r = Number(load().tsj_spawn(plan, plan.length, cloneFlags, errFd));
+  if (r < 0) throw new SyscallError(`clone3(flags=0x${cloneFlags.toString(16)})`, -r);
+  return r;
+}
+
+export interface Rusage {
+  utimeMs: number;
+  stimeMs: number;
+  maxRssKiB: number;
+}
+export interface WaitResult {
+  status: number;
+  rusage: Rusage;
+}
+
+/** Non-blocking wait4 for one pid: undefined while it runs. */
+export function waitPid(pid: number): WaitResult | undefined {
+  const st = Buffer.alloc(4);
+  const ru = Buffer.alloc(144);
+  const r = load().wait4(pid, st, WNOHANG, ru);
+  if (r === 0) return undefined;
+  check(`wait4(${pid}, WNOHANG)`, r);
+  const tv = (at: number) => Number(ru.readBigInt64LE(at)) * 1000 + Number(ru.readBigInt64LE(at + 8)) / 1000;
+  return { status: st.readInt32LE(0), rusage: { utimeMs: tv(0), stimeMs: tv(16), maxRssKiB: Number(ru.readBigInt64LE(32)) } };
+}
+
+/** [soft, hard] of one RLIMIT_* resource of this process. */
+export function getRlimit(resource: number): [bigint, bigint] {
+  const old = Buffer.alloc(16);
+  check(`prlimit64(0, ${resource})`, load().prlimit64(0, resource, null, old));
+  return [old.readBigUInt64LE(0), old.readBigUInt64LE(8)];
+}
+
+/** A CLOEXEC copy of fd, numbered 3 or above. */
+export function dupCloexec(fd: number): number {
+  return check(`fcntl(${fd}, F_DUPFD_CLOEXEC)`, load().fcntl(fd, F_DUPFD_CLOEXEC, 3));
+}
+
+export function dupTo(oldFd: number, newFd: number): void {
+  check(`dup3(${oldFd}, ${newFd})`, load().dup3(oldFd, newFd, 0));
+}
+
+/** statvfs f_flag (ST_RDONLY=1, ST_NOSUID=2, ST_NODEV=4, ST_NOEXEC=8, ...). */
+export function mountFlagsOf(path: string): bigint {
+  const b = Buffer.alloc(112);
+  check(`statvfs(${path})`, load().statvfs(path, b));
+  return b.readBigUInt64LE(72);
+}
+
+export function nativeAbi(): number {
+  return load().tsj_abi_version();
+}

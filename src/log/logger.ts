@@ -1,0 +1,140 @@
+/**
+ * Logging through pino, rendered in nsjail's text format by default:
+ *   [I][2026-11-23T06:35:02+0000] message
+ *   [W][2026-11-23T06:35:02+0000][1234] caller():42 message
+ * or one JSON object per line with --log_format json. Logs go to their own
+ * fd (stderr by default, --log_fd, or --log FILE); the jail's fds are its own.
+ */
+import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isatty } from 'node:tty';
+import type { LogLevel } from '../spec.js';
+
+const LEVELS = { DEBUG: 20, INFO: 30, WARNING: 40, ERROR: 50, FATAL: 60 } as const;
+const LETTER: Record<number, string> = { 20: 'D', 30: 'I', 40: 'W', 50: 'E', 60: 'F' };
+const COLOR: Record<string, string> = { D: '\x1b[0;4m', I: '\x1b[1m', W: '\x1b[0;33m', E: '\x1b[1;31m', F: '\x1b[7;35m' };
+const PINO_LEVEL: Record<LogLevel, string> = { DEBUG: 'debug', INFO: 'info', WARNING: 'warn', ERROR: 'error', FATAL: 'fatal' };
+
+export interface LogSettings {
+  level: LogLevel;
+  fd: number;
+  file?: string;
+  format: 'text' | 'json';
+}
+
+/** nsjail's strftime("%FT%T%z"), local time. */
+export function logTime(d = new Date()): string {
+  const p = (n: number, w = 2) => String(Math.abs(n)).padStart(w, '0');
+  const off = -d.getTimezoneOffset();
+  return (
+    `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}` +
+    `${off < 0 ? '-' : '+'}${p(Math.floor(Math.abs(off) / 60))}${p(Math.abs(off) % 60)}`
+  );
+}
+
+/** The calling function and line, as nsjail's `func():line`. */
+function caller(): string {
+  const frames = (new Error().stack ?? '').split('\n').slice(1);
+  for (const f of frames) {
+    if (f.includes('/log/logger.')) continue;
+    const m = /^at (?:async )?(?:([\w$.<>]+) \()?.*?([\w-]+)\.js:(\d+):\d+\)?$/.exec(f.trim());
+    if (m) return `${(m[1] ?? m[2]!).split('.').pop()}():${m[3]}`;
+  }
+  return 'main():0';
+}
+
+interface PinoLike {
+  [level: string]: unknown;
+  level: string;
+}
+
+class Logger {
+  private settings: LogSettings = { level: 'INFO', fd: 2, format: 'text' };
+  private pino?: PinoLike;
+  private color = false;
+  private ownFd?: number;
+
+  configure(s: Partial<LogSettings>): void {
+    this.settings = { ...this.settings, ...s };
+    if (this.ownFd !== undefined) closeSync(this.ownFd);
+    this.ownFd = undefined;
+    if (this.settings.file) {
+      this.ownFd = openSync(this.settings.file, 'a', 0o640);
+      this.settings.fd = this.ownFd;
+    }
+    this.color = this.settings.format === 'text' && !process.env.NO_COLOR && isatty(this.settings.fd);
+    this.pino = undefined;
+  }
+
+  get level(): LogLevel {
+    return this.settings.level;
+  }
+  get fd(): number {
+    return this.settings.fd;
+  }
+  enabled(level: LogLevel): boolean {
+    return LEVELS[level] >= LEVELS[this.settings.level];
+  }
+
+  private instance(): PinoLike {
+    if (this.pino) return this.pino;
+    const require = createRequire(import.meta.url);
+    const pino = require('pino');
+    const { fd, format } = this.settings;
+    const write = (line: string) => {
+      try {
+        writeSync(fd, line);
+      } catch {
+        /* a closed log fd must not take the supervisor down */
+      }
+    };
+    const text = {
+      write: (json: string) => {
+        const o = JSON.parse(json) as { level: number; msg: string; where?: string };
+        const l = LETTER[o.level] ?? 'I';
+        const head = o.where ? `[${l}][${logTime()}][${process.pid}] ${o.where} ` : `[${l}][${logTime()}] `;
+        write(this.color ? `${COLOR[l]}${head}${o.msg}\x1b[0m\n` : `${head}${o.msg}\n`);
+      },
+    };
+    const json = { write };
+    this.pino = pino(
+      { level: PINO_LEVEL[this.settings.level], base: format === 'json' ? { pid: process.pid } : undefined, timestamp: format === 'json' ? pino.stdTimeFunctions.isoTime : false },
+      format === 'json' ? json : text,
+    ) as PinoLike;
+    return this.pino;
+  }
+
+  private emit(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
+    if (!this.enabled(level)) return;
+    const where = level === 'INFO' ? undefined : caller();
+    const fn = this.instance()[PINO_LEVEL[level]] as (o: object, m: string) => void;
+    fn.call(this.instance(), { ...fields, ...(where ? { where } : {}) }, msg);
+  }
+
+  debug(msg: string, fields?: Record<string, unknown>): void {
+    this.emit('DEBUG', msg, fields);
+  }
+  info(msg: string, fields?: Record<string, unknown>): void {
+    this.emit('INFO', msg, fields);
+  }
+  warn(msg: string, fields?: Record<string, unknown>): void {
+    this.emit('WARNING', msg, fields);
+  }
+  error(msg: string, fields?: Record<string, unknown>): void {
+    this.emit('ERROR', msg, fields);
+  }
+  fatal(msg: string, fields?: Record<string, unknown>): void {
+    this.emit('FATAL', msg, fields);
+  }
+  /** Is the log fd a regular file or pipe we own (for --daemon checks). */
+  isOpen(): boolean {
+    try {
+      fstatSync(this.settings.fd);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+export const log = new Logger();

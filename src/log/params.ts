@@ -1,0 +1,30 @@
+/** The start-up lines nsjail prints (cmdline::logParams): mode, parameters, mounts, id maps. */
+import { log } from './logger.js';
+import type { Prepared } from '../prepare.js';
+
+export function logParams(p: Prepared): void {
+  const { cfg, spec } = p;
+  log.info(`Mode: ${cfg.mode}`);
+  const b = (v: boolean) => String(v);
+  const bind = cfg.bindhost.includes(':') ? `[${cfg.bindhost}]` : cfg.bindhost;
+  log.info(
+    `Jail parameters: hostname:'${cfg.hostname}', chroot:'${spec.cli.chroot ?? ''}', process:'${p.exec.path}', bind:${bind}:${cfg.port}, ` +
+      `max_conns:${cfg.max_conns}, max_conns_per_ip:${cfg.max_conns_per_ip}, time_limit:${cfg.time_limit}, daemonize:${b(cfg.daemon)}, ` +
+      `clone_newnet:${b(cfg.clone_newnet)}, clone_newuser:${b(cfg.clone_newuser)}, clone_newns:${b(cfg.clone_newns)}, clone_newpid:${b(cfg.clone_newpid)}, ` +
+      `clone_newipc:${b(cfg.clone_newipc)}, clone_newuts:${b(cfg.clone_newuts)}, cgroupv2:${b(cfg.use_cgroupv2)}, keep_caps:${b(cfg.keep_caps)}, ` +
+      `disable_no_new_privs:${b(cfg.disable_no_new_privs)}, max_cpus:${cfg.max_cpus}, use_core_scheduling:${b(cfg.use_core_scheduling)}`,
+  );
+  for (const m of p.mounts) log.info(m.logLine);
+  const maps = [
+    ['Uid', 'uid', p.uidMap, 'UID/EUID', 'user'],
+    ['Gid', 'gid', p.gidMap, 'GID/EGID', 'group'],
+  ] as const;
+  for (const [Title, id, map, who, what] of maps) {
+    for (const m of map) {
+      log.info(`${Title} map: inside_${id}:${m.inside} outside_${id}:${m.outside} count:${m.count} new${id}map:${m.newidmap}`);
+      if (m.outside === 0 && cfg.clone_newuser) {
+        log.warn(`Process will be ${who}=0 in the global user namespace, and will have ${what} root-level access to files`);
+      }
+    }
+  }
+}

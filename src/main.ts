@@ -1,0 +1,70 @@
+/**
+ * runMain(argv): parse → validate → prepare → plan → execute, returning the
+ * exit status. Nothing here exits the process; bin/tsjail.ts does.
+ */
+import { writeSync } from 'node:fs';
+import { parseCommandLine, usage, UsageError } from './cli/parse.js';
+import { log } from './log/logger.js';
+import type { JailSpec } from './spec.js';
+import { validateSpec } from './validate.js';
+
+/** A failure that ends the run with 255 after its message is logged. */
+export class FatalError extends Error {}
+
+function out(s: string): void {
+  writeSync(1, s);
+}
+
+async function applyConfig(spec: JailSpec, path: string): Promise<void> {
+  const { applyConfigFile } = await import('./config/apply.js');
+  applyConfigFile(spec, path);
+}
+
+export async function runMain(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'seccomp') {
+    const { runSeccompCommand } = await import('./seccomp/index.js');
+    return runSeccompCommand(argv.slice(1), { stdout: out, stderr: (s) => writeSync(2, s) });
+  }
+  let spec: JailSpec;
+  try {
+    const parsed = await parseCommandLine(argv, applyConfig);
+    if (parsed.help) {
+      out(usage());
+      return 0;
+    }
+    spec = parsed.spec;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      writeSync(2, usage());
+      log.fatal(e.message);
+      log.fatal("Couldn't parse cmdline options");
+      return 255;
+    }
+    log.fatal((e as Error).message);
+    return 255;
+  }
+  const { cfg, cli } = spec;
+  log.configure({
+    level: cli.log_level ?? cfg.log_level ?? 'INFO',
+    fd: cli.log_fd ?? cfg.log_fd ?? 2,
+    file: cli.log_file ?? cfg.log_file ?? (cfg.daemon ? '/var/log/tsjail.log' : undefined),
+    format: cfg.ext.log_format,
+  });
+  if (cli.dump_config) {
+    const { dumpConfig } = await import('./config/dump.js');
+    out(dumpConfig(spec));
+    return 0;
+  }
+  const problems = validateSpec(spec);
+  if (problems.length) {
+    for (const p of problems) log.error(p);
+    return 255;
+  }
+  try {
+    const { execute } = await import('./execute.js');
+    return await execute(spec);
+  } catch (e) {
+    log.error((e as Error).message);
+    return 255;
+  }
+}

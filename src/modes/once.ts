@@ -1,0 +1,26 @@
+/**
+ * STANDALONE_ONCE: one jail, its status is tsjail's. A tsjail failure before
+ * execve is 255; SIGINT/SIGTERM to tsjail kill the jail and give 128+signal.
+ */
+import { log } from '../log/logger.js';
+import type { Prepared } from '../prepare.js';
+import { launchJail, type ParentSetup } from '../proc/spawn.js';
+import type { Supervisor } from '../proc/supervisor.js';
+import type { PlanExtras } from '../plan/program.js';
+
+export const STANDALONE = '[STANDALONE MODE]';
+
+export async function runOnce(p: Prepared, sup: Supervisor, extras?: PlanExtras, parent?: ParentSetup): Promise<number> {
+  log.info(`Executing '${p.exec.path}' for '${STANDALONE}'`);
+  const jail = launchJail(p, { extras, parent });
+  const exited = sup.track(jail.pid, STANDALONE, p.cfg.time_limit);
+  if (!(await jail.executed)) {
+    sup.markFailed(jail.pid);
+    await exited;
+    log.error("Couldn't launch the child process");
+    return 255;
+  }
+  const e = await exited;
+  const fatal = sup.fatalSignalReceived;
+  return fatal !== undefined ? 128 + fatal : e.code;
+}

@@ -1,0 +1,22 @@
+/** What every planner shares: fds the parent set up and the slot allocator. */
+export interface PlanContext {
+  /** Read end of the pipe the parent writes one byte to once maps and cgroups are set. */
+  readonly syncFd?: number;
+  /** The parent's write end, closed first so a dead parent reads as EOF. */
+  readonly syncParentFd?: number;
+  /** The CLOEXEC error pipe (the reaper of --init must close it). */
+  readonly errFd: number;
+  /** Listen mode: the accepted connection, becoming fds 0, 1 and 2. */
+  readonly connFd?: number;
+  /** Standalone -Me: no supervisor, so no parent-death signal or sync. */
+  readonly execveMode?: boolean;
+  nextSlot: number;
+}
+
+export function newContext(init: Omit<PlanContext, 'nextSlot'>): PlanContext {
+  return { ...init, nextSlot: 0 };
+}
+
+export function allocSlot(ctx: PlanContext): number {
+  return ctx.nextSlot++;
+}

@@ -1,0 +1,48 @@
+/** Process knobs: CPU affinity, core scheduling, TSC, personality, nice, setsid, OOM score. */
+import {
+  AT_FDCWD,
+  O,
+  O_FLAGS,
+  PIDTYPE_TGID,
+  PR,
+  PR_NAMES,
+  PR_SCHED_CORE_CREATE,
+  PR_TSC_SIGSEGV,
+  PRIO_PROCESS,
+} from '../linux/consts.js';
+import { bytes, int, named, op, slot, str, type ChildOp } from '../plan/ops.js';
+import type { Prepared } from '../prepare.js';
+import { allocSlot, type PlanContext } from './context.js';
+
+export function planOomScore(p: Prepared, ctx: PlanContext): ChildOp[] {
+  if (p.cfg.oom_score_adj === undefined) return [];
+  const s = allocSlot(ctx);
+  const v = Buffer.from(String(p.cfg.oom_score_adj));
+  return [
+    op('openat', 'misc', [int(AT_FDCWD), str('/proc/self/oom_score_adj'), int(O.O_WRONLY | O.O_CLOEXEC, O_FLAGS), int(0)], { save: s }),
+    op('write', 'misc', [slot(s, 'fd'), bytes(v, `'${v}'`), int(v.length)], { expect: BigInt(v.length), text: `write('/proc/self/oom_score_adj', '${v}')` }),
+    op('close', 'misc', [slot(s, 'fd')]),
+  ];
+}
+
+export function planCpu(p: Prepared): ChildOp[] {
+  const ops: ChildOp[] = [];
+  const { cfg } = p;
+  if (p.cpuMask) {
+    ops.push(op('sched_setaffinity', 'cpu', [int(0), int(p.cpuMask.length), bytes(p.cpuMask, `${cfg.max_cpus} CPU(s)`)]));
+  }
+  if (cfg.use_core_scheduling) {
+    ops.push(op('prctl', 'cpu', [named(PR.PR_SCHED_CORE, PR_NAMES), int(PR_SCHED_CORE_CREATE), int(0), int(PIDTYPE_TGID), int(0)], { text: 'prctl(PR_SCHED_CORE, PR_SCHED_CORE_CREATE, 0, PIDTYPE_TGID)' }));
+  }
+  if (cfg.disable_tsc) ops.push(op('prctl', 'cpu', [named(PR.PR_SET_TSC, PR_NAMES), int(PR_TSC_SIGSEGV)], { text: 'prctl(PR_SET_TSC, PR_TSC_SIGSEGV)' }));
+  return ops;
+}
+
+export function planProcess(p: Prepared): ChildOp[] {
+  const ops: ChildOp[] = [];
+  if (p.persona) ops.push(op('personality', 'misc', [int(p.persona)], { text: `personality(0x${p.persona.toString(16)})` }));
+  ops.push(op('setpriority', 'misc', [int(PRIO_PROCESS), int(0), int(p.cfg.nice_level)]));
+  // No controlling terminal: a jailed program must not be able to inject input with TIOCSTI.
+  if (!p.cfg.skip_setsid) ops.push(op('setsid', 'misc', []));
+  return ops;
+}

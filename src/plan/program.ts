@@ -1,0 +1,61 @@
+/**
+ * The one function that fixes the order of the child's setup. Each step says
+ * why it stands where it does.
+ */
+import { planCaps, planNoNewPrivs } from '../phases/caps.js';
+import type { PlanContext } from '../phases/context.js';
+import { planExec } from '../phases/exec.js';
+import { planCloseOnExec, planStdio } from '../phases/fds.js';
+import { planInit } from '../phases/init.js';
+import { planCpu, planOomScore, planProcess } from '../phases/misc.js';
+import { planMounts } from '../phases/mnt.js';
+import { planNet } from '../phases/net.js';
+import { planRlimits } from '../phases/rlimits.js';
+import { planSeccomp } from '../phases/seccomp.js';
+import { planParentDeath, planSync } from '../phases/sync.js';
+import { planUser } from '../phases/user.js';
+import { planUts } from '../phases/uts.js';
+import type { Prepared } from '../prepare.js';
+import type { ChildOp } from './ops.js';
+
+/** Extra ops a feature inserts at a fixed point (Landlock needs the final mount table). */
+export interface PlanExtras {
+  landlock?: (p: Prepared, ctx: PlanContext) => ChildOp[];
+}
+
+export function buildChildProgram(p: Prepared, ctx: PlanContext, extras: PlanExtras = {}): ChildOp[] {
+  const exec = planExec(p, ctx);
+  return [
+    // Die with tsjail from the first instruction: an orphaned half-built jail is a leak.
+    ...planParentDeath(ctx),
+    // Wait for the parent to write the id maps and cgroups: ids are meaningless before.
+    ...planSync(ctx),
+    // Lowering the OOM score may need the credentials we still hold before the uid switch.
+    ...planOomScore(p, ctx),
+    // --execute_fd opens the host binary before the mount namespace hides it.
+    ...exec.open,
+    // Leave the host-root credentials right away; capabilities are kept for setup.
+    ...planUser(p),
+    // Stdio before mounts: /dev/null is the host's, opened before the root changes.
+    ...planStdio(p, ctx),
+    // /proc is mounted here, in the new pid namespace this child is PID 1 of.
+    ...planMounts(p, ctx),
+    ...planNet(p, ctx),
+    ...planUts(p),
+    // Landlock opens its paths in the final mount table, before privileges go.
+    ...(extras.landlock?.(p, ctx) ?? []),
+    // Capabilities last among privileged steps: everything above needed them.
+    ...planNoNewPrivs(p),
+    ...planCaps(p),
+    ...planCpu(p),
+    ...planRlimits(p),
+    ...planProcess(p),
+    // After every open above, so none of our descriptors reaches the program.
+    ...planCloseOnExec(p),
+    // The reaper forks once the jail is complete; the filter below binds the program only.
+    ...planInit(p, ctx),
+    // Seccomp last, so the filter need not allow any setup syscall.
+    ...planSeccomp(p),
+    ...exec.exec,
+  ];
+}

@@ -1,0 +1,105 @@
+/**
+ * One jail: build the plan, clone, run the parent-side setup, release the
+ * child, and read its error pipe (EOF = execve succeeded). Reports name the
+ * failing op through the describer.
+ */
+import { closeSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { errnoName } from '../linux/errno.js';
+import { pipeCloexec, spawnPlan } from '../linux/libc.js';
+import { log } from '../log/logger.js';
+import { newContext, type PlanContext } from '../phases/context.js';
+import { setupUserFromParent } from '../phases/user.js';
+import { describeFailure } from '../plan/describe.js';
+import { encodePlan } from '../plan/encode.js';
+import type { ChildOp } from '../plan/ops.js';
+import { buildChildProgram, type PlanExtras } from '../plan/program.js';
+import type { Prepared } from '../prepare.js';
+
+export class LaunchError extends Error {}
+
+/** Parent-side steps between clone and release (cgroups, id maps, networking). */
+export interface ParentSetup {
+  /** Runs before the id maps are written; may throw. */
+  beforeRelease?: (pid: number) => void;
+  /** Undo what beforeRelease did when the launch fails. */
+  onFailure?: (pid: number) => void;
+}
+
+export interface Launched {
+  readonly pid: number;
+  /** Resolves once the child exec'd (true) or failed before it (false; the error is logged). */
+  readonly executed: Promise<boolean>;
+}
+
+interface Report {
+  index: number;
+  errno: number;
+  soft: boolean;
+}
+
+function parseReports(buf: Buffer): Report[] {
+  const out: Report[] = [];
+  for (let at = 0; at + 24 <= buf.length; at += 24) {
+    out.push({ index: buf.readUInt32LE(at), errno: buf.readInt32LE(at + 4), soft: buf.readUInt32LE(at + 16) !== 0 });
+  }
+  return out;
+}
+
+function describeReport(ops: readonly ChildOp[], r: Report): string {
+  const op = ops[r.index];
+  if (!op) return r.index === ops.length ? 'the plan ended without execve' : `plan rejected by the native runner: ${errnoName(r.errno)}`;
+  return `${describeFailure(op, r.errno)} [op ${r.index + 1}/${ops.length}, phase ${op.phase}]`;
+}
+
+function readAll(fd: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const s = new Socket({ fd, readable: true, writable: false });
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('error', () => resolve(Buffer.concat(chunks)));
+    s.on('close', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
+export function launchJail(p: Prepared, opts: { connFd?: number; extras?: PlanExtras; parent?: ParentSetup } = {}): Launched {
+  const [syncR, syncW] = pipeCloexec();
+  const [errR, errW] = pipeCloexec();
+  const ctx: PlanContext = newContext({ syncFd: syncR, syncParentFd: syncW, errFd: errW, connFd: opts.connFd });
+  const ops = buildChildProgram(p, ctx, opts.extras);
+  const plan = encodePlan(ops);
+  if (log.enabled('DEBUG')) log.debug(`Child plan: ${ops.length} ops, ${plan.length} bytes`);
+  let pid: number;
+  try {
+    pid = spawnPlan(plan, p.cloneFlags, errW);
+  } catch (e) {
+    [syncR, syncW, errR, errW].forEach((fd) => closeSync(fd));
+    throw e;
+  }
+  closeSync(syncR);
+  closeSync(errW);
+  try {
+    opts.parent?.beforeRelease?.(pid);
+    setupUserFromParent(p, pid);
+    writeSync(syncW, 'G');
+  } catch (e) {
+    process.kill(pid, 'SIGKILL');
+    opts.parent?.onFailure?.(pid);
+    closeSync(syncW);
+    closeSync(errR);
+    throw new LaunchError((e as Error).message);
+  }
+  closeSync(syncW);
+  const executed = readAll(errR).then((buf) => {
+    let ok = true;
+    for (const r of parseReports(buf)) {
+      if (r.soft) log.warn(describeReport(ops, r));
+      else {
+        log.error(describeReport(ops, r));
+        ok = false;
+      }
+    }
+    return ok;
+  });
+  return { pid, executed };
+}

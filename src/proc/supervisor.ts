@@ -1,0 +1,183 @@
+/**
+ * The supervisor: reaps through SIGCHLD with a non-blocking wait4 per tracked
+ * pid (never waitpid(-1): other children of this process are not ours),
+ * enforces time limits with one timer per jail, and turns tsjail's own fatal
+ * signals into "kill every jail, then exit 128+signal".
+ */
+import { signalName } from '../linux/errno.js';
+import { waitPid, type Rusage } from '../linux/libc.js';
+import { log } from '../log/logger.js';
+
+export type KillReason = 'time_limit' | 'signal' | 'setup_failed';
+
+export interface ExitInfo {
+  readonly pid: number;
+  readonly remote: string;
+  readonly exitCode?: number;
+  readonly signal?: number;
+  /** The shell's encoding: the exit code, or 128 + signal. */
+  readonly code: number;
+  readonly wallMs: number;
+  readonly rusage: Rusage;
+  readonly reason?: KillReason;
+}
+
+interface Jail {
+  readonly pid: number;
+  readonly remote: string;
+  readonly start: number;
+  readonly timeLimit: number;
+  readonly timer?: NodeJS.Timeout;
+  reason?: KillReason;
+  quiet: boolean;
+  readonly resolve: (e: ExitInfo) => void;
+}
+
+const FATAL = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const LIST = ['SIGUSR1', 'SIGQUIT'] as const;
+const IGNORED = ['SIGTTIN', 'SIGTTOU'] as const;
+
+export class Supervisor {
+  private readonly jails = new Map<number, Jail>();
+  private readonly listeners: Array<[string, () => void]> = [];
+  private fatal?: number;
+  private fatalWaiters: Array<(sig: number) => void> = [];
+  /** Keeps the event loop alive while jails run (signal listeners do not), and reaps as a safety net. */
+  private keepAlive?: NodeJS.Timeout;
+  /** Called for each exit after it is logged (accounting, status channel, cgroup removal). */
+  onExit?: (e: ExitInfo) => void;
+
+  constructor(private readonly forwardSignals: boolean) {}
+
+  start(): void {
+    const on = (sig: string, fn: () => void) => {
+      process.on(sig as NodeJS.Signals, fn);
+      this.listeners.push([sig, fn]);
+    };
+    on('SIGCHLD', () => this.reap());
+    for (const s of FATAL) on(s, () => this.fatalSignal(s));
+    for (const s of LIST) on(s, () => this.listJails());
+    for (const s of IGNORED) on(s, () => {});
+  }
+
+  stop(): void {
+    for (const [sig, fn] of this.listeners) process.off(sig as NodeJS.Signals, fn);
+    this.listeners.length = 0;
+  }
+
+  get size(): number {
+    return this.jails.size;
+  }
+  /** The fatal signal tsjail received, if any. */
+  get fatalSignalReceived(): number | undefined {
+    return this.fatal;
+  }
+  /** Resolves when tsjail receives SIGINT/SIGTERM/SIGHUP. */
+  whenFatal(): Promise<number> {
+    return new Promise((r) => (this.fatal !== undefined ? r(this.fatal) : this.fatalWaiters.push(r)));
+  }
+
+  /** Track a cloned child; resolves when it is reaped. */
+  track(pid: number, remote: string, timeLimit: number): Promise<ExitInfo> {
+    return new Promise((resolve) => {
+      const start = Date.now();
+      const timer = timeLimit > 0 ? setTimeout(() => this.timeLimitHit(pid), timeLimit * 1000) : undefined;
+      this.jails.set(pid, { pid, remote, start, timeLimit, timer, quiet: false, resolve });
+      this.keepAlive ??= setInterval(() => this.reap(), 1000);
+      // It may have died already (a SIGCHLD before tracking is not lost: reap now).
+      this.reap();
+    });
+  }
+
+  /** A launch that failed before execve: its exit is not the program's. */
+  markFailed(pid: number): void {
+    const j = this.jails.get(pid);
+    if (j) {
+      j.reason = 'setup_failed';
+      j.quiet = true;
+    }
+  }
+
+  kill(pid: number, signal: NodeJS.Signals | number, reason?: KillReason): void {
+    const j = this.jails.get(pid);
+    if (j && reason && !j.reason) j.reason = reason;
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone: the next reap reports it */
+    }
+  }
+
+  killAll(signal: NodeJS.Signals | number, reason: KillReason): void {
+    for (const pid of this.jails.keys()) this.kill(pid, signal, reason);
+  }
+
+  remaining(): Array<{ pid: number; remote: string; runMs: number; timeLimit: number }> {
+    const now = Date.now();
+    return [...this.jails.values()].map((j) => ({ pid: j.pid, remote: j.remote, runMs: now - j.start, timeLimit: j.timeLimit }));
+  }
+
+  private timeLimitHit(pid: number): void {
+    const j = this.jails.get(pid);
+    if (!j) return;
+    const ran = Math.floor((Date.now() - j.start) / 1000);
+    log.info(`pid=${pid} run time >= time limit (${ran} >= ${j.timeLimit}) (${j.remote}). Killing it`);
+    this.kill(pid, 'SIGCONT', 'time_limit');
+    this.kill(pid, 'SIGKILL', 'time_limit');
+  }
+
+  private fatalSignal(name: (typeof FATAL)[number]): void {
+    const n = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 }[name];
+    if (this.fatal === undefined) this.fatal = n;
+    log.info(`Server stops due to fatal signal (${n}) caught. Exiting`);
+    this.killAll(this.forwardSignals ? name : 'SIGKILL', 'signal');
+    for (const w of this.fatalWaiters.splice(0)) w(n);
+  }
+
+  private listJails(): void {
+    log.info(`Total number of spawned namespaces: ${this.jails.size}`);
+    for (const j of this.remaining()) {
+      const left = j.timeLimit ? String(Math.max(0, j.timeLimit - Math.floor(j.runMs / 1000))) : 'unlimited';
+      log.info(`pid=${j.pid}, Remote host: ${j.remote}, Run time: ${Math.floor(j.runMs / 1000)} sec. (time left: ${left} s.)`);
+    }
+  }
+
+  reap(): void {
+    for (const j of [...this.jails.values()]) {
+      let w;
+      try {
+        w = waitPid(j.pid);
+      } catch {
+        w = { status: 0, rusage: { utimeMs: 0, stimeMs: 0, maxRssKiB: 0 } }; // ECHILD: reaped elsewhere
+      }
+      if (!w) continue;
+      this.jails.delete(j.pid);
+      if (j.timer) clearTimeout(j.timer);
+      const termSig = w.status & 0x7f;
+      const exited = termSig === 0;
+      const exitCode = exited ? (w.status >> 8) & 0xff : undefined;
+      const signal = exited ? undefined : termSig;
+      const info: ExitInfo = {
+        pid: j.pid,
+        remote: j.remote,
+        exitCode,
+        signal,
+        code: exited ? exitCode! : 128 + termSig,
+        wallMs: Date.now() - j.start,
+        rusage: w.rusage,
+        reason: j.reason,
+      };
+      if (!j.quiet) {
+        const left = this.jails.size;
+        if (exited) log.info(`pid=${j.pid} (${j.remote}) exited with status: ${exitCode}, (PIDs left: ${left})`);
+        else log.info(`pid=${j.pid} (${j.remote}) terminated with signal: ${signalName(termSig)} (${termSig}), (PIDs left: ${left})`);
+      }
+      this.onExit?.(info);
+      j.resolve(info);
+    }
+    if (this.jails.size === 0 && this.keepAlive) {
+      clearInterval(this.keepAlive);
+      this.keepAlive = undefined;
+    }
+  }
+}

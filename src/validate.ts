@@ -1,0 +1,54 @@
+/**
+ * Pure validation: every problem of a JailSpec, reported together before any
+ * clone. Options whose capability tsjail lacks are refused here by name.
+ */
+import { capValue } from './linux/consts.js';
+import type { JailSpec } from './spec.js';
+
+/** Capabilities that are built in; the rest is refused with a clear error. */
+export const FEATURES = {
+  cgroups: false,
+  seccomp: false,
+  landlock: false,
+  modes: { STANDALONE_ONCE: true, LISTEN_TCP: false, STANDALONE_RERUN: false, STANDALONE_EXECVE: false },
+  statusChannel: false,
+};
+
+export function validateSpec(spec: JailSpec): string[] {
+  const { cfg, cli } = spec;
+  const errors: string[] = [];
+  const refuse = (what: string) => errors.push(`${what} is not supported yet`);
+  for (const u of new Set(cfg.unsupported)) refuse(u.startsWith('--') ? `option '${u}'` : `config field '${u}'`);
+  if (!FEATURES.modes[cfg.mode]) refuse(`mode ${cfg.mode}`);
+  const exe = cfg.exec_bin?.path ?? cli.argv[0];
+  if (!exe && !cli.dump_config) errors.push('No command provided');
+  if (cfg.seccomp_policy_file !== undefined && cfg.seccomp_string.length) {
+    errors.push('both a seccomp policy file (--seccomp_policy) and a seccomp string (--seccomp_string) are set: choose one');
+  }
+  const wantsSeccomp = cfg.seccomp_policy_file !== undefined || cfg.seccomp_string.length || cfg.ext.syscall_allow.length || cfg.ext.syscall_deny.length || cfg.ext.seccomp_preset.length;
+  if (wantsSeccomp && !FEATURES.seccomp) refuse('seccomp filtering');
+  const l = cfg.ext.landlock;
+  const wantsLandlock = [l.ro, l.rw, l.rx, l.ro_try, l.rw_try, l.rx_try, l.bind_tcp, l.connect_tcp].some((x) => x.length) || l.scope_abstract_unix || l.scope_signal;
+  if (wantsLandlock && !FEATURES.landlock) refuse('Landlock');
+  const wantsCgroups =
+    cfg.cgroup_mem_max > 0n || cfg.cgroup_mem_memsw_max > 0n || cfg.cgroup_mem_swap_max >= 0n || cfg.cgroup_pids_max > 0n || cfg.cgroup_net_cls_classid > 0 || cfg.cgroup_cpu_ms_per_sec > 0 || cfg.use_cgroupv2;
+  if (wantsCgroups && !FEATURES.cgroups) refuse('cgroup limits');
+  if (cfg.cgroup_mem_memsw_max > 0n && cfg.cgroup_mem_swap_max >= 0n) {
+    errors.push('cannot set both cgroup_mem_memsw_max and cgroup_mem_swap_max');
+  }
+  if ((cfg.ext.status_fd !== undefined || cfg.ext.status_file !== undefined) && !FEATURES.statusChannel) refuse('the status channel (--status_fd/--status_file)');
+  for (const c of cfg.cap) if (capValue(c) === undefined) errors.push(`unknown capability '${c}' (names are exact, e.g. CAP_NET_ADMIN)`);
+  if (cfg.mode === 'LISTEN_TCP' && cfg.port === 0) errors.push('listen mode needs a port (--port)');
+  if (cfg.time_limit < 0) errors.push(`time_limit ${cfg.time_limit} is negative`);
+  if (cfg.nice_level < -20 || cfg.nice_level > 19) errors.push(`nice_level ${cfg.nice_level} is outside -20..19`);
+  if (cfg.oom_score_adj !== undefined && (cfg.oom_score_adj < -1000 || cfg.oom_score_adj > 1000)) errors.push(`oom_score_adj ${cfg.oom_score_adj} is outside -1000..1000`);
+  if (cfg.init && !cfg.clone_newpid) errors.push('--init needs a new pid namespace (drop --disable_clone_newpid)');
+  if (!cfg.clone_newuser && process.getuid?.() !== 0) errors.push('--disable_clone_newuser needs euid 0');
+  if (cfg.clone_newtime && cfg.mode === 'STANDALONE_EXECVE') errors.push('CLONE_NEWTIME is not available with -Me (unshare would not move this process)');
+  for (const m of cfg.mount) {
+    if (!m.dst.startsWith('/') && !m.prefix_dst_env) errors.push(`mount destination '${m.dst}' is not an absolute path`);
+    if (m.is_bind && !m.src && !m.prefix_src_env) errors.push(`bind mount to '${m.dst}' has no source`);
+  }
+  for (const fd of [...cli.pass_fd, ...cfg.pass_fd]) if (fd < 0) errors.push(`pass_fd ${fd} is negative`);
+  return errors;
+}
