@@ -63,7 +63,8 @@ export function dumpConfig(spec: JailSpec): string {
   const eff = effectiveConfig(spec);
   const header = ['# tsjail effective configuration (tsjail --dump_config). Fields at their default are left out.'];
   for (const note of eff.notes) header.push(`# ${note}`);
-  const lost = eff.state.unsupported.filter((f) => !(f in eff.state));
+  // Flags spell them '--name'; either way, a field ConfigState cannot hold is only named here.
+  const lost = eff.state.unsupported.filter((f) => !(f.replace(/^--/, '') in eff.state));
   if (lost.length) header.push(`# Left out, not supported yet: ${lost.join(', ')}`);
   const base = configToState(NsJailConfig.create({}) as unknown as NsJailConfigMessage).state;
   const body = textformat.toText(NsJailConfig, stateToMessage(eff, base));
