@@ -2,17 +2,15 @@
  * STANDALONE_ONCE: one jail, its status is tsjail's. A tsjail failure before
  * execve is 255; SIGINT/SIGTERM to tsjail kill the jail and give 128+signal.
  */
+import type { RunContext } from '../execute.js';
 import { log } from '../log/logger.js';
-import type { Prepared } from '../prepare.js';
-import { launchJail, type ParentSetup } from '../proc/spawn.js';
-import type { Supervisor } from '../proc/supervisor.js';
-import type { PlanExtras } from '../plan/program.js';
+import { launchJail } from '../proc/spawn.js';
 
 export const STANDALONE = '[STANDALONE MODE]';
 
-export async function runOnce(p: Prepared, sup: Supervisor, extras?: PlanExtras, parent?: ParentSetup): Promise<number> {
+export async function runOnce({ p, sup, hooks }: RunContext): Promise<number> {
   log.info(`Executing '${p.exec.path}' for '${STANDALONE}'`);
-  const jail = launchJail(p, { extras, parent });
+  const jail = launchJail(p, { extras: hooks.extras, parent: hooks.parent });
   const exited = sup.track(jail.pid, STANDALONE, p.cfg.time_limit);
   if (!(await jail.executed)) {
     sup.markFailed(jail.pid);

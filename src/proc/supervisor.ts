@@ -112,6 +112,14 @@ export class Supervisor {
     for (const pid of this.jails.keys()) this.kill(pid, signal, reason);
   }
 
+  /** Resolves once every tracked jail has been reaped (after killAll). */
+  async drain(): Promise<void> {
+    while (this.jails.size) {
+      this.reap();
+      if (this.jails.size) await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   remaining(): Array<{ pid: number; remote: string; runMs: number; timeLimit: number }> {
     const now = Date.now();
     return [...this.jails.values()].map((j) => ({ pid: j.pid, remote: j.remote, runMs: now - j.start, timeLimit: j.timeLimit }));
