@@ -16,7 +16,7 @@ const proto = join(root, 'proto/config.proto');
 if (existsSync(proto)) {
   const require = createRequire(import.meta.url);
   const protobuf = require('protobufjs');
-  const parsed = protobuf.loadSync(proto, new protobuf.Root(), { keepCase: true });
+  const parsed = new protobuf.Root().loadSync(proto, { keepCase: true });
   mkdirSync(join(root, 'dist/config'), { recursive: true });
   writeFileSync(join(root, 'dist/config/schema.json'), JSON.stringify(parsed.toJSON({ keepComments: false })));
 }

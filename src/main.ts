@@ -17,13 +17,14 @@ function out(s: string): void {
 
 async function applyConfig(spec: JailSpec, path: string): Promise<void> {
   const { applyConfigFile } = await import('./config/apply.js');
-  applyConfigFile(spec, path);
+  for (const w of applyConfigFile(spec, path)) log.warn(w);
+  spec.cli.config_files.push(path);
 }
 
 export async function runMain(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'seccomp') {
     const { runSeccompCommand } = await import('./seccomp/index.js');
-    return runSeccompCommand(argv.slice(1), { stdout: out, stderr: (s) => writeSync(2, s) });
+    return runSeccompCommand(argv.slice(1), { stdout: out, stderr: (s: string) => writeSync(2, s) });
   }
   let spec: JailSpec;
   try {

@@ -179,7 +179,7 @@ export interface CliState {
   log_fd?: number;
   log_file?: string;
   log_level?: LogLevel;
-  /** Extra mounts from the command line with no nsjail config field (e.g. --mount_dev). */
+  /** The --config files applied, in order (for logs). */
   config_files: string[];
   dump_config: boolean;
   /** The positional command after the options. */
@@ -209,7 +209,8 @@ export function defaultExt(): TsjailExt {
  */
 export function defaultConfig(fromCli: boolean): ConfigState {
   const v = (value: bigint): RlimitSetting => ({ value, type: 'VALUE' });
-  const soft: RlimitSetting = { value: 0n, type: 'SOFT' };
+  // The proto's values for these are used only if a config switches the type to VALUE.
+  const soft = (value: bigint): RlimitSetting => ({ value, type: 'SOFT' });
   return {
     description: [],
     mode: 'STANDALONE_ONCE',
@@ -241,11 +242,11 @@ export function defaultConfig(fromCli: boolean): ConfigState {
       cpu: v(600n),
       fsize: v(1n),
       nofile: v(32n),
-      nproc: soft,
-      stack: soft,
-      memlock: soft,
-      rtprio: soft,
-      msgqueue: soft,
+      nproc: soft(1024n),
+      stack: soft(8n),
+      memlock: soft(64n),
+      rtprio: soft(0n),
+      msgqueue: soft(1024n),
     },
     disable_rl: false,
     persona_addr_compat_layout: false,

@@ -149,6 +149,14 @@ const BIG_CGROUP = new Set(['cgroup_mem_max', 'cgroup_mem_memsw_max', 'cgroup_me
 const NUM_CGROUP = new Set(['cgroup_net_cls_classid', 'cgroup_cpu_ms_per_sec']);
 
 const ll = (s: JailSpec) => s.cfg.ext.landlock;
+
+/** -E NAME copies NAME from tsjail's environment at parse time (an unset one is an error here, not a silent drop). */
+function envEntry(v: string): string {
+  if (v.includes('=')) return v;
+  const value = process.env[v];
+  if (value === undefined) throw new UsageError(`--env ${v}: '${v}' is not set in tsjail's environment (use ${v}=VALUE)`);
+  return `${v}=${value}`;
+}
 const csv = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
 const port = (flag: string, v: string) => {
   const n = strictNum(flag, v);
@@ -183,7 +191,7 @@ export const FLAGS: readonly Flag[] = [
   { long: 'quiet', short: 'q', help: 'Log warning and more important messages only', apply: logLevel('WARNING') },
   { long: 'really_quiet', short: 'Q', help: 'Log fatal messages only', apply: logLevel('FATAL') },
   { long: 'keep_env', short: 'e', help: "Pass all environment variables to the child process (default: all envars are cleared)", apply: set('keep_env', true) },
-  { long: 'env', short: 'E', arg: 'VALUE', help: "Additional environment variable (can be used multiple times). If the envar doesn't contain '=' (e.g. just the 'DISPLAY' string), the current envar value will be used", apply: (s, v) => { s.cfg.envar.push(v); } },
+  { long: 'env', short: 'E', arg: 'VALUE', help: "Additional environment variable (can be used multiple times). If the envar doesn't contain '=' (e.g. just the 'DISPLAY' string), the current envar value will be used", apply: (s, v) => { s.cfg.envar.push(envEntry(v)); } },
   { long: 'keep_caps', help: "Don't drop any capabilities", apply: set('keep_caps', true) },
   { long: 'cap', arg: 'VALUE', help: "Retain this capability, e.g. CAP_PTRACE (can be specified multiple times)", apply: push((s) => s.cfg.cap) },
   { long: 'silent', help: 'Redirect child process\' fd:0/1/2 to /dev/null', apply: set('silent', true) },
