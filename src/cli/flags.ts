@@ -3,6 +3,7 @@
  * `apply` only writes the JailSpec; nothing is performed while parsing.
  * Names, short letters and semantics are nsjail's (cmdline.cc).
  */
+import { log } from '../log/logger.js';
 import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, RlimitSetting } from '../spec.js';
 
 export class UsageError extends Error {}
@@ -150,11 +151,14 @@ const NUM_CGROUP = new Set(['cgroup_net_cls_classid', 'cgroup_cpu_ms_per_sec']);
 
 const ll = (s: JailSpec) => s.cfg.ext.landlock;
 
-/** -E NAME copies NAME from tsjail's environment at parse time (an unset one is an error here, not a silent drop). */
-function envEntry(v: string): string {
+/** -E NAME copies NAME from tsjail's environment at parse time; an unset one is skipped with a warning (nsjail). */
+function envEntry(v: string): string | undefined {
   if (v.includes('=')) return v;
   const value = process.env[v];
-  if (value === undefined) throw new UsageError(`--env ${v}: '${v}' is not set in tsjail's environment (use ${v}=VALUE)`);
+  if (value === undefined) {
+    log.warn(`--env ${v}: '${v}' is not set in tsjail's environment, not passed to the jail`);
+    return undefined;
+  }
   return `${v}=${value}`;
 }
 const csv = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
@@ -191,7 +195,7 @@ export const FLAGS: readonly Flag[] = [
   { long: 'quiet', short: 'q', help: 'Log warning and more important messages only', apply: logLevel('WARNING') },
   { long: 'really_quiet', short: 'Q', help: 'Log fatal messages only', apply: logLevel('FATAL') },
   { long: 'keep_env', short: 'e', help: "Pass all environment variables to the child process (default: all envars are cleared)", apply: set('keep_env', true) },
-  { long: 'env', short: 'E', arg: 'VALUE', help: "Additional environment variable (can be used multiple times). If the envar doesn't contain '=' (e.g. just the 'DISPLAY' string), the current envar value will be used", apply: (s, v) => { s.cfg.envar.push(envEntry(v)); } },
+  { long: 'env', short: 'E', arg: 'VALUE', help: "Additional environment variable (can be used multiple times). If the envar doesn't contain '=' (e.g. just the 'DISPLAY' string), the current envar value will be used", apply: (s, v) => { const e = envEntry(v); if (e) s.cfg.envar.push(e); } },
   { long: 'keep_caps', help: "Don't drop any capabilities", apply: set('keep_caps', true) },
   { long: 'cap', arg: 'VALUE', help: "Retain this capability, e.g. CAP_PTRACE (can be specified multiple times)", apply: push((s) => s.cfg.cap) },
   { long: 'silent', help: 'Redirect child process\' fd:0/1/2 to /dev/null', apply: set('silent', true) },
