@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { parseNum, parseRlimit, parseIdMap, parseMode } from '../../../src/cli/flags.js';
+import { expandAbbreviations, parseCommandLine, usage, UsageError } from '../../../src/cli/parse.js';
+
+describe('getopt_long-compatible parsing', () => {
+  it('bundles switches and glues values to short options', async () => {
+    const { spec } = await parseCommandLine(['-Mo', '-Nv', '-Qc/', '--', '/bin/echo', 'x']);
+    expect(spec.cfg.mode).toBe('STANDALONE_ONCE');
+    expect(spec.cfg.clone_newnet).toBe(false);
+    expect(spec.cli.chroot).toBe('/');
+    expect(spec.cli.log_level).toBe('FATAL');
+    expect(spec.cli.argv).toEqual(['/bin/echo', 'x']);
+  });
+
+  it('looks only at the first character of -M', async () => {
+    for (const [v, m] of [['once', 'STANDALONE_ONCE'], ['listen', 'LISTEN_TCP'], ['execve', 'STANDALONE_EXECVE'], ['r', 'STANDALONE_RERUN']] as const) {
+      expect(parseMode(v)).toBe(m);
+    }
+    expect(() => parseMode('x')).toThrow(/Modes supported/);
+  });
+
+  it('accepts --opt=value and unique prefixes, rejects ambiguous ones', async () => {
+    expect(expandAbbreviations(['--chr', '/', '--time=5', '--', '--chr'])).toEqual(['--chroot', '/', '--time_limit=5', '--', '--chr']);
+    expect(() => expandAbbreviations(['--rlimit_'])).toThrow(/ambiguous/);
+    const { spec } = await parseCommandLine(['--chr=/', '--time=5', '--', '/bin/true']);
+    expect(spec.cli.chroot).toBe('/');
+    expect(spec.cfg.time_limit).toBe(5);
+  });
+
+  it('permutes options after positionals unless -- is used', async () => {
+    await expect(parseCommandLine(['-c', '/', '/bin/echo', 'x', '-n'])).rejects.toThrow(UsageError);
+    const { spec } = await parseCommandLine(['-c', '/', '/bin/echo', '-H', 'h']);
+    expect(spec.cfg.hostname).toBe('h');
+    expect(spec.cli.argv).toEqual(['/bin/echo']);
+  });
+
+  it('--port also selects listen mode; a later -M wins', async () => {
+    expect((await parseCommandLine(['-p', '9000', '--', '/bin/sh'])).spec.cfg.mode).toBe('LISTEN_TCP');
+    expect((await parseCommandLine(['-p', '9000', '-Mo', '--', '/bin/sh'])).spec.cfg.mode).toBe('STANDALONE_ONCE');
+  });
+
+  it('parses numbers like strtoul base 0', () => {
+    expect(parseNum('0x10')).toBe(16);
+    expect(parseNum('010')).toBe(8);
+    expect(parseNum('12abc')).toBe(12);
+    expect(parseNum('junk')).toBe(0);
+  });
+
+  it('rlimit keywords are case-insensitive and never multiplied', () => {
+    expect(parseRlimit('rlimit_as', 'SOFT')).toEqual({ value: 0n, type: 'SOFT' });
+    expect(parseRlimit('rlimit_as', 'def')).toEqual({ value: 0n, type: 'SOFT' });
+    expect(parseRlimit('rlimit_as', 'Max')).toEqual({ value: 0n, type: 'HARD' });
+    expect(parseRlimit('rlimit_as', 'inf')).toEqual({ value: 0n, type: 'INF' });
+    expect(parseRlimit('rlimit_as', '64')).toEqual({ value: 64n, type: 'VALUE' });
+    expect(() => parseRlimit('rlimit_as', '12x')).toThrow(/not a number/);
+  });
+
+  it('id maps: inside[:outside[:count]], count at least 1', () => {
+    expect(parseIdMap('99999', false)).toEqual({ inside_id: '99999', outside_id: '', count: 1, use_newidmap: false });
+    expect(parseIdMap('0:1000:0', true)).toEqual({ inside_id: '0', outside_id: '1000', count: 1, use_newidmap: true });
+  });
+
+  it('mount options split on colons as nsjail', async () => {
+    const { spec } = await parseCommandLine(['-R', '/a', '-B', '/b:/c:nosuid', '-m', 'none:/t:tmpfs:size=1m:x', '-s', '/proc/self/fd:/dev/fd', '-T', '/tmp', '--', '/x']);
+    expect(spec.cfg.mount.map((m) => [m.src, m.dst, m.fstype, m.options, m.is_bind, m.rw, m.is_symlink])).toEqual([
+      ['/a', '/a', undefined, undefined, true, false, false],
+      ['/b', '/c', undefined, 'nosuid', true, true, false],
+      ['none', '/t', 'tmpfs', 'size=1m:x', false, true, false],
+      ['/proc/self/fd', '/dev/fd', undefined, undefined, false, false, true],
+      [undefined, '/tmp', 'tmpfs', 'size=4194304', false, true, false],
+    ]);
+  });
+
+  it('options apply in order; -E NAME copies from the environment', async () => {
+    process.env.TSJAIL_TEST_VAR = 'v1';
+    const { spec } = await parseCommandLine(['-E', 'A=1', '-E', 'TSJAIL_TEST_VAR', '-H', 'a', '-H', 'b', '--', '/x']);
+    expect(spec.cfg.envar).toEqual(['A=1', 'TSJAIL_TEST_VAR=v1']);
+    expect(spec.cfg.hostname).toBe('b');
+  });
+
+  it('unsupported nsjail options are recorded, not ignored', async () => {
+    const { spec } = await parseCommandLine(['--user_net', '--', '/x']);
+    expect(spec.cfg.unsupported).toEqual(['--user_net']);
+  });
+
+  it('usage lists every flag in nsjail style', () => {
+    const u = usage();
+    expect(u).toContain(' --chroot|-c VALUE\n\tDirectory containing / of the jail');
+    expect(u).toContain(' --disable_clone_newnet|-N\n');
+  });
+});

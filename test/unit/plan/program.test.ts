@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { parseCommandLine } from '../../../src/cli/parse.js';
+import { newContext } from '../../../src/phases/context.js';
+import { buildChildProgram } from '../../../src/plan/program.js';
+import { describeOp } from '../../../src/plan/describe.js';
+import { prepare, type HostFacts } from '../../../src/prepare.js';
+import { RLIMIT_NAMES } from '../../../src/spec.js';
+
+const host: HostFacts = {
+  uid: 1000,
+  gid: 1000,
+  rlimits: Object.fromEntries(RLIMIT_NAMES.map((n) => [n, [100n, 200n]])) as HostFacts['rlimits'],
+  capLast: 40,
+  cpus: [0, 1],
+};
+
+async function plan(args: string[]) {
+  const { spec } = await parseCommandLine([...args, '--', '/bin/true']);
+  const p = prepare(spec, host);
+  const ops = buildChildProgram({ ...p, seccomp: new Uint8Array(8) }, newContext({ syncFd: 10, syncParentFd: 11, errFd: 12 }));
+  return { p, ops, texts: ops.map(describeOp), kinds: ops.map((o) => o.kind) };
+}
+
+describe('buildChildProgram fixes the setup order', () => {
+  it('dies with the parent first, then waits for the id maps', async () => {
+    const { texts } = await plan(['--chroot', '/']);
+    expect(texts[0]).toBe('prctl(PR_SET_PDEATHSIG, 9)');
+    expect(texts.slice(1, 4)).toEqual(['close(11)', 'read(sync pipe): the parent did not release the child', 'close(10)']);
+  });
+
+  it('leaves host credentials before any mount', async () => {
+    const { kinds } = await plan(['--chroot', '/', '-u', '99999']);
+    expect(kinds.indexOf('setresuid')).toBeLessThan(kinds.indexOf('mount'));
+    expect(kinds.indexOf('setresgid')).toBeLessThan(kinds.indexOf('setresuid'));
+  });
+
+  it('drops capabilities after mounts and hostname, seccomp right before execve', async () => {
+    const { kinds } = await plan(['--chroot', '/']);
+    const last = (k: string) => kinds.lastIndexOf(k as never);
+    expect(kinds.indexOf('capset')).toBeGreaterThan(last('mount'));
+    expect(kinds.indexOf('capset')).toBeGreaterThan(last('sethostname'));
+    expect(kinds.at(-2)).toBe('seccomp');
+    expect(kinds.at(-1)).toBe('execve');
+    expect(kinds.indexOf('close_range')).toBeGreaterThan(last('openat'));
+  });
+
+  it('drops every capability from the bounding set unless kept', async () => {
+    const { texts } = await plan(['--cap', 'CAP_NET_RAW']);
+    const dropped = texts.filter((t) => t.startsWith('prctl(PR_CAPBSET_DROP'));
+    expect(dropped).toHaveLength(40);
+    expect(dropped).not.toContain('prctl(PR_CAPBSET_DROP, CAP_NET_RAW)');
+    expect(texts).toContain('prctl(PR_CAP_AMBIENT_RAISE, CAP_NET_RAW)');
+  });
+
+  it('applies rlimits with nsjail units and keywords', async () => {
+    const { texts } = await plan(['--rlimit_as', '64', '--rlimit_fsize', 'soft', '--rlimit_nofile', 'inf']);
+    expect(texts).toContain('prlimit64(0, RLIMIT_AS, {67108864, 67108864}, NULL)');
+    expect(texts).toContain('prlimit64(0, RLIMIT_FSIZE, {100, 100}, NULL)');
+    expect(texts).toContain('prlimit64(0, RLIMIT_NOFILE, {RLIM64_INFINITY, RLIM64_INFINITY}, NULL)');
+    expect((await plan(['--disable_rlimits'])).kinds).not.toContain('prlimit64');
+  });
+
+  it('maps the caller by default and sets the hostname in a new UTS namespace only', async () => {
+    const { p, texts } = await plan([]);
+    expect(p.uidMap).toEqual([{ inside: 1000, outside: 1000, count: 1, newidmap: false }]);
+    expect(texts).toContain("sethostname('NSJAIL', 6)");
+    expect((await plan(['--disable_clone_newuts'])).kinds).not.toContain('sethostname');
+  });
+
+  it('brings loopback up unless --iface_no_lo or no net namespace', async () => {
+    expect((await plan([])).texts).toContain("ioctl(SIOCSIFFLAGS, 'lo', IFF_UP|IFF_RUNNING)");
+    expect((await plan(['--iface_no_lo'])).kinds).not.toContain('ioctl');
+    expect((await plan(['-N'])).kinds).not.toContain('ioctl');
+  });
+
+  it('keeps only 0-2 and --pass_fd across execve', async () => {
+    const { texts } = await plan(['--pass_fd', '7']);
+    expect(texts).toContain('close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)');
+    expect(texts).toContain('fcntl(7, F_SETFD, 0): keep open across execve');
+  });
+});
