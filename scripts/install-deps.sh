@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what building and testing tsjail needs from Debian's packages when it
+# is missing: a C compiler and make (native/), python3, netcat and iproute2 (tests).
+set -euo pipefail
+need=()
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+command -v make >/dev/null 2>&1 || need+=(make)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
+[ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "tsjail: please install: ${need[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}"
