@@ -12,6 +12,8 @@ import {
 } from '../linux/consts.js';
 import { bytes, int, named, op, slot, str, type ChildOp } from '../plan/ops.js';
 import type { Prepared } from '../prepare.js';
+
+const PRIO_NAMES = [['PRIO_PROCESS', BigInt(PRIO_PROCESS)]] as const;
 import { allocSlot, type PlanContext } from './context.js';
 
 export function planOomScore(p: Prepared, ctx: PlanContext): ChildOp[] {
@@ -20,7 +22,11 @@ export function planOomScore(p: Prepared, ctx: PlanContext): ChildOp[] {
   const v = Buffer.from(String(p.cfg.oom_score_adj));
   return [
     op('openat', 'misc', [int(AT_FDCWD), str('/proc/self/oom_score_adj'), int(O.O_WRONLY | O.O_CLOEXEC, O_FLAGS), int(0)], { save: s }),
-    op('write', 'misc', [slot(s, 'fd'), bytes(v, `'${v}'`), int(v.length)], { expect: BigInt(v.length), text: `write('/proc/self/oom_score_adj', '${v}')` }),
+    op('write', 'misc', [slot(s, 'fd'), bytes(v, `'${v}'`), int(v.length)], {
+      expect: BigInt(v.length),
+      text: `write('/proc/self/oom_score_adj', '${v}')`,
+      hints: { EACCES: 'lowering oom_score_adj below its current value needs CAP_SYS_RESOURCE in the initial user namespace' },
+    }),
     op('close', 'misc', [slot(s, 'fd')]),
   ];
 }
@@ -32,8 +38,14 @@ export function planCpu(p: Prepared): ChildOp[] {
     ops.push(op('sched_setaffinity', 'cpu', [int(0), int(p.cpuMask.length), bytes(p.cpuMask, `${cfg.max_cpus} CPU(s)`)]));
   }
   if (cfg.use_core_scheduling) {
-    ops.push(op('prctl', 'cpu', [named(PR.PR_SCHED_CORE, PR_NAMES), int(PR_SCHED_CORE_CREATE), int(0), int(PIDTYPE_TGID), int(0)], { text: 'prctl(PR_SCHED_CORE, PR_SCHED_CORE_CREATE, 0, PIDTYPE_TGID)' }));
+    ops.push(
+      op('prctl', 'cpu', [named(PR.PR_SCHED_CORE, PR_NAMES), int(PR_SCHED_CORE_CREATE), int(0), int(PIDTYPE_TGID), int(0)], {
+        text: 'prctl(PR_SCHED_CORE, PR_SCHED_CORE_CREATE, 0, PIDTYPE_TGID)',
+        hints: { EINVAL: 'this kernel has no core scheduling (CONFIG_SCHED_CORE, Linux >= 5.14)', ENODEV: 'core scheduling needs SMT (hyper-threading) enabled' },
+      }),
+    );
   }
+  // rdtsc then raises SIGSEGV; glibc's ld.so reads the TSC at start-up, so only static programs survive it.
   if (cfg.disable_tsc) ops.push(op('prctl', 'cpu', [named(PR.PR_SET_TSC, PR_NAMES), int(PR_TSC_SIGSEGV)], { text: 'prctl(PR_SET_TSC, PR_TSC_SIGSEGV)' }));
   return ops;
 }
@@ -41,7 +53,13 @@ export function planCpu(p: Prepared): ChildOp[] {
 export function planProcess(p: Prepared): ChildOp[] {
   const ops: ChildOp[] = [];
   if (p.persona) ops.push(op('personality', 'misc', [int(p.persona)], { text: `personality(0x${p.persona.toString(16)})` }));
-  ops.push(op('setpriority', 'misc', [int(PRIO_PROCESS), int(0), int(p.cfg.nice_level)]));
+  // As nsjail: a nice level the jail may not take (below 0 without CAP_SYS_NICE) is a warning.
+  ops.push(
+    op('setpriority', 'misc', [named(PRIO_PROCESS, PRIO_NAMES), int(0), int(p.cfg.nice_level)], {
+      soft: true,
+      hints: { EACCES: 'a nice level below 0 needs CAP_SYS_NICE in the initial user namespace' },
+    }),
+  );
   // No controlling terminal: a jailed program must not be able to inject input with TIOCSTI.
   if (!p.cfg.skip_setsid) ops.push(op('setsid', 'misc', []));
   return ops;
