@@ -6,6 +6,7 @@
  * plug in through JailHooks, so modes need not know them.
  */
 import { readHostFacts } from './host.js';
+import { log } from './log/logger.js';
 import { logParams } from './log/params.js';
 import { runOnce } from './modes/once.js';
 import type { PlanExtras } from './plan/program.js';
@@ -19,8 +20,8 @@ export interface JailHooks {
   extras: PlanExtras;
   /** Parent-side steps between clone and release. */
   parent: ParentSetup;
-  /** After each jail is reaped (accounting, clean-up). */
-  onExit: Array<(e: ExitInfo) => void>;
+  /** After each jail is reaped (accounting, clean-up); awaited before the mode sees the exit. */
+  onExit: Array<(e: ExitInfo) => void | Promise<void>>;
   /** At the end of the run, whatever the exit path. */
   dispose: Array<() => void>;
 }
@@ -34,17 +35,41 @@ export interface RunContext {
 /** Feature set-up: each returns the hooks it needs; none is loaded unless asked for. */
 async function buildHooks(p: Prepared): Promise<JailHooks> {
   const hooks: JailHooks = { extras: {}, parent: {}, onExit: [], dispose: [] };
-  void p;
+  if (p.seccomp) {
+    const { seccompViolationHook } = await import('./phases/seccomp-report.js');
+    hooks.onExit.push(seccompViolationHook());
+  }
   return hooks;
+}
+
+/** Kafel policies, lists and presets, compiled once in the parent before any clone. */
+async function compileFilter(spec: JailSpec): Promise<Uint8Array | undefined> {
+  const { cfg } = spec;
+  const e = cfg.ext;
+  if (!cfg.seccomp_string.length && cfg.seccomp_policy_file === undefined && !e.syscall_allow.length && !e.syscall_deny.length && !e.seccomp_preset.length) {
+    return undefined;
+  }
+  const { compileSeccomp, SeccompCompileError } = await import('./seccomp/index.js');
+  try {
+    const f = compileSeccomp({ policies: cfg.seccomp_string, policyFile: cfg.seccomp_policy_file, allow: e.syscall_allow, deny: e.syscall_deny, presets: e.seccomp_preset });
+    if (f) log.debug(`Seccomp filter: ${f.length} BPF instructions`);
+    return f?.program;
+  } catch (err) {
+    if (err instanceof SeccompCompileError) throw new Error(`Could not compile policy: ${err.message}`);
+    throw err;
+  }
 }
 
 export async function execute(spec: JailSpec): Promise<number> {
   const host = readHostFacts();
-  const p = prepare(spec, host);
+  const p: Prepared = { ...prepare(spec, host), seccomp: await compileFilter(spec) };
   logParams(p);
   const sup = new Supervisor(p.cfg.forward_signals);
   const hooks = await buildHooks(p);
-  sup.onExit = (e) => hooks.onExit.forEach((f) => f(e));
+  sup.onExit = (e) => {
+    const pending = hooks.onExit.map((f) => f(e)).filter((r): r is Promise<void> => r instanceof Promise);
+    return pending.length ? Promise.all(pending).then(() => undefined) : undefined;
+  };
   sup.start();
   const ctx: RunContext = { p, sup, hooks };
   try {

@@ -8,7 +8,7 @@ import type { JailSpec } from './spec.js';
 /** Capabilities that are built in; the rest is refused with a clear error. */
 export const FEATURES = {
   cgroups: false,
-  seccomp: false,
+  seccomp: true,
   landlock: false,
   modes: { STANDALONE_ONCE: true, LISTEN_TCP: false, STANDALONE_RERUN: false, STANDALONE_EXECVE: false },
   statusChannel: false,

@@ -44,8 +44,8 @@ export class Supervisor {
   private fatalWaiters: Array<(sig: number) => void> = [];
   /** Keeps the event loop alive while jails run (signal listeners do not), and reaps as a safety net. */
   private keepAlive?: NodeJS.Timeout;
-  /** Called for each exit after it is logged (accounting, status channel, cgroup removal). */
-  onExit?: (e: ExitInfo) => void;
+  /** Called for each exit after it is logged (accounting, status channel, cgroup removal); track() resolves after it. */
+  onExit?: (e: ExitInfo) => void | Promise<void>;
 
   constructor(private readonly forwardSignals: boolean) {}
 
@@ -180,8 +180,9 @@ export class Supervisor {
         if (exited) log.info(`pid=${j.pid} (${j.remote}) exited with status: ${exitCode}, (PIDs left: ${left})`);
         else log.info(`pid=${j.pid} (${j.remote}) terminated with signal: ${signalName(termSig)} (${termSig}), (PIDs left: ${left})`);
       }
-      this.onExit?.(info);
-      j.resolve(info);
+      const after = this.onExit?.(info);
+      if (after) void after.finally(() => j.resolve(info));
+      else j.resolve(info);
     }
     if (this.jails.size === 0 && this.keepAlive) {
       clearInterval(this.keepAlive);

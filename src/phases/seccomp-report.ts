@@ -1,0 +1,23 @@
+/**
+ * After a jail dies of SIGSYS, name the syscall its filter killed it for
+ * (nsjail can only point to dmesg). The kernel's seccomp audit record is read
+ * from /dev/kmsg (see seccomp/violation.ts for when that works).
+ */
+import { log } from '../log/logger.js';
+import type { ExitInfo } from '../proc/supervisor.js';
+
+const SIGSYS = 31;
+
+export function seccompViolationHook(): (e: ExitInfo) => Promise<void> | void {
+  const since = process.hrtime.bigint();
+  return (e) => {
+    if (e.signal !== SIGSYS) return;
+    log.warn(`pid=${e.pid} committed a syscall/seccomp violation and exited with SIGSYS`);
+    return (async () => {
+      const { formatViolation, waitSeccompViolation } = await import('../seccomp/violation.js');
+      const v = await waitSeccompViolation(e.pid, { since, timeoutMs: 200 });
+      if (v) log.warn(`pid=${e.pid} seccomp violation: ${formatViolation(v)}`);
+      else log.warn(`pid=${e.pid} seccomp violation: the kernel's audit record was not found (needs root and a readable /dev/kmsg; see 'dmesg')`);
+    })();
+  };
+}

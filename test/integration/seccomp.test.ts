@@ -1,0 +1,69 @@
+/** Seccomp in real jails (issue 5): Kafel decisions, kills with the syscall named, simple lists. */
+import { describe, expect, it } from 'vitest';
+import { jail, runTsjail, sh } from './helpers/run-tsjail.js';
+import { missingRoot, missingUserns } from './helpers/require.js';
+
+const skip = missingRoot() ?? missingUserns();
+
+describe.skipIf(!!skip)('seccomp filters in real jails', () => {
+  it('ERRNO(1337) { geteuid } makes id show euid 4294965959', async () => {
+    const r = await jail(['--seccomp_string', 'ERRNO(1337) { geteuid } DEFAULT ALLOW'], ['/usr/bin/id']);
+    expect(r.stdout).toContain('euid=4294965959');
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('KILL_PROCESS gives 159 and the log names the syscall', async () => {
+    const r = await runTsjail(['-Mo', '--chroot', '/', '--seccomp_string', 'KILL_PROCESS { newuname } DEFAULT ALLOW', '--', '/bin/uname']);
+    expect(r.exitCode).toBe(159);
+    expect(r.stderr).toMatch(/terminated with signal: SIGSYS \(31\)/);
+    expect(r.stderr).toMatch(/committed a syscall\/seccomp violation and exited with SIGSYS/);
+    expect(r.stderr).toMatch(/seccomp violation: newuname \(63\) on x86_64/);
+  });
+
+  it('repeated --seccomp_string entries are joined', async () => {
+    const r = await jail(['--seccomp_string', 'ERRNO(1) { newuname }', '--seccomp_string', 'DEFAULT ALLOW'], ['/bin/uname']);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain('Operation not permitted');
+  });
+
+  it('--syscall_deny write makes echo fail', async () => {
+    const r = await jail(['--syscall_deny', 'write'], ['/bin/echo', 'hi']);
+    expect(r.stdout).toBe('');
+    expect(r.exitCode).not.toBe(0);
+  });
+
+  it('--syscall_allow lets the listed calls through and fails the rest with EPERM', async () => {
+    const base = 'execve,brk,arch_prctl,mmap,munmap,mprotect,openat,newfstatat,fstat,read,pread64,close,access,set_tid_address,set_robust_list,rseq,prlimit64,getrandom,exit_group';
+    const ok = await jail(['--syscall_allow', `${base},write`], ['/bin/echo', 'hi']);
+    expect(ok.stdout).toBe('hi\n');
+    const denied = await jail(['--syscall_allow', base], ['/bin/echo', 'hi']);
+    expect(denied.stdout).toBe('');
+  });
+
+  it('presets: deny_userns blocks unshare', async () => {
+    const r = await sh('unshare -U true && echo allowed || echo blocked', ['--seccomp_preset', 'deny_userns']);
+    expect(r.stdout).toContain('blocked');
+  });
+
+  it('a policy file with -P works; a compile error exits 255 with line:column', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const dir = mkdtempSync('/tmp/tsjail-sc-');
+    writeFileSync(`${dir}/p.kafel`, 'ERRNO(1337) { geteuid }\nDEFAULT ALLOW\n');
+    const r = await jail(['-P', `${dir}/p.kafel`], ['/usr/bin/id', '-u']);
+    expect(r.stdout).toBe('4294965959\n');
+    const bad = await runTsjail(['--chroot', '/', '--seccomp_string', 'ALLOW { uname } DEFAULT KILL', '--', '/bin/true']);
+    expect(bad.exitCode).toBe(255);
+    expect(bad.stderr).toMatch(/Could not compile policy: 1:9: .*uname/);
+    const both = await runTsjail(['--chroot', '/', '-P', `${dir}/p.kafel`, '--seccomp_string', 'DEFAULT ALLOW', '--', '/bin/true']);
+    expect(both.exitCode).toBe(255);
+    rmSync(dir, { recursive: true });
+  });
+
+  it('tsjail seccomp eval prints the decision', async () => {
+    const policy = 'ALLOW { read { fd == 0 } } DEFAULT ERRNO(1)';
+    const a = await runTsjail(['seccomp', 'eval', '--policy', policy, '--syscall', 'read', '--args', '0,0,0']);
+    expect(a.stdout.trim()).toBe('ALLOW');
+    const b = await runTsjail(['seccomp', 'eval', '--policy', policy, '--syscall', 'read', '--args', '1,0,0']);
+    expect(b.stdout.trim()).toBe('ERRNO(1)');
+  });
+});
