@@ -2,7 +2,7 @@
 // npm install / npm run build: TypeScript, the config schema as JSON (so start-up
 // never parses .proto text) and the native plan runner.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
+chmodSync(join(root, 'dist/bin/tsjail.js'), 0o755);
 
 const proto = join(root, 'proto/config.proto');
 if (existsSync(proto)) {

@@ -11,9 +11,8 @@ export const STANDALONE = '[STANDALONE MODE]';
 export async function runOnce({ p, sup, hooks }: RunContext): Promise<number> {
   log.info(`Executing '${p.exec.path}' for '${STANDALONE}'`);
   const jail = launchJail(p, { extras: hooks.extras, parent: hooks.parent });
-  const exited = sup.track(jail.pid, STANDALONE, p.cfg.time_limit);
+  const exited = sup.track(jail.pid, STANDALONE, p.cfg.time_limit, jail.executed);
   if (!(await jail.executed)) {
-    sup.markFailed(jail.pid);
     await exited;
     log.error("Couldn't launch the child process");
     return 255;

@@ -30,6 +30,7 @@ export function planCloseOnExec(p: Prepared): ChildOp[] {
   const keep = [0, 1, 2, ...p.passFds];
   return [
     op('close_range', 'fds', [int(3), int(0xffffffff), int(CLOSE_RANGE_CLOEXEC)], { text: 'close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)' }),
-    ...keep.map((fd) => op('fcntl', 'fds', [int(fd), int(F_SETFD), int(0)], { text: `fcntl(${fd}, F_SETFD, 0): keep open across execve`, okErrno: fd > 2 ? [] : ['EBADF'] })),
+    // A closed fd in the list is no error (nsjail only leaves it alone).
+    ...keep.map((fd) => op('fcntl', 'fds', [int(fd), int(F_SETFD), int(0)], { text: `fcntl(${fd}, F_SETFD, 0): keep open across execve`, okErrno: ['EBADF'] })),
   ];
 }

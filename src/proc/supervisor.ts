@@ -28,8 +28,9 @@ interface Jail {
   readonly start: number;
   readonly timeLimit: number;
   readonly timer?: NodeJS.Timeout;
+  /** Resolves false when the launch failed before execve: the exit is then not the program's. */
+  readonly executed?: Promise<boolean>;
   reason?: KillReason;
-  quiet: boolean;
   readonly resolve: (e: ExitInfo) => void;
 }
 
@@ -77,25 +78,16 @@ export class Supervisor {
     return new Promise((r) => (this.fatal !== undefined ? r(this.fatal) : this.fatalWaiters.push(r)));
   }
 
-  /** Track a cloned child; resolves when it is reaped. */
-  track(pid: number, remote: string, timeLimit: number): Promise<ExitInfo> {
+  /** Track a cloned child; resolves when it is reaped (and its launch outcome is known). */
+  track(pid: number, remote: string, timeLimit: number, executed?: Promise<boolean>): Promise<ExitInfo> {
     return new Promise((resolve) => {
       const start = Date.now();
       const timer = timeLimit > 0 ? setTimeout(() => this.timeLimitHit(pid), timeLimit * 1000) : undefined;
-      this.jails.set(pid, { pid, remote, start, timeLimit, timer, quiet: false, resolve });
+      this.jails.set(pid, { pid, remote, start, timeLimit, timer, executed, resolve });
       this.keepAlive ??= setInterval(() => this.reap(), 1000);
       // It may have died already (a SIGCHLD before tracking is not lost: reap now).
       this.reap();
     });
-  }
-
-  /** A launch that failed before execve: its exit is not the program's. */
-  markFailed(pid: number): void {
-    const j = this.jails.get(pid);
-    if (j) {
-      j.reason = 'setup_failed';
-      j.quiet = true;
-    }
   }
 
   kill(pid: number, signal: NodeJS.Signals | number, reason?: KillReason): void {
@@ -175,14 +167,18 @@ export class Supervisor {
         rusage: w.rusage,
         reason: j.reason,
       };
-      if (!j.quiet) {
-        const left = this.jails.size;
-        if (exited) log.info(`pid=${j.pid} (${j.remote}) exited with status: ${exitCode}, (PIDs left: ${left})`);
-        else log.info(`pid=${j.pid} (${j.remote}) terminated with signal: ${signalName(termSig)} (${termSig}), (PIDs left: ${left})`);
-      }
-      const after = this.onExit?.(info);
-      if (after) void after.finally(() => j.resolve(info));
-      else j.resolve(info);
+      const left = this.jails.size;
+      const finish = (launched: boolean) => {
+        const e: ExitInfo = launched ? info : { ...info, reason: 'setup_failed' };
+        if (launched && exited) log.info(`pid=${j.pid} (${j.remote}) exited with status: ${exitCode}, (PIDs left: ${left})`);
+        else if (launched) log.info(`pid=${j.pid} (${j.remote}) terminated with signal: ${signalName(termSig)} (${termSig}), (PIDs left: ${left})`);
+        const after = this.onExit?.(e);
+        if (after) void after.finally(() => j.resolve(e));
+        else j.resolve(e);
+      };
+      // The error pipe may still be unread when the child is reaped: wait for the launch outcome.
+      if (j.executed) void j.executed.then(finish);
+      else finish(true);
     }
     if (this.jails.size === 0 && this.keepAlive) {
       clearInterval(this.keepAlive);
