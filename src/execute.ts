@@ -39,6 +39,10 @@ async function buildHooks(p: Prepared): Promise<JailHooks> {
     const { seccompViolationHook } = await import('./phases/seccomp-report.js');
     hooks.onExit.push(seccompViolationHook());
   }
+  const ll = p.cfg.ext.landlock;
+  if ([ll.ro, ll.rw, ll.rx, ll.ro_try, ll.rw_try, ll.rx_try, ll.bind_tcp, ll.connect_tcp].some((x) => x.length) || ll.scope_abstract_unix || ll.scope_signal) {
+    hooks.extras.landlock = (await import('./landlock/index.js')).landlockHooks(p);
+  }
   return hooks;
 }
 

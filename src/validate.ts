@@ -9,7 +9,7 @@ import type { JailSpec } from './spec.js';
 export const FEATURES = {
   cgroups: false,
   seccomp: true,
-  landlock: false,
+  landlock: true,
   modes: { STANDALONE_ONCE: true, LISTEN_TCP: false, STANDALONE_RERUN: false, STANDALONE_EXECVE: false },
   statusChannel: false,
 };
