@@ -8,6 +8,7 @@ command -v make >/dev/null 2>&1 || need+=(make)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
 [ -x /bin/busybox ] || need+=(busybox-static)
+command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
 [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -105,6 +105,12 @@ export function waitPid(pid: number): WaitResult | undefined {
   return { status: st.readInt32LE(0), rusage: { utimeMs: tv(0), stimeMs: tv(16), maxRssKiB: Number(ru.readBigInt64LE(32)) } };
 }
 
+/** Blocking wait4 for a child just sent SIGKILL (it cannot linger). */
+export function reapKilled(pid: number): void {
+  const st = Buffer.alloc(4);
+  while (Number(load().wait4(pid, st, 0, null)) < 0 && errno() === 4 /* EINTR */);
+}
+
 /** [soft, hard] of one RLIMIT_* resource of this process. */
 export function getRlimit(resource: number): [bigint, bigint] {
   const old = Buffer.alloc(16);

@@ -6,7 +6,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { errnoName } from '../linux/errno.js';
-import { pipeCloexec, spawnPlan } from '../linux/libc.js';
+import { pipeCloexec, reapKilled, spawnPlan } from '../linux/libc.js';
 import { log } from '../log/logger.js';
 import { newContext, type PlanContext } from '../phases/context.js';
 import { setupUserFromParent } from '../phases/user.js';
@@ -16,7 +16,15 @@ import type { ChildOp } from '../plan/ops.js';
 import { buildChildProgram, type PlanExtras } from '../plan/program.js';
 import type { Prepared } from '../prepare.js';
 
-export class LaunchError extends Error {}
+/** A failure between clone and release; the child (pid) was killed and still needs reaping. */
+export class LaunchError extends Error {
+  constructor(
+    message: string,
+    readonly pid?: number,
+  ) {
+    super(message);
+  }
+}
 
 /** Parent-side steps between clone and release (cgroups, id maps, networking). */
 export interface ParentSetup {
@@ -30,6 +38,8 @@ export interface Launched {
   readonly pid: number;
   /** Resolves once the child exec'd (true) or failed before it (false; the error is logged). */
   readonly executed: Promise<boolean>;
+  /** Why the launch failed, once `executed` resolved false. */
+  failure?: string;
 }
 
 interface Report {
@@ -84,22 +94,25 @@ export function launchJail(p: Prepared, opts: { connFd?: number; extras?: PlanEx
     writeSync(syncW, 'G');
   } catch (e) {
     process.kill(pid, 'SIGKILL');
+    reapKilled(pid);
     opts.parent?.onFailure?.(pid);
     closeSync(syncW);
     closeSync(errR);
-    throw new LaunchError((e as Error).message);
+    throw new LaunchError((e as Error).message, pid);
   }
   closeSync(syncW);
-  const executed = readAll(errR).then((buf) => {
-    let ok = true;
-    for (const r of parseReports(buf)) {
-      if (r.soft) log.warn(describeReport(ops, r));
-      else {
-        log.error(describeReport(ops, r));
-        ok = false;
+  const launched: Launched = {
+    pid,
+    executed: readAll(errR).then((buf) => {
+      for (const r of parseReports(buf)) {
+        if (r.soft) log.warn(describeReport(ops, r));
+        else {
+          launched.failure = describeReport(ops, r);
+          log.error(launched.failure);
+        }
       }
-    }
-    return ok;
-  });
-  return { pid, executed };
+      return launched.failure === undefined;
+    }),
+  };
+  return launched;
 }

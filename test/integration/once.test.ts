@@ -1,7 +1,7 @@
 /** Run-once mode (issue 2): namespaces, identities, fds, environment, exit codes, errors — seen from inside. */
 import { describe, expect, it } from 'vitest';
 import { jail, runTsjail, sh } from './helpers/run-tsjail.js';
-import { missingRoot, missingUserns } from './helpers/require.js';
+import { missingBinary, missingRoot, missingUserns } from './helpers/require.js';
 
 const skip = missingRoot() ?? missingUserns();
 
@@ -17,6 +17,15 @@ describe.skipIf(!!skip)('run-once mode', () => {
   it('maps ranges inside:outside:count', async () => {
     const r = await sh('cat /proc/self/uid_map; id -u', ['-u', '0:100000:65536', '-g', '0:100000:65536']);
     expect(r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '))).toEqual(['0 100000 65536', '0']);
+  });
+
+  it.skipIf(!!missingBinary('/usr/bin/newuidmap'))('writes -U/-G maps through newuidmap/newgidmap', async () => {
+    const r = await runTsjail(['-Mo', '--chroot', '/', '-U', '0:0:1', '-G', '0:0:1', '--', '/bin/sh', '-c', 'cat /proc/self/uid_map']);
+    expect(r.stdout.trim().split(/\s+/)).toEqual(['0', '0', '1']);
+    expect(r.stderr).toContain('Uid map: inside_uid:0 outside_uid:0 count:1 newuidmap:true');
+    const denied = await runTsjail(['-Mo', '--chroot', '/', '-q', '-U', '5:100000:10', '-G', '5:100000:10', '--', '/bin/true']);
+    expect(denied.exitCode).toBe(255);
+    expect(denied.stderr).toMatch(/\/usr\/bin\/newgidmap \d+ 5 100000 10 failed: newgidmap: gid range .* not allowed/);
   });
 
   it('drops every capability and sets no_new_privs', async () => {
