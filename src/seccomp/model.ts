@@ -161,8 +161,8 @@ export function evalCond(c: Cond, args: readonly bigint[]): boolean {
   }
 }
 
-/** Whether nr falls in the x32 range that gets x32Action instead of DEFAULT (nr = -1 excluded). */
-export const isX32Nr = (nr: number): boolean => (nr & X32_SYSCALL_BIT) !== 0 && nr >>> 0 !== 0xffffffff;
+/** Whether nr is in 0x40000000..0xFFFFFFFE, which gets x32Action instead of DEFAULT. */
+export const isX32Nr = (nr: number): boolean => nr >>> 0 >= X32_SYSCALL_BIT && nr >>> 0 !== 0xffffffff;
 
 export const fallbackFor = (m: Model, nr: number): Action => (isX32Nr(nr) ? m.x32Action : m.defaultAction);
 

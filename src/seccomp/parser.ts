@@ -300,7 +300,8 @@ class Parser {
   /**
    * `(` opens either a condition or a parenthesised value (`(fd) == 1`,
    * `(fd | 1) == 3`). Bison decides by LR lookahead; here, scan to the matching
-   * `)`: a comparison or logical operator at depth one means a condition.
+   * `)`: values never contain comparisons or logical operators, so any of those
+   * inside means a condition.
    */
   private parenIsCondition(): boolean {
     let level = 0;
@@ -309,7 +310,7 @@ class Parser {
       if (k === '(') level++;
       else if (k === ')') {
         if (--level === 0) return false;
-      } else if (level === 1 && (CMP_OPS.has(k) || k === '&&' || k === '||' || k === ',' || k === '!')) return true;
+      } else if (CMP_OPS.has(k) || k === '&&' || k === '||' || k === ',' || k === '!') return true;
       else if (k === 'eof' || k === '{' || k === '}') return true;
     }
     return true;
