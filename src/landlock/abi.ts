@@ -45,12 +45,15 @@ export const LANDLOCK_RULE_PATH_BENEATH = 1;
 export const LANDLOCK_RULE_NET_PORT = 2;
 
 const bit = (table: NamedBits, name: string): bigint => {
-  const e = table.find(([n]) => n.endsWith(`_${name}`));
-  if (!e) throw new Error(`BUG(landlock): no right ${name}`);
+  const e = table.find(([n]) => n === name);
+  if (!e) throw new Error(`BUG(landlock): no ${name}`);
   return e[1];
 };
-const FS = (name: string) => bit(LANDLOCK_ACCESS_FS, `FS_${name}`);
-const bits = (table: NamedBits, names: readonly string[]) => names.reduce((m, n) => m | bit(table, n), 0n);
+const FS = (name: string) => bit(LANDLOCK_ACCESS_FS, `LANDLOCK_ACCESS_FS_${name}`);
+const fsBits = (names: readonly string[]) => names.reduce((m, n) => m | FS(n), 0n);
+const NET = (name: string) => bit(LANDLOCK_ACCESS_NET, `LANDLOCK_ACCESS_NET_${name}`);
+const SCOPE = (name: string) => bit(LANDLOCK_SCOPE, `LANDLOCK_SCOPE_${name}`);
+const RESTRICT = (name: string) => bit(LANDLOCK_RESTRICT_SELF, `LANDLOCK_RESTRICT_SELF_${name}`);
 const all = (table: NamedBits) => table.reduce((m, [, b]) => m | b, 0n);
 
 /** What each ABI adds over the previous one: the source of the cumulative table, the docs and the README. */
@@ -69,8 +72,8 @@ export const ABI_STEPS: ReadonlyArray<{
   { version: 4, kernel: '6.7', adds: 'TCP bind and connect ports', fs: 0n, net: all(LANDLOCK_ACCESS_NET), scoped: 0n, restrictFlags: 0n },
   { version: 5, kernel: '6.10', adds: 'IOCTL_DEV: ioctl on device files', fs: FS('IOCTL_DEV'), net: 0n, scoped: 0n, restrictFlags: 0n },
   { version: 6, kernel: '6.12', adds: 'scopes: abstract unix sockets and signals', fs: 0n, net: 0n, scoped: all(LANDLOCK_SCOPE), restrictFlags: 0n },
-  { version: 7, kernel: '6.15', adds: 'audit logging flags of landlock_restrict_self', fs: 0n, net: 0n, scoped: 0n, restrictFlags: bits(LANDLOCK_RESTRICT_SELF, ['LOG_SAME_EXEC_OFF', 'LOG_NEW_EXEC_ON', 'LOG_SUBDOMAINS_OFF']) },
-  { version: 8, kernel: '7.0', adds: 'TSYNC: restrict every thread of the process', fs: 0n, net: 0n, scoped: 0n, restrictFlags: bit(LANDLOCK_RESTRICT_SELF, 'TSYNC') },
+  { version: 7, kernel: '6.15', adds: 'audit logging flags of landlock_restrict_self', fs: 0n, net: 0n, scoped: 0n, restrictFlags: RESTRICT('LOG_SAME_EXEC_OFF') | RESTRICT('LOG_NEW_EXEC_ON') | RESTRICT('LOG_SUBDOMAINS_OFF') },
+  { version: 8, kernel: '7.0', adds: 'TSYNC: restrict every thread of the process', fs: 0n, net: 0n, scoped: 0n, restrictFlags: RESTRICT('TSYNC') },
 ];
 
 export interface AbiInfo {
@@ -97,8 +100,8 @@ export function abiInfo(kernelAbi: number): AbiInfo {
 }
 
 /** Rights that apply to a non-directory; a rule on a file may hold only these. */
-export const FS_FILE_RIGHTS = bits(LANDLOCK_ACCESS_FS, ['EXECUTE', 'WRITE_FILE', 'READ_FILE', 'TRUNCATE', 'IOCTL_DEV']);
-const FS_READ = bits(LANDLOCK_ACCESS_FS, ['READ_FILE', 'READ_DIR']);
+export const FS_FILE_RIGHTS = fsBits(['EXECUTE', 'WRITE_FILE', 'READ_FILE', 'TRUNCATE', 'IOCTL_DEV']);
+const FS_READ = fsBits(['READ_FILE', 'READ_DIR']);
 const FS_EXECUTE = FS('EXECUTE');
 const FS_REFER = FS('REFER');
 
@@ -121,9 +124,9 @@ export interface PathRequest {
 }
 
 export type ScopeName = 'abstract_unix' | 'signal';
-const SCOPE_BITS: Record<ScopeName, bigint> = { abstract_unix: bit(LANDLOCK_SCOPE, 'ABSTRACT_UNIX_SOCKET'), signal: bit(LANDLOCK_SCOPE, 'SIGNAL') };
-const NET_BIND = bit(LANDLOCK_ACCESS_NET, 'BIND_TCP');
-const NET_CONNECT = bit(LANDLOCK_ACCESS_NET, 'CONNECT_TCP');
+const SCOPE_BITS: Record<ScopeName, bigint> = { abstract_unix: SCOPE('ABSTRACT_UNIX_SOCKET'), signal: SCOPE('SIGNAL') };
+const NET_BIND = NET('BIND_TCP');
+const NET_CONNECT = NET('CONNECT_TCP');
 
 export interface LandlockRequest {
   readonly paths: readonly PathRequest[];
@@ -231,8 +234,7 @@ export function downgrade(request: LandlockRequest, kernelAbi: number): Downgrad
   const nothing = !handled.fs && !handled.net && !handled.scoped;
   const weaker = !!(dropped.fs || dropped.net || dropped.scoped);
   const status: EnforcementStatus = nothing ? 'not_enforced' : weaker ? 'partially_enforced' : 'fully_enforced';
-  const fail = request.required && (weaker || nothing) && needed > 0;
-  const error = fail
+  const error = request.required && weaker
     ? `Landlock cannot enforce every rule asked for (--landlock_required): kernel ABI ${kernelAbi}, rules need ABI ${needed}; ` +
       (kernelAbi === 0 ? 'the kernel has no Landlock' : `the kernel cannot restrict ${rightsText(dropped)}`)
     : undefined;

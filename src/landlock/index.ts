@@ -34,7 +34,7 @@ export function requestOf(l: LandlockSpec): LandlockRequest {
   return { paths, bindTcp: l.bind_tcp, connectTcp: l.connect_tcp, scopes, required: l.required };
 }
 
-function kernelAbi(): { abi: number; reason?: string; capped?: string } {
+function probeKernel(): { abi: number; reason?: string; capped?: string } {
   const probed = probeLandlockAbi();
   const cap = process.env[ABI_CAP_ENV];
   if (cap === undefined || cap === '') return probed;
@@ -51,7 +51,7 @@ function kernelAbi(): { abi: number; reason?: string; capped?: string } {
  */
 export function landlockHooks(p: Prepared): PlanExtras['landlock'] {
   const request = requestOf(p.cfg.ext.landlock);
-  const kernel = kernelAbi();
+  const kernel = probeKernel();
   const d = downgrade(request, kernel.abi);
   const line = statusText(d, kernel.reason) + (kernel.capped ?? '');
   if (d.error) throw new LandlockError(`${d.error}${kernel.reason ? ` (${kernel.reason})` : ''}${kernel.capped ?? ''}`);

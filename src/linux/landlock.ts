@@ -4,10 +4,10 @@
  * Landlock does not depend on namespaces, so the jail sees the same ABI.
  */
 import { createRequire } from 'node:module';
-import { formatErrno } from './errno.js';
+import { LANDLOCK_CREATE_RULESET_VERSION } from '../landlock/abi.js';
 import { SYS } from './consts.js';
+import { formatErrno } from './errno.js';
 
-const LANDLOCK_CREATE_RULESET_VERSION = 1;
 const ENOSYS = 38;
 const EOPNOTSUPP = 95;
 
