@@ -8,6 +8,7 @@ import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { CLONE_FLAGS, MS, PERSONA, RLIMITS, RLIM64_INFINITY } from './linux/consts.js';
 import type { ConfigState, IdMap, JailSpec, MountPt, RlimitName } from './spec.js';
 import { RLIMIT_NAMES } from './spec.js';
+import { q } from './plan/describe.js';
 
 export class PrepareError extends Error {}
 
@@ -57,6 +58,8 @@ export interface Prepared {
   readonly uid: number;
   readonly gid: number;
   readonly mounts: readonly PreparedMount[];
+  /** Entries dropped before the jail starts (unset prefix variables of non-mandatory mounts). */
+  readonly mountWarnings: readonly string[];
   /** An existing host directory to mount the work tmpfs on (hidden from the host by the mount ns). */
   readonly workBase: string;
   readonly exec: { readonly path: string; readonly argv: readonly string[]; readonly env: readonly string[]; readonly execFd: boolean };
@@ -137,15 +140,21 @@ const OPTION_FLAGS: Record<string, { set?: bigint; clear?: bigint }> = {
   defaults: {},
 };
 
-export function splitMountOptions(options: string): { flags: bigint; data: string } {
+/** `ro,nosuid,size=8m` → flags set, flags explicitly cleared (`rw`, `exec`), and the data the filesystem parses. */
+export function splitMountOptions(options: string): { flags: bigint; clear: bigint; data: string } {
   let flags = 0n;
+  let clear = 0n;
   const data: string[] = [];
   for (const o of options.split(',').filter(Boolean)) {
     const f = OPTION_FLAGS[o];
-    if (!f) data.push(o);
-    else flags = (flags | (f.set ?? 0n)) & ~(f.clear ?? 0n);
+    if (!f) {
+      data.push(o);
+      continue;
+    }
+    flags = (flags | (f.set ?? 0n)) & ~(f.clear ?? 0n);
+    clear = (clear | (f.clear ?? 0n)) & ~(f.set ?? 0n);
   }
-  return { flags, data: data.join(',') };
+  return { flags, clear, data: data.join(',') };
 }
 
 function isDirOnHost(path: string): boolean | undefined {
@@ -165,45 +174,68 @@ export function realHostPath(path: string): string {
   }
 }
 
-function mountLogLine(m: MountPt, src: string | undefined): string {
+/** nsjail's describeMountPt: the fields as written (before the env prefixes), std::quoted. */
+export function mountLogLine(m: MountPt): string {
   const head = m.is_symlink ? 'Symlink' : 'Mount';
-  let line = `${head}: ${src ? `'${src}' -> ` : ''}'${m.dst}' type:'${m.fstype ?? ''}' options:'${m.options ?? ''}'`;
+  const src = m.src ?? '';
+  let line = `${head}: ${src ? `${q(src)} -> ` : ''}${q(m.dst)} type:${q(m.fstype ?? '')} options:${q(m.options ?? '')}`;
   if (m.is_dir !== undefined) line += ` dir:${m.is_dir}`;
   if (!m.mandatory) line += ' mandatory:false';
-  if (m.src_content) line += ` src_content_len:${m.src_content.length}`;
+  if (m.src_content?.length) line += ` src_content_len:${m.src_content.length}`;
   if (m.is_symlink) line += ' symlink:true';
   return line;
 }
 
-function prefixed(env: string | undefined, path: string): string {
-  return env ? (process.env[env] ?? '') + path : path;
+/** prefix_src_env / prefix_dst_env; undefined when the variable is unset (nsjail warns and drops the entry). */
+function prefixed(env: string | undefined, path: string): string | undefined {
+  if (!env) return path;
+  const v = process.env[env];
+  return v === undefined ? undefined : v + path;
 }
 
-export function prepareMount(m: MountPt): PreparedMount {
-  const src = m.src !== undefined ? prefixed(m.prefix_src_env, m.src) : undefined;
+const ACCESS_FLAGS = MS.MS_RDONLY | MS.MS_NOSUID | MS.MS_NODEV | MS.MS_NOEXEC;
+
+/**
+ * One MountPt as the child plan needs it. Returns a warning instead when a
+ * prefix variable is unset and the entry is not mandatory (a mandatory one
+ * is an error: nsjail would mount an empty path).
+ */
+export function prepareMount(m: MountPt): PreparedMount | { skip: string } {
+  const src = m.src !== undefined || m.prefix_src_env ? prefixed(m.prefix_src_env, m.src ?? '') : undefined;
   const dst = prefixed(m.prefix_dst_env, m.dst);
-  const { flags: optFlags, data } = splitMountOptions(m.options ?? '');
+  const unset = src === undefined && m.prefix_src_env ? m.prefix_src_env : dst === undefined ? m.prefix_dst_env : undefined;
+  if (unset !== undefined || dst === undefined) {
+    const why = `Environment variable not set: ${q(unset ?? '')} (mount ${q(m.dst)})`;
+    if (m.mandatory) throw new PrepareError(why);
+    return { skip: why };
+  }
+  const { flags: optFlags, clear, data } = splitMountOptions(m.options ?? '');
   const base = {
-    dst,
+    dst: normalizeDst(dst),
     fstype: m.fstype ?? '',
     data,
-    readonly: !m.rw || (optFlags & MS.MS_RDONLY) !== 0n,
+    readonly: (!m.rw || (optFlags & MS.MS_RDONLY) !== 0n) && (clear & MS.MS_RDONLY) === 0n,
     nosuid: m.nosuid || (optFlags & MS.MS_NOSUID) !== 0n,
     nodev: m.nodev || (optFlags & MS.MS_NODEV) !== 0n,
     noexec: m.noexec || (optFlags & MS.MS_NOEXEC) !== 0n,
     mandatory: m.mandatory,
-    logLine: mountLogLine(m, src),
+    logLine: mountLogLine(m),
   };
-  const accessFlags = MS.MS_RDONLY | MS.MS_NOSUID | MS.MS_NODEV | MS.MS_NOEXEC;
   if (m.is_symlink) return { ...base, kind: 'symlink', src: src ?? '', flags: 0n, isDir: false };
-  if (m.src_content) return { ...base, kind: 'content', src: '', flags: MS.MS_BIND, isDir: false, content: m.src_content };
+  if (m.src_content?.length) return { ...base, kind: 'content', src: '', flags: MS.MS_BIND, isDir: false, content: m.src_content };
   if (m.is_dev) return { ...base, kind: 'dev', src: '', flags: 0n, isDir: true, readonly: false };
-  if (m.is_overlay) return { ...base, kind: 'overlay', src: realHostPath(src ?? dst), flags: 0n, isDir: true, readonly: false };
+  if (m.is_overlay) return { ...base, kind: 'overlay', src: realHostPath(src || dst), flags: 0n, isDir: true, readonly: false };
   if (m.is_bind || (optFlags & MS.MS_BIND) !== 0n) {
     const host = realHostPath(src ?? '');
-    return { ...base, kind: 'bind', src: host, flags: MS.MS_BIND | MS.MS_REC, isDir: m.is_dir ?? isDirOnHost(host) ?? true };
+    // nsjail: is_dir when present, else what the source is (a missing one counts as a file; the mount fails anyway).
+    return { ...base, kind: 'bind', src: host, flags: MS.MS_BIND | MS.MS_REC, isDir: m.is_dir ?? isDirOnHost(host) ?? false };
   }
-  return { ...base, kind: 'fs', src: src || 'none', flags: optFlags & ~accessFlags, isDir: m.is_dir ?? true };
+  return { ...base, kind: 'fs', src: src || 'none', flags: optFlags & ~ACCESS_FLAGS, isDir: m.is_dir ?? true };
+}
+
+/** '/a//b/' → '/a/b': the child compares and splits these. */
+function normalizeDst(dst: string): string {
+  return '/' + dst.split('/').filter((c) => c && c !== '.').join('/');
 }
 
 /** The mount list as nsjail builds it: --chroot first, the entries, then /proc. */
@@ -213,15 +245,34 @@ export function effectiveMounts(spec: JailSpec): MountPt[] {
   const plain = { is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: false, nodev: false, noexec: false };
   if (cli.chroot !== undefined) list.push({ ...plain, src: cli.chroot, dst: '/', is_bind: true, is_dir: true, rw: cli.rw });
   list.push(...cfg.mount);
-  if (cfg.mount_proc) list.push({ ...plain, dst: cli.proc_path ?? '/proc', fstype: 'proc', is_dir: true, rw: cli.proc_rw });
+  // nosuid,nodev,noexec as nsjail does since PR #283; the log line stays nsjail's.
+  if (cfg.mount_proc) list.push({ ...plain, dst: cli.proc_path ?? '/proc', fstype: 'proc', is_dir: true, rw: cli.proc_rw, nosuid: true, nodev: true, noexec: true });
   return list;
 }
 
 const WORK_BASES = ['/tmp', '/mnt', '/run', '/var/tmp', '/opt', '/srv', '/media', '/home'];
 
-function pickWorkBase(): string {
-  for (const d of WORK_BASES) if (isDirOnHost(d)) return d;
-  throw new PrepareError(`no directory to mount the work tmpfs on (tried ${WORK_BASES.join(', ')})`);
+/**
+ * An existing host dir for the work tmpfs. Not one that holds a source: with
+ * --no_pivotroot the tmpfs would hide it (with pivot_root it is harmless).
+ */
+export function pickWorkBase(mounts: readonly PreparedMount[]): string {
+  const sources = mounts.filter((m) => m.kind === 'bind' || m.kind === 'overlay').map((m) => m.src);
+  const inside = (dir: string, path: string) => path === dir || path.startsWith(dir + '/');
+  for (const d of WORK_BASES) if (isDirOnHost(d) && !sources.some((s) => inside(realHostPath(d), s))) return d;
+  throw new PrepareError(`no directory to mount the work tmpfs on (tried ${WORK_BASES.join(', ')}; each is missing or holds a mount source)`);
+}
+
+/** The prepared mount list, and the warnings for entries dropped on the way. */
+export function prepareMounts(spec: JailSpec): { mounts: PreparedMount[]; warnings: string[] } {
+  const mounts: PreparedMount[] = [];
+  const warnings: string[] = [];
+  for (const m of effectiveMounts(spec)) {
+    const p = prepareMount(m);
+    if ('skip' in p) warnings.push(p.skip);
+    else mounts.push(p);
+  }
+  return { mounts, warnings };
 }
 
 export interface HostFacts {
@@ -273,6 +324,7 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
   const uidMap = resolveMap([...cfg_maps(spec, 'uid')], '/etc/passwd', host.uid);
   const gidMap = resolveMap([...cfg_maps(spec, 'gid')], '/etc/group', host.gid);
   const { path, argv } = execOf(spec);
+  const { mounts, warnings: mountWarnings } = prepareMounts(spec);
   const persona = Object.entries(PERSONA).reduce((acc, [k, bit]) => (cfg[k as keyof typeof PERSONA] ? acc | bit : acc), 0);
   return {
     spec,
@@ -282,8 +334,9 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
     gidMap,
     uid: uidMap[0]!.inside,
     gid: gidMap[0]!.inside,
-    mounts: effectiveMounts(spec).map(prepareMount),
-    workBase: cfg.clone_newns ? pickWorkBase() : '/',
+    mounts,
+    mountWarnings,
+    workBase: cfg.clone_newns ? pickWorkBase(mounts) : '/',
     exec: { path, argv, env: buildEnv(cfg), execFd: cfg.exec_bin?.exec_fd ?? false },
     rlimits: resolveRlimits(cfg, host),
     keepCaps: cfg.keep_caps ? 'all' : cfg.cap.map((c) => capIndex(c)),

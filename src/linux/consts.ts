@@ -32,12 +32,15 @@ export const SYS = {
   sched_setaffinity: 203,
   openat: 257,
   mkdirat: 258,
+  mknodat: 259,
   symlinkat: 266,
   dup3: 292,
   prlimit64: 302,
   execveat: 322,
   seccomp: 317,
   pivot_root: 155,
+  open_tree: 428,
+  move_mount: 429,
   close_range: 436,
   mount_setattr: 442,
   landlock_create_ruleset: 444,
@@ -90,6 +93,19 @@ export const MOUNT_ATTR: NamedBits = [
   ['MOUNT_ATTR_NODEV', 0x4n],
   ['MOUNT_ATTR_NOEXEC', 0x8n],
 ];
+/** open_tree(2) flags (AT_RECURSIVE is shared with mount_setattr). */
+export const OPEN_TREE_FLAGS: NamedBits = [
+  ['OPEN_TREE_CLONE', 0x1n],
+  ['OPEN_TREE_CLOEXEC', 0o2000000n],
+  ['AT_EMPTY_PATH', 0x1000n],
+  ['AT_RECURSIVE', 0x8000n],
+];
+/** move_mount(2) flags. */
+export const MOVE_MOUNT_FLAGS: NamedBits = [
+  ['MOVE_MOUNT_F_EMPTY_PATH', 0x4n],
+  ['MOVE_MOUNT_T_SYMLINKS', 0x10n],
+];
+export const S_IFREG = 0o100000;
 export const AT_FDCWD = -100;
 export const AT_RECURSIVE = 0x8000;
 export const AT_EMPTY_PATH = 0x1000;

@@ -15,6 +15,8 @@ export function logParams(p: Prepared): void {
       `disable_no_new_privs:${b(cfg.disable_no_new_privs)}, max_cpus:${cfg.max_cpus}, use_core_scheduling:${b(cfg.use_core_scheduling)}`,
   );
   for (const m of p.mounts) log.info(m.logLine);
+  for (const w of p.mountWarnings) log.warn(w);
+  if (cfg.clone_newns && cfg.no_pivotroot) log.warn('Using no_pivotroot is escapable when user posseses relevant capabilities, Use it with care!');
   const maps = [
     ['Uid', 'uid', p.uidMap, 'UID/EUID', 'user'],
     ['Gid', 'gid', p.gidMap, 'GID/EGID', 'group'],

@@ -1,84 +1,139 @@
 /**
- * Mount namespace. The new root is built the way bubblewrap builds it, so
- * that no bind source is hidden and nothing is created on the host:
+ * Mount namespace. The new root is built so that no bind source is hidden
+ * and nothing is created on the host, whatever the mount table says:
  *
  *   1. everything private; a work tmpfs on an existing host dir (e.g. /tmp);
- *   2. pivot_root into the work tmpfs: the host is now /oldroot, so sources
- *      are reached as /oldroot/<src> even if they lie under the work dir;
- *   3. a 16 MiB tmpfs at /newroot, then each entry in order (binds of
- *      /oldroot/<src>, filesystems, symlinks, src_content files from /files);
- *   4. pivot_root into /newroot and detach the old root (work tmpfs and host);
- *   5. access flags last, with mount_setattr(2): read-only, nosuid, nodev,
- *      noexec are only ever added (recursively) or rdonly cleared, so locked
- *      flags of the source are kept and later entries could still create
- *      their mount points inside earlier ones.
+ *      pivot_root into it, so the host is /oldroot and every source is
+ *      reachable even if it lies under the work dir;
+ *   2. a 16 MiB tmpfs at /newroot;
+ *   3. per entry, first the source, as a mount not yet in the new root:
+ *      binds are open_tree(2) clones of /oldroot/<src> that get their access
+ *      flags (ro, nosuid, ...) before they are attached, so a read-only host
+ *      directory never becomes writable, not even while the root is built;
+ *      filesystems are mounted on a staging dir with the host as root, so
+ *      paths in their source and options mean what they mean on the host;
+ *   4. then chroot into /newroot and attach it there with move_mount(2):
+ *      mkdir -p, the mount point and symlinks resolve inside the new root,
+ *      so an absolute symlink in a chroot dir cannot lead onto the host;
+ *   5. read-only last, before the switch, for the tmpfs root and tmpfs entries
+ *      (so later entries can create their mount points inside), through the
+ *      fd kept for each (a path could name a mount stacked on top);
+ *   6. pivot_root into /newroot and detach the old root (work tmpfs and host).
+ *
+ * Access flags are only ever added with mount_setattr(2), never recomputed:
+ * the locked flags of a source (nosuid, nodev, ...) are kept, which is why
+ * a --chroot on a nosuid,nodev filesystem works here (nsjail: EPERM).
  */
 import {
+  AT_EMPTY_PATH,
   AT_FDCWD,
   AT_RECURSIVE,
   MNT_DETACH,
   MOUNT_ATTR,
+  MOVE_MOUNT_FLAGS,
   MS,
   MS_FLAGS,
   O,
   O_FLAGS,
+  OPEN_TREE_FLAGS,
+  S_IFREG,
+  flagsToStr,
 } from '../linux/consts.js';
 import { bytes, int, nul, op, slot, str, Struct, type ChildOp, type OpOptions } from '../plan/ops.js';
+import { q } from '../plan/describe.js';
 import type { Prepared, PreparedMount } from '../prepare.js';
 import { allocSlot, type PlanContext } from './context.js';
 
 const ROOT_TMPFS_SIZE = 16 * 1024 * 1024;
-const HOST = '/oldroot';
-const NEW = '/newroot';
-const FILES = '/files';
+/** Filesystems whose read-only flag waits until the end: later entries may need mount points inside, and they hold no host data. */
+const DEFER_RO_FS = new Set(['tmpfs', 'ramfs']);
+
+const bit = (name: string, table = MOUNT_ATTR) => table.find(([n]) => n === name)![1];
+const ATTR = { ro: bit('MOUNT_ATTR_RDONLY'), nosuid: bit('MOUNT_ATTR_NOSUID'), nodev: bit('MOUNT_ATTR_NODEV'), noexec: bit('MOUNT_ATTR_NOEXEC') };
+const OPEN_TREE_CLONE = bit('OPEN_TREE_CLONE', OPEN_TREE_FLAGS) | bit('OPEN_TREE_CLOEXEC', OPEN_TREE_FLAGS);
+const MOVE_ATTACH = bit('MOVE_MOUNT_F_EMPTY_PATH', MOVE_MOUNT_FLAGS) | bit('MOVE_MOUNT_T_SYMLINKS', MOVE_MOUNT_FLAGS);
+const O_DIR_PATH = O.O_PATH | O.O_DIRECTORY | O.O_CLOEXEC;
 
 const HINTS = {
-  bind: { EACCES: "the source path needs search permission for the jail's user (try 'chmod o+x' on its directories)" },
-  attr: { EPERM: 'the source mount has locked flags that cannot be cleared (asked for rw on a read-only mount?)' },
-  mount: { ENOSPC: 'mount limit reached (check /proc/sys/fs/mount-max)' },
-};
+  source: { EACCES: "the source path needs search permission for the jail's user (try 'chmod o+x' on its directories)" },
+  attr: { EPERM: 'the mount has locked flags that cannot be changed from inside a user namespace' },
+  mount: { ENOSPC: 'mount limit reached (check /proc/sys/fs/mount-max)', EACCES: "the source path needs search permission for the jail's user (try 'chmod o+x')" },
+  target: { EROFS: 'the mount point does not exist under a read-only mount, and tsjail creates nothing on the host: create it there, or mount it under a writable one (--rw, -T)' },
+  proc: { EPERM: 'procfs needs a fully visible /proc on the host (no overmounts such as /dev/null on /proc/kcore) and a new pid namespace' },
+} as const;
+
+const SKIPPED = { ENOENT: 'mandatory:false, skipped' };
 
 function join(root: string, path: string): string {
   const clean = path.split('/').filter(Boolean).join('/');
-  return clean ? `${root === '/' ? '' : root}/${clean}` : root;
+  return clean ? `${root === '/' ? '' : root}/${clean}` : root || '/';
+}
+
+/** Where things live while the root is built: the work root's layout in either mode. */
+interface Layout {
+  /** Prefix that turns a host path into a path in the work root. */
+  readonly host: string;
+  readonly newRoot: string;
+  readonly files: string;
+  /** Slot of an O_PATH fd of the work root, to leave the new root's chroot. */
+  readonly workFd: number;
+  readonly pivot: boolean;
 }
 
 const mount = (src: string | null, dst: string, fstype: string | null, flags: bigint, data: string | null, o: OpOptions = {}) =>
   op('mount', 'mnt', [src === null ? nul : str(src), str(dst), fstype === null ? nul : str(fstype), int(flags, MS_FLAGS), data ? str(data) : nul], o);
-const mkdir = (path: string, mode: number, o: OpOptions = {}) =>
-  op('mkdirat', 'mnt', [int(AT_FDCWD), str(path), int(mode)], { okErrno: ['EEXIST'], ...o });
-const chdir = (path: string) => op('chdir', 'mnt', [str(path)]);
+const mkdir = (path: string, mode: number, o: OpOptions = {}) => op('mkdirat', 'mnt', [int(AT_FDCWD), str(path), int(mode)], { okErrno: ['EEXIST'], ...o });
+const chdir = (path: string, o: OpOptions = {}) => op('chdir', 'mnt', [str(path)], o);
+const chroot = (path: string, o: OpOptions = {}) => op('chroot', 'mnt', [str(path)], o);
+const openPath = (path: string, save: number, o: OpOptions = {}) =>
+  op('openat', 'mnt', [int(AT_FDCWD), str(path), int(O_DIR_PATH, O_FLAGS), int(0)], { ...o, save });
+const close = (s: number, o: OpOptions = {}) => op('close', 'mnt', [slot(s, 'fd')], { ...o, cond: s });
 
-/** mkdir -p of the parents of path (below root). */
-function mkdirParents(root: string, path: string, o: OpOptions): ChildOp[] {
-  const parts = path.split('/').filter(Boolean);
-  return parts.slice(0, -1).map((_, i) => mkdir(join(root, parts.slice(0, i + 1).join('/')), 0o755, o));
+/** struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd } on the mount behind a saved fd. */
+function setattrFd(s: number, set: bigint, recursive: boolean, label: string, o: OpOptions = {}): ChildOp {
+  const attr = new Struct(32).u64(0, set).done();
+  const what = `set:${flagsToStr(set, MOUNT_ATTR)}`;
+  const flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
+  return op('mount_setattr', 'mnt', [slot(s, 'fd'), str(''), int(flags), bytes(attr, what), int(32)], {
+    ...o,
+    cond: s,
+    hints: HINTS.attr,
+    text: `mount_setattr(${what}${recursive ? ', AT_RECURSIVE' : ''}) for ${label}`,
+  });
 }
 
-/** An empty file or directory to mount on. */
-function makeTarget(ctx: PlanContext, full: string, isDir: boolean, o: OpOptions): ChildOp[] {
-  if (full === NEW) return [];
-  if (isDir) return [mkdir(full, 0o755, o)];
-  const s = allocSlot(ctx);
-  const flags = O.O_CREAT | O.O_WRONLY | O.O_CLOEXEC | O.O_NOCTTY;
-  return [
-    op('openat', 'mnt', [int(AT_FDCWD), str(full), int(flags, O_FLAGS), int(0o644)], { ...o, save: s }),
-    op('close', 'mnt', [slot(s, `fd(${full})`)], { ...o, cond: s }),
-  ];
+function attrsOf(m: { nosuid: boolean; nodev: boolean; noexec: boolean }, ro: boolean): bigint {
+  return (ro ? ATTR.ro : 0n) | (m.nosuid ? ATTR.nosuid : 0n) | (m.nodev ? ATTR.nodev : 0n) | (m.noexec ? ATTR.noexec : 0n);
 }
 
-function writeFile(ctx: PlanContext, path: string, content: Uint8Array, o: OpOptions): ChildOp[] {
-  const s = allocSlot(ctx);
-  return [
-    op('openat', 'mnt', [int(AT_FDCWD), str(path), int(O.O_CREAT | O.O_WRONLY | O.O_TRUNC | O.O_CLOEXEC, O_FLAGS), int(0o644)], { ...o, save: s }),
-    op('write', 'mnt', [slot(s, `fd(${path})`), bytes(content, `<${content.length} bytes>`), int(content.length)], { ...o, expect: BigInt(content.length) }),
-    op('close', 'mnt', [slot(s, `fd(${path})`)], o),
-  ];
+/** The flags nsjail would pass for this entry, for messages. */
+function entryFlags(m: PreparedMount): bigint {
+  const access = (m.readonly ? MS.MS_RDONLY : 0n) | (m.nosuid ? MS.MS_NOSUID : 0n) | (m.nodev ? MS.MS_NODEV : 0n) | (m.noexec ? MS.MS_NOEXEC : 0n);
+  return m.flags | access | (m.kind === 'bind' || m.kind === 'content' ? MS.MS_PRIVATE : 0n);
+}
+
+/** The entry as the user wrote it, named in every message about it. */
+export function entryLabel(m: PreparedMount): string {
+  const flags = flagsToStr(entryFlags(m), MS_FLAGS);
+  switch (m.kind) {
+    case 'symlink':
+      return `symlink(${q(m.src)} -> ${q(m.dst)})`;
+    case 'bind':
+      return `mount(${q(m.src)} -> ${q(m.dst)}, ${flags})`;
+    case 'fs':
+      return `mount(${q(m.src)} -> ${q(m.dst)}, type:${q(m.fstype)}, ${flags}${m.data ? `, data:${q(m.data)}` : ''})`;
+    case 'content':
+      return `mount(<src_content ${m.content?.length ?? 0} bytes> -> ${q(m.dst)}, ${flags})`;
+    case 'dev':
+      return `mount(minimal /dev -> ${q(m.dst)})`;
+    case 'overlay':
+      return `mount(overlay ${q(m.src)} -> ${q(m.dst)}, upper:tmpfs)`;
+  }
 }
 
 /** A minimal /dev: device binds, shm, pts, and the fd links (bubblewrap's --dev). */
 const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
-const DEV_LINKS: ReadonlyArray<[string, string]> = [
+const DEV_LINKS: ReadonlyArray<[target: string, name: string]> = [
   ['/proc/self/fd', 'fd'],
   ['/proc/self/fd/0', 'stdin'],
   ['/proc/self/fd/1', 'stdout'],
@@ -86,140 +141,171 @@ const DEV_LINKS: ReadonlyArray<[string, string]> = [
   ['pts/ptmx', 'ptmx'],
 ];
 
-function planDev(ctx: PlanContext, full: string, dst: string, o: OpOptions): ChildOp[] {
-  const ops: ChildOp[] = [mount('tmpfs', full, 'tmpfs', MS.MS_NOSUID | MS.MS_NOEXEC, 'mode=0755,size=65536', { ...o, text: `mount(tmpfs -> '${dst}')` })];
-  for (const n of DEV_NODES) {
-    ops.push(...makeTarget(ctx, `${full}/${n}`, false, o));
-    ops.push(mount(`${HOST}/dev/${n}`, `${full}/${n}`, null, MS.MS_BIND, null, { ...o, text: `mount('/dev/${n}' -> '${join(dst, n)}', MS_BIND)` }));
-  }
-  ops.push(mkdir(`${full}/shm`, 0o1777, o));
-  ops.push(mount('tmpfs', `${full}/shm`, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, 'mode=1777', { ...o, text: `mount(tmpfs -> '${join(dst, 'shm')}')` }));
-  // /dev/pts needs a devpts that allows new instances: best effort, like bubblewrap.
-  ops.push(mkdir(`${full}/pts`, 0o755, o));
-  ops.push(mount('devpts', `${full}/pts`, 'devpts', MS.MS_NOSUID | MS.MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=620', { soft: true }));
-  for (const [target, name] of DEV_LINKS) ops.push(op('symlinkat', 'mnt', [str(target), int(AT_FDCWD), str(`${full}/${name}`)], o));
-  return ops;
+/** Mount on a staging dir, then keep an O_PATH fd of it (moved into the new root later). */
+function stageDone(stage: string, t: number): ChildOp {
+  return op('openat', 'mnt', [int(AT_FDCWD), str(stage), int(O_DIR_PATH, O_FLAGS), int(0)], { cond: t, save: t });
 }
 
-function planOverlay(ctx: PlanContext, m: PreparedMount, full: string, n: number, o: OpOptions, userns: boolean): ChildOp[] {
-  const dir = `${FILES}/overlay.${n}`;
-  return [
-    mkdir(dir, 0o700, o),
-    mount('tmpfs', dir, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, 'mode=0755', o),
-    mkdir(`${dir}/upper`, 0o755, o),
-    mkdir(`${dir}/work`, 0o755, o),
-    ...makeTarget(ctx, full, true, o),
-    mount('overlay', full, 'overlay', 0n, `lowerdir=${HOST}${m.src},upperdir=${dir}/upper,workdir=${dir}/work${userns ? ',userxattr' : ''}`, {
-      ...o,
-      text: `mount(overlay '${m.src}' -> '${m.dst}', upper: tmpfs)`,
-    }),
-  ];
-}
-
-/** One entry: its mount point, then the mount. Returns the slot that tells later ops whether it worked. */
-function planEntry(p: Prepared, ctx: PlanContext, m: PreparedMount, n: number): { ops: ChildOp[]; ok?: number } {
-  const ok = m.mandatory ? undefined : allocSlot(ctx);
-  const o: OpOptions = m.mandatory ? {} : { soft: true };
-  const full = join(NEW, m.dst);
-  const ops = mkdirParents(NEW, m.dst, o);
-  const last: OpOptions = { ...o, ...(ok !== undefined ? { save: ok } : {}) };
+/** The source of one entry, in the work root. Leaves a mount fd in slot t (negative: skip the entry). */
+function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: number, label: string, soft: OpOptions): ChildOp[] {
+  const userns = p.cfg.clone_newuser;
   switch (m.kind) {
     case 'symlink':
-      ops.push(op('symlinkat', 'mnt', [str(m.src), int(AT_FDCWD), str(full)], { ...last, text: `symlink('${m.src}' -> '${m.dst}')` }));
-      break;
-    case 'bind':
-      ops.push(...makeTarget(ctx, full, m.isDir, o));
-      ops.push(mount(join(HOST, m.src), full, null, m.flags, null, { ...last, hints: HINTS.bind, text: `mount('${m.src}' -> '${m.dst}', ${flagText(m.flags)})` }));
-      break;
-    case 'fs':
-      ops.push(...makeTarget(ctx, full, m.isDir, o));
-      ops.push(mount(m.src, full, m.fstype || null, m.flags, m.data || null, { ...last, hints: HINTS.mount, text: `mount('${m.src}' -> '${m.dst}', type:'${m.fstype}', ${flagText(m.flags)}${m.data ? `, data:'${m.data}'` : ''})` }));
-      break;
-    case 'content': {
-      const file = `${FILES}/content.${n}`;
-      ops.push(...writeFile(ctx, file, m.content!, o));
-      ops.push(...makeTarget(ctx, full, false, o));
-      ops.push(mount(file, full, null, MS.MS_BIND, null, { ...last, text: `mount(<src_content> -> '${m.dst}', MS_BIND)` }));
-      break;
+      return [];
+    case 'bind': {
+      const flags = OPEN_TREE_CLONE | BigInt(AT_RECURSIVE);
+      const src = join(L.host, m.src);
+      const ops = [
+        op('open_tree', 'mnt', [int(AT_FDCWD), str(src), int(flags, OPEN_TREE_FLAGS)], {
+          ...soft,
+          save: t,
+          hints: { ...HINTS.source, ...(soft.soft ? SKIPPED : {}) },
+          text: `open_tree(${q(m.src)}, ${flagsToStr(flags, OPEN_TREE_FLAGS)}) for ${label}`,
+        }),
+      ];
+      // Before attaching: a read-only bind is never writable in the jail's tree, not even for mkdir.
+      const set = attrsOf(m, m.readonly);
+      if (set) ops.push(setattrFd(t, set, true, label));
+      return ops;
     }
-    case 'dev':
-      ops.push(...makeTarget(ctx, full, true, o), ...planDev(ctx, full, m.dst, last));
-      break;
-    case 'overlay':
-      ops.push(...planOverlay(ctx, m, full, n, last, p.cfg.clone_newuser));
-      break;
+    case 'content': {
+      const file = `${L.files}/content.${n}`;
+      const ops = [
+        op('openat', 'mnt', [int(AT_FDCWD), str(file), int(O.O_CREAT | O.O_EXCL | O.O_WRONLY | O.O_CLOEXEC, O_FLAGS), int(0o644)], { save: t }),
+        op('write', 'mnt', [slot(t, 'fd'), bytes(m.content!, `<${m.content!.length} bytes>`), int(m.content!.length)], { expect: BigInt(m.content!.length), text: `write(<src_content>) for ${label}` }),
+        op('close', 'mnt', [slot(t, 'fd')]),
+        op('open_tree', 'mnt', [int(AT_FDCWD), str(file), int(OPEN_TREE_CLONE, OPEN_TREE_FLAGS)], { save: t }),
+      ];
+      const set = attrsOf(m, m.readonly);
+      if (set) ops.push(setattrFd(t, set, false, label));
+      return ops;
+    }
+    case 'fs': {
+      const stage = `${L.files}/mnt.${n}`;
+      const flags = m.flags | (m.nosuid ? MS.MS_NOSUID : 0n) | (m.nodev ? MS.MS_NODEV : 0n) | (m.noexec ? MS.MS_NOEXEC : 0n);
+      const hints = m.fstype === 'proc' ? { ...HINTS.mount, ...HINTS.proc } : HINTS.mount;
+      const doMount = mount(m.src, '.', m.fstype || null, flags, m.data || null, { ...soft, save: t, hints, text: label });
+      // With the host as root and the stage as cwd: a source or option naming a host path (a device, overlay dirs) means the host's.
+      const hostView = L.pivot ? [chroot(L.host), doMount, op('fchdir', 'mnt', [slot(L.workFd, 'fd(work root)')]), chroot('.')] : [doMount];
+      const ops = [mkdir(stage, 0o755), chdir(stage), ...hostView, stageDone(stage, t)];
+      if (m.readonly && !DEFER_RO_FS.has(m.fstype)) ops.push(setattrFd(t, ATTR.ro, false, label));
+      return ops;
+    }
+    case 'dev': {
+      const stage = `${L.files}/dev.${n}`;
+      const c = { cond: t };
+      const ops: ChildOp[] = [
+        mkdir(stage, 0o755),
+        mount('tmpfs', stage, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV | MS.MS_NOEXEC, 'mode=0755,size=65536', { ...soft, save: t, text: `mount('tmpfs' -> ${q(m.dst)})` }),
+      ];
+      for (const name of DEV_NODES) {
+        ops.push(op('mknodat', 'mnt', [int(AT_FDCWD), str(`${stage}/${name}`), int(S_IFREG | 0o666), int(0)], c));
+        // A host without one of the nodes still gets the others.
+        ops.push(mount(join(L.host, `/dev/${name}`), `${stage}/${name}`, null, MS.MS_BIND, null, { ...c, soft: true, text: `mount('/dev/${name}' -> ${q(join(m.dst, name))}, MS_BIND)` }));
+      }
+      ops.push(mkdir(`${stage}/shm`, 0o1777, c));
+      ops.push(mount('tmpfs', `${stage}/shm`, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, 'mode=1777', { ...c, text: `mount('tmpfs' -> ${q(join(m.dst, 'shm'))})` }));
+      // A private devpts instance where the kernel allows it, like bubblewrap.
+      ops.push(mkdir(`${stage}/pts`, 0o755, c));
+      ops.push(mount('devpts', `${stage}/pts`, 'devpts', MS.MS_NOSUID | MS.MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=620', { ...c, soft: true, text: `mount('devpts' -> ${q(join(m.dst, 'pts'))})` }));
+      for (const [target, name] of DEV_LINKS) ops.push(op('symlinkat', 'mnt', [str(target), int(AT_FDCWD), str(`${stage}/${name}`)], c));
+      return [...ops, stageDone(stage, t)];
+    }
+    case 'overlay': {
+      const dir = `${L.files}/overlay.${n}`;
+      const esc = (s: string) => s.replace(/[\\,:]/g, (ch) => `\\${ch}`);
+      const data = `lowerdir=${esc(join(L.host, m.src))},upperdir=${dir}/upper,workdir=${dir}/work${userns ? ',userxattr' : ''}`;
+      return [
+        mkdir(dir, 0o700),
+        mount('tmpfs', dir, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, 'mode=0755', { text: `mount('tmpfs' -> <overlay upper of ${q(m.dst)}>)` }),
+        ...['upper', 'work', 'mnt'].map((d) => mkdir(`${dir}/${d}`, 0o755)),
+        mount('overlay', `${dir}/mnt`, 'overlay', 0n, data, { ...soft, save: t, hints: { ...HINTS.source, ...(soft.soft ? SKIPPED : {}) }, text: label }),
+        stageDone(`${dir}/mnt`, t),
+      ];
+    }
   }
-  return { ops, ok };
 }
 
-function flagText(flags: bigint): string {
-  return MS_FLAGS.filter(([, b]) => (flags & b) === b && b !== 0n).map(([n]) => n).join('|') || '0';
-}
-
-/** struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd } */
-function setattr(path: string, set: bigint, clr: bigint, recursive: boolean, o: OpOptions): ChildOp {
-  const attr = new Struct(32).u64(0, set).u64(8, clr).done();
-  const names = (v: bigint) => MOUNT_ATTR.filter(([, b]) => (v & b) !== 0n).map(([n]) => n).join('|');
-  const what = [set ? `set:${names(set)}` : '', clr ? `clear:${names(clr)}` : ''].filter(Boolean).join(' ');
-  return op('mount_setattr', 'mnt', [int(AT_FDCWD), str(path), int(recursive ? AT_RECURSIVE : 0), bytes(attr, what), int(32)], {
-    ...o,
-    hints: HINTS.attr,
-    text: `mount_setattr('${path}', ${recursive ? 'AT_RECURSIVE, ' : ''}${what})`,
-  });
-}
-
-function attrOps(m: { readonly: boolean; nosuid: boolean; nodev: boolean; noexec: boolean }, path: string, o: OpOptions): ChildOp[] {
-  const set =
-    (m.readonly ? MOUNT_ATTR[0]![1] : 0n) | (m.nosuid ? MOUNT_ATTR[1]![1] : 0n) | (m.nodev ? MOUNT_ATTR[2]![1] : 0n) | (m.noexec ? MOUNT_ATTR[3]![1] : 0n);
-  const ops: ChildOp[] = [];
-  if (set) ops.push(setattr(path, set, 0n, true, o));
-  // A writable entry inside a read-only one: only its own mount is made writable again.
-  if (!m.readonly) ops.push(setattr(path, 0n, MOUNT_ATTR[0]![1], false, o));
+/** Attach one entry inside the new root (chrooted, so every path resolves there). */
+function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: string, soft: OpOptions): ChildOp[] {
+  const c: OpOptions = t === undefined ? {} : { cond: t };
+  const s: OpOptions = { ...soft, ...c };
+  const parts = m.dst.split('/').filter(Boolean);
+  const ops: ChildOp[] = [chroot(L.newRoot, c), chdir('/', c)];
+  const hints = HINTS.target;
+  parts.slice(0, -1).forEach((_, i) => ops.push(mkdir(join('/', parts.slice(0, i + 1).join('/')), 0o755, { ...s, hints, text: `mkdirat(${q(join('/', parts.slice(0, i + 1).join('/')))}) for ${label}` })));
+  if (m.kind === 'symlink') {
+    ops.push(op('symlinkat', 'mnt', [str(m.src), int(AT_FDCWD), str(m.dst)], { ...s, hints, text: label }));
+  } else {
+    if (parts.length) {
+      ops.push(
+        m.isDir
+          ? mkdir(m.dst, 0o755, { ...s, hints, text: `mkdirat(${q(m.dst)}) for ${label}` })
+          : op('mknodat', 'mnt', [int(AT_FDCWD), str(m.dst), int(S_IFREG | 0o644), int(0)], { ...s, okErrno: ['EEXIST'], hints, text: `mknodat(${q(m.dst)}, S_IFREG) for ${label}` }),
+      );
+    }
+    ops.push(
+      op('move_mount', 'mnt', [slot(t!, 'fd'), str(''), int(AT_FDCWD), str(m.dst), int(MOVE_ATTACH, MOVE_MOUNT_FLAGS)], {
+        ...s,
+        text: `move_mount(-> ${q(m.dst)}) for ${label}`,
+      }),
+    );
+  }
+  // Back to the work root; the next chroot into the new root also sees a mount made on '/'.
+  ops.push(op('fchdir', 'mnt', [slot(L.workFd, 'fd(work root)')]), chroot('.'));
   return ops;
 }
 
 export function planMounts(p: Prepared, ctx: PlanContext): ChildOp[] {
   const { cfg, spec } = p;
-  const cwd = op('chdir', 'mnt', [str(cfg.cwd)]);
+  const cwd = chdir(cfg.cwd);
   if (!cfg.clone_newns) {
     // No mount namespace: nsjail only applies chroot().
     const ops: ChildOp[] = [];
-    if (spec.cli.chroot !== undefined) ops.push(op('chroot', 'mnt', [str(spec.cli.chroot)]), chdir('/'));
+    if (spec.cli.chroot !== undefined) ops.push(chroot(spec.cli.chroot), chdir('/'));
     return [...ops, cwd];
   }
   const pivot = !cfg.no_pivotroot;
+  const base = pivot ? '' : p.workBase;
+  const L: Layout = { host: pivot ? '/oldroot' : '', newRoot: `${base}/newroot`, files: `${base}/files`, workFd: allocSlot(ctx), pivot };
+  const rootFd = allocSlot(ctx);
   const ops: ChildOp[] = [
     // Private first: nothing we mount may propagate back to the host.
     mount(null, '/', null, MS.MS_REC | MS.MS_PRIVATE, null, { text: "mount('/', MS_REC|MS_PRIVATE)" }),
-    mount('tmpfs', p.workBase, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, 'mode=0700', { text: `mount(work tmpfs -> '${p.workBase}')` }),
+    mount('tmpfs', p.workBase, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, 'mode=0700', { text: `mount('tmpfs' -> ${q(p.workBase)}) (work dir)` }),
     chdir(p.workBase),
     mkdir('oldroot', 0o700),
     mkdir('newroot', 0o755),
     mkdir('files', 0o700),
   ];
   if (pivot) ops.push(op('pivot_root', 'mnt', [str('.'), str('oldroot')]), chdir('/'));
-  const base = pivot ? '' : p.workBase;
-  const rebase = (o: ChildOp): ChildOp => (pivot ? o : relocate(o, base));
-  ops.push(rebase(mount('tmpfs', NEW, 'tmpfs', 0n, `size=${ROOT_TMPFS_SIZE},mode=0755`, { text: "mount(tmpfs -> '/')" })));
-  const attrsLater: ChildOp[] = [];
-  // The tmpfs root is read-only unless --rw (an entry mounted over '/' brings its own flags).
-  attrsLater.push(...attrOps({ readonly: !spec.cli.rw, nosuid: false, nodev: false, noexec: false }, '/', {}));
+  ops.push(
+    mount('tmpfs', L.newRoot, 'tmpfs', 0n, `size=${ROOT_TMPFS_SIZE},mode=0755`, { text: "mount('tmpfs' -> '/') (root)" }),
+    openPath(L.newRoot, rootFd),
+    openPath('/', L.workFd),
+  );
+  // Read-only at the end, through the fd kept since mounting: tmpfs roots and tmpfs entries.
+  const late: ChildOp[] = spec.cli.rw ? [] : [setattrFd(rootFd, ATTR.ro, false, "the root tmpfs '/'")];
+  late.push(close(rootFd));
+  const scratch = allocSlot(ctx);
   p.mounts.forEach((m, n) => {
-    const { ops: entryOps, ok } = planEntry(p, ctx, m, n);
-    ops.push(...entryOps.map(rebase));
-    if (m.kind !== 'symlink') attrsLater.push(...attrOps(m, join('/', m.dst), ok !== undefined ? { cond: ok } : {}));
+    const label = entryLabel(m);
+    const soft: OpOptions = m.mandatory ? {} : { soft: true };
+    const deferRo = m.kind === 'fs' && m.readonly && DEFER_RO_FS.has(m.fstype);
+    const t = m.kind === 'symlink' ? undefined : deferRo ? allocSlot(ctx) : scratch;
+    ops.push(...planSource(p, L, m, n, t ?? scratch, label, soft), ...planAttach(L, m, t, label, soft));
+    if (t === undefined) return;
+    if (deferRo) late.push(setattrFd(t, ATTR.ro, false, label, soft), close(t));
+    else ops.push(close(t));
   });
+  // Every mount point exists now. The work root's fd would reach the old root (and the host) from inside.
+  ops.push(...late, close(L.workFd));
   if (pivot) {
     // pivot_root(".", ".") stacks the old root on the new one; detaching it drops the host tree.
-    ops.push(chdir(NEW), op('pivot_root', 'mnt', [str('.'), str('.')]), op('umount2', 'mnt', [str('.'), int(MNT_DETACH)]), chdir('/'));
+    ops.push(chdir(L.newRoot), op('pivot_root', 'mnt', [str('.'), str('.')]), op('umount2', 'mnt', [str('.'), int(MNT_DETACH)]), chdir('/'));
   } else {
-    ops.push(chdir(base + NEW), mount('.', '/', null, MS.MS_MOVE, null), op('chroot', 'mnt', [str('.')]), chdir('/'));
+    // nsjail's --no_pivotroot: the host root stays underneath (escapable with enough capabilities).
+    ops.push(chdir(L.newRoot), mount('.', '/', null, MS.MS_MOVE, null), chroot('.'), chdir('/'));
   }
-  return [...ops, ...attrsLater, cwd];
-}
-
-/** --no_pivotroot: paths under the work dir instead of the pivoted root; host paths stay as they are. */
-function relocate(o: ChildOp, base: string): ChildOp {
-  const fix = (s: string) => (s.startsWith(HOST + '/') ? s.slice(HOST.length) : s.startsWith(NEW) || s.startsWith(FILES) ? base + s : s);
-  return { ...o, args: o.args.map((a) => (a.t === 'str' ? str(fix(a.v)) : a)) };
+  return [...ops, cwd];
 }
