@@ -63,7 +63,7 @@ export class Asm {
       changed = false;
       pos = [];
       let p = 0;
-      ins.forEach((x, i) => {
+      ins.forEach((_, i) => {
         pos.push(p);
         p += 1 + farT[i]! + farF[i]!;
       });
@@ -72,8 +72,14 @@ export class Asm {
       ins.forEach((x, i) => {
         if (x.op !== 'jcond') return;
         const from = pos[i]! + 1;
-        if (!farT[i] && pos[at(x.t)]! - from > MAX_JUMP) farT[i] = 1, (changed = true);
-        if (!farF[i] && pos[at(x.f)]! - from > MAX_JUMP) farF[i] = 1, (changed = true);
+        if (!farT[i] && pos[at(x.t)]! - from > MAX_JUMP) {
+          farT[i] = 1;
+          changed = true;
+        }
+        if (!farF[i] && pos[at(x.f)]! - from > MAX_JUMP) {
+          farF[i] = 1;
+          changed = true;
+        }
       });
     }
     const total = pos[ins.length]!;

@@ -6,7 +6,7 @@
 import { formatAction } from './actions.js';
 import { ARCHS } from './arch.js';
 import {
-  BPF_A, BPF_ABS, BPF_ALU, BPF_IMM, BPF_JA, BPF_JMP, BPF_LD, BPF_LDX, BPF_LEN, BPF_MEM, BPF_MISC, BPF_RET,
+  BPF_A, BPF_ABS, BPF_ALU, BPF_JA, BPF_JMP, BPF_LD, BPF_LDX, BPF_LEN, BPF_MEM, BPF_MISC, BPF_RET,
   BPF_ST, BPF_STX, BPF_TXA, BPF_X, SECCOMP_DATA_ARCH, SECCOMP_DATA_ARGS, SECCOMP_DATA_IP, SECCOMP_DATA_NR,
   type SockFilter,
 } from './bpf.js';

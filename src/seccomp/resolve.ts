@@ -7,7 +7,7 @@ import type { Action } from './actions.js';
 import type { Entry, Expr, Filter, Program } from './ast.js';
 import { SeccompCompileError } from './errors.js';
 import { simplifyCond, type Cond, type Rule, type Val } from './model.js';
-import { syscallByName, type SyscallTable } from './syscalls/index.js';
+import { syscallByName, type SyscallArg, type SyscallTable } from './syscalls/index.js';
 
 /** Declared arguments (`read(a, b, c)`) are always 8 bytes. */
 const DECLARED_ARG_SIZE = 8;
@@ -53,7 +53,7 @@ export function resolve(program: Program, table: SyscallTable): Resolved {
 function resolveFilter(f: Filter, table: SyscallTable): { nr: number; written?: Cond } | null {
   if (f.archs && !f.archs.includes(table.arch)) return null;
   let nr: number;
-  let known: ReadonlyArray<readonly [string, number]> = [];
+  let known: readonly SyscallArg[] = [];
   if (f.syscall.k === 'nr') nr = f.syscall.nr;
   else {
     const info = syscallByName(table, f.syscall.name);
@@ -61,11 +61,11 @@ function resolveFilter(f: Filter, table: SyscallTable): { nr: number; written?: 
     nr = info.nr;
     known = info.args;
   }
-  const args = f.args ? f.args.map((a) => [a.name, DECLARED_ARG_SIZE] as const) : known;
+  const args: readonly SyscallArg[] = f.args ? f.args.map((a) => [a.name, DECLARED_ARG_SIZE] as const) : known;
   return { nr, written: f.cond && resolveCond(f.cond, args) };
 }
 
-function resolveCond(e: Expr, args: ReadonlyArray<readonly [string, number]>): Cond {
+function resolveCond(e: Expr, args: readonly SyscallArg[]): Cond {
   switch (e.k) {
     case '!': return { k: '!', e: resolveCond(e.e, args) };
     case '&&':
@@ -75,11 +75,11 @@ function resolveCond(e: Expr, args: ReadonlyArray<readonly [string, number]>): C
   }
 }
 
-function resolveVal(e: Expr, args: ReadonlyArray<readonly [string, number]>): Val {
+function resolveVal(e: Expr, args: readonly SyscallArg[]): Val {
   switch (e.k) {
     case 'num': return { k: 'num', v: e.v };
     case 'id': {
-      const i = args.findIndex(([name]) => name === e.name);
+      const i = args.findIndex(([name, , ...aliases]) => name === e.name || aliases.includes(e.name));
       if (i < 0) throw new SeccompCompileError(`Undefined identifier \`${e.name}'`, e.pos);
       return { k: 'arg', i, size: args[i]![1] };
     }

@@ -5,7 +5,7 @@ import type { SyscallTable } from './types.js';
 export const x86_64: SyscallTable = {
   arch: 'x86_64',
   auditArch: 0xc000003e, // AUDIT_ARCH_X86_64
-  // [SYSCALL_DEFINE name, number, [argument name, byte size]...]
+  // [SYSCALL_DEFINE name, number, [argument name, byte size, older Kafel spellings...]...]
   syscalls: [
     ["read", 0, [["fd", 4], ["buf", 8], ["count", 8]]],
     ["write", 1, [["fd", 4], ["buf", 8], ["count", 8]]],
@@ -165,7 +165,7 @@ export const x86_64: SyscallTable = {
     ["pivot_root", 155, [["new_root", 8], ["put_old", 8]]],
     ["sysctl", 156, [["args", 8]]],
     ["prctl", 157, [["option", 4], ["arg2", 8], ["arg3", 8], ["arg4", 8], ["arg5", 8]]],
-    ["arch_prctl", 158, [["option", 4], ["arg2", 8]]],
+    ["arch_prctl", 158, [["option", 4, "code"], ["arg2", 8, "addr"]]],
     ["adjtimex", 159, [["txc_p", 8]]],
     ["setrlimit", 160, [["resource", 4], ["rlim", 8]]],
     ["chroot", 161, [["filename", 8]]],
@@ -187,7 +187,7 @@ export const x86_64: SyscallTable = {
     ["get_kernel_syms", 177, [["table", 8]]],
     ["query_module", 178, [["name", 8], ["which", 4], ["buf", 8], ["bufsize", 8], ["ret", 8]]],
     ["quotactl", 179, [["cmd", 4], ["special", 8], ["id", 4], ["addr", 8]]],
-    ["nfsservctl", 180, [["cmd", 4], ["arg", 8], ["res", 8]]],
+    ["nfsservctl", 180, [["cmd", 4], ["argp", 8], ["resp", 8]]],
     ["getpmsg", 181, []],
     ["putpmsg", 182, []],
     ["afs_syscall", 183, []],

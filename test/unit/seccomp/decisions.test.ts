@@ -225,6 +225,8 @@ const TABLE: ReadonlyArray<readonly [string, readonly Row[]]> = [
     ['ALLOW { sysctl } DEFAULT ERRNO(1)', ev(156), 'ALLOW'],
     ['ALLOW { newfstatat { flag == 0 } } DEFAULT ERRNO(1)', ev(262, 0, 0, 0, 0), 'ALLOW'],
     ['ALLOW { clone { clone_flags == 0 } } DEFAULT ERRNO(1)', ev('clone', 0), 'ALLOW'],
+    ['ALLOW { arch_prctl { option == 0x1002 } } DEFAULT ERRNO(1)', ev('arch_prctl', 0x1002), 'ALLOW'],
+    ['ALLOW { arch_prctl { code == 0x1002 && addr != 0 } } DEFAULT ERRNO(1)', ev('arch_prctl', 0x1002, 1), 'ALLOW'],
   ]],
   ['x32 range is KILL_PROCESS unless named; nr -1 keeps DEFAULT (index.ts)', [
     ['KILL { ptrace } DEFAULT ALLOW', ev(0x40000065), 'KILL_PROCESS'],
