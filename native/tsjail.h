@@ -70,18 +70,23 @@ struct tsj_report {
 	uint32_t pad;
 };
 
-/* -Me launcher input: this header, the helper plan (run by a child forked
- * before unshare, still privileged in the parent namespaces: it writes the
- * id maps), then the main plan. */
+/* -Me launcher input: this header, then the plans in the order of the
+ * fields. The helper plan runs in a child forked before unshare, still
+ * privileged in the parent namespaces (it writes the id maps). With a new pid
+ * namespace the setup is split at the mount phase: the pre plan runs in the
+ * launcher, the mount plan in a CLONE_FS child that lives in the new pid
+ * namespace (so /proc is the jail's), the main plan in the launcher again. */
 #define TSJ_EXEC_MAGIC 0x454a5354u /* "TSJE" */
 struct tsj_exec_hdr {
 	uint32_t magic;
 	uint32_t abi;
 	uint64_t unshare_flags;
 	uint32_t helper_size;
-	uint32_t main_size;
-	int32_t err_fd; /* where reports go (-1: none) */
-	int32_t log_fd; /* where failures are described (the plan's descriptions) */
+	uint32_t pre_size;
+	uint32_t mnt_size;
+	uint32_t main_size; /* ends in execve */
+	int32_t log_fd;     /* where failures are described (the plans' descriptions) */
+	uint32_t pad;
 };
 
 int tsj_abi_version(void);

@@ -13,8 +13,7 @@ import type { PlanExtras } from './plan/program.js';
 import { prepare, type Prepared } from './prepare.js';
 import type { ParentSetup } from './proc/spawn.js';
 import { Supervisor, type ExitInfo } from './proc/supervisor.js';
-import type { JailSpec } from './spec.js';
-import { wantsCgroups } from './validate.js';
+import type { JailSpec, Mode } from './spec.js';
 
 export interface JailHooks {
   /** Ops a feature inserts into every child plan. */
@@ -25,6 +24,10 @@ export interface JailHooks {
   onExit: Array<(e: ExitInfo) => void | Promise<void>>;
   /** At the end of the run, whatever the exit path. */
   dispose: Array<() => void>;
+  /** Right after clone, with the jail's pid and peer (the status channel). */
+  onStart: Array<(pid: number, remote: string) => void>;
+  /** A launch that failed before execve, with the reason; pid when the clone happened. */
+  onSetupFailed: Array<(error: string, pid: number | undefined, remote: string) => void>;
 }
 
 export interface RunContext {
@@ -35,14 +38,7 @@ export interface RunContext {
 
 /** Feature set-up: each returns the hooks it needs; none is loaded unless asked for. */
 async function buildHooks(p: Prepared): Promise<JailHooks> {
-  const hooks: JailHooks = { extras: {}, parent: {}, onExit: [], dispose: [] };
-  // Accounting first among the exit hooks: the cgroup's figures are read before it is removed, and others read them.
-  if (wantsCgroups(p.cfg)) {
-    const cg = (await import('./cgroup/index.js')).setupCgroupsFromParent(p);
-    hooks.parent = cg.parent;
-    hooks.onExit.unshift(cg.onExit);
-    hooks.dispose.push(cg.dispose);
-  } else hooks.onExit.unshift((await import('./cgroup/accounting.js')).accountingHook());
+  const hooks: JailHooks = { extras: {}, parent: {}, onExit: [], dispose: [], onStart: [], onSetupFailed: [] };
   if (p.seccomp) {
     const { seccompViolationHook } = await import('./phases/seccomp-report.js');
     hooks.onExit.push(seccompViolationHook());
@@ -72,12 +68,24 @@ async function compileFilter(spec: JailSpec): Promise<Uint8Array | undefined> {
   }
 }
 
+/** The modes that run under a supervisor (-Me replaces tsjail instead). */
+const SUPERVISED: Record<Exclude<Mode, 'STANDALONE_EXECVE'>, (ctx: RunContext) => Promise<number>> = {
+  STANDALONE_ONCE: runOnce,
+  STANDALONE_RERUN: async (ctx) => (await import('./modes/rerun.js')).runRerun(ctx),
+  LISTEN_TCP: async (ctx) => (await import('./modes/listen.js')).runListen(ctx),
+};
+
 export async function execute(spec: JailSpec): Promise<number> {
   const host = readHostFacts();
+  // The detached copy of --daemon drops its marker before the jail's environment is built.
+  const daemon = spec.cfg.daemon ? await import('./modes/daemon.js') : undefined;
+  const detached = daemon?.takeDaemonMarker() ?? false;
   const p: Prepared = { ...prepare(spec, host), seccomp: await compileFilter(spec) };
-  logParams(p);
-  const sup = new Supervisor(p.cfg.forward_signals);
+  if (!detached) logParams(p);
+  if (daemon && !detached) return daemon.daemonize(p);
   const hooks = await buildHooks(p);
+  if (p.cfg.mode === 'STANDALONE_EXECVE') return (await import('./modes/execve.js')).runExecve(p, hooks);
+  const sup = new Supervisor(p.cfg.forward_signals);
   sup.onExit = (e) => {
     const pending = hooks.onExit.map((f) => f(e)).filter((r): r is Promise<void> => r instanceof Promise);
     return pending.length ? Promise.all(pending).then(() => undefined) : undefined;
@@ -85,12 +93,7 @@ export async function execute(spec: JailSpec): Promise<number> {
   sup.start();
   const ctx: RunContext = { p, sup, hooks };
   try {
-    switch (p.cfg.mode) {
-      case 'STANDALONE_ONCE':
-        return await runOnce(ctx);
-      default:
-        throw new Error(`mode ${p.cfg.mode} is not supported yet`);
-    }
+    return await SUPERVISED[p.cfg.mode](ctx);
   } finally {
     sup.killAll('SIGKILL', 'signal');
     await sup.drain();

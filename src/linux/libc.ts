@@ -22,6 +22,8 @@ interface Libc {
   dup3: Fn;
   statvfs: Fn;
   syscall3: Fn;
+  memfd_create: Fn;
+  execve: Fn;
 }
 
 let lib: Libc | undefined;
@@ -42,6 +44,8 @@ function load(): Libc {
     dup3: c.func('int dup3(int oldfd, int newfd, int flags)'),
     statvfs: c.func('int statvfs(const char *path, void *buf)'),
     syscall3: c.func('long syscall(long nr, long a, long b, long c)'),
+    memfd_create: c.func('int memfd_create(const char *name, unsigned int flags)'),
+    execve: c.func('int execve(const char *path, const char **argv, const char **envp)'),
   };
   const abi = lib.tsj_abi_version();
   if (abi !== 1) throw new Error(`native runner ABI ${abi}, expected 1: rebuild with 'npm run build'`);
@@ -70,6 +74,7 @@ function check(call: string, r: number | bigint): number {
 const O_CLOEXEC = 0o2000000;
 const WNOHANG = 1;
 const F_DUPFD_CLOEXEC = 1030;
+const F_SETFD = 2;
 
 export function pipeCloexec(): [number, number] {
   const fds = [0, 0];
@@ -121,6 +126,22 @@ export function getRlimit(resource: number): [bigint, bigint] {
 /** A CLOEXEC copy of fd, numbered 3 or above. */
 export function dupCloexec(fd: number): number {
   return check(`fcntl(${fd}, F_DUPFD_CLOEXEC)`, load().fcntl(fd, F_DUPFD_CLOEXEC, 3));
+}
+
+/** Clear FD_CLOEXEC: the descriptor survives execve. */
+export function keepOnExec(fd: number): void {
+  check(`fcntl(${fd}, F_SETFD, 0)`, load().fcntl(fd, F_SETFD, 0));
+}
+
+/** An anonymous file without MFD_CLOEXEC, to hand data to an exec'd program. */
+export function memfdCreate(name: string): number {
+  return check(`memfd_create('${name}', 0)`, load().memfd_create(name, 0));
+}
+
+/** execve(2) in place: Node's process becomes `path`, keeping its pid. Returns only by throwing. */
+export function execInPlace(path: string, argv: readonly string[], env: readonly string[]): never {
+  load().execve(path, [...argv, null], [...env, null]);
+  throw new SyscallError(`execve('${path}')`, errno());
 }
 
 export function dupTo(oldFd: number, newFd: number): void {

@@ -4,20 +4,25 @@
  */
 import type { RunContext } from '../execute.js';
 import { log } from '../log/logger.js';
-import { launchJail } from '../proc/spawn.js';
+import type { ExitInfo } from '../proc/supervisor.js';
+import { startJail } from './jail.js';
 
 export const STANDALONE = '[STANDALONE MODE]';
 
-export async function runOnce({ p, sup, hooks }: RunContext): Promise<number> {
-  log.info(`Executing '${p.exec.path}' for '${STANDALONE}'`);
-  const jail = launchJail(p, { extras: hooks.extras, parent: hooks.parent });
-  const exited = sup.track(jail.pid, STANDALONE, p.cfg.time_limit, jail.executed);
-  if (!(await jail.executed)) {
-    await exited;
+/** One jail on tsjail's stdio: its exit, or undefined when the launch failed before execve (logged). */
+export async function runStandaloneJail(ctx: RunContext): Promise<ExitInfo | undefined> {
+  const jail = startJail(ctx, STANDALONE);
+  if (!jail || !(await jail.executed)) {
+    await jail?.exited;
     log.error("Couldn't launch the child process");
-    return 255;
+    return undefined;
   }
-  const e = await exited;
-  const fatal = sup.fatalSignalReceived;
+  return jail.exited;
+}
+
+export async function runOnce(ctx: RunContext): Promise<number> {
+  const e = await runStandaloneJail(ctx);
+  if (!e) return 255;
+  const fatal = ctx.sup.fatalSignalReceived;
   return fatal !== undefined ? 128 + fatal : e.code;
 }

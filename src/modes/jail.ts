@@ -1,0 +1,41 @@
+/**
+ * One jail under the supervisor, as every supervised mode starts it: the
+ * `Executing` line, clone, tracking with the time limit, and the status
+ * hooks (start at clone, setup_failed when the launch fails before execve).
+ */
+import type { RunContext } from '../execute.js';
+import { formatErrno } from '../linux/errno.js';
+import { SyscallError } from '../linux/libc.js';
+import { log } from '../log/logger.js';
+import { LaunchError, launchJail } from '../proc/spawn.js';
+import type { ExitInfo } from '../proc/supervisor.js';
+
+export interface Started {
+  readonly pid: number;
+  /** false: the launch failed before execve (logged, and reported on the status channel). */
+  readonly executed: Promise<boolean>;
+  readonly exited: Promise<ExitInfo>;
+}
+
+/** Undefined when clone or the parent-side setup failed (logged; spawn reaped the killed child). */
+export function startJail({ p, sup, hooks }: RunContext, remote: string, connFd?: number): Started | undefined {
+  log.info(`Executing '${p.exec.path}' for '${remote}'`);
+  let jail;
+  try {
+    jail = launchJail(p, { connFd, extras: hooks.extras, parent: hooks.parent });
+  } catch (e) {
+    const msg = e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message;
+    log.error(msg);
+    const pid = e instanceof LaunchError ? e.pid : undefined;
+    for (const f of hooks.onSetupFailed) f(msg, pid, remote);
+    return undefined;
+  }
+  const { pid } = jail;
+  const exited = sup.track(pid, remote, p.cfg.time_limit, jail.executed);
+  for (const f of hooks.onStart) f(pid, remote);
+  const executed = jail.executed.then((ok) => {
+    if (!ok) for (const f of hooks.onSetupFailed) f(jail.failure ?? 'the launch failed before execve', pid, remote);
+    return ok;
+  });
+  return { pid, executed, exited };
+}
