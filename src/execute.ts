@@ -14,6 +14,7 @@ import { prepare, type Prepared } from './prepare.js';
 import type { ParentSetup } from './proc/spawn.js';
 import { Supervisor, type ExitInfo } from './proc/supervisor.js';
 import type { JailSpec, Mode } from './spec.js';
+import { wantsCgroups } from './validate.js';
 
 export interface JailHooks {
   /** Ops a feature inserts into every child plan. */
@@ -39,6 +40,21 @@ export interface RunContext {
 /** Feature set-up: each returns the hooks it needs; none is loaded unless asked for. */
 async function buildHooks(p: Prepared): Promise<JailHooks> {
   const hooks: JailHooks = { extras: {}, parent: {}, onExit: [], dispose: [], onStart: [], onSetupFailed: [] };
+  // Accounting first among the exit hooks: the cgroup's figures are read before it is removed, and others read them.
+  if (wantsCgroups(p.cfg)) {
+    const cg = (await import('./cgroup/index.js')).setupCgroupsFromParent(p);
+    hooks.parent = cg.parent;
+    hooks.onExit.unshift(cg.onExit);
+    hooks.dispose.push(cg.dispose);
+  } else hooks.onExit.unshift((await import('./cgroup/accounting.js')).accountingHook());
+  if (p.cfg.ext.status_fd !== undefined || p.cfg.ext.status_file !== undefined) {
+    const { StatusChannel } = await import('./status.js');
+    const status = new StatusChannel(p.cfg.ext);
+    hooks.onStart.push((pid, remote) => status.start(pid, remote));
+    hooks.onSetupFailed.push((error, pid, remote) => status.setupFailed(error, pid, remote));
+    hooks.onExit.push((e) => status.exit(e));
+    hooks.dispose.push(() => status.close());
+  }
   if (p.seccomp) {
     const { seccompViolationHook } = await import('./phases/seccomp-report.js');
     hooks.onExit.push(seccompViolationHook());

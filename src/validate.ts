@@ -3,16 +3,34 @@
  * clone. Options whose capability tsjail lacks are refused here by name.
  */
 import { capValue } from './linux/consts.js';
-import type { JailSpec } from './spec.js';
+import type { ConfigState, JailSpec } from './spec.js';
 
 /** Capabilities that are built in; the rest is refused with a clear error. */
 export const FEATURES = {
-  cgroups: false,
+  cgroups: true,
   seccomp: true,
   landlock: true,
   modes: { STANDALONE_ONCE: true, LISTEN_TCP: true, STANDALONE_RERUN: true, STANDALONE_EXECVE: true },
-  statusChannel: false,
+  statusChannel: true,
 };
+
+/** Any cgroup option that asks for a cgroup (an explicit --use_cgroupv2 puts each jail in one even without limits). */
+export function wantsCgroups(cfg: ConfigState): boolean {
+  return cfg.cgroup_mem_max > 0n || cfg.cgroup_mem_memsw_max > 0n || cfg.cgroup_mem_swap_max >= 0n || cfg.cgroup_pids_max > 0n || cfg.cgroup_net_cls_classid > 0 || cfg.cgroup_cpu_ms_per_sec > 0 || cfg.use_cgroupv2;
+}
+
+function cgroupErrors(cfg: ConfigState): string[] {
+  const errors: string[] = [];
+  if (cfg.cgroup_mem_memsw_max > 0n && cfg.cgroup_mem_swap_max >= 0n) errors.push('cannot set both cgroup_mem_memsw_max and cgroup_mem_swap_max');
+  if (cfg.cgroup_mem_memsw_max > 0n && cfg.cgroup_mem_memsw_max < cfg.cgroup_mem_max) {
+    errors.push(`cgroup_mem_memsw_max (${cfg.cgroup_mem_memsw_max}) is below cgroup_mem_max (${cfg.cgroup_mem_max}): it limits memory plus swap`);
+  }
+  if (!wantsCgroups(cfg)) return errors;
+  if (cfg.mode === 'STANDALONE_EXECVE') errors.push('cgroup options need a supervising tsjail: -Me replaces tsjail with the program (use -Mo)');
+  const parents = { cgroup_mem_parent: cfg.cgroup_mem_parent, cgroup_pids_parent: cfg.cgroup_pids_parent, cgroup_net_cls_parent: cfg.cgroup_net_cls_parent, cgroup_cpu_parent: cfg.cgroup_cpu_parent };
+  for (const [k, v] of Object.entries(parents)) if (v.split('/').includes('..')) errors.push(`${k} '${v}' leaves its hierarchy ('..')`);
+  return errors;
+}
 
 export function validateSpec(spec: JailSpec): string[] {
   const { cfg, cli } = spec;
@@ -30,12 +48,8 @@ export function validateSpec(spec: JailSpec): string[] {
   const l = cfg.ext.landlock;
   const wantsLandlock = [l.ro, l.rw, l.rx, l.ro_try, l.rw_try, l.rx_try, l.bind_tcp, l.connect_tcp].some((x) => x.length) || l.scope_abstract_unix || l.scope_signal;
   if (wantsLandlock && !FEATURES.landlock) refuse('Landlock');
-  const wantsCgroups =
-    cfg.cgroup_mem_max > 0n || cfg.cgroup_mem_memsw_max > 0n || cfg.cgroup_mem_swap_max >= 0n || cfg.cgroup_pids_max > 0n || cfg.cgroup_net_cls_classid > 0 || cfg.cgroup_cpu_ms_per_sec > 0 || cfg.use_cgroupv2;
-  if (wantsCgroups && !FEATURES.cgroups) refuse('cgroup limits');
-  if (cfg.cgroup_mem_memsw_max > 0n && cfg.cgroup_mem_swap_max >= 0n) {
-    errors.push('cannot set both cgroup_mem_memsw_max and cgroup_mem_swap_max');
-  }
+  if (wantsCgroups(cfg) && !FEATURES.cgroups) refuse('cgroup limits');
+  errors.push(...cgroupErrors(cfg));
   if ((cfg.ext.status_fd !== undefined || cfg.ext.status_file !== undefined) && !FEATURES.statusChannel) refuse('the status channel (--status_fd/--status_file)');
   for (const c of cfg.cap) if (capValue(c) === undefined) errors.push(`unknown capability '${c}' (names are exact, e.g. CAP_NET_ADMIN)`);
   if (cfg.mode === 'LISTEN_TCP' && cfg.port === 0) errors.push('listen mode needs a port (--port)');
