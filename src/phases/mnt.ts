@@ -94,7 +94,7 @@ function setattrFd(s: number, set: bigint, recursive: boolean, label: string, o:
   const attr = new Struct(32).u64(0, set).done();
   const what = `set:${flagsToStr(set, MOUNT_ATTR)}`;
   const flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
-  return op('mount_setattr', 'mnt', [slot(s, 'fd'), str(''), int(flags), bytes(attr, what), int(32)], {
+  return op('mount_setattr', 'mnt', [slot(s, 'fd'), str(''), int(flags, OPEN_TREE_FLAGS), bytes(attr, what), int(32)], {
     ...o,
     cond: s,
     hints: HINTS.attr,
