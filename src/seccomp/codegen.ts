@@ -16,7 +16,7 @@ import {
 } from './bpf.js';
 import { SeccompCompileError } from './errors.js';
 import type { Pos } from './lexer.js';
-import { cmpWidth, type Cond, type Model, type Val } from './model.js';
+import { cmpWidth, isX32Nr, type Cond, type Model, type Rule, type Val } from './model.js';
 
 /** A 32-bit word expression: one half of a 64-bit value. */
 type Word = { k: 'num'; v: number } | { k: 'load'; off: number } | { k: '&' | '|'; l: Word; r: Word };
@@ -38,25 +38,41 @@ export function generate(model: Model): SockFilter[] {
 
 /** Builds the per-number leaves and merges them into ranges that cover 0..2^32-1. */
 export function buildRanges(model: Model): Range[] {
-  const byNr = new Map<number, Array<{ cond?: Cond; action: Action }>>();
+  const byNr = new Map<number, Rule[]>();
   for (const r of model.rules) {
     if (r.cond?.k === 'false') continue;
-    let list = byNr.get(r.nr);
-    if (!list) byNr.set(r.nr, (list = []));
-    list.push({ cond: r.cond, action: r.action });
+    const list = byNr.get(r.nr);
+    if (list) list.push(r);
+    else byNr.set(r.nr, [r]);
   }
-  const fallbacks: Range[] = [
-    { lo: 0, hi: X32_SYSCALL_BIT, leaf: { k: 'ret', action: model.defaultAction } },
-    { lo: X32_SYSCALL_BIT, hi: NEG1, leaf: { k: 'ret', action: model.x32Action } },
-    { lo: NEG1, hi: TOP, leaf: { k: 'ret', action: model.defaultAction } },
-  ];
-  const fallbackOf = (nr: number) => fallbacks.find((f) => nr >= f.lo && nr < f.hi)!.leaf as { action: Action };
+  const rets = new Map<Action, Leaf>();
+  const ret = (action: Action): Leaf => {
+    let leaf = rets.get(action);
+    if (!leaf) rets.set(action, (leaf = { k: 'ret', action }));
+    return leaf;
+  };
 
-  const singles: Range[] = [];
-  for (const [nr, list] of byNr) {
-    let fallback = fallbackOf(nr).action;
+  const ranges: Range[] = [];
+  // Appends [lo, hi), merging with the previous range when both are the same RET.
+  const add = (lo: number, hi: number, leaf: Leaf) => {
+    if (lo >= hi) return;
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && last.leaf === leaf && leaf.k === 'ret' && last.hi === lo) last.hi = hi;
+    else ranges.push({ lo, hi, leaf });
+  };
+  // Unnamed numbers get DEFAULT, except the x32 range (0x40000000..0xFFFFFFFE).
+  const gap = (from: number, to: number) => {
+    add(from, Math.min(to, X32_SYSCALL_BIT), ret(model.defaultAction));
+    add(Math.max(from, X32_SYSCALL_BIT), Math.min(to, NEG1), ret(model.x32Action));
+    add(Math.max(from, NEG1), to, ret(model.defaultAction));
+  };
+
+  let cursor = 0;
+  for (const nr of [...byNr.keys()].sort((a, b) => a - b)) {
+    gap(cursor, nr);
+    let fallback = isX32Nr(nr) ? model.x32Action : model.defaultAction;
     const rules: Array<{ cond: Cond; action: Action }> = [];
-    for (const r of list) {
+    for (const r of byNr.get(nr)!) {
       if (!r.cond) {
         fallback = r.action; // everything after an unconditional match is dead
         break;
@@ -65,30 +81,10 @@ export function buildRanges(model: Model): Range[] {
     }
     // Trailing rules that answer like the fallback change nothing.
     while (rules.length && rules[rules.length - 1]!.action === fallback) rules.pop();
-    singles.push({ lo: nr, hi: nr + 1, leaf: rules.length ? { k: 'chain', nr, rules, fallback } : { k: 'ret', action: fallback } });
+    add(nr, nr + 1, rules.length ? { k: 'chain', nr, rules, fallback } : ret(fallback));
+    cursor = nr + 1;
   }
-  singles.sort((a, b) => a.lo - b.lo);
-
-  // Fill the gaps with fallbacks, then merge neighbouring RETs of the same action.
-  const ranges: Range[] = [];
-  const push = (r: Range) => {
-    const last = ranges[ranges.length - 1];
-    if (last && last.leaf.k === 'ret' && r.leaf.k === 'ret' && last.leaf.action === r.leaf.action && last.hi === r.lo) last.hi = r.hi;
-    else ranges.push({ ...r });
-  };
-  const fill = (from: number, to: number) => {
-    for (const f of fallbacks) {
-      const lo = Math.max(from, f.lo), hi = Math.min(to, f.hi);
-      if (lo < hi) push({ lo, hi, leaf: f.leaf });
-    }
-  };
-  let cursor = 0;
-  for (const s of singles) {
-    fill(cursor, s.lo);
-    push(s);
-    cursor = s.hi;
-  }
-  fill(cursor, TOP);
+  gap(cursor, TOP);
   return ranges;
 }
 
