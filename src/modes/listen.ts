@@ -13,6 +13,7 @@ import { createServer, isIP, isIPv4, type AddressInfo, type Server, type Socket 
 import type { RunContext } from '../execute.js';
 import { formatErrno } from '../linux/errno.js';
 import { log } from '../log/logger.js';
+import type { ConfigState } from '../spec.js';
 import { startJail } from './jail.js';
 
 /** nsjail's connToText: `[::ffff:127.0.0.1]:37144` (IPv4 peers in their mapped form). */
@@ -38,9 +39,23 @@ function socketFd(s: Socket): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
+/** nsjail's limitConns(): --max_conns over all jails, --max_conns_per_ip over the live jails' peers. */
+function limitConns(cfg: ConfigState, live: number, peers: ReadonlyMap<number, string>, ip: string, remote: string): boolean {
+  if (cfg.max_conns > 0 && live >= cfg.max_conns) {
+    log.warn(`Rejecting connection, max_conns limit reached: ${cfg.max_conns}`);
+    return false;
+  }
+  if (cfg.max_conns_per_ip === 0) return true;
+  let n = 0;
+  for (const peer of peers.values()) if (peer === ip) n++;
+  if (n < cfg.max_conns_per_ip) return true;
+  log.warn(`Rejecting connection from '${remote}', max_conns_per_ip limit reached: ${cfg.max_conns_per_ip}`);
+  return false;
+}
+
 export async function runListen(ctx: RunContext): Promise<number> {
   const { p, sup } = ctx;
-  const { bindhost, port, max_conns: maxConns, max_conns_per_ip: maxPerIp } = p.cfg;
+  const { bindhost, port } = p.cfg;
   if (!isIP(bindhost)) {
     log.error(`inet_pton('${bindhost}') failed: not an IPv4 or IPv6 address (--bindhost)`);
     return 1;
@@ -68,19 +83,9 @@ export async function runListen(ctx: RunContext): Promise<number> {
     }
     const remote = connText(ip, s.remotePort);
     log.info(`New connection from: ${remote} on: ${connText(s.localAddress, s.localPort)}`);
-    if (maxConns > 0 && sup.size >= maxConns) {
-      log.warn(`Rejecting connection, max_conns limit reached: ${maxConns}`);
+    if (!limitConns(p.cfg, sup.size, peers, ip, remote)) {
       s.destroy();
       return;
-    }
-    if (maxPerIp > 0) {
-      let n = 0;
-      for (const peer of peers.values()) if (peer === ip) n++;
-      if (n >= maxPerIp) {
-        log.warn(`Rejecting connection from '${remote}', max_conns_per_ip limit reached: ${maxPerIp}`);
-        s.destroy();
-        return;
-      }
     }
     const jail = startJail(ctx, remote, fd);
     // The child holds its own reference now: closing ours sends nothing to the peer.

@@ -1,0 +1,198 @@
+/** Listen mode (issue 8): the connection is the jail's stdio, caps, limits, shutdown, listing — on 127.0.0.1 only. */
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { hold, startServer, talk } from './helpers/listen.js';
+import { missingRoot, missingUserns } from './helpers/require.js';
+import { runTsjail } from './helpers/run-tsjail.js';
+
+const skip = missingRoot() ?? missingUserns();
+const JAIL = ['--chroot', '/'];
+
+function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+function childrenOf(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+}
+async function until(cond: () => boolean, timeoutMs = 5000): Promise<boolean> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
+describe.skipIf(!!skip)('listen mode', () => {
+  it('serves each connection a jail whose stdio is the socket (id shows the jailed uid)', async () => {
+    const s = await startServer([...JAIL, '--user', '99999', '--group', '99999', '--', '/usr/bin/id']);
+    try {
+      const r = await talk(s.port);
+      expect(r).toEqual({ data: 'uid=99999 gid=99999 groups=99999\n', ended: true });
+      const log = s.log();
+      expect(log).toMatch(/\[I\]\[[^\]]+\] Listening on \[::ffff:127\.0\.0\.1\]:\d+\n/);
+      expect(log).toMatch(new RegExp(`New connection from: \\[::ffff:127\\.0\\.0\\.1\\]:\\d+ on: \\[::ffff:127\\.0\\.0\\.1\\]:${s.port}\\n`));
+      expect(log).toMatch(/Executing '\/usr\/bin\/id' for '\[::ffff:127\.0\.0\.1\]:\d+'\n/);
+      await s.waitLog(/pid=\d+ \(\[::ffff:127\.0\.0\.1\]:\d+\) exited with status: 0, \(PIDs left: 0\)/);
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
+  });
+
+  it('an interactive shell answers over the socket', async () => {
+    const s = await startServer([...JAIL, '-q', '--user', '99999', '--group', '99999', '--', '/bin/sh', '-i']);
+    try {
+      const r = await talk(s.port, 'id\nexit\n');
+      expect(r.ended).toBe(true);
+      expect(r.data).toContain('uid=99999 gid=99999 groups=99999');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('a half-closed client still gets the whole output (no proxy, no kill at EOF)', async () => {
+    const s = await startServer([...JAIL, '-q', '--', '/bin/sh', '-c', 'cat; echo done']);
+    try {
+      const big = 'x'.repeat(256 * 1024) + '\n';
+      for (const input of ['abc\n', big]) {
+        const r = await talk(s.port, input, { halfClose: true });
+        expect(r.ended).toBe(true);
+        expect(r.data.length).toBe(input.length + 5);
+        expect(r.data).toBe(`${input}done\n`);
+      }
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('--max_conns_per_ip rejects the extra connection with nsjail\'s line', async () => {
+    const s = await startServer([...JAIL, '--max_conns_per_ip', '1', '--', '/bin/sleep', '30']);
+    try {
+      const first = await hold(s.port);
+      await s.waitLog(/Executing '\/bin\/sleep'/);
+      const second = await talk(s.port, '', { timeoutMs: 5000 });
+      expect(second).toEqual({ data: '', ended: true });
+      await s.waitLog(/\[W\]\[[^\]]+\]\[\d+\] limitConns\(\):\d+ Rejecting connection from '\[::ffff:127\.0\.0\.1\]:\d+', max_conns_per_ip limit reached: 1\n/);
+      first.close();
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
+  });
+
+  it('--max_conns rejects the extra connection with nsjail\'s line', async () => {
+    const s = await startServer([...JAIL, '--max_conns', '1', '--', '/bin/sleep', '30']);
+    try {
+      const first = await hold(s.port);
+      await s.waitLog(/Executing '\/bin\/sleep'/);
+      expect(await talk(s.port, '', { timeoutMs: 5000 })).toEqual({ data: '', ended: true });
+      await s.waitLog(/Rejecting connection, max_conns limit reached: 1\n/);
+      first.close();
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('200 sequential connections all get complete replies, leaving no descriptor or process behind', async () => {
+    const s = await startServer([...JAIL, '-q', '--', '/bin/echo', 'hi']);
+    const pid = s.child.pid!;
+    try {
+      expect((await talk(s.port)).data).toBe('hi\n'); // warm-up: lazily created handles exist from here on
+      await until(() => childrenOf(pid).length === 0);
+      const fdsBefore = fdCount(pid);
+      let incomplete = 0;
+      for (let i = 0; i < 200; i++) {
+        const r = await talk(s.port);
+        if (r.data !== 'hi\n' || !r.ended) incomplete++;
+      }
+      expect(incomplete).toBe(0);
+      expect(await until(() => childrenOf(pid).length === 0)).toBe(true);
+      expect(await until(() => fdCount(pid) <= fdsBefore)).toBe(true);
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
+  });
+
+  it('--time_limit applies per connection', async () => {
+    const s = await startServer([...JAIL, '-t', '1', '--', '/bin/sleep', '30']);
+    try {
+      const t0 = Date.now();
+      const r = await talk(s.port, '', { halfClose: false, timeoutMs: 8000 });
+      expect(r.ended).toBe(true);
+      expect(Date.now() - t0).toBeLessThan(4000);
+      await s.waitLog(/pid=\d+ run time >= time limit \(1 >= 1\) \(\[::ffff:127\.0\.0\.1\]:\d+\)\. Killing it/);
+      await s.waitLog(/terminated with signal: SIGKILL \(9\)/);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('SIGUSR1 lists the live jails with peer, run time and time left', async () => {
+    const s = await startServer([...JAIL, '-t', '100', '--', '/bin/sleep', '30']);
+    try {
+      const c = await hold(s.port);
+      await s.waitLog(/Executing '\/bin\/sleep'/);
+      s.child.kill('SIGUSR1');
+      await s.waitLog(/Total number of spawned namespaces: 1\n/);
+      await s.waitLog(/pid=\d+, Remote host: \[::ffff:127\.0\.0\.1\]:\d+, Run time: [01] sec\. \(time left: (99|100) s\.\)\n/);
+      c.close();
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('SIGTERM kills every jail and exits 0', async () => {
+    const s = await startServer([...JAIL, '--', '/bin/sleep', '30']);
+    const pid = s.child.pid!;
+    const a = await hold(s.port);
+    const b = await hold(s.port);
+    await until(() => childrenOf(pid).length === 2);
+    expect(await s.stop()).toBe(0);
+    await Promise.all([a.ended, b.ended]);
+    expect(s.log()).toContain('Server stops due to fatal signal (15) caught. Exiting');
+    expect(s.log().match(/terminated with signal: SIGKILL \(9\)/g)?.length).toBe(2);
+  });
+
+  it('a port that cannot be bound ends with 1 and the reason', async () => {
+    const s = await startServer([...JAIL, '--', '/bin/true']);
+    try {
+      const r = await runTsjail(['-Ml', '--bindhost', '127.0.0.1', '--port', String(s.port), ...JAIL, '--', '/bin/true']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain(`bind(host:[127.0.0.1], port:${s.port}): EADDRINUSE (Address already in use)`);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('--daemon detaches: the first process exits 0, the copy serves and logs to --log', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { freePort } = await import('./helpers/listen.js');
+    const port = await freePort();
+    const logFile = `${mkdtempSync('/tmp/tsjail-daemon-')}/log`;
+    const r = await runTsjail(['-d', '--log', logFile, '-Ml', '--bindhost', '127.0.0.1', '--port', String(port), ...JAIL, '--', '/bin/echo', 'hi']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toBe('');
+    // The detached copy is ours: find it by its unique port among our command lines.
+    let daemon: number | undefined;
+    expect(
+      await until(() => {
+        daemon = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).find((p) => {
+          try {
+            const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+            return argv.includes('-d') && argv.includes(String(port)) && argv.some((a) => a.endsWith('tsjail.js'));
+          } catch {
+            return false;
+          }
+        });
+        return daemon !== undefined && readFileSync(logFile, 'utf8').includes('Listening on');
+      }),
+    ).toBe(true);
+    try {
+      expect((await talk(port)).data).toBe('hi\n');
+      expect(readFileSync(`/proc/${daemon}/stat`, 'utf8').split(' ')[5]).toBe(String(daemon)); // its own session
+    } finally {
+      process.kill(daemon!, 'SIGTERM');
+    }
+    expect(await until(() => readFileSync(logFile, 'utf8').includes('Server stops due to fatal signal (15)'))).toBe(true);
+    expect(readFileSync(logFile, 'utf8').match(/Mode: LISTEN_TCP/g)?.length).toBe(1);
+  });
+});
