@@ -246,7 +246,13 @@ export function effectiveMounts(spec: JailSpec): MountPt[] {
   if (cli.chroot !== undefined) list.push({ ...plain, src: cli.chroot, dst: '/', is_bind: true, is_dir: true, rw: cli.rw });
   list.push(...cfg.mount);
   // nosuid,nodev,noexec as nsjail does since PR #283; the log line stays nsjail's.
-  if (cfg.mount_proc) list.push({ ...plain, dst: cli.proc_path ?? '/proc', fstype: 'proc', is_dir: true, rw: cli.proc_rw, nosuid: true, nodev: true, noexec: true });
+  if (cfg.mount_proc) {
+    const proc = { ...plain, dst: cli.proc_path ?? '/proc', is_dir: true, rw: cli.proc_rw, nosuid: true, nodev: true, noexec: true };
+    // procfs can only be mounted by the user namespace owning the pid namespace: sharing the
+    // host's pids from a new user namespace, the host's /proc is bound instead (it shows the same pids).
+    if (!cfg.clone_newpid && cfg.clone_newuser) list.push({ ...proc, src: '/proc', is_bind: true });
+    else list.push({ ...proc, fstype: 'proc' });
+  }
   return list;
 }
 
