@@ -72,13 +72,53 @@ function readAll(fd: number): Promise<Buffer> {
   });
 }
 
+/**
+ * The plan differs between jails of one run only in four descriptor numbers,
+ * so it is built and encoded once with stand-in values, whose places in the
+ * blob are found once and patched per launch (listen mode launches a jail per
+ * connection). Stand-ins are 64-bit patterns no real argument takes.
+ */
+const FD_ROLES = ['syncFd', 'syncParentFd', 'errFd', 'connFd'] as const;
+const standIn = (i: number) => 0x7473_6a00_0000n + BigInt(i);
+
+interface Template {
+  readonly extras?: PlanExtras;
+  readonly withConn: boolean;
+  readonly ops: readonly ChildOp[];
+  readonly plan: Buffer;
+  /** Byte offsets of each role's stand-in. */
+  readonly at: ReadonlyArray<readonly number[]>;
+}
+const templates = new WeakMap<Prepared, Template[]>();
+
+function planTemplate(p: Prepared, extras: PlanExtras | undefined, withConn: boolean): Template {
+  const list = templates.get(p) ?? [];
+  templates.set(p, list);
+  const hit = list.find((t) => t.extras === extras && t.withConn === withConn);
+  if (hit) return hit;
+  const fd = (i: number) => Number(standIn(i));
+  const ctx: PlanContext = newContext({ syncFd: fd(0), syncParentFd: fd(1), errFd: fd(2), connFd: withConn ? fd(3) : undefined });
+  const ops = buildChildProgram(p, ctx, extras);
+  const plan = encodePlan(ops);
+  const at = FD_ROLES.map((_, i) => {
+    const offs: number[] = [];
+    const pat = Buffer.alloc(8);
+    pat.writeBigInt64LE(standIn(i));
+    for (let o = plan.indexOf(pat); o >= 0; o = plan.indexOf(pat, o + 1)) offs.push(o);
+    return offs;
+  });
+  const t: Template = { extras, withConn, ops, plan, at };
+  list.push(t);
+  if (log.enabled('DEBUG')) log.debug(`Child plan: ${ops.length} ops, ${plan.length} bytes`);
+  return t;
+}
+
 export function launchJail(p: Prepared, opts: { connFd?: number; extras?: PlanExtras; parent?: ParentSetup } = {}): Launched {
   const [syncR, syncW] = pipeCloexec();
   const [errR, errW] = pipeCloexec();
-  const ctx: PlanContext = newContext({ syncFd: syncR, syncParentFd: syncW, errFd: errW, connFd: opts.connFd });
-  const ops = buildChildProgram(p, ctx, opts.extras);
-  const plan = encodePlan(ops);
-  if (log.enabled('DEBUG')) log.debug(`Child plan: ${ops.length} ops, ${plan.length} bytes`);
+  const { ops, plan, at } = planTemplate(p, opts.extras, opts.connFd !== undefined);
+  // tsj_spawn copies the blob before clone: patching the shared template in place is safe.
+  [syncR, syncW, errW, opts.connFd ?? -1].forEach((v, i) => at[i]!.forEach((o) => plan.writeBigInt64LE(BigInt(v), o)));
   let pid: number;
   try {
     pid = spawnPlan(plan, p.cloneFlags, errW);
