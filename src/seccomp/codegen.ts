@@ -16,7 +16,7 @@ import {
 } from './bpf.js';
 import { SeccompCompileError } from './errors.js';
 import type { Pos } from './lexer.js';
-import { cmpWidth, isX32Nr, type Cond, type Model, type Rule, type Val } from './model.js';
+import { cmpWidth, compare, isX32Nr, type Cond, type Model, type Rule, type Val } from './model.js';
 
 /** A 32-bit word expression: one half of a 64-bit value. */
 type Word = { k: 'num'; v: number } | { k: 'load'; off: number } | { k: '&' | '|'; l: Word; r: Word };
@@ -205,7 +205,7 @@ class Gen {
   /** One 32-bit unsigned comparison. */
   private word(op: CmpOp, l: Word, r: Word, t: Label, f: Label, pos: Pos): void {
     const a = this.asm;
-    if (l.k === 'num' && r.k === 'num') return a.ja(cmp32(op, l.v, r.v) ? t : f);
+    if (l.k === 'num' && r.k === 'num') return a.ja(compare(op, BigInt(l.v), BigInt(r.v)) ? t : f);
     if (l.k === 'num') {
       [l, r] = [r, l];
       op = ({ '==': '==', '!=': '!=', '<': '>', '>': '<', '<=': '>=', '>=': '<=' } as const)[op];
@@ -297,16 +297,6 @@ const JUMP: Readonly<Record<CmpOp, readonly [number, boolean]>> = {
   '<=': [BPF_JGT, true],
 };
 
-function cmp32(op: CmpOp, a: number, b: number): boolean {
-  switch (op) {
-    case '==': return a === b;
-    case '!=': return a !== b;
-    case '<': return a < b;
-    case '<=': return a <= b;
-    case '>': return a > b;
-    case '>=': return a >= b;
-  }
-}
 
 /** Whether loading w into A needs X (an `&`/`|` of two non-constant words). */
 function clobbersX(w: Word): boolean {
