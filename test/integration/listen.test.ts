@@ -145,7 +145,8 @@ describe.skipIf(!!skip)('listen mode', () => {
     const pid = s.child.pid!;
     const a = await hold(s.port);
     const b = await hold(s.port);
-    await until(() => childrenOf(pid).length === 2);
+    await s.waitLog(/Executing[^]*Executing/);
+    expect(await until(() => childrenOf(pid).length === 2, 10_000)).toBe(true);
     expect(await s.stop()).toBe(0);
     await Promise.all([a.ended, b.ended]);
     expect(s.log()).toContain('Server stops due to fatal signal (15) caught. Exiting');
