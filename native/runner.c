@@ -1,7 +1,9 @@
 /*
  * The plan runner: clone the child and, in it, execute the plan op by op.
  * Everything after clone() is in this file and uses raw syscalls only: the
- * child of a multi-threaded process (Node) may not take locks or allocate.
+ * child of a multi-threaded process (Node) may not take locks or allocate,
+ * and with CLONE_VM it shares Node's memory, so it must not even write errno
+ * (glibc's syscall() does): it touches only its own stack and plan copy.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -10,15 +12,20 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "tsjail.h"
 
+#ifndef __x86_64__
+#error "the raw syscall and clone trampolines are written for x86_64"
+#endif
 #ifndef CLONE_CLEAR_SIGHAND
 #define CLONE_CLEAR_SIGHAND 0x100000000ULL
 #endif
+#define CHILD_STACK (64 * 1024)
 
 /* The kernel's struct sigaction (rt_sigaction takes this, not glibc's). */
 struct k_sigaction {
@@ -30,11 +37,22 @@ struct k_sigaction {
 
 int tsj_abi_version(void) { return TSJ_ABI_VERSION; }
 
-static long sys6(long nr, const int64_t a[6])
+/* A syscall returning -errno, without touching errno. */
+static long raw6(long nr, long a, long b, long c, long d, long e, long f)
 {
-	long r = syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-	return r == -1 ? -errno : r;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
 }
+#define raw3(n, a, b, c) raw6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+static long sys6(long nr, const int64_t a[6]) { return raw6(nr, a[0], a[1], a[2], a[3], a[4], a[5]); }
 
 /* Every disposition back to SIG_DFL (Node ignores SIGPIPE and SIGXFSZ, and
  * CLONE_CLEAR_SIGHAND leaves ignored signals ignored), then an empty mask. */
@@ -44,15 +62,15 @@ void tsj_reset_signals(void)
 	uint64_t none = 0;
 	for (int s = 1; s <= 64; s++)
 		if (s != SIGKILL && s != SIGSTOP)
-			syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof(uint64_t));
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(uint64_t));
+			raw6(SYS_rt_sigaction, s, (long)&dfl, 0, sizeof(uint64_t), 0, 0);
+	raw6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof(uint64_t), 0, 0);
 }
 
 static void report(int fd, uint32_t idx, long ret, int soft)
 {
 	struct tsj_report r = {.op_index = idx, .err = ret < 0 ? (int32_t)-ret : 0, .ret = ret, .soft = (uint32_t)soft};
 	if (fd >= 0)
-		(void)!write(fd, &r, sizeof r);
+		raw3(SYS_write, fd, &r, sizeof r);
 }
 
 static void describe(int log_fd, const uint8_t *blob, const struct tsj_plan_hdr *h, uint32_t idx, long ret)
@@ -143,10 +161,9 @@ int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd)
 		}
 		long ret;
 		if (op->nr == TSJ_OP_INIT_FORK) {
-			ret = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-			if (ret == -1)
-				ret = -errno;
-			else if (ret > 0) {
+			/* Only planned without CLONE_VM: the reaper uses glibc in its own memory. */
+			ret = raw6(SYS_clone, SIGCHLD, 0, 0, 0, 0, 0);
+			if (ret > 0) {
 				close((int)a[0]);
 				reaper((pid_t)ret);
 			}
@@ -172,6 +189,80 @@ int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd)
 	}
 	report(err_fd, h->n_ops, -ENOEXEC, 0); /* the plan must end in execve */
 	return -ENOEXEC;
+}
+
+/* Memory of a CLONE_VM child: a header, the plan copy, then its stack. It
+ * stays mapped until the parent knows the child exec'd or died (EOF on the
+ * error pipe: the kernel drops the old memory before closing CLOEXEC fds). */
+struct vm_region {
+	uint64_t total;
+	uint32_t plan_size;
+	int32_t err_fd;
+	uint64_t pad[6];
+};
+
+static void __attribute__((noreturn)) vm_child(struct vm_region *r)
+{
+	tsj_reset_signals();
+	tsj_run_plan((uint8_t *)(r + 1), r->plan_size, r->err_fd, -1);
+	raw3(SYS_exit_group, 127, 0, 0);
+	__builtin_unreachable();
+}
+
+/* clone3 onto a new stack: the child starts with nothing of the parent's
+ * frame, so it calls fn(arg) straight from registers that survive syscall. */
+static long clone3_on_stack(struct clone_args *ca, void (*fn)(struct vm_region *), void *arg)
+{
+	register long r12 __asm__("r12") = (long)fn;
+	register long r13 __asm__("r13") = (long)arg;
+	long ret;
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "xor %%ebp, %%ebp\n\t"
+			 "mov %%r13, %%rdi\n\t"
+			 "call *%%r12\n\t"
+			 "ud2\n"
+			 "1:"
+			 : "=a"(ret)
+			 : "0"((long)SYS_clone3), "D"(ca), "S"(sizeof *ca), "r"(r12), "r"(r13)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* Like tsj_spawn, sharing the parent's memory until execve (as posix_spawn
+ * does): no page tables to copy. *region receives what tsj_release frees. */
+long tsj_spawn_vm(const void *plan, uint32_t size, uint64_t clone_flags, int err_fd, uint64_t *region)
+{
+	size_t plan_room = (sizeof(struct vm_region) + size + 15) & ~(size_t)15;
+	size_t total = plan_room + CHILD_STACK;
+	struct vm_region *r = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r == MAP_FAILED)
+		return -errno;
+	*r = (struct vm_region){.total = total, .plan_size = size, .err_fd = err_fd};
+	memcpy(r + 1, plan, size);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	struct clone_args ca = {
+		.flags = clone_flags | CLONE_VM | CLONE_CLEAR_SIGHAND,
+		.exit_signal = SIGCHLD,
+		.stack = (uint64_t)(uintptr_t)r + plan_room,
+		.stack_size = CHILD_STACK,
+	};
+	long pid = clone3_on_stack(&ca, vm_child, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		munmap(r, total);
+	else
+		*region = (uint64_t)(uintptr_t)r;
+	return pid;
+}
+
+void tsj_release(uint64_t region)
+{
+	struct vm_region *r = (struct vm_region *)(uintptr_t)region;
+	munmap(r, r->total);
 }
 
 /* Clone a child that runs a private copy of the plan. Returns the pid or

@@ -91,6 +91,8 @@ struct tsj_exec_hdr {
 
 int tsj_abi_version(void);
 long tsj_spawn(const void *plan, uint32_t size, uint64_t clone_flags, int err_fd);
+long tsj_spawn_vm(const void *plan, uint32_t size, uint64_t clone_flags, int err_fd, uint64_t *region);
+void tsj_release(uint64_t region);
 int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd);
 void tsj_reset_signals(void);
 

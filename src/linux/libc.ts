@@ -15,6 +15,8 @@ type Fn = (...args: any[]) => any;
 interface Libc {
   tsj_abi_version: Fn;
   tsj_spawn: Fn;
+  tsj_spawn_vm: Fn;
+  tsj_release: Fn;
   pipe2: Fn;
   wait4: Fn;
   prlimit64: Fn;
@@ -37,6 +39,8 @@ function load(): Libc {
   lib = {
     tsj_abi_version: native.func('int tsj_abi_version(void)'),
     tsj_spawn: native.func('long tsj_spawn(const void *plan, uint32_t size, uint64_t flags, int err_fd)'),
+    tsj_spawn_vm: native.func('long tsj_spawn_vm(const void *plan, uint32_t size, uint64_t flags, int err_fd, void *region)'),
+    tsj_release: native.func('void tsj_release(uint64_t region)'),
     pipe2: c.func('int pipe2(_Out_ int *fds, int flags)'),
     wait4: c.func('int wait4(int pid, void *status, int options, void *rusage)'),
     prlimit64: c.func('int prlimit64(int pid, int resource, void *newlim, void *oldlim)'),
@@ -82,11 +86,20 @@ export function pipeCloexec(): [number, number] {
   return [fds[0]!, fds[1]!];
 }
 
-/** Clone the child running `plan`. Returns its pid. */
-export function spawnPlan(plan: Buffer, cloneFlags: bigint, errFd: number): number {
-  const r = Number(load().tsj_spawn(plan, plan.length, cloneFlags, errFd));
-  if (r < 0) throw new SyscallError(`clone3(flags=0x${cloneFlags.toString(16)})`, -r);
-  return r;
+/**
+ * Clone the child running `plan`. With `shareMemory` it shares tsjail's memory
+ * until execve (no page tables to copy: the per-jail cost in listen mode); the
+ * returned region must then be released once the child exec'd or died.
+ */
+export function spawnPlan(plan: Buffer, cloneFlags: bigint, errFd: number, shareMemory: boolean): { pid: number; region?: bigint } {
+  const out = Buffer.alloc(8);
+  const r = Number(shareMemory ? load().tsj_spawn_vm(plan, plan.length, cloneFlags, errFd, out) : load().tsj_spawn(plan, plan.length, cloneFlags, errFd));
+  if (r < 0) throw new SyscallError(`clone3(flags=0x${cloneFlags.toString(16)}${shareMemory ? '|CLONE_VM' : ''})`, -r);
+  return { pid: r, region: shareMemory ? out.readBigUInt64LE(0) : undefined };
+}
+
+export function releasePlan(region: bigint): void {
+  load().tsj_release(region);
 }
 
 export interface Rusage {

@@ -6,7 +6,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { errnoName } from '../linux/errno.js';
-import { pipeCloexec, reapKilled, spawnPlan } from '../linux/libc.js';
+import { pipeCloexec, reapKilled, releasePlan, spawnPlan } from '../linux/libc.js';
 import { log } from '../log/logger.js';
 import { newContext, type PlanContext } from '../phases/context.js';
 import { setupUserFromParent } from '../phases/user.js';
@@ -120,8 +120,10 @@ export function launchJail(p: Prepared, opts: { connFd?: number; extras?: PlanEx
   // tsj_spawn copies the blob before clone: patching the shared template in place is safe.
   [syncR, syncW, errW, opts.connFd ?? -1].forEach((v, i) => at[i]!.forEach((o) => plan.writeBigInt64LE(BigInt(v), o)));
   let pid: number;
+  let region: bigint | undefined;
   try {
-    pid = spawnPlan(plan, p.cloneFlags, errW);
+    // Share memory until execve unless --init forks a reaper that lives on in the child.
+    ({ pid, region } = spawnPlan(plan, p.cloneFlags, errW, !p.cfg.init));
   } catch (e) {
     [syncR, syncW, errR, errW].forEach((fd) => closeSync(fd));
     throw e;
@@ -135,6 +137,7 @@ export function launchJail(p: Prepared, opts: { connFd?: number; extras?: PlanEx
   } catch (e) {
     process.kill(pid, 'SIGKILL');
     reapKilled(pid);
+    if (region !== undefined) releasePlan(region);
     opts.parent?.onFailure?.(pid);
     closeSync(syncW);
     closeSync(errR);
@@ -144,6 +147,8 @@ export function launchJail(p: Prepared, opts: { connFd?: number; extras?: PlanEx
   const launched: Launched = {
     pid,
     executed: readAll(errR).then((buf) => {
+      // EOF: the child exec'd or died, so it no longer uses its plan memory.
+      if (region !== undefined) releasePlan(region);
       for (const r of parseReports(buf)) {
         if (r.soft) log.warn(describeReport(ops, r));
         else {
