@@ -2,7 +2,7 @@
 // npm install / npm run build: TypeScript, the config schema as JSON (so start-up
 // never parses .proto text) and the native plan runner.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,32 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
+// The CLI itself is bundled (lazy modules become chunks beside it): one module
+// graph to load instead of ~50 files saves about 12 ms of every start-up. The
+// plain tsc output stays for tests and tools that import single modules.
+const binDir = join(root, 'dist/bin');
+const bundleDir = join(root, 'dist/bin.bundle');
+try {
+  const { buildSync } = await import('esbuild');
+  rmSync(bundleDir, { recursive: true, force: true });
+  buildSync({
+    entryPoints: [join(root, 'src/bin/tsjail.ts')],
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    outdir: bundleDir,
+    chunkNames: '[name]-[hash]',
+    external: ['koffi', 'protobufjs', 'pino', 'commander'],
+    logLevel: 'warning',
+  });
+  // Chunk names change with their content: replace the whole directory.
+  rmSync(binDir, { recursive: true, force: true });
+  renameSync(bundleDir, binDir);
+} catch (e) {
+  console.warn(`tsjail: not bundling the CLI (${e.message.split('\n')[0]}); the unbundled build works, only start-up is slower`);
+}
 chmodSync(join(root, 'dist/bin/tsjail.js'), 0o755);
 
 const proto = join(root, 'proto/config.proto');

@@ -32,15 +32,11 @@ export function logTime(d = new Date()): string {
   );
 }
 
-/** The calling function and line, as nsjail's `func():line`. */
+/** The calling function and line, as nsjail's `func():line`: the frame above caller(), emit() and the level method. */
 function caller(): string {
-  const frames = (new Error().stack ?? '').split('\n').slice(1);
-  for (const f of frames) {
-    if (f.includes('/log/logger.')) continue;
-    const m = /^at (?:async )?(?:([\w$.<>]+) \()?.*?([\w-]+)\.js:(\d+):\d+\)?$/.exec(f.trim());
-    if (m) return `${(m[1] ?? m[2]!).split('.').pop()}():${m[3]}`;
-  }
-  return 'main():0';
+  const f = (new Error().stack ?? '').split('\n')[4]?.trim() ?? '';
+  const m = /^at (?:async )?(?:([\w$.<>]+) \()?.*?([\w-]+)\.js:(\d+):\d+\)?$/.exec(f);
+  return m ? `${(m[1] ?? 'tsjail').split('.').pop()}():${m[3]}` : 'tsjail():0';
 }
 
 interface PinoLike {

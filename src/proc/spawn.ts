@@ -146,7 +146,7 @@ export function launchJail(p: Prepared, opts: { connFd?: number; extras?: PlanEx
   closeSync(syncW);
   const launched: Launched = {
     pid,
-    executed: readAll(errR).then((buf) => {
+    executed: readAll(errR).then(function childReports(buf) {
       // EOF: the child exec'd or died, so it no longer uses its plan memory.
       if (region !== undefined) releasePlan(region);
       for (const r of parseReports(buf)) {
