@@ -10,14 +10,16 @@ const SIGSYS = 31;
 
 export function seccompViolationHook(): (e: ExitInfo) => Promise<void> | void {
   const since = process.hrtime.bigint();
-  return (e) => {
+  async function seccompViolationSyscall(pid: number): Promise<void> {
+    const { formatViolation, waitSeccompViolation } = await import('../seccomp/violation.js');
+    const v = await waitSeccompViolation(pid, { since, timeoutMs: 200 });
+    if (v) log.warn(`pid=${pid} seccomp violation: ${formatViolation(v)}`);
+    else log.warn(`pid=${pid} seccomp violation: the kernel's audit record was not found (needs root and a readable /dev/kmsg; see 'dmesg')`);
+  }
+  // Named as nsjail's function, whose name its log lines carry.
+  return function seccompViolation(e) {
     if (e.signal !== SIGSYS) return;
     log.warn(`pid=${e.pid} committed a syscall/seccomp violation and exited with SIGSYS`);
-    return (async () => {
-      const { formatViolation, waitSeccompViolation } = await import('../seccomp/violation.js');
-      const v = await waitSeccompViolation(e.pid, { since, timeoutMs: 200 });
-      if (v) log.warn(`pid=${e.pid} seccomp violation: ${formatViolation(v)}`);
-      else log.warn(`pid=${e.pid} seccomp violation: the kernel's audit record was not found (needs root and a readable /dev/kmsg; see 'dmesg')`);
-    })();
+    return seccompViolationSyscall(e.pid);
   };
 }
