@@ -6,16 +6,11 @@ import { newContext } from '../../../src/phases/context.js';
 import { planMounts } from '../../../src/phases/mnt.js';
 import { describeFailure } from '../../../src/plan/describe.js';
 import type { Arg, ChildOp } from '../../../src/plan/ops.js';
-import { mountLogLine, pickWorkBase, prepare, prepareMount, splitMountOptions, type HostFacts, type PreparedMount } from '../../../src/prepare.js';
-import { RLIMIT_NAMES, type MountPt } from '../../../src/spec.js';
+import { mountLogLine, pickWorkBase, prepare, prepareMount, splitMountOptions, type PreparedMount } from '../../../src/prepare.js';
+import { FAKE_HOST } from '../helpers/host.js';
+import type { MountPt } from '../../../src/spec.js';
 
-const host: HostFacts = {
-  uid: 0,
-  gid: 0,
-  rlimits: Object.fromEntries(RLIMIT_NAMES.map((n) => [n, [1n, 2n]])) as HostFacts['rlimits'],
-  capLast: 40,
-  cpus: [0],
-};
+const host = { ...FAKE_HOST, uid: 0, gid: 0 };
 
 const arg = (a: Arg): string => {
   switch (a.t) {

@@ -3,16 +3,10 @@ import { parseCommandLine } from '../../../src/cli/parse.js';
 import { newContext } from '../../../src/phases/context.js';
 import { buildChildProgram } from '../../../src/plan/program.js';
 import { describeOp } from '../../../src/plan/describe.js';
-import { prepare, type HostFacts } from '../../../src/prepare.js';
-import { RLIMIT_NAMES } from '../../../src/spec.js';
+import { prepare } from '../../../src/prepare.js';
+import { FAKE_HOST } from '../helpers/host.js';
 
-const host: HostFacts = {
-  uid: 1000,
-  gid: 1000,
-  rlimits: Object.fromEntries(RLIMIT_NAMES.map((n) => [n, [100n, 200n]])) as HostFacts['rlimits'],
-  capLast: 40,
-  cpus: [0, 1],
-};
+const host = FAKE_HOST;
 
 async function plan(args: string[]) {
   const { spec } = await parseCommandLine([...args, '--', '/bin/true']);
