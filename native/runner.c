@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -156,6 +157,11 @@ int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd)
 			a[k] = op->args[k];
 			if (op->flags & TSJ_ARG_PTR(k))
 				a[k] = (int64_t)(uintptr_t)(blob + a[k]);
+			else if (op->flags & TSJ_ARG_LOAD(k)) {
+				int32_t v;
+				memcpy(&v, blob + a[k], 4);
+				a[k] = v;
+			}
 			else if (op->flags & TSJ_ARG_SLOT(k))
 				a[k] = slots[a[k] % TSJ_MAX_SLOTS];
 		}
@@ -257,6 +263,24 @@ long tsj_spawn_vm(const void *plan, uint32_t size, uint64_t clone_flags, int err
 	else
 		*region = (uint64_t)(uintptr_t)r;
 	return pid;
+}
+
+/* Hand a descriptor to a waiting child (SCM_RIGHTS, one byte of data). */
+int tsj_send_fd(int sock, int fd)
+{
+	char byte = 'C';
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl = {0};
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	return sendmsg(sock, &m, MSG_NOSIGNAL) == 1 ? 0 : -errno;
 }
 
 void tsj_release(uint64_t region)

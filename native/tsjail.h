@@ -22,6 +22,9 @@
  * bit 8+i marks args[i] as a slot index whose saved value is passed. */
 #define TSJ_ARG_PTR(i) (1u << (i))
 #define TSJ_ARG_SLOT(i) (1u << (8 + (i)))
+/* Bit 24+i marks args[i] as the blob offset of an int32 to pass (e.g. a
+ * descriptor that recvmsg() wrote into a control buffer). */
+#define TSJ_ARG_LOAD(i) (1u << (24 + (i)))
 
 #define TSJ_F_SAVE (1u << 16)    /* save the result (or -errno) in slots[save_slot] */
 #define TSJ_F_PATCH (1u << 17)   /* first write slots[patch_slot] at blob+patch_off */
@@ -93,6 +96,7 @@ int tsj_abi_version(void);
 long tsj_spawn(const void *plan, uint32_t size, uint64_t clone_flags, int err_fd);
 long tsj_spawn_vm(const void *plan, uint32_t size, uint64_t clone_flags, int err_fd, uint64_t *region);
 void tsj_release(uint64_t region);
+int tsj_send_fd(int sock, int fd);
 int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd);
 void tsj_reset_signals(void);
 

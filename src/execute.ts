@@ -102,6 +102,7 @@ export async function execute(spec: JailSpec): Promise<number> {
   const hooks = await buildHooks(p);
   if (p.cfg.mode === 'STANDALONE_EXECVE') return (await import('./modes/execve.js')).runExecve(p, hooks);
   const sup = new Supervisor(p.cfg.forward_signals);
+  sup.onDiscard = (pid) => hooks.parent.onFailure?.(pid);
   sup.onExit = (e) => {
     const pending = hooks.onExit.map((f) => f(e)).filter((r): r is Promise<void> => r instanceof Promise);
     return pending.length ? Promise.all(pending).then(() => undefined) : undefined;

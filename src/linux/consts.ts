@@ -10,6 +10,7 @@ export type NamedBits = ReadonlyArray<readonly [name: string, value: bigint]>;
 export const SYS = {
   read: 0,
   write: 1,
+  recvmsg: 47,
   close: 3,
   ioctl: 16,
   socket: 41,

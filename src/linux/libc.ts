@@ -17,6 +17,8 @@ interface Libc {
   tsj_spawn: Fn;
   tsj_spawn_vm: Fn;
   tsj_release: Fn;
+  tsj_send_fd: Fn;
+  socketpair: Fn;
   pipe2: Fn;
   wait4: Fn;
   prlimit64: Fn;
@@ -41,6 +43,8 @@ function load(): Libc {
     tsj_spawn: native.func('long tsj_spawn(const void *plan, uint32_t size, uint64_t flags, int err_fd)'),
     tsj_spawn_vm: native.func('long tsj_spawn_vm(const void *plan, uint32_t size, uint64_t flags, int err_fd, void *region)'),
     tsj_release: native.func('void tsj_release(uint64_t region)'),
+    tsj_send_fd: native.func('int tsj_send_fd(int sock, int fd)'),
+    socketpair: c.func('int socketpair(int domain, int type, int protocol, _Out_ int *fds)'),
     pipe2: c.func('int pipe2(_Out_ int *fds, int flags)'),
     wait4: c.func('int wait4(int pid, void *status, int options, void *rusage)'),
     prlimit64: c.func('int prlimit64(int pid, int resource, void *newlim, void *oldlim)'),
@@ -96,6 +100,19 @@ export function spawnPlan(plan: Buffer, cloneFlags: bigint, errFd: number, share
   const r = Number(shareMemory ? load().tsj_spawn_vm(plan, plan.length, cloneFlags, errFd, out) : load().tsj_spawn(plan, plan.length, cloneFlags, errFd));
   if (r < 0) throw new SyscallError(`clone3(flags=0x${cloneFlags.toString(16)}${shareMemory ? '|CLONE_VM' : ''})`, -r);
   return { pid: r, region: shareMemory ? out.readBigUInt64LE(0) : undefined };
+}
+
+/** A CLOEXEC AF_UNIX SOCK_SEQPACKET pair (a spare jail's hand-off socket). */
+export function seqpacketPair(): [number, number] {
+  const fds = [0, 0];
+  check('socketpair(AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC)', load().socketpair(1, 5 | O_CLOEXEC, 0, fds));
+  return [fds[0]!, fds[1]!];
+}
+
+/** Send fd over an AF_UNIX socket (SCM_RIGHTS). */
+export function sendFd(sock: number, fd: number): void {
+  const r = Number(load().tsj_send_fd(sock, fd));
+  if (r < 0) throw new SyscallError(`sendmsg(hand-off socket, SCM_RIGHTS fd ${fd})`, -r);
 }
 
 export function releasePlan(region: bigint): void {

@@ -17,6 +17,50 @@ export interface Started {
   readonly exited: Promise<ExitInfo>;
 }
 
+/** A jail set up ahead of its connection (listen mode): namespaces, mounts and privileges done, waiting in recvmsg(). */
+export interface Spare {
+  readonly pid: number;
+  /** false when it failed before execve (also when it failed before getting a connection). */
+  readonly executed: Promise<boolean>;
+  readonly exited: Promise<ExitInfo>;
+  /** Gives it the connection; returns the jail, or undefined if the spare is gone (the caller starts one directly). */
+  handOff(remote: string, connFd: number): Started | undefined;
+}
+
+/** Undefined when clone or the parent-side setup failed (logged, as for startJail). */
+export function startSpare({ p, sup, hooks }: RunContext): Spare | undefined {
+  let jail;
+  try {
+    jail = launchJail(p, { handoff: true, extras: hooks.extras, parent: hooks.parent });
+  } catch (e) {
+    log.error(e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message);
+    return undefined;
+  }
+  const { pid } = jail;
+  const exited = sup.track(pid, '[spare]', 0, jail.executed, true);
+  return {
+    pid,
+    executed: jail.executed,
+    exited,
+    handOff(remote, connFd) {
+      try {
+        jail.handOff!(connFd);
+      } catch {
+        jail.discard!();
+        return undefined;
+      }
+      log.info(`Executing '${p.exec.path}' for '${remote}'`);
+      sup.assign(pid, remote, p.cfg.time_limit);
+      for (const f of hooks.onStart) f(pid, remote);
+      const executed = jail.executed.then((ok) => {
+        if (!ok) for (const f of hooks.onSetupFailed) f(jail.failure ?? 'the launch failed before execve', pid, remote);
+        return ok;
+      });
+      return { pid, executed, exited };
+    },
+  };
+}
+
 /** Undefined when clone or the parent-side setup failed (logged; spawn reaped the killed child). */
 export function startJail({ p, sup, hooks }: RunContext, remote: string, connFd?: number): Started | undefined {
   log.info(`Executing '${p.exec.path}' for '${remote}'`);

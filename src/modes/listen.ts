@@ -14,7 +14,7 @@ import type { RunContext } from '../execute.js';
 import { formatErrno } from '../linux/errno.js';
 import { log } from '../log/logger.js';
 import type { ConfigState } from '../spec.js';
-import { startJail } from './jail.js';
+import { startJail, startSpare, type Spare } from './jail.js';
 
 /** nsjail's connToText: `[::ffff:127.0.0.1]:37144` (IPv4 peers in their mapped form). */
 export function connText(address: string | undefined, port: number | undefined): string {
@@ -74,6 +74,27 @@ export async function runListen(ctx: RunContext): Promise<number> {
 
   // Peer address of each live jail, for --max_conns_per_ip.
   const peers = new Map<number, string>();
+  // One jail is kept set up ahead of the next connection, which then only has to be handed over:
+  // the clone and the setup leave the connection's critical path. A spare that fails is not
+  // replaced (its error is logged): connections then get jails started for them, as nsjail does.
+  let spare: Spare | undefined;
+  let sparesWork = p.cfg.mode === 'LISTEN_TCP' && !p.cfg.silent && !p.cfg.stderr_to_null;
+  const prepareSpare = () => {
+    if (!sparesWork || spare || sup.fatalSignalReceived !== undefined) return;
+    const s = startSpare(ctx);
+    if (!s) {
+      sparesWork = false;
+      return;
+    }
+    spare = s;
+    void s.executed.then((ok) => {
+      if (!ok && spare === s) {
+        sparesWork = false;
+        spare = undefined;
+      }
+    });
+  };
+  setImmediate(prepareSpare);
   server.on('connection', (s: Socket) => {
     const fd = socketFd(s);
     const ip = s.remoteAddress;
@@ -87,9 +108,12 @@ export async function runListen(ctx: RunContext): Promise<number> {
       s.destroy();
       return;
     }
-    const jail = startJail(ctx, remote, fd);
+    const taken = spare;
+    spare = undefined;
+    const jail = taken?.handOff(remote, fd) ?? startJail(ctx, remote, fd);
     // The child holds its own reference now: closing ours sends nothing to the peer.
     s.destroy();
+    setImmediate(prepareSpare);
     if (!jail) return;
     peers.set(jail.pid, ip);
     void jail.exited.then(() => peers.delete(jail.pid));
@@ -98,6 +122,7 @@ export async function runListen(ctx: RunContext): Promise<number> {
   server.on('error', (e) => log.warn(`accept(): ${(e as Error).message}`));
 
   await sup.whenFatal();
+  spare = undefined;
   // The supervisor has signalled every jail; execute() reaps them.
   server.close();
   return 0;

@@ -8,6 +8,8 @@ export interface PlanContext {
   readonly errFd: number;
   /** Listen mode: the accepted connection, becoming fds 0, 1 and 2. */
   readonly connFd?: number;
+  /** Listen mode, spare jail: a socket on which the connection arrives later (SCM_RIGHTS). */
+  readonly handoffFd?: number;
   /** Standalone -Me: no supervisor, so no parent-death signal or sync. */
   readonly execveMode?: boolean;
   nextSlot: number;

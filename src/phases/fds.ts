@@ -4,7 +4,7 @@
  * close-on-exec. Node marks 0-2 CLOEXEC itself, so those are cleared.
  */
 import { AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_SETFD, F_SETFL, O, O_FLAGS } from '../linux/consts.js';
-import { int, op, slot, str, type ChildOp } from '../plan/ops.js';
+import { buf, bytes, int, load, op, slot, str, Struct, type ChildOp } from '../plan/ops.js';
 import type { Prepared } from '../prepare.js';
 import { allocSlot, type PlanContext } from './context.js';
 
@@ -24,6 +24,33 @@ export function planStdio(p: Prepared, ctx: PlanContext): ChildOp[] {
     ops.push(op('close', 'fds', [slot(s, 'fd(/dev/null)')]));
   }
   return ops;
+}
+
+const MSG_CMSG_CLOEXEC = 0x40000000;
+
+/**
+ * A spare jail, set up before its connection exists, receives it here
+ * (recvmsg with SCM_RIGHTS) and makes it fds 0, 1 and 2. A parent that closes
+ * the socket instead reads as 0 bytes: the jail fails before execve.
+ */
+export function planHandoff(ctx: PlanContext): ChildOp[] {
+  if (ctx.handoffFd === undefined) return [];
+  // struct cmsghdr {u64 len; i32 level, type; int fd} = CMSG_SPACE(sizeof(int))
+  const control = bytes(new Uint8Array(24), 'cmsg');
+  const iov = bytes(new Struct(16).u64(8, 1n).done(), 'iov', [{ at: 0, to: buf(1) }]);
+  // struct msghdr: name@0 namelen@8 iov@16 iovlen@24 control@32 controllen@40 flags@48
+  const msg = bytes(new Struct(56).u64(24, 1n).u64(40, 24n).done(), '{1 byte + SCM_RIGHTS}', [
+    { at: 16, to: iov },
+    { at: 32, to: control },
+  ]);
+  const conn = load(control, 16, 'fd(connection)');
+  return [
+    op('recvmsg', 'fds', [int(ctx.handoffFd), msg, int(MSG_CMSG_CLOEXEC)], { expect: 1n, text: 'recvmsg(hand-off socket): the connection did not arrive' }),
+    ...[0, 1, 2].map((fd) => op('dup3', 'fds', [conn, int(fd), int(0)])),
+    op('fcntl', 'fds', [int(0), int(F_SETFL), int(0)], { text: 'fcntl(0, F_SETFL, 0): clear O_NONBLOCK' }),
+    op('close', 'fds', [conn]),
+    op('close', 'fds', [int(ctx.handoffFd)]),
+  ];
 }
 
 export function planCloseOnExec(p: Prepared): ChildOp[] {

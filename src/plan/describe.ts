@@ -28,6 +28,7 @@ function argText(a: Arg): string {
     case 'strv':
       return `[${a.v.map(q).join(', ')}]`;
     case 'slot':
+    case 'load':
       return a.label;
   }
 }

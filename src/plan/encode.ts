@@ -25,6 +25,8 @@ class Data {
   chunks: Buffer[] = [];
   size = 0;
   relocs: number[] = []; // offsets within the data area
+  /** Data arguments already placed: one Arg object is one place (a 'load' reads what a call wrote there). */
+  private readonly placed = new Map<Arg, number>();
   constructor(readonly base: number) {}
   private add(b: Buffer): number {
     const at = this.size;
@@ -42,6 +44,14 @@ class Data {
   }
   /** Returns the blob offset of the argument's data. */
   arg(a: Arg): number {
+    const at = this.placed.get(a);
+    if (at !== undefined) return at;
+    const placed = this.place(a);
+    this.placed.set(a, placed);
+    return placed;
+  }
+
+  private place(a: Arg): number {
     switch (a.t) {
       case 'str':
         return this.cstr(a.v);
@@ -69,6 +79,7 @@ class Data {
       case 'int':
       case 'null':
       case 'slot':
+      case 'load':
         throw new Error(`encode: a ${a.t} argument has no data`);
     }
   }
@@ -107,6 +118,10 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
           if (a.slot < 0 || a.slot >= MAX_SLOTS) throw new Error(`encode: slot ${a.slot} out of range`);
           flags |= 1 << (8 + k);
           v = BigInt(a.slot);
+          break;
+        case 'load':
+          flags |= 1 << (24 + k);
+          v = BigInt(data.arg(a.from) + a.offset);
           break;
         default: {
           const at = data.arg(a);

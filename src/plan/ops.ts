@@ -13,7 +13,9 @@ export type Arg =
   | { readonly t: 'bytes'; readonly v: Uint8Array; readonly label: string; readonly ptrs?: ReadonlyArray<{ at: number; to: Arg }> }
   | { readonly t: 'buf'; readonly size: number }
   | { readonly t: 'strv'; readonly v: readonly string[] }
-  | { readonly t: 'slot'; readonly slot: number; readonly label: string };
+  | { readonly t: 'slot'; readonly slot: number; readonly label: string }
+  /** The int32 at `offset` inside another op's data argument `from` (the same Arg object), read when the call is made. */
+  | { readonly t: 'load'; readonly from: Arg; readonly offset: number; readonly label: string };
 
 /** The phase an op belongs to: named in errors (`[op 14/31, phase mnt]`). */
 export type Phase = 'sync' | 'user' | 'proc' | 'fds' | 'mnt' | 'net' | 'uts' | 'caps' | 'cpu' | 'rlimits' | 'misc' | 'landlock' | 'init' | 'seccomp' | 'exec';
@@ -50,6 +52,7 @@ export const bytes = (v: Uint8Array, label: string, ptrs?: ReadonlyArray<{ at: n
 export const buf = (size: number): Arg => ({ t: 'buf', size });
 export const strv = (v: readonly string[]): Arg => ({ t: 'strv', v });
 export const slot = (n: number, label: string): Arg => ({ t: 'slot', slot: n, label });
+export const load = (from: Arg, offset: number, label: string): Arg => ({ t: 'load', from, offset, label });
 
 export function op(kind: ChildOp['kind'], phase: Phase, args: readonly Arg[], opts: OpOptions = {}): ChildOp {
   return { kind, phase, args, ...opts };

@@ -5,7 +5,7 @@
 import { planCaps, planNoNewPrivs } from '../phases/caps.js';
 import type { PlanContext } from '../phases/context.js';
 import { planExec } from '../phases/exec.js';
-import { planCloseOnExec, planStdio } from '../phases/fds.js';
+import { planCloseOnExec, planHandoff, planStdio } from '../phases/fds.js';
 import { planInit } from '../phases/init.js';
 import { planCpu, planOomScore, planProcess } from '../phases/misc.js';
 import { planMounts } from '../phases/mnt.js';
@@ -48,6 +48,9 @@ export function buildChildProgram(p: Prepared, ctx: PlanContext, extras: PlanExt
     ...planNoNewPrivs(p),
     ...planCaps(p),
     ...planCpu(p),
+    // A spare jail's connection arrives now: all the setup above happened before it existed.
+    // Before rlimits, so RLIMIT_NOFILE cannot refuse the received descriptor.
+    ...planHandoff(ctx),
     ...planRlimits(p),
     ...planProcess(p),
     // After every open above, so none of our descriptors reaches the program.

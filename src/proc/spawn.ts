@@ -6,7 +6,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { errnoName } from '../linux/errno.js';
-import { pipeCloexec, reapKilled, releasePlan, spawnPlan } from '../linux/libc.js';
+import { pipeCloexec, reapKilled, releasePlan, seqpacketPair, sendFd, spawnPlan } from '../linux/libc.js';
 import { log } from '../log/logger.js';
 import { newContext, type PlanContext } from '../phases/context.js';
 import { setupUserFromParent } from '../phases/user.js';
@@ -40,6 +40,10 @@ export interface Launched {
   readonly executed: Promise<boolean>;
   /** Why the launch failed, once `executed` resolved false. */
   failure?: string;
+  /** A spare jail (`handoff: true`): give it its connection, once; throws if it is gone. */
+  handOff?: (connFd: number) => void;
+  /** A spare jail that will not get a connection: drop tsjail's end of its hand-off socket. */
+  discard?: () => void;
 }
 
 interface Report {
@@ -78,12 +82,12 @@ function readAll(fd: number): Promise<Buffer> {
  * blob are found once and patched per launch (listen mode launches a jail per
  * connection). Stand-ins are 64-bit patterns no real argument takes.
  */
-const FD_ROLES = ['syncFd', 'syncParentFd', 'errFd', 'connFd'] as const;
+const FD_ROLES = ['syncFd', 'syncParentFd', 'errFd', 'connFd', 'handoffFd'] as const;
 const standIn = (i: number) => 0x7473_6a00_0000n + BigInt(i);
 
 interface Template {
   readonly extras?: PlanExtras;
-  readonly withConn: boolean;
+  readonly stdio: Stdio;
   readonly ops: readonly ChildOp[];
   readonly plan: Buffer;
   /** Byte offsets of each role's stand-in. */
@@ -91,13 +95,22 @@ interface Template {
 }
 const templates = new WeakMap<Prepared, Template[]>();
 
-function planTemplate(p: Prepared, extras: PlanExtras | undefined, withConn: boolean): Template {
+/** Where the jail's stdio comes from: tsjail's, a connection known at clone, or one handed over later. */
+type Stdio = 'inherit' | 'conn' | 'handoff';
+
+function planTemplate(p: Prepared, extras: PlanExtras | undefined, stdio: Stdio): Template {
   const list = templates.get(p) ?? [];
   templates.set(p, list);
-  const hit = list.find((t) => t.extras === extras && t.withConn === withConn);
+  const hit = list.find((t) => t.extras === extras && t.stdio === stdio);
   if (hit) return hit;
   const fd = (i: number) => Number(standIn(i));
-  const ctx: PlanContext = newContext({ syncFd: fd(0), syncParentFd: fd(1), errFd: fd(2), connFd: withConn ? fd(3) : undefined });
+  const ctx: PlanContext = newContext({
+    syncFd: fd(0),
+    syncParentFd: fd(1),
+    errFd: fd(2),
+    connFd: stdio === 'conn' ? fd(3) : undefined,
+    handoffFd: stdio === 'handoff' ? fd(4) : undefined,
+  });
   const ops = buildChildProgram(p, ctx, extras);
   const plan = encodePlan(ops);
   const at = FD_ROLES.map((_, i) => {
@@ -107,18 +120,20 @@ function planTemplate(p: Prepared, extras: PlanExtras | undefined, withConn: boo
     for (let o = plan.indexOf(pat); o >= 0; o = plan.indexOf(pat, o + 1)) offs.push(o);
     return offs;
   });
-  const t: Template = { extras, withConn, ops, plan, at };
+  const t: Template = { extras, stdio, ops, plan, at };
   list.push(t);
   if (log.enabled('DEBUG')) log.debug(`Child plan: ${ops.length} ops, ${plan.length} bytes`);
   return t;
 }
 
-export function launchJail(p: Prepared, opts: { connFd?: number; extras?: PlanExtras; parent?: ParentSetup } = {}): Launched {
+export function launchJail(p: Prepared, opts: { connFd?: number; handoff?: boolean; extras?: PlanExtras; parent?: ParentSetup } = {}): Launched {
   const [syncR, syncW] = pipeCloexec();
   const [errR, errW] = pipeCloexec();
-  const { ops, plan, at } = planTemplate(p, opts.extras, opts.connFd !== undefined);
+  const [handParent, handChild] = opts.handoff ? seqpacketPair() : [-1, -1];
+  const { ops, plan, at } = planTemplate(p, opts.extras, opts.handoff ? 'handoff' : opts.connFd !== undefined ? 'conn' : 'inherit');
   // tsj_spawn copies the blob before clone: patching the shared template in place is safe.
-  [syncR, syncW, errW, opts.connFd ?? -1].forEach((v, i) => at[i]!.forEach((o) => plan.writeBigInt64LE(BigInt(v), o)));
+  [syncR, syncW, errW, opts.connFd ?? -1, handChild].forEach((v, i) => at[i]!.forEach((o) => plan.writeBigInt64LE(BigInt(v), o)));
+  const closeHandoff = () => [handParent, handChild].filter((fd) => fd >= 0).forEach((fd) => closeSync(fd));
   let pid: number;
   let region: bigint | undefined;
   try {
@@ -126,10 +141,12 @@ export function launchJail(p: Prepared, opts: { connFd?: number; extras?: PlanEx
     ({ pid, region } = spawnPlan(plan, p.cloneFlags, errW, !p.cfg.init));
   } catch (e) {
     [syncR, syncW, errR, errW].forEach((fd) => closeSync(fd));
+    closeHandoff();
     throw e;
   }
   closeSync(syncR);
   closeSync(errW);
+  if (handChild >= 0) closeSync(handChild);
   try {
     opts.parent?.beforeRelease?.(pid);
     setupUserFromParent(p, pid);
@@ -141,14 +158,21 @@ export function launchJail(p: Prepared, opts: { connFd?: number; extras?: PlanEx
     opts.parent?.onFailure?.(pid);
     closeSync(syncW);
     closeSync(errR);
+    if (handParent >= 0) closeSync(handParent);
     throw new LaunchError((e as Error).message, pid);
   }
   closeSync(syncW);
+  let handOpen = handParent >= 0;
+  const closeHand = () => {
+    if (handOpen) closeSync(handParent);
+    handOpen = false;
+  };
   const launched: Launched = {
     pid,
     executed: readAll(errR).then(function childReports(buf) {
       // EOF: the child exec'd or died, so it no longer uses its plan memory.
       if (region !== undefined) releasePlan(region);
+      closeHand();
       for (const r of parseReports(buf)) {
         if (r.soft) log.warn(describeReport(ops, r));
         else {
@@ -159,5 +183,16 @@ export function launchJail(p: Prepared, opts: { connFd?: number; extras?: PlanEx
       return launched.failure === undefined;
     }),
   };
+  if (handOpen) {
+    launched.handOff = (connFd) => {
+      if (!handOpen) throw new LaunchError(`the spare jail pid=${pid} is gone`, pid);
+      try {
+        sendFd(handParent, connFd);
+      } finally {
+        closeHand();
+      }
+    };
+    launched.discard = closeHand;
+  }
   return launched;
 }

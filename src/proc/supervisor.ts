@@ -24,10 +24,12 @@ export interface ExitInfo {
 
 interface Jail {
   readonly pid: number;
-  readonly remote: string;
-  readonly start: number;
-  readonly timeLimit: number;
-  readonly timer?: NodeJS.Timeout;
+  remote: string;
+  start: number;
+  timeLimit: number;
+  timer?: NodeJS.Timeout;
+  /** A spare jail waiting for its connection: not counted, listed or logged until assigned. */
+  spare: boolean;
   /** Resolves false when the launch failed before execve: the exit is then not the program's. */
   readonly executed?: Promise<boolean>;
   reason?: KillReason;
@@ -47,6 +49,8 @@ export class Supervisor {
   private keepAlive?: NodeJS.Timeout;
   /** Called for each exit after it is logged (accounting, status channel, cgroup removal); track() resolves after it. */
   onExit?: (e: ExitInfo) => void | Promise<void>;
+  /** Called instead of onExit for a spare jail that never got its connection (its cgroup goes). */
+  onDiscard?: (pid: number) => void;
 
   constructor(private readonly forwardSignals: boolean) {}
 
@@ -66,8 +70,11 @@ export class Supervisor {
     this.listeners.length = 0;
   }
 
+  /** Live jails, spares not counted. */
   get size(): number {
-    return this.jails.size;
+    let n = 0;
+    for (const j of this.jails.values()) if (!j.spare) n++;
+    return n;
   }
   /** The fatal signal tsjail received, if any. */
   get fatalSignalReceived(): number | undefined {
@@ -79,15 +86,23 @@ export class Supervisor {
   }
 
   /** Track a cloned child; resolves when it is reaped (and its launch outcome is known). */
-  track(pid: number, remote: string, timeLimit: number, executed?: Promise<boolean>): Promise<ExitInfo> {
+  track(pid: number, remote: string, timeLimit: number, executed?: Promise<boolean>, spare = false): Promise<ExitInfo> {
     return new Promise((resolve) => {
       const start = Date.now();
       const timer = timeLimit > 0 ? setTimeout(() => this.timeLimitHit(pid), timeLimit * 1000) : undefined;
-      this.jails.set(pid, { pid, remote, start, timeLimit, timer, executed, resolve });
+      this.jails.set(pid, { pid, remote, start, timeLimit, timer, executed, spare, resolve });
       this.keepAlive ??= setInterval(() => this.reap(), 1000);
       // It may have died already (a SIGCHLD before tracking is not lost: reap now).
       this.reap();
     });
+  }
+
+  /** A spare jail got its connection: from now on it is an ordinary jail, its time limit running. */
+  assign(pid: number, remote: string, timeLimit: number): void {
+    const j = this.jails.get(pid);
+    if (!j) return;
+    Object.assign(j, { remote, start: Date.now(), timeLimit, spare: false });
+    if (timeLimit > 0) j.timer = setTimeout(() => this.timeLimitHit(pid), timeLimit * 1000);
   }
 
   kill(pid: number, signal: NodeJS.Signals | number, reason?: KillReason): void {
@@ -114,7 +129,7 @@ export class Supervisor {
 
   remaining(): Array<{ pid: number; remote: string; runMs: number; timeLimit: number }> {
     const now = Date.now();
-    return [...this.jails.values()].map((j) => ({ pid: j.pid, remote: j.remote, runMs: now - j.start, timeLimit: j.timeLimit }));
+    return [...this.jails.values()].filter((j) => !j.spare).map((j) => ({ pid: j.pid, remote: j.remote, runMs: now - j.start, timeLimit: j.timeLimit }));
   }
 
   private timeLimitHit(pid: number): void {
@@ -135,7 +150,7 @@ export class Supervisor {
   }
 
   private listJails(): void {
-    log.info(`Total number of spawned namespaces: ${this.jails.size}`);
+    log.info(`Total number of spawned namespaces: ${this.size}`);
     for (const j of this.remaining()) {
       const left = j.timeLimit ? String(Math.max(0, j.timeLimit - Math.floor(j.runMs / 1000))) : 'unlimited';
       log.info(`pid=${j.pid}, Remote host: ${j.remote}, Run time: ${Math.floor(j.runMs / 1000)} sec. (time left: ${left} s.)`);
@@ -167,7 +182,12 @@ export class Supervisor {
         rusage: w.rusage,
         reason: j.reason,
       };
-      const left = this.jails.size;
+      const left = this.size;
+      if (j.spare) {
+        this.onDiscard?.(j.pid);
+        j.resolve(info);
+        continue;
+      }
       const finish = (launched: boolean) => {
         const e: ExitInfo = launched ? info : { ...info, reason: 'setup_failed' };
         if (launched && exited) log.info(`pid=${j.pid} (${j.remote}) exited with status: ${exitCode}, (PIDs left: ${left})`);

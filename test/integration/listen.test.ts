@@ -97,7 +97,8 @@ describe.skipIf(!!skip)('listen mode', () => {
     const pid = s.child.pid!;
     try {
       expect((await talk(s.port)).data).toBe('hi\n'); // warm-up: lazily created handles exist from here on
-      await until(() => childrenOf(pid).length === 0);
+      // Idle, tsjail keeps exactly one jail set up ahead of the next connection.
+      await until(() => childrenOf(pid).length === 1);
       const fdsBefore = fdCount(pid);
       let incomplete = 0;
       for (let i = 0; i < 200; i++) {
@@ -105,8 +106,22 @@ describe.skipIf(!!skip)('listen mode', () => {
         if (r.data !== 'hi\n' || !r.ended) incomplete++;
       }
       expect(incomplete).toBe(0);
-      expect(await until(() => childrenOf(pid).length === 0)).toBe(true);
+      expect(await until(() => childrenOf(pid).length === 1)).toBe(true);
       expect(await until(() => fdCount(pid) <= fdsBefore)).toBe(true);
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
+  });
+
+  it('serves a connection with the jail it set up ahead of it (the spare)', async () => {
+    const s = await startServer([...JAIL, '-q', '--user', '99999', '--group', '99999', '--', '/usr/bin/id', '-u']);
+    const pid = s.child.pid!;
+    try {
+      expect(await until(() => childrenOf(pid).length === 1)).toBe(true);
+      const [spare] = childrenOf(pid);
+      expect((await talk(s.port)).data).toBe('99999\n');
+      // it served the connection and is gone; a new spare waits
+      expect(await until(() => !childrenOf(pid).includes(spare!) && childrenOf(pid).length === 1)).toBe(true);
     } finally {
       expect(await s.stop()).toBe(0);
     }
@@ -146,7 +161,8 @@ describe.skipIf(!!skip)('listen mode', () => {
     const a = await hold(s.port);
     const b = await hold(s.port);
     await s.waitLog(/Executing[^]*Executing/);
-    expect(await until(() => childrenOf(pid).length === 2, 10_000)).toBe(true);
+    // the two jails and the spare set up for the next connection
+    expect(await until(() => childrenOf(pid).length === 3, 10_000)).toBe(true);
     expect(await s.stop()).toBe(0);
     await Promise.all([a.ended, b.ended]);
     expect(s.log()).toContain('Server stops due to fatal signal (15) caught. Exiting');

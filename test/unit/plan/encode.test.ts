@@ -49,3 +49,26 @@ describe('encodePlan: the native wire format', () => {
     expect(describeOp(op('write', 'misc', [int(1), bytes(new Uint8Array(2), '<2 bytes>'), int(2)]))).toBe('write(1, <2 bytes>, 2)');
   });
 });
+
+describe('a spare jail receives its connection late', () => {
+  it("'load' arguments read an int32 that an earlier call wrote into shared data", async () => {
+    const { planHandoff } = await import('../../../src/phases/fds.js');
+    const { newContext } = await import('../../../src/phases/context.js');
+    const ops = planHandoff(newContext({ errFd: 9, handoffFd: 7 }));
+    expect(ops.map(describeOp)).toEqual([
+      'recvmsg(hand-off socket): the connection did not arrive',
+      'dup3(fd(connection), 0, 0)',
+      'dup3(fd(connection), 1, 0)',
+      'dup3(fd(connection), 2, 0)',
+      'fcntl(0, F_SETFL, 0): clear O_NONBLOCK',
+      'close(fd(connection))',
+      'close(7)',
+    ]);
+    const blob = encodePlan(ops);
+    const rec = (i: number) => 32 + 88 * i;
+    const msghdr = Number(blob.readBigInt64LE(rec(0) + 16));
+    const control = Number(blob.readBigUInt64LE(msghdr + 32)); // still a blob offset: relocated by the runner
+    expect(blob.readUInt32LE(rec(1) + 4) & (1 << 24)).toBeTruthy(); // arg 0 is loaded
+    expect(Number(blob.readBigInt64LE(rec(1) + 8))).toBe(control + 16); // the fd in CMSG_DATA
+  });
+});
