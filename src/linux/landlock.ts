@@ -3,10 +3,10 @@
  * LANDLOCK_CREATE_RULESET_VERSION). Probed in the parent, before any clone;
  * Landlock does not depend on namespaces, so the jail sees the same ABI.
  */
-import { createRequire } from 'node:module';
 import { LANDLOCK_CREATE_RULESET_VERSION } from '../landlock/abi.js';
 import { SYS } from './consts.js';
 import { formatErrno } from './errno.js';
+import { rawSyscall3 } from './libc.js';
 
 const ENOSYS = 38;
 const EOPNOTSUPP = 95;
@@ -21,22 +21,10 @@ export interface LandlockSupport {
   readonly reason?: string;
 }
 
-type Syscall3 = (nr: number, a: null, b: number, c: number) => number | bigint;
-let probe: { call: Syscall3; errno: () => number } | undefined;
-
-function load(): NonNullable<typeof probe> {
-  if (probe) return probe;
-  const koffi = createRequire(import.meta.url)('koffi');
-  const c = koffi.load('libc.so.6');
-  probe = { call: c.func('long syscall(long nr, void *attr, size_t size, uint32_t flags)'), errno: () => koffi.errno() as number };
-  return probe;
-}
-
 export function probeLandlockAbi(): LandlockSupport {
-  const { call, errno } = load();
-  const r = Number(call(SYS.landlock_create_ruleset, null, 0, LANDLOCK_CREATE_RULESET_VERSION));
+  const r = rawSyscall3(SYS.landlock_create_ruleset, null, 0, LANDLOCK_CREATE_RULESET_VERSION);
   if (r > 0) return { abi: r };
-  const e = errno();
+  const e = -r;
   if (e === ENOSYS || e === EOPNOTSUPP) return { abi: 0, reason: `${LANDLOCK_UNSUPPORTED} ${HINT}` };
   return { abi: 0, reason: `landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION): ${formatErrno(e)}` };
 }

@@ -51,7 +51,7 @@ function load(): Libc {
     fcntl: c.func('int fcntl(int fd, int cmd, int arg)'),
     dup3: c.func('int dup3(int oldfd, int newfd, int flags)'),
     statvfs: c.func('int statvfs(const char *path, void *buf)'),
-    syscall3: c.func('long syscall(long nr, long a, long b, long c)'),
+    syscall3: c.func('long syscall(long nr, void *a, size_t b, uint32_t c)'),
     memfd_create: c.func('int memfd_create(const char *name, unsigned int flags)'),
     execve: c.func('int execve(const char *path, const char **argv, const char **envp)'),
   };
@@ -113,6 +113,12 @@ export function seqpacketPair(): [number, number] {
 export function sendFd(sock: number, fd: number): void {
   const r = Number(load().tsj_send_fd(sock, fd));
   if (r < 0) throw new SyscallError(`sendmsg(hand-off socket, SCM_RIGHTS fd ${fd})`, -r);
+}
+
+/** A raw syscall with a pointer and two integers; -errno on failure (e.g. landlock_create_ruleset's version probe). */
+export function rawSyscall3(nr: number, ptr: Buffer | null, size: number, flags: number): number {
+  const r = Number(load().syscall3(nr, ptr, size, flags));
+  return r < 0 ? -errno() : r;
 }
 
 export function releasePlan(region: bigint): void {
