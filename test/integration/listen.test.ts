@@ -1,5 +1,5 @@
 /** Listen mode (issue 8): the connection is the jail's stdio, caps, limits, shutdown, listing — on 127.0.0.1 only. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hold, startServer, talk } from './helpers/listen.js';
 import { missingRoot, missingUserns } from './helpers/require.js';
@@ -125,6 +125,20 @@ describe.skipIf(!!skip)('listen mode', () => {
     } finally {
       expect(await s.stop()).toBe(0);
     }
+  });
+
+  it.skipIf(!existsSync('/sys/fs/cgroup/pids'))("a spare jail's cgroup goes with it: none is left at shutdown", async () => {
+    const cgroups = () => readdirSync('/sys/fs/cgroup/pids', { recursive: true }).filter((d) => String(d).split('/').pop()!.startsWith('NSJAIL.')).length;
+    const before = cgroups();
+    const s = await startServer([...JAIL, '-q', '--cgroup_pids_max', '20', '--', '/bin/echo', 'hi']);
+    try {
+      expect(await until(() => cgroups() === before + 1)).toBe(true); // the spare's
+      expect((await talk(s.port)).data).toBe('hi\n');
+      expect(await until(() => cgroups() === before + 1)).toBe(true); // the next spare's
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
+    expect(await until(() => cgroups() === before)).toBe(true);
   });
 
   it('--time_limit applies per connection', async () => {
