@@ -2,6 +2,9 @@
  * Accounting at exit: wall time, user and system CPU time, peak memory and
  * why the jail was killed. The cgroup figures (read before the cgroup is
  * removed) win over wait4's rusage, which misses descendants never waited for.
+ * rusage's peak is only an upper bound: at execve Linux records the old
+ * memory's high-water mark, and until execve the child's memory is tsjail's
+ * (Node's) own, so a small program shows tsjail's resident size there.
  * No koffi and no cgroup code here: loaded for every run.
  */
 import { signalName } from '../linux/errno.js';
@@ -113,7 +116,7 @@ export function accountingLine(remote: string, a: Accounting): string {
   const killed = a.killCause ? `, killed by: ${CAUSE_TEXT[a.killCause](a)}` : '';
   return (
     `pid=${a.pid} (${remote}) wall time: ${sec(a.wallMs)} s, user time: ${sec(a.userMs)} s, system time: ${sec(a.systemMs)} s` +
-    ` (${a.cpuSource}), peak memory: ${a.peakMemoryBytes} bytes (${a.memorySource})${killed}`
+    ` (${a.cpuSource}), peak memory: ${a.memorySource === 'rusage' ? '<= ' : ''}${a.peakMemoryBytes} bytes (${a.memorySource})${killed}`
   );
 }
 
