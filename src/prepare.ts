@@ -5,7 +5,7 @@
  * flags split from their data. Seccomp and Landlock preparation plug in here.
  */
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { CLONE_FLAGS, MS, PERSONA, RLIMITS, RLIM64_INFINITY } from './linux/consts.js';
+import { capValue, CLONE_FLAGS, MS, PERSONA, RLIMITS, RLIM64_INFINITY } from './linux/consts.js';
 import type { ConfigState, IdMap, JailSpec, MountPt, RlimitName } from './spec.js';
 import { RLIMIT_NAMES } from './spec.js';
 import { q } from './plan/describe.js';
@@ -327,8 +327,9 @@ export function execOf(spec: JailSpec): { path: string; argv: string[] } {
 
 export function prepare(spec: JailSpec, host: HostFacts): Prepared {
   const { cfg } = spec;
-  const uidMap = resolveMap([...cfg_maps(spec, 'uid')], '/etc/passwd', host.uid);
-  const gidMap = resolveMap([...cfg_maps(spec, 'gid')], '/etc/group', host.gid);
+  // Command-line and config id maps accumulate in spec.cli (nsjail keeps them outside the proto).
+  const uidMap = resolveMap(spec.cli.uidmap, '/etc/passwd', host.uid);
+  const gidMap = resolveMap(spec.cli.gidmap, '/etc/group', host.gid);
   const { path, argv } = execOf(spec);
   const { mounts, warnings: mountWarnings } = prepareMounts(spec);
   const persona = Object.entries(PERSONA).reduce((acc, [k, bit]) => (cfg[k as keyof typeof PERSONA] ? acc | bit : acc), 0);
@@ -354,14 +355,7 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
 }
 
 function capIndex(name: string): number {
-  const i = CAP_INDEX.get(name);
+  const i = capValue(name);
   if (i === undefined) throw new PrepareError(`unknown capability '${name}'`);
   return i;
-}
-import { CAPS } from './linux/consts.js';
-const CAP_INDEX = new Map<string, number>(CAPS.map((c, i) => [c, i]));
-
-/** Id maps: command-line ones accumulate with the config's (nsjail keeps them outside the proto). */
-function cfg_maps(spec: JailSpec, which: 'uid' | 'gid'): IdMap[] {
-  return which === 'uid' ? spec.cli.uidmap : spec.cli.gidmap;
 }
