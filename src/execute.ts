@@ -14,7 +14,7 @@ import { prepare, type Prepared } from './prepare.js';
 import type { ParentSetup } from './proc/spawn.js';
 import { Supervisor, type ExitInfo } from './proc/supervisor.js';
 import type { JailSpec, Mode } from './spec.js';
-import { wantsCgroups } from './validate.js';
+import { wantsCgroups, wantsLandlock } from './validate.js';
 
 export interface JailHooks {
   /** Ops a feature inserts into every child plan. */
@@ -59,8 +59,7 @@ async function buildHooks(p: Prepared): Promise<JailHooks> {
     const { seccompViolationHook } = await import('./phases/seccomp-report.js');
     hooks.onExit.push(seccompViolationHook());
   }
-  const ll = p.cfg.ext.landlock;
-  if ([ll.ro, ll.rw, ll.rx, ll.ro_try, ll.rw_try, ll.rx_try, ll.bind_tcp, ll.connect_tcp].some((x) => x.length) || ll.scope_abstract_unix || ll.scope_signal) {
+  if (wantsLandlock(p.cfg)) {
     hooks.extras.landlock = (await import('./landlock/index.js')).landlockHooks(p);
   }
   return hooks;

@@ -5,14 +5,11 @@
 import { capValue } from './linux/consts.js';
 import type { ConfigState, JailSpec } from './spec.js';
 
-/** Capabilities that are built in; the rest is refused with a clear error. */
-export const FEATURES = {
-  cgroups: true,
-  seccomp: true,
-  landlock: true,
-  modes: { STANDALONE_ONCE: true, LISTEN_TCP: true, STANDALONE_RERUN: true, STANDALONE_EXECVE: true },
-  statusChannel: true,
-};
+/** Any Landlock rule or scope asked for. */
+export function wantsLandlock(cfg: ConfigState): boolean {
+  const l = cfg.ext.landlock;
+  return [l.ro, l.rw, l.rx, l.ro_try, l.rw_try, l.rx_try, l.bind_tcp, l.connect_tcp].some((x) => x.length > 0) || l.scope_abstract_unix || l.scope_signal;
+}
 
 /** Any cgroup option that asks for a cgroup (an explicit --use_cgroupv2 puts each jail in one even without limits). */
 export function wantsCgroups(cfg: ConfigState): boolean {
@@ -35,22 +32,14 @@ function cgroupErrors(cfg: ConfigState): string[] {
 export function validateSpec(spec: JailSpec): string[] {
   const { cfg, cli } = spec;
   const errors: string[] = [];
-  const refuse = (what: string) => errors.push(`${what} is not supported yet`);
-  for (const u of new Set(cfg.unsupported)) refuse(u.startsWith('--') ? `option '${u}'` : `config field '${u}'`);
-  if (!FEATURES.modes[cfg.mode]) refuse(`mode ${cfg.mode}`);
+  // Options and config fields whose capability tsjail lacks: refused by name, never ignored.
+  for (const u of new Set(cfg.unsupported)) errors.push(`${u.startsWith('--') ? `option '${u}'` : `config field '${u}'`} is not supported yet`);
   const exe = cfg.exec_bin?.path ?? cli.argv[0];
   if (!exe && !cli.dump_config) errors.push('No command provided');
   if (cfg.seccomp_policy_file !== undefined && cfg.seccomp_string.length) {
     errors.push('both a seccomp policy file (--seccomp_policy) and a seccomp string (--seccomp_string) are set: choose one');
   }
-  const wantsSeccomp = cfg.seccomp_policy_file !== undefined || cfg.seccomp_string.length || cfg.ext.syscall_allow.length || cfg.ext.syscall_deny.length || cfg.ext.seccomp_preset.length;
-  if (wantsSeccomp && !FEATURES.seccomp) refuse('seccomp filtering');
-  const l = cfg.ext.landlock;
-  const wantsLandlock = [l.ro, l.rw, l.rx, l.ro_try, l.rw_try, l.rx_try, l.bind_tcp, l.connect_tcp].some((x) => x.length) || l.scope_abstract_unix || l.scope_signal;
-  if (wantsLandlock && !FEATURES.landlock) refuse('Landlock');
-  if (wantsCgroups(cfg) && !FEATURES.cgroups) refuse('cgroup limits');
   errors.push(...cgroupErrors(cfg));
-  if ((cfg.ext.status_fd !== undefined || cfg.ext.status_file !== undefined) && !FEATURES.statusChannel) refuse('the status channel (--status_fd/--status_file)');
   for (const c of cfg.cap) if (capValue(c) === undefined) errors.push(`unknown capability '${c}' (names are exact, e.g. CAP_NET_ADMIN)`);
   if (cfg.mode === 'LISTEN_TCP' && cfg.port === 0) errors.push('listen mode needs a port (--port)');
   if (cfg.time_limit < 0) errors.push(`time_limit ${cfg.time_limit} is negative`);

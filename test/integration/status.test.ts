@@ -1,7 +1,6 @@
 /** The status channel (issue 8): JSON lines for start, exit (reason and accounting) and setup failures. */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FEATURES } from '../../src/validate.js';
 import { startServer, talk } from './helpers/listen.js';
 import { missingRoot, missingUserns } from './helpers/require.js';
 import { runTsjail, type RunOptions } from './helpers/run-tsjail.js';
@@ -24,14 +23,9 @@ async function withStatus(args: readonly string[], opts?: RunOptions): Promise<{
   return { lines: text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line), exitCode: r.exitCode, pid };
 }
 
-function missingSeccomp(): string | undefined {
-  const why = FEATURES.seccomp ? undefined : 'seccomp filtering is not built in yet (FEATURES.seccomp)';
-  if (why) console.warn(`SKIP (seccomp): ${why}`);
-  return why;
-}
 function missingMemoryCgroup(): string | undefined {
   const mounts = readFileSync('/proc/mounts', 'utf8');
-  const why = !FEATURES.cgroups ? 'cgroup limits are not built in yet (FEATURES.cgroups)' : /cgroup2 |cgroup \S+ cgroup \S*memory/.test(mounts) ? undefined : 'no memory cgroup is mounted';
+  const why = /cgroup2 |cgroup \S+ cgroup \S*memory/.test(mounts) ? undefined : 'no memory cgroup is mounted';
   if (why) console.warn(`SKIP (memory cgroup): ${why}`);
   return why;
 }
@@ -83,7 +77,7 @@ describe.skipIf(!!skip)('status channel', () => {
     expect(lines[1]).toMatchObject({ event: 'exit', signal: 9, reason: 'signal' });
   });
 
-  it.skipIf(!!missingSeccomp())('a seccomp kill: SIGSYS, reason "seccomp"', async () => {
+  it('a seccomp kill: SIGSYS, reason "seccomp"', async () => {
     const { lines, exitCode } = await withStatus(['-Mo', '--chroot', '/', '-q', '--seccomp_string', 'KILL_PROCESS { newuname } DEFAULT ALLOW', '--', '/bin/uname']);
     expect(exitCode).toBe(159);
     expect(lines[1]).toEqual({ ...exitShape, signal: 31, signal_name: 'SIGSYS', reason: 'seccomp' });
