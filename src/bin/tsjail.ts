@@ -1,4 +1,4 @@
 #!/usr/bin/env node
 import { runMain } from '../main.js';
 
-process.exit(await runMain(process.argv.slice(2)));
+void runMain(process.argv.slice(2)).then((code) => process.exit(code));
