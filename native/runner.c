@@ -265,7 +265,7 @@ long tsj_spawn_vm(const void *plan, uint32_t size, uint64_t clone_flags, int err
 	return pid;
 }
 
-/* Hand a descriptor to a waiting child (SCM_RIGHTS, one byte of data). */
+/* Release a waiting child: one byte, with fd as SCM_RIGHTS unless fd < 0. */
 int tsj_send_fd(int sock, int fd)
 {
 	char byte = 'C';
@@ -275,6 +275,11 @@ int tsj_send_fd(int sock, int fd)
 	} ctl = {0};
 	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
 	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+	if (fd < 0) {
+		m.msg_control = NULL;
+		m.msg_controllen = 0;
+		return sendmsg(sock, &m, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+	}
 	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;

@@ -109,7 +109,7 @@ export function seqpacketPair(): [number, number] {
   return [fds[0]!, fds[1]!];
 }
 
-/** Send fd over an AF_UNIX socket (SCM_RIGHTS). */
+/** One byte over an AF_UNIX socket, carrying fd (SCM_RIGHTS) unless it is -1. */
 export function sendFd(sock: number, fd: number): void {
   const r = Number(load().tsj_send_fd(sock, fd));
   if (r < 0) throw new SyscallError(`sendmsg(hand-off socket, SCM_RIGHTS fd ${fd})`, -r);

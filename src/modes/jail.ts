@@ -23,15 +23,15 @@ export interface Spare {
   /** false when it failed before execve (also when it failed before getting a connection). */
   readonly executed: Promise<boolean>;
   readonly exited: Promise<ExitInfo>;
-  /** Gives it the connection; returns the jail, or undefined if the spare is gone (the caller starts one directly). */
-  handOff(remote: string, connFd: number): Started | undefined;
+  /** Releases it (with its connection in listen mode); returns the jail, or undefined if the spare is gone (the caller starts one directly). */
+  handOff(remote: string, connFd?: number): Started | undefined;
 }
 
 /** Undefined when clone or the parent-side setup failed (logged, as for startJail). */
-export function startSpare({ p, sup, hooks }: RunContext): Spare | undefined {
+export function startSpare({ p, sup, hooks }: RunContext, withConn: boolean): Spare | undefined {
   let jail;
   try {
-    jail = launchJail(p, { handoff: true, extras: hooks.extras, parent: hooks.parent });
+    jail = launchJail(p, { handoff: withConn ? 'conn' : 'go', extras: hooks.extras, parent: hooks.parent });
   } catch (e) {
     log.error(e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message);
     return undefined;

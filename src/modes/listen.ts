@@ -81,7 +81,7 @@ export async function runListen(ctx: RunContext): Promise<number> {
   let sparesWork = p.cfg.mode === 'LISTEN_TCP' && !p.cfg.silent && !p.cfg.stderr_to_null;
   const prepareSpare = () => {
     if (!sparesWork || spare || sup.fatalSignalReceived !== undefined) return;
-    const s = startSpare(ctx);
+    const s = startSpare(ctx, true);
     if (!s) {
       sparesWork = false;
       return;

@@ -2,14 +2,27 @@
  * STANDALONE_RERUN: run the jail again each time it exits, until tsjail gets
  * SIGINT/SIGTERM/SIGHUP (128+signal). A launch that fails before execve stops
  * the loop with 255 instead of retrying forever (nsjail #84).
+ *
+ * While one jail runs, the next is set up and waits (a spare, as in listen
+ * mode): when the program exits, its successor only has to be released.
  */
 import type { RunContext } from '../execute.js';
-import { runStandaloneJail } from './once.js';
+import { log } from '../log/logger.js';
+import { startJail, startSpare, type Spare } from './jail.js';
+import { STANDALONE } from './once.js';
 
 export async function runRerun(ctx: RunContext): Promise<number> {
+  let spare: Spare | undefined;
   for (;;) {
     const fatal = ctx.sup.fatalSignalReceived;
     if (fatal !== undefined) return 128 + fatal;
-    if (!(await runStandaloneJail(ctx))) return 255;
+    const jail = spare?.handOff(STANDALONE) ?? startJail(ctx, STANDALONE);
+    spare = startSpare(ctx, false);
+    if (!jail || !(await jail.executed)) {
+      await jail?.exited;
+      log.error("Couldn't launch the child process");
+      return 255;
+    }
+    await jail.exited;
   }
 }

@@ -8,8 +8,10 @@ export interface PlanContext {
   readonly errFd: number;
   /** Listen mode: the accepted connection, becoming fds 0, 1 and 2. */
   readonly connFd?: number;
-  /** Listen mode, spare jail: a socket on which the connection arrives later (SCM_RIGHTS). */
+  /** A spare jail: the socket it waits on before the program's steps; a byte releases it. */
   readonly handoffFd?: number;
+  /** With handoffFd: the byte carries the connection (SCM_RIGHTS) that becomes fds 0, 1 and 2. */
+  readonly handoffConn?: boolean;
   /** Standalone -Me: no supervisor, so no parent-death signal or sync. */
   readonly execveMode?: boolean;
   nextSlot: number;

@@ -29,12 +29,19 @@ export function planStdio(p: Prepared, ctx: PlanContext): ChildOp[] {
 const MSG_CMSG_CLOEXEC = 0x40000000;
 
 /**
- * A spare jail, set up before its connection exists, receives it here
- * (recvmsg with SCM_RIGHTS) and makes it fds 0, 1 and 2. A parent that closes
- * the socket instead reads as 0 bytes: the jail fails before execve.
+ * A spare jail, set up before it is needed, waits here for one byte; in listen
+ * mode the byte carries the connection (SCM_RIGHTS), made fds 0, 1 and 2. A
+ * parent that closes the socket instead reads as 0 bytes: the jail fails
+ * before execve.
  */
 export function planHandoff(ctx: PlanContext): ChildOp[] {
   if (ctx.handoffFd === undefined) return [];
+  if (!ctx.handoffConn) {
+    return [
+      op('read', 'fds', [int(ctx.handoffFd), buf(1), int(1)], { expect: 1n, text: 'read(hand-off socket): the jail was not released' }),
+      op('close', 'fds', [int(ctx.handoffFd)]),
+    ];
+  }
   // struct cmsghdr {u64 len; i32 level, type; int fd} = CMSG_SPACE(sizeof(int))
   const control = bytes(new Uint8Array(24), 'cmsg');
   const iov = bytes(new Struct(16).u64(8, 1n).done(), 'iov', [{ at: 0, to: buf(1) }]);

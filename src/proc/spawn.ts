@@ -40,8 +40,8 @@ export interface Launched {
   readonly executed: Promise<boolean>;
   /** Why the launch failed, once `executed` resolved false. */
   failure?: string;
-  /** A spare jail (`handoff: true`): give it its connection, once; throws if it is gone. */
-  handOff?: (connFd: number) => void;
+  /** A spare jail: release it, with its connection in listen mode, once; throws if it is gone. */
+  handOff?: (connFd?: number) => void;
   /** A spare jail that will not get a connection: drop tsjail's end of its hand-off socket. */
   discard?: () => void;
 }
@@ -95,8 +95,8 @@ interface Template {
 }
 const templates = new WeakMap<Prepared, Template[]>();
 
-/** Where the jail's stdio comes from: tsjail's, a connection known at clone, or one handed over later. */
-type Stdio = 'inherit' | 'conn' | 'handoff';
+/** Where the jail's stdio comes from: tsjail's, a connection known at clone, one handed over later, or tsjail's in a spare released later. */
+type Stdio = 'inherit' | 'conn' | 'handoff' | 'go';
 
 function planTemplate(p: Prepared, extras: PlanExtras | undefined, stdio: Stdio): Template {
   const list = templates.get(p) ?? [];
@@ -109,7 +109,8 @@ function planTemplate(p: Prepared, extras: PlanExtras | undefined, stdio: Stdio)
     syncParentFd: fd(1),
     errFd: fd(2),
     connFd: stdio === 'conn' ? fd(3) : undefined,
-    handoffFd: stdio === 'handoff' ? fd(4) : undefined,
+    handoffFd: stdio === 'handoff' || stdio === 'go' ? fd(4) : undefined,
+    handoffConn: stdio === 'handoff',
   });
   const ops = buildChildProgram(p, ctx, extras);
   const plan = encodePlan(ops);
@@ -126,11 +127,12 @@ function planTemplate(p: Prepared, extras: PlanExtras | undefined, stdio: Stdio)
   return t;
 }
 
-export function launchJail(p: Prepared, opts: { connFd?: number; handoff?: boolean; extras?: PlanExtras; parent?: ParentSetup } = {}): Launched {
+export function launchJail(p: Prepared, opts: { connFd?: number; handoff?: 'conn' | 'go'; extras?: PlanExtras; parent?: ParentSetup } = {}): Launched {
   const [syncR, syncW] = pipeCloexec();
   const [errR, errW] = pipeCloexec();
   const [handParent, handChild] = opts.handoff ? seqpacketPair() : [-1, -1];
-  const { ops, plan, at } = planTemplate(p, opts.extras, opts.handoff ? 'handoff' : opts.connFd !== undefined ? 'conn' : 'inherit');
+  const stdio: Stdio = opts.handoff === 'conn' ? 'handoff' : opts.handoff === 'go' ? 'go' : opts.connFd !== undefined ? 'conn' : 'inherit';
+  const { ops, plan, at } = planTemplate(p, opts.extras, stdio);
   // tsj_spawn copies the blob before clone: patching the shared template in place is safe.
   [syncR, syncW, errW, opts.connFd ?? -1, handChild].forEach((v, i) => at[i]!.forEach((o) => plan.writeBigInt64LE(BigInt(v), o)));
   const closeHandoff = () => [handParent, handChild].filter((fd) => fd >= 0).forEach((fd) => closeSync(fd));
@@ -187,7 +189,7 @@ export function launchJail(p: Prepared, opts: { connFd?: number; handoff?: boole
     launched.handOff = (connFd) => {
       if (!handOpen) throw new LaunchError(`the spare jail pid=${pid} is gone`, pid);
       try {
-        sendFd(handParent, connFd);
+        sendFd(handParent, connFd ?? -1);
       } finally {
         closeHand();
       }

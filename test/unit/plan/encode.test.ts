@@ -72,3 +72,14 @@ describe('a spare jail receives its connection late', () => {
     expect(Number(blob.readBigInt64LE(rec(1) + 8))).toBe(control + 16); // the fd in CMSG_DATA
   });
 });
+
+describe('a re-run spare is only released', () => {
+  it('waits for one byte and keeps the stdio it inherited', async () => {
+    const { planHandoff } = await import('../../../src/phases/fds.js');
+    const { newContext } = await import('../../../src/phases/context.js');
+    expect(planHandoff(newContext({ errFd: 9, handoffFd: 7, handoffConn: false })).map(describeOp)).toEqual([
+      'read(hand-off socket): the jail was not released',
+      'close(7)',
+    ]);
+  });
+});
