@@ -54,7 +54,7 @@ describe('a spare jail receives its connection late', () => {
   it("'load' arguments read an int32 that an earlier call wrote into shared data", async () => {
     const { planHandoff } = await import('../../../src/phases/fds.js');
     const { newContext } = await import('../../../src/phases/context.js');
-    const ops = planHandoff(newContext({ errFd: 9, handoffFd: 7 }));
+    const ops = planHandoff(newContext({ errFd: 9, handoffFd: 7, handoffConn: true }));
     expect(ops.map(describeOp)).toEqual([
       'recvmsg(hand-off socket): the connection did not arrive',
       'dup3(fd(connection), 0, 0)',
