@@ -23,7 +23,7 @@ export interface Spare {
   /** false when it failed before execve (also when it failed before getting a connection). */
   readonly executed: Promise<boolean>;
   readonly exited: Promise<ExitInfo>;
-  /** Releases it (with its connection in listen mode); returns the jail, or undefined if the spare is gone (the caller starts one directly). */
+  /** Releases it (with its connection in listen mode); returns the jail, or undefined if the spare is gone (the caller starts one directly, already announced). */
   handOff(remote: string, connFd?: number): Started | undefined;
 }
 
@@ -43,13 +43,14 @@ export function startSpare({ p, sup, hooks }: RunContext, withConn: boolean): Sp
     executed: jail.executed,
     exited,
     handOff(remote, connFd) {
+      // Before the release: the program may be done before the next line of ours runs.
+      log.info(`Executing '${p.exec.path}' for '${remote}'`);
       try {
         jail.handOff!(connFd);
       } catch {
         jail.discard!();
         return undefined;
       }
-      log.info(`Executing '${p.exec.path}' for '${remote}'`);
       sup.assign(pid, remote, p.cfg.time_limit);
       for (const f of hooks.onStart) f(pid, remote);
       const executed = jail.executed.then((ok) => {
@@ -62,8 +63,8 @@ export function startSpare({ p, sup, hooks }: RunContext, withConn: boolean): Sp
 }
 
 /** Undefined when clone or the parent-side setup failed (logged; spawn reaped the killed child). */
-export function startJail({ p, sup, hooks }: RunContext, remote: string, connFd?: number): Started | undefined {
-  log.info(`Executing '${p.exec.path}' for '${remote}'`);
+export function startJail({ p, sup, hooks }: RunContext, remote: string, connFd?: number, announced = false): Started | undefined {
+  if (!announced) log.info(`Executing '${p.exec.path}' for '${remote}'`);
   let jail;
   try {
     jail = launchJail(p, { connFd, extras: hooks.extras, parent: hooks.parent });

@@ -110,7 +110,7 @@ export async function runListen(ctx: RunContext): Promise<number> {
     }
     const taken = spare;
     spare = undefined;
-    const jail = taken?.handOff(remote, fd) ?? startJail(ctx, remote, fd);
+    const jail = taken?.handOff(remote, fd) ?? startJail(ctx, remote, fd, taken !== undefined);
     // The child holds its own reference now: closing ours sends nothing to the peer.
     s.destroy();
     setImmediate(prepareSpare);

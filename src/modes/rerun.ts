@@ -16,7 +16,7 @@ export async function runRerun(ctx: RunContext): Promise<number> {
   for (;;) {
     const fatal = ctx.sup.fatalSignalReceived;
     if (fatal !== undefined) return 128 + fatal;
-    const jail = spare?.handOff(STANDALONE) ?? startJail(ctx, STANDALONE);
+    const jail = spare?.handOff(STANDALONE) ?? startJail(ctx, STANDALONE, undefined, spare !== undefined);
     spare = startSpare(ctx, false);
     if (!jail || !(await jail.executed)) {
       await jail?.exited;
