@@ -1,5 +1,5 @@
 /** Listen mode (issue 8): the connection is the jail's stdio, caps, limits, shutdown, listing — on 127.0.0.1 only. */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hold, startServer, talk } from './helpers/listen.js';
 import { missingRoot, missingUserns } from './helpers/require.js';
@@ -13,6 +13,15 @@ function fdCount(pid: number): number {
 }
 function childrenOf(pid: number): number[] {
   return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+}
+/** Idle: the only child is the spare, which has not exec'd yet (its executable is still Node). */
+function onlySpare(pid: number): boolean {
+  const kids = childrenOf(pid);
+  try {
+    return kids.length === 1 && readlinkSync(`/proc/${kids[0]}/exe`) === process.execPath;
+  } catch {
+    return false;
+  }
 }
 async function until(cond: () => boolean, timeoutMs = 5000): Promise<boolean> {
   const t0 = Date.now();
@@ -98,7 +107,7 @@ describe.skipIf(!!skip)('listen mode', () => {
     try {
       expect((await talk(s.port)).data).toBe('hi\n'); // warm-up: lazily created handles exist from here on
       // Idle, tsjail keeps exactly one jail set up ahead of the next connection.
-      await until(() => childrenOf(pid).length === 1);
+      await until(() => onlySpare(pid));
       const fdsBefore = fdCount(pid);
       let incomplete = 0;
       for (let i = 0; i < 200; i++) {
@@ -106,7 +115,7 @@ describe.skipIf(!!skip)('listen mode', () => {
         if (r.data !== 'hi\n' || !r.ended) incomplete++;
       }
       expect(incomplete).toBe(0);
-      expect(await until(() => childrenOf(pid).length === 1)).toBe(true);
+      expect(await until(() => onlySpare(pid))).toBe(true);
       expect(await until(() => fdCount(pid) <= fdsBefore)).toBe(true);
     } finally {
       expect(await s.stop()).toBe(0);
