@@ -80,6 +80,8 @@ function check(call: string, r: number | bigint): number {
 }
 
 const O_CLOEXEC = 0o2000000;
+const EINVAL = 22;
+const ENOSYS = 38;
 const WNOHANG = 1;
 const F_DUPFD_CLOEXEC = 1030;
 const F_SETFD = 2;
@@ -97,9 +99,15 @@ export function pipeCloexec(): [number, number] {
  */
 export function spawnPlan(plan: Buffer, cloneFlags: bigint, errFd: number, shareMemory: boolean): { pid: number; region?: bigint } {
   const out = Buffer.alloc(8);
-  const r = Number(shareMemory ? load().tsj_spawn_vm(plan, plan.length, cloneFlags, errFd, out) : load().tsj_spawn(plan, plan.length, cloneFlags, errFd));
-  if (r < 0) throw new SyscallError(`clone3(flags=0x${cloneFlags.toString(16)}${shareMemory ? '|CLONE_VM' : ''})`, -r);
-  return { pid: r, region: shareMemory ? out.readBigUInt64LE(0) : undefined };
+  if (shareMemory) {
+    const r = Number(load().tsj_spawn_vm(plan, plan.length, cloneFlags, errFd, out));
+    if (r >= 0) return { pid: r, region: out.readBigUInt64LE(0) };
+    // Kernels without clone3 (< 5.3) or CLONE_CLEAR_SIGHAND (< 5.5): the copying clone retries without them.
+    if (-r !== ENOSYS && -r !== EINVAL) throw new SyscallError(`clone3(flags=0x${cloneFlags.toString(16)}|CLONE_VM)`, -r);
+  }
+  const r = Number(load().tsj_spawn(plan, plan.length, cloneFlags, errFd));
+  if (r < 0) throw new SyscallError(`clone3(flags=0x${cloneFlags.toString(16)})`, -r);
+  return { pid: r };
 }
 
 /** A CLOEXEC AF_UNIX SOCK_SEQPACKET pair (a spare jail's hand-off socket). */
