@@ -10,7 +10,9 @@ import type { Arg, ChildOp } from './ops.js';
 export const TSJ_ABI_VERSION = 1;
 const PLAN_MAGIC = 0x504a5354;
 const HDR_SIZE = 32;
-const OP_SIZE = 88;
+/** Where op k's record starts: OPS_OFF + k * OP_SIZE; its args[j] at +8 + 8*j. */
+export const OPS_OFF = HDR_SIZE;
+export const OP_SIZE = 88;
 const MAX_SLOTS = 256;
 const TSJ_OP_INIT_FORK = 0x10001;
 
@@ -96,7 +98,7 @@ function okErrnos(names: readonly string[] = []): number[] {
 
 /** Encode a plan. With `describe`, per-op descriptions are embedded (the -Me launcher prints them). */
 export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => string): Buffer {
-  const opsOff = HDR_SIZE;
+  const opsOff = OPS_OFF;
   const dataBase = opsOff + ops.length * OP_SIZE;
   const data = new Data(dataBase);
   const records = Buffer.alloc(ops.length * OP_SIZE);

@@ -11,7 +11,7 @@ import { log } from '../log/logger.js';
 import { newContext, type PlanContext } from '../phases/context.js';
 import { setupUserFromParent } from '../phases/user.js';
 import { describeFailure } from '../plan/describe.js';
-import { encodePlan } from '../plan/encode.js';
+import { encodePlan, OP_SIZE, OPS_OFF } from '../plan/encode.js';
 import type { ChildOp } from '../plan/ops.js';
 import { buildChildProgram, type PlanExtras } from '../plan/program.js';
 import type { Prepared } from '../prepare.js';
@@ -114,11 +114,15 @@ function planTemplate(p: Prepared, extras: PlanExtras | undefined, stdio: Stdio)
   });
   const ops = buildChildProgram(p, ctx, extras);
   const plan = encodePlan(ops);
+  // Descriptors are only ever integer arguments: look in the op records' argument words, never in
+  // data (a src_content file could hold any bytes).
   const at = FD_ROLES.map((_, i) => {
     const offs: number[] = [];
-    const pat = Buffer.alloc(8);
-    pat.writeBigInt64LE(standIn(i));
-    for (let o = plan.indexOf(pat); o >= 0; o = plan.indexOf(pat, o + 1)) offs.push(o);
+    ops.forEach((o, k) =>
+      o.args.forEach((a, j) => {
+        if (a.t === 'int' && a.v === standIn(i)) offs.push(OPS_OFF + k * OP_SIZE + 8 + 8 * j);
+      }),
+    );
     return offs;
   });
   const t: Template = { extras, stdio, ops, plan, at };

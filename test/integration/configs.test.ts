@@ -60,6 +60,13 @@ describe.skipIf(!!skip)('nsjail config files', () => {
     expect(r.stdout).toBe('x\\n\n'); // /bin/echo ran with argv ["/bin/printf", "x\n"]
   });
 
+  it('src_content bytes reach the jail unchanged, whatever they hold', async () => {
+    // 00 00 00 6a 73 74 00 00: the 64-bit stand-in tsjail's plan template uses for a descriptor
+    const cfg = write('bytes.cfg', 'mount { src: "/" dst: "/" is_bind: true }\nmount { dst: "/tmp" fstype: "tmpfs" rw: true }\nmount { src_content: "\\000\\000\\000jst\\000\\000" dst: "/tmp/b" }\n');
+    const r = await runTsjail(['-C', cfg, '-q', '--', '/usr/bin/od', '-An', '-tx1', '/tmp/b']);
+    expect(r.stdout.trim()).toBe('00 00 00 6a 73 74 00 00');
+  });
+
   it('errors name the field and the line, exit 255', async () => {
     const cases: Array<[string, string, RegExp]> = [
       ['unknown.cfg', 'hostname: "a"\nbogus_field: 1\n', /bogus_field/],
