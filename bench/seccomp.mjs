@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Seccomp compiler figures (run `node scripts/build.mjs` first): import cost, compile time of a
+// Seccomp compiler figures (run `npm run build` first): import cost, compile time of a
 // 300-syscall allow-list, filter length, and BPF instructions executed per syscall, counted by
 // the interpreter, against what a balanced binary search over the policy's ranges needs.
 import { performance } from 'node:perf_hooks';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 try {
-  execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root, stdio: 'inherit' });
+  execFileSync(process.execPath, [join(root, '.ci/build.mjs')], { cwd: root, stdio: 'inherit' });
 } catch (e) {
   process.exit(typeof e.status === 'number' ? e.status : 1);
 }
@@ -17,7 +17,7 @@ const dir = mkdtempSync(join(tmpdir(), 'tsjail-test-'));
 const report = join(dir, 'report.json');
 const r = spawnSync(
   process.execPath,
-  [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)],
+  [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--config', join(root, 'test/vitest.config.ts'), '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)],
   { cwd: root, stdio: 'inherit' },
 );
 try {
