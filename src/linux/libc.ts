@@ -23,8 +23,6 @@ interface Libc {
   wait4: Fn;
   prlimit64: Fn;
   fcntl: Fn;
-  dup3: Fn;
-  statvfs: Fn;
   syscall3: Fn;
   memfd_create: Fn;
   execve: Fn;
@@ -49,8 +47,6 @@ function load(): Libc {
     wait4: c.func('int wait4(int pid, void *status, int options, void *rusage)'),
     prlimit64: c.func('int prlimit64(int pid, int resource, void *newlim, void *oldlim)'),
     fcntl: c.func('int fcntl(int fd, int cmd, int arg)'),
-    dup3: c.func('int dup3(int oldfd, int newfd, int flags)'),
-    statvfs: c.func('int statvfs(const char *path, void *buf)'),
     syscall3: c.func('long syscall(long nr, void *a, size_t b, uint32_t c)'),
     memfd_create: c.func('int memfd_create(const char *name, unsigned int flags)'),
     execve: c.func('int execve(const char *path, const char **argv, const char **envp)'),
@@ -83,7 +79,6 @@ const O_CLOEXEC = 0o2000000;
 const EINVAL = 22;
 const ENOSYS = 38;
 const WNOHANG = 1;
-const F_DUPFD_CLOEXEC = 1030;
 const F_SETFD = 2;
 
 export function pipeCloexec(): [number, number] {
@@ -167,11 +162,6 @@ export function getRlimit(resource: number): [bigint, bigint] {
   return [old.readBigUInt64LE(0), old.readBigUInt64LE(8)];
 }
 
-/** A CLOEXEC copy of fd, numbered 3 or above. */
-export function dupCloexec(fd: number): number {
-  return check(`fcntl(${fd}, F_DUPFD_CLOEXEC)`, load().fcntl(fd, F_DUPFD_CLOEXEC, 3));
-}
-
 /** Clear FD_CLOEXEC: the descriptor survives execve. */
 export function keepOnExec(fd: number): void {
   check(`fcntl(${fd}, F_SETFD, 0)`, load().fcntl(fd, F_SETFD, 0));
@@ -188,17 +178,3 @@ export function execInPlace(path: string, argv: readonly string[], env: readonly
   throw new SyscallError(`execve('${path}')`, errno());
 }
 
-export function dupTo(oldFd: number, newFd: number): void {
-  check(`dup3(${oldFd}, ${newFd})`, load().dup3(oldFd, newFd, 0));
-}
-
-/** statvfs f_flag (ST_RDONLY=1, ST_NOSUID=2, ST_NODEV=4, ST_NOEXEC=8, ...). */
-export function mountFlagsOf(path: string): bigint {
-  const b = Buffer.alloc(112);
-  check(`statvfs(${path})`, load().statvfs(path, b));
-  return b.readBigUInt64LE(72);
-}
-
-export function nativeAbi(): number {
-  return load().tsj_abi_version();
-}
