@@ -84,8 +84,8 @@ static void describe(int log_fd, const uint8_t *blob, const struct tsj_plan_hdr 
 	struct iovec {
 		const void *b;
 		size_t l;
-	} v[4] = {{"[E] ", 4}, {d, strlen(d)}, {": ", 2}, {e, strlen(e)}};
-	(void)!syscall(SYS_writev, log_fd, v, 4);
+	} v[3] = {{d, strlen(d)}, {": ", 2}, {e, strlen(e)}};
+	(void)!syscall(SYS_writev, log_fd, v, 3);
 	(void)!write(log_fd, "\n", 1);
 }
 

@@ -21,7 +21,7 @@ import { readFileSync, writeSync } from 'node:fs';
 import type { JailHooks } from '../execute.js';
 import { AT_FDCWD, CLONE_FLAGS, O, O_FLAGS } from '../linux/consts.js';
 import { EXEC_LAUNCHER, execInPlace, keepOnExec, memfdCreate } from '../linux/libc.js';
-import { log } from '../log/logger.js';
+import { log, logTime } from '../log/logger.js';
 import { newContext } from '../phases/context.js';
 import { idMapWrites } from '../phases/user.js';
 import { describeOp } from '../plan/describe.js';
@@ -127,7 +127,11 @@ export function runExecve(prepared: Prepared, hooks: JailHooks): number {
   const logFd = log.fd;
   const keep = [0, 1, 2, logFd, ...p.passFds];
   const parts = p.cloneFlags & CLONE_NEWPID ? splitAtMounts(ops, keep) : ([[], [], ops] as const);
-  const plans = [helperPlan(p, process.pid), ...parts].map((o) => (o.length ? encodePlan(o, describeOp) : Buffer.alloc(0)));
+  // The launcher prints a failing op's description itself: render it as our own error lines
+  // (the time is now, a few milliseconds before the launcher runs the plan).
+  const head = `[E][${logTime()}][${process.pid}] runExecve():0 `;
+  const describe = (o: ChildOp) => `${head}${describeOp(o)}${o.kind === 'execve' || o.kind === 'execveat' ? ' failed' : ''}`;
+  const plans = [helperPlan(p, process.pid), ...parts].map((o) => (o.length ? encodePlan(o, describe) : Buffer.alloc(0)));
   const fd = memfdCreate('tsjail-plan');
   writeSync(fd, encodeExec(p.cloneFlags, logFd, plans));
   // Node opens its descriptors close-on-exec; these must reach the launcher.

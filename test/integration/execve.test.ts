@@ -54,6 +54,6 @@ describe.skipIf(!!skip)('execve mode', () => {
     expect((await execve(['-q'], ['/bin/sh', '-c', 'exit 7'])).exitCode).toBe(7);
     const r = await execve(['-q'], ['/nonexistent']);
     expect(r.exitCode).toBe(255);
-    expect(r.stderr).toContain("execve('/nonexistent'): No such file or directory");
+    expect(r.stderr).toMatch(/^\[E\]\[[^\]]+\]\[\d+\] runExecve\(\):0 execve\('\/nonexistent'\) failed: No such file or directory$/m);
   });
 });
