@@ -15,6 +15,8 @@ export interface Flag {
   readonly arg?: string;
   readonly help: string;
   readonly apply: (spec: JailSpec, value: string) => void;
+  /** An option older nsjail releases had: exact name only, not in --help. */
+  readonly legacy?: true;
 }
 
 /** strtoul(…, 0): 0x hex, leading 0 octal, junk stops the number (nsjail's parsing). */
@@ -168,6 +170,19 @@ const port = (flag: string, v: string) => {
   return n;
 };
 
+/** Options of older nsjail releases, for old scripts: mapped where the meaning survives, refused by name where it does not. */
+const gone = (name: string, instead: string) => () => {
+  throw new UsageError(`--${name} is an option of older nsjail releases: ${instead}`);
+};
+const LEGACY_FLAGS: readonly Flag[] = [
+  { long: 'enable_clone_newcgroup', legacy: true, help: 'nsjail 2.5: CLONE_NEWCGROUP, on by default since', apply: set('clone_newcgroup', true) },
+  { long: 'use_switchroot', legacy: true, help: 'renamed --no_pivotroot', apply: set('no_pivotroot', true) },
+  { long: 'pivot_root_only', legacy: true, help: 'pivot_root only (the default)', apply: set('no_pivotroot', false) },
+  { long: 'tmpfs_size', legacy: true, arg: 'VALUE', help: 'nsjail 2.5', apply: gone('tmpfs_size', "give the size per mount: -m none:DST:tmpfs:size=N") },
+  ...['iface', 'iface_vs_ip', 'iface_vs_nm', 'iface_vs_gw'].map((n): Flag => ({ long: n, legacy: true, arg: 'VALUE', help: 'nsjail 2.5', apply: gone(n, `now --${n.replace('iface', 'macvlan_iface').replace('macvlan_iface_vs', 'macvlan_vs')}, and MACVLAN is not supported yet`) })),
+  ...['use_pasta', 'use_nstun'].map((n): Flag => ({ long: n, legacy: true, help: 'nsjail 3.5/3.6', apply: gone(n, 'replaced by --user_net, and user-mode networking is not supported yet') })),
+];
+
 export const FLAGS: readonly Flag[] = [
   { long: 'help', short: 'h', help: 'Help plz..', apply: () => {} },
   { long: 'mode', short: 'M', arg: 'VALUE', help: 'Execution mode (default: \'o\' [MODE_STANDALONE_ONCE]):\n\tl: Wait for connections on a TCP port (specified with --port) [MODE_LISTEN_TCP]\n\to: Launch a single process on the console using clone/execve [MODE_STANDALONE_ONCE]\n\te: Launch a single process on the console using execve [MODE_STANDALONE_EXECVE]\n\tr: Launch a single process on the console with clone/execve, keep doing it forever [MODE_STANDALONE_RERUN]', apply: (s, v) => { s.cfg.mode = parseMode(v); } },
@@ -257,5 +272,6 @@ export const FLAGS: readonly Flag[] = [
   { long: 'landlock_required', help: 'tsjail: fail when the kernel cannot enforce every Landlock rule asked for (default: best effort, with a warning)', apply: (s) => { ll(s).required = true; } },
   { long: 'status_fd', arg: 'FD', help: 'tsjail: write JSON status lines (start, exit, statistics) to this fd', apply: (s, v) => { s.cfg.ext.status_fd = parseNum(v); } },
   { long: 'status_file', arg: 'PATH', help: 'tsjail: append JSON status lines to this file', apply: (s, v) => { s.cfg.ext.status_file = v; } },
+  ...LEGACY_FLAGS,
   { long: 'dump_config', help: 'tsjail: print the effective configuration (command line merged) as a text-format config and exit', apply: (s) => { s.cli.dump_config = true; } },
 ];

@@ -32,7 +32,7 @@ export function expandAbbreviations(argv: readonly string[]): string[] {
       out.push(a);
       continue;
     }
-    const matches = FLAGS.filter((f) => f.long.startsWith(name));
+    const matches = FLAGS.filter((f) => !f.legacy && f.long.startsWith(name));
     if (matches.length > 1) throw new UsageError(`option '--${name}' is ambiguous; possibilities: ${matches.map((f) => `'--${f.long}'`).join(' ')}`);
     out.push(matches.length === 1 ? `--${matches[0]!.long}${eq < 0 ? '' : a.slice(eq)}` : a);
   }
@@ -80,7 +80,7 @@ export async function parseCommandLine(argv: readonly string[], applyConfig?: Co
 /** nsjail's usage: ` --name|-x VALUE` then the description, tab-indented. */
 export function usage(): string {
   const lines = ['Usage: tsjail [options] -- path_to_command [args]', 'Options:'];
-  for (const f of FLAGS) {
+  for (const f of FLAGS.filter((x) => !x.legacy)) {
     lines.push(` --${f.long}${f.short ? `|-${f.short}` : ''}${f.arg ? ` ${f.arg}` : ''}`);
     for (const para of f.help.split('\n')) lines.push(...wrap(para.replace(/^\t/, ''), 72).map((l) => `\t${l}`));
   }

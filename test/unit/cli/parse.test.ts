@@ -89,3 +89,21 @@ describe('getopt_long-compatible parsing', () => {
     expect(u).toContain(' --disable_clone_newnet|-N\n');
   });
 });
+
+describe("options of older nsjail releases", () => {
+  it('are mapped where the meaning survives', async () => {
+    expect((await parseCommandLine(['--use_switchroot', '--', '/x'])).spec.cfg.no_pivotroot).toBe(true);
+    expect((await parseCommandLine(['--disable_clone_newcgroup', '--enable_clone_newcgroup', '--', '/x'])).spec.cfg.clone_newcgroup).toBe(true);
+  });
+
+  it('are refused by name where it does not', async () => {
+    await expect(parseCommandLine(['--use_pasta', '--', '/x'])).rejects.toThrow('--use_pasta is an option of older nsjail releases: replaced by --user_net');
+    await expect(parseCommandLine(['--iface_vs_ip', '10.0.0.2', '--', '/x'])).rejects.toThrow('now --macvlan_vs_ip');
+    await expect(parseCommandLine(['--tmpfs_size', '1', '--', '/x'])).rejects.toThrow('-m none:DST:tmpfs:size=N');
+  });
+
+  it('match exactly only, so abbreviations keep their nsjail meaning, and stay out of --help', async () => {
+    expect(expandAbbreviations(['--tmpfs', '/t'])).toEqual(['--tmpfsmount', '/t']);
+    expect(usage()).not.toContain('--use_pasta');
+  });
+});
