@@ -56,9 +56,15 @@ export async function runMain(argv: readonly string[]): Promise<number> {
     out(dumpConfig(spec));
     return 0;
   }
+  // --daemon sends the log to a file by default (nsjail); errors found before detaching
+  // also reach the terminal that is still there, or the run would end silently.
+  const daemonLogOnly = cfg.daemon && !cli.log_file && !cfg.log_file && cli.log_fd === undefined && cfg.log_fd === undefined;
   const problems = validateSpec(spec);
   if (problems.length) {
-    for (const p of problems) log.error(p);
+    for (const p of problems) {
+      log.error(p);
+      if (daemonLogOnly) writeSync(2, `tsjail: ${p}\n`);
+    }
     return 255;
   }
   try {
