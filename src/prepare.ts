@@ -5,7 +5,7 @@
  * flags split from their data. Seccomp and Landlock preparation plug in here.
  */
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { capValue, CLONE_FLAGS, MS, PERSONA, RLIMITS, RLIM64_INFINITY } from './linux/consts.js';
+import { capValue, CLONE_FLAGS, flagsToStr, MS, MS_FLAGS, PERSONA, RLIMITS, RLIM64_INFINITY } from './linux/consts.js';
 import type { ConfigState, IdMap, JailSpec, MountPt, RlimitName } from './spec.js';
 import { RLIMIT_NAMES } from './spec.js';
 import { q } from './plan/describe.js';
@@ -40,6 +40,8 @@ export interface PreparedMount {
   readonly content?: Uint8Array;
   /** The nsjail-style `Mount:` / `Symlink:` log line. */
   readonly logLine: string;
+  /** The same line as nsjail 3.4 printed it (--compat 3.4): with the mount flags, and dir: always. */
+  readonly logLine34: string;
 }
 
 export interface PreparedRlimit {
@@ -175,11 +177,13 @@ export function realHostPath(path: string): string {
 }
 
 /** nsjail's describeMountPt: the fields as written (before the env prefixes), std::quoted. */
-export function mountLogLine(m: MountPt): string {
+export function mountLogLine(m: MountPt, as34?: { flags: bigint; isDir: boolean }): string {
   const head = m.is_symlink ? 'Symlink' : 'Mount';
   const src = m.src ?? '';
-  let line = `${head}: ${src ? `${q(src)} -> ` : ''}${q(m.dst)} type:${q(m.fstype ?? '')} options:${q(m.options ?? '')}`;
-  if (m.is_dir !== undefined) line += ` dir:${m.is_dir}`;
+  const flags = as34 ? ` flags:${flagsToStr(as34.flags, MS_FLAGS)}` : '';
+  let line = `${head}: ${src ? `${q(src)} -> ` : ''}${q(m.dst)}${flags} type:${q(m.fstype ?? '')} options:${q(m.options ?? '')}`;
+  if (as34) line += ` dir:${as34.isDir}`;
+  else if (m.is_dir !== undefined) line += ` dir:${m.is_dir}`;
   if (!m.mandatory) line += ' mandatory:false';
   if (m.src_content?.length) line += ` src_content_len:${m.src_content.length}`;
   if (m.is_symlink) line += ' symlink:true';
@@ -200,7 +204,18 @@ const ACCESS_FLAGS = MS.MS_RDONLY | MS.MS_NOSUID | MS.MS_NODEV | MS.MS_NOEXEC;
  * prefix variable is unset and the entry is not mandatory (a mandatory one
  * is an error: nsjail would mount an empty path).
  */
+/** The flags nsjail 3.4 logged for an entry: what mount(2) got plus the access flags applied after. */
+function flags34(r: Omit<PreparedMount, 'logLine34'>): bigint {
+  const access = (r.readonly ? MS.MS_RDONLY : 0n) | (r.nosuid ? MS.MS_NOSUID : 0n) | (r.nodev ? MS.MS_NODEV : 0n) | (r.noexec ? MS.MS_NOEXEC : 0n);
+  return r.kind === 'symlink' ? 0n : r.flags | access | (r.kind === 'bind' ? MS.MS_PRIVATE : 0n);
+}
+
 export function prepareMount(m: MountPt): PreparedMount | { skip: string } {
+  const r = prepareMountKind(m);
+  return 'skip' in r ? r : { ...r, logLine34: mountLogLine(m, { flags: flags34(r), isDir: r.isDir }) };
+}
+
+function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip: string } {
   const src = m.src !== undefined || m.prefix_src_env ? prefixed(m.prefix_src_env, m.src ?? '') : undefined;
   const dst = prefixed(m.prefix_dst_env, m.dst);
   const unset = src === undefined && m.prefix_src_env ? m.prefix_src_env : dst === undefined ? m.prefix_dst_env : undefined;

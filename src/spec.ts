@@ -182,6 +182,8 @@ export interface CliState {
   /** The --config files applied, in order (for logs). */
   config_files: string[];
   dump_config: boolean;
+  /** --compat 3.4: behave as nsjail 3.4, the release most distributions ship (defaults, log lines). */
+  compat?: '3.4';
   /** The positional command after the options. */
   argv: string[];
 }

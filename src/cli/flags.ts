@@ -273,5 +273,6 @@ export const FLAGS: readonly Flag[] = [
   { long: 'status_fd', arg: 'FD', help: 'tsjail: write JSON status lines (start, exit, statistics) to this fd', apply: (s, v) => { s.cfg.ext.status_fd = parseNum(v); } },
   { long: 'status_file', arg: 'PATH', help: 'tsjail: append JSON status lines to this file', apply: (s, v) => { s.cfg.ext.status_file = v; } },
   ...LEGACY_FLAGS,
+  { long: 'compat', arg: 'VERSION', help: "tsjail: behave as nsjail 3.4 ('3.4'): no time limit by default on the command line, 3.4's log lines, the last --seccomp_string wins (default: nsjail master)", apply: (s, v) => { if (v !== '3.4' && v !== 'master') throw new UsageError(`--compat: '${v}' is not '3.4' or 'master'`); s.cli.compat = v === '3.4' ? '3.4' : undefined; } },
   { long: 'dump_config', help: 'tsjail: print the effective configuration (command line merged) as a text-format config and exit', apply: (s) => { s.cli.dump_config = true; } },
 ];

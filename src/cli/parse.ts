@@ -74,7 +74,20 @@ export async function parseCommandLine(argv: readonly string[], applyConfig?: Co
     } else flag.apply(spec, value);
   }
   spec.cli.argv = [...program.args];
+  if (spec.cli.compat === '3.4') applyCompat34(spec, events.map((e) => e.flag.long));
   return { spec, help };
+}
+
+/**
+ * nsjail 3.4's command line: runs without a config file had no time limit unless
+ * -t was given (the help text said 600), and --seccomp_string replaced the one
+ * before instead of adding to it.
+ */
+function applyCompat34(spec: JailSpec, given: readonly string[]): void {
+  const lastConfig = given.lastIndexOf('config');
+  if (lastConfig < 0 && !given.includes('time_limit')) spec.cfg.time_limit = 0;
+  const cliPolicies = given.slice(lastConfig + 1).filter((f) => f === 'seccomp_string').length;
+  if (cliPolicies > 1) spec.cfg.seccomp_string = spec.cfg.seccomp_string.slice(-1);
 }
 
 /** nsjail's usage: ` --name|-x VALUE` then the description, tab-indented. */

@@ -107,3 +107,21 @@ describe("options of older nsjail releases", () => {
     expect(usage()).not.toContain('--use_pasta');
   });
 });
+
+describe('--compat 3.4', () => {
+  it('has no time limit by default on the command line, unless -t or a config gives one', async () => {
+    expect((await parseCommandLine(['--compat', '3.4', '--', '/x'])).spec.cfg.time_limit).toBe(0);
+    expect((await parseCommandLine(['-t', '5', '--compat', '3.4', '--', '/x'])).spec.cfg.time_limit).toBe(5);
+    expect((await parseCommandLine(['--', '/x'])).spec.cfg.time_limit).toBe(600);
+  });
+
+  it('lets the last --seccomp_string win', async () => {
+    const args = ['--seccomp_string', 'ERRNO(1) { newuname }', '--seccomp_string', 'DEFAULT ALLOW', '--', '/x'];
+    expect((await parseCommandLine(['--compat', '3.4', ...args])).spec.cfg.seccomp_string).toEqual(['DEFAULT ALLOW']);
+    expect((await parseCommandLine(args)).spec.cfg.seccomp_string).toEqual(['ERRNO(1) { newuname }', 'DEFAULT ALLOW']);
+  });
+
+  it('knows only 3.4 and master', async () => {
+    await expect(parseCommandLine(['--compat', '2.9', '--', '/x'])).rejects.toThrow("--compat: '2.9' is not '3.4' or 'master'");
+  });
+});
