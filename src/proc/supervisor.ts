@@ -42,6 +42,8 @@ const IGNORED = ['SIGTTIN', 'SIGTTOU'] as const;
 
 export class Supervisor {
   private readonly jails = new Map<number, Jail>();
+  /** Exits reaped but not yet reported (their launch outcome or exit hooks still pending). */
+  private readonly reporting = new Set<Promise<void>>();
   private readonly listeners: Array<[string, () => void]> = [];
   private fatal?: number;
   private fatalWaiters: Array<(sig: number) => void> = [];
@@ -119,11 +121,12 @@ export class Supervisor {
     for (const pid of this.jails.keys()) this.kill(pid, signal, reason);
   }
 
-  /** Resolves once every tracked jail has been reaped (after killAll). */
+  /** Resolves once every tracked jail has been reaped and its exit logged and handled (after killAll). */
   async drain(): Promise<void> {
-    while (this.jails.size) {
+    while (this.jails.size || this.reporting.size) {
       this.reap();
-      if (this.jails.size) await new Promise((r) => setTimeout(r, 5));
+      if (this.reporting.size) await Promise.all(this.reporting);
+      else if (this.jails.size) await new Promise((r) => setTimeout(r, 5));
     }
   }
 
@@ -188,17 +191,22 @@ export class Supervisor {
         j.resolve(info);
         continue;
       }
-      const finish = (launched: boolean) => {
+      const finish = async (launched: boolean): Promise<void> => {
         const e: ExitInfo = launched ? info : { ...info, reason: 'setup_failed' };
         if (launched && exited) log.info(`pid=${j.pid} (${j.remote}) exited with status: ${exitCode}, (PIDs left: ${left})`);
         else if (launched) log.info(`pid=${j.pid} (${j.remote}) terminated with signal: ${signalName(termSig)} (${termSig}), (PIDs left: ${left})`);
-        const after = this.onExit?.(e);
-        if (after) void after.finally(() => j.resolve(e));
-        else j.resolve(e);
+        try {
+          await this.onExit?.(e);
+        } finally {
+          j.resolve(e);
+        }
       };
       // The error pipe may still be unread when the child is reaped: wait for the launch outcome.
-      if (j.executed) void j.executed.then(finish);
-      else finish(true);
+      // drain() waits for this, so that no exit goes unlogged when tsjail stops.
+      const done: Promise<void> = (j.executed ? j.executed.then(finish) : finish(true))
+        .catch((err: unknown) => log.error(`pid=${j.pid}: handling its exit failed: ${(err as Error).message}`))
+        .finally(() => this.reporting.delete(done));
+      this.reporting.add(done);
     }
     if (this.jails.size === 0 && this.keepAlive) {
       clearInterval(this.keepAlive);

@@ -47,7 +47,7 @@ const jailPidOf = (r: RunResult) => Number(/pid=(\d+) \(\[STANDALONE MODE\]\) (e
 const run = (args: string[], cmd: string[], opts?: Parameters<typeof runTsjail>[1]) => runTsjail(['-Mo', '--chroot', '/', ...args, '--', ...cmd], opts);
 
 /** Start a jail, wait until its cgroups exist, then hand over tsjail's process and the jail's pid. */
-async function whileRunning(args: string[], cmd: string[], act: (tsjail: ChildProcess, jailPid: number) => void): Promise<{ r: RunResult; jailPid: number }> {
+async function whileRunning(args: string[], cmd: string[], act: (tsjail: ChildProcess, jailPid: number) => void | Promise<void>): Promise<{ r: RunResult; jailPid: number }> {
   let tsjail: ChildProcess | undefined;
   const done = run(args, cmd, { onSpawn: (c) => (tsjail = c), timeoutMs: 20_000 });
   let jailPid = 0;
@@ -63,7 +63,7 @@ async function whileRunning(args: string[], cmd: string[], act: (tsjail: ChildPr
     jailPid = children.find((p) => cgroupsOf(p).length > 0) ?? 0;
   }
   expect(jailPid, 'the jail and its cgroup appeared').toBeGreaterThan(0);
-  act(tsjail!, jailPid);
+  await act(tsjail!, jailPid);
   return { r: await done, jailPid };
 }
 
@@ -90,18 +90,22 @@ describe.skipIf(!!(skip ?? missingV1()))('cgroup v1', () => {
   });
 
   it('--cgroup_cpu_ms_per_sec throttles a busy loop', async () => {
-    const busy = ['/bin/sh', '-c', 'while :; do :; done'];
-    const cpu = (r: RunResult) => {
-      const m = /user time: ([\d.]+) s, system time: ([\d.]+) s/.exec(r.stderr);
-      return Number(m![1]) + Number(m![2]);
-    };
-    const throttled = await run(['-t', '1', '--cgroup_cpu_ms_per_sec', '100'], busy);
-    const free = await run(['-t', '1'], busy);
-    expect(throttled.exitCode).toBe(137);
-    // 100 ms per 1 s period: at most two periods in the ~1 s the time limit allows.
-    expect(cpu(throttled)).toBeLessThan(0.35);
-    expect(cpu(free)).toBeGreaterThan(2 * cpu(throttled));
-    expect(cgroupsOf(jailPidOf(throttled))).toEqual([]);
+    // Judged by the kernel's own count of throttled periods, not by CPU time, which other load on the host changes.
+    let quota = '';
+    let throttled = false;
+    const { r, jailPid } = await whileRunning(['--cgroup_cpu_ms_per_sec', '100'], ['/bin/sh', '-c', 'while :; do :; done'], async (t, pid) => {
+      const dir = join(V1.cpu, 'NSJAIL', `NSJAIL.${pid}`);
+      quota = ['cpu.cfs_quota_us', 'cpu.cfs_period_us'].map((f) => readFileSync(join(dir, f), 'utf8').trim()).join('/');
+      for (let i = 0; i < 1000 && !throttled; i++) {
+        throttled = /^nr_throttled [1-9]/m.test(readFileSync(join(dir, 'cpu.stat'), 'utf8'));
+        if (!throttled) await new Promise((res) => setTimeout(res, 10));
+      }
+      t.kill('SIGTERM');
+    });
+    expect(quota).toBe('100000/1000000');
+    expect(throttled).toBe(true);
+    expect(r.exitCode).toBe(143);
+    expect(cgroupsOf(jailPid)).toEqual([]);
   });
 
   const all = ['--cgroup_mem_max', String(256 * 1024 * 1024), '--cgroup_pids_max', '64', '--cgroup_cpu_ms_per_sec', '1000'];
@@ -207,9 +211,12 @@ describe.skipIf(!!(skip ?? missingV2()))('cgroup v2 on the real cgroup2 mount', 
     }
   });
 
-  it('names a controller the mount does not offer, before any clone', async () => {
+  it('names a controller the mount does not offer, before any clone', async (ctx) => {
     const controllers = readFileSync(join(V2_MOUNT!, 'cgroup.controllers'), 'utf8').split(/\s+/);
-    if (controllers.includes('memory')) return; // a pure v2 host: the limit tests below would apply
+    if (controllers.includes('memory')) {
+      console.warn('SKIP (cgroup v2 without memory): this host delegates the memory controller to cgroup v2');
+      ctx.skip();
+    }
     const r = await run([...V2_ARGS, '--cgroup_mem_max', '67108864'], ['/bin/true']);
     expect(r.exitCode).toBe(255);
     expect(r.stderr).toMatch(/cgroup v2 controller\(s\) 'memory' not available in '.*' \(cgroup.controllers: '.*'\)/);

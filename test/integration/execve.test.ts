@@ -33,7 +33,12 @@ describe.skipIf(!!skip)('execve mode', () => {
   });
 
   it("the program's children live in the new pid namespace, under a reaping PID 1, with its /proc", async () => {
-    const r = await execve(['-q'], ['/bin/sh', '-c', '/bin/sh -c \'echo $$\'; (sleep 0.1 &); sleep 0.3; cat /proc/1/stat | cut -d" " -f3; ls /proc | grep -cE "^[0-9]+$"']);
+    // An orphan that exits at once; the shell waits (bounded) until PID 1 has reaped it.
+    const r = await execve(['-q'], [
+      '/bin/sh',
+      '-c',
+      '/bin/sh -c \'echo $$\'; o=$(sh -c "true & echo \\$!"); i=0; while [ -e /proc/$o ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done; cat /proc/1/stat | cut -d" " -f3; ls /proc | grep -cE "^[0-9]+$"',
+    ]);
     const [inner, initState, procs] = r.stdout.trim().split('\n');
     expect(Number(inner)).toBeLessThan(10); // a pid of the new namespace
     expect(initState).toMatch(/^[SR]$/); // PID 1 is alive and no zombie is left under it

@@ -109,9 +109,10 @@ describe.skipIf(!!skip)('exit status as nsjail', () => {
   });
 
   it('kills with SIGKILL at the time limit: 137', async () => {
-    const r = await jail(['-t', '1'], ['/bin/sleep', '5']);
+    // Killed long before the program would have ended by itself.
+    const r = await jail(['-t', '1'], ['/bin/sleep', '30']);
     expect(r.exitCode).toBe(137);
-    expect(r.ms).toBeLessThan(4000);
+    expect(r.ms).toBeLessThan(25_000);
   });
 
   it('logs the time limit kill as nsjail', async () => {
@@ -127,11 +128,13 @@ describe.skipIf(!!skip)('exit status as nsjail', () => {
   });
 
   it('kills the jail on SIGTERM to tsjail and exits 143', async () => {
-    const r = await jail([], ['/bin/sleep', '30'], {
-      onSpawn: (c) => setTimeout(() => c.kill('SIGTERM'), 700),
+    // SIGTERM once the program says it runs; the 30 s sleep would outlast any slow start-up.
+    const r = await jail([], ['/bin/sh', '-c', 'echo ready; exec sleep 30'], {
+      onSpawn: (c) => c.stdout!.once('data', () => c.kill('SIGTERM')),
     });
+    expect(r.stdout).toBe('ready\n');
     expect(r.exitCode).toBe(143);
-    expect(r.ms).toBeLessThan(5000);
+    expect(r.ms).toBeLessThan(25_000);
   });
 
   it('fails with 255 and the execve error for a missing binary', async () => {

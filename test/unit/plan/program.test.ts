@@ -73,3 +73,17 @@ describe('buildChildProgram fixes the setup order', () => {
     expect(texts).toContain('fcntl(7, F_SETFD, 0): keep open across execve');
   });
 });
+
+describe('process knobs reach the plan', () => {
+  it('--persona_read_implies_exec sets READ_IMPLIES_EXEC (0x0400000) in the personality call', async () => {
+    expect((await plan(['--persona_read_implies_exec'])).texts).toContain('personality(0x400000)');
+    expect((await plan([])).kinds).not.toContain('personality');
+  });
+
+  it('--seccomp_log installs the filter with SECCOMP_FILTER_FLAG_LOG', async () => {
+    const withLog = (await plan(['--seccomp_log'])).ops.find((o) => o.kind === 'seccomp')!;
+    expect(withLog.args[1]).toMatchObject({ t: 'int', v: 2n });
+    const without = (await plan([])).ops.find((o) => o.kind === 'seccomp')!;
+    expect(without.args[1]).toMatchObject({ t: 'int', v: 0n });
+  });
+});
