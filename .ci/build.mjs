@@ -50,6 +50,8 @@ if (existsSync(proto)) {
   writeFileSync(join(root, 'dist/config/schema.json'), JSON.stringify(parsed.toJSON({ keepComments: false })));
 }
 
+// The wire format's C header comes from the compiled src/plan/wire.ts.
+run(process.execPath, [join(root, '.ci/gen-wire.mjs')]);
 try {
   run('make', ['-s', '-C', 'native']);
 } catch {

@@ -121,30 +121,67 @@ static int errno_ok(const struct tsj_op *op, long ret)
 	return 0;
 }
 
+/* A malformed plan: nothing of it runs. ret carries the first bad op, or -1 for the header. */
+static int reject(int fd, int err, int64_t at)
+{
+	struct tsj_report r = {.op_index = TSJ_BAD_PLAN_INDEX, .err = err, .ret = at};
+	if (fd >= 0)
+		raw3(SYS_write, fd, &r, sizeof r);
+	return -err;
+}
+
+static int slot_ok(int64_t s) { return s >= 0 && s < TSJ_MAX_SLOTS; }
+static int span_ok(uint64_t off, uint64_t len, uint32_t size) { return off <= size && len <= size - off; }
+
+/* Every slot index and blob offset an op uses, checked before anything runs:
+ * a malformed plan is rejected whole, never wrapped or read out of bounds. */
+static int op_ok(const struct tsj_op *op, uint32_t size)
+{
+	if ((op->flags & TSJ_F_SAVE) && !slot_ok(op->save_slot))
+		return 0;
+	if ((op->flags & TSJ_F_COND) && !slot_ok(op->cond_slot))
+		return 0;
+	if ((op->flags & TSJ_F_PATCH) && (!slot_ok(op->patch_slot) || !span_ok(op->patch_off, (op->flags & TSJ_F_PATCH64) ? 8 : 4, size)))
+		return 0;
+	for (int k = 0; k < TSJ_ARGS; k++) {
+		if ((op->flags & TSJ_ARG_PTR(k)) && !span_ok((uint64_t)op->args[k], 0, size))
+			return 0;
+		if ((op->flags & TSJ_ARG_LOAD(k)) && !span_ok((uint64_t)op->args[k], 4, size))
+			return 0;
+		if ((op->flags & TSJ_ARG_SLOT(k)) && !slot_ok(op->args[k]))
+			return 0;
+	}
+	return 1;
+}
+
 /* Runs the plan; returns only on a fatal failure (after reporting it) or when
- * the plan ends without execve. */
+ * the plan ends without execve. A malformed plan is reported with op index
+ * TSJ_BAD_PLAN_INDEX (see reject()). */
 int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd)
 {
 	const struct tsj_plan_hdr *h = (const struct tsj_plan_hdr *)blob;
 	if (size < sizeof *h || h->magic != TSJ_PLAN_MAGIC || h->abi != TSJ_ABI_VERSION || h->size != size ||
-	    h->ops_off + (uint64_t)h->n_ops * sizeof(struct tsj_op) > size ||
-	    h->relocs_off + (uint64_t)h->n_relocs * 4 > size) {
-		report(err_fd, UINT32_MAX, -EINVAL, 0);
-		return -EINVAL;
-	}
+	    !span_ok(h->ops_off, (uint64_t)h->n_ops * sizeof(struct tsj_op), size) || !span_ok(h->relocs_off, (uint64_t)h->n_relocs * 4, size))
+		return reject(err_fd, EINVAL, -1);
 	const uint32_t *relocs = (const uint32_t *)(blob + h->relocs_off);
+	for (uint32_t i = 0; i < h->n_relocs; i++)
+		if (!span_ok(relocs[i], 8, size) || !span_ok(*(const uint64_t *)(blob + relocs[i]), 0, size))
+			return reject(err_fd, ERANGE, -1);
+	const struct tsj_op *ops = (const struct tsj_op *)(blob + h->ops_off);
+	for (uint32_t i = 0; i < h->n_ops; i++)
+		if (!op_ok(&ops[i], size))
+			return reject(err_fd, ERANGE, i);
 	for (uint32_t i = 0; i < h->n_relocs; i++) {
 		uint64_t *w = (uint64_t *)(blob + relocs[i]);
 		*w = (uint64_t)(uintptr_t)(blob + *w);
 	}
 	int64_t slots[TSJ_MAX_SLOTS] = {0};
-	const struct tsj_op *ops = (const struct tsj_op *)(blob + h->ops_off);
 	for (uint32_t i = 0; i < h->n_ops; i++) {
 		const struct tsj_op *op = &ops[i];
-		if ((op->flags & TSJ_F_COND) && slots[op->cond_slot % TSJ_MAX_SLOTS] < 0)
+		if ((op->flags & TSJ_F_COND) && slots[op->cond_slot] < 0)
 			continue;
 		if (op->flags & TSJ_F_PATCH) {
-			int64_t v = slots[op->patch_slot % TSJ_MAX_SLOTS];
+			int64_t v = slots[op->patch_slot];
 			if (op->flags & TSJ_F_PATCH64)
 				memcpy(blob + op->patch_off, &v, 8);
 			else {
@@ -152,8 +189,8 @@ int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd)
 				memcpy(blob + op->patch_off, &v32, 4);
 			}
 		}
-		int64_t a[6];
-		for (int k = 0; k < 6; k++) {
+		int64_t a[TSJ_ARGS];
+		for (int k = 0; k < TSJ_ARGS; k++) {
 			a[k] = op->args[k];
 			if (op->flags & TSJ_ARG_PTR(k))
 				a[k] = (int64_t)(uintptr_t)(blob + a[k]);
@@ -163,7 +200,7 @@ int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd)
 				a[k] = v;
 			}
 			else if (op->flags & TSJ_ARG_SLOT(k))
-				a[k] = slots[a[k] % TSJ_MAX_SLOTS];
+				a[k] = slots[a[k]];
 		}
 		long ret;
 		if (op->nr == TSJ_OP_INIT_FORK) {
@@ -180,7 +217,7 @@ int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd)
 		if (failed && errno_ok(op, ret))
 			failed = 0;
 		if (op->flags & TSJ_F_SAVE)
-			slots[op->save_slot % TSJ_MAX_SLOTS] = ret;
+			slots[op->save_slot] = ret;
 		if (!failed)
 			continue;
 		if (ret >= 0)

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WIRE } from './wire.js';
 
 export const NATIVE_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../native/build');
 export const EXEC_LAUNCHER = join(NATIVE_DIR, 'tsjail-exec');
@@ -52,7 +53,7 @@ function load(): Libc {
     execve: c.func('int execve(const char *path, const char **argv, const char **envp)'),
   };
   const abi = lib.tsj_abi_version();
-  if (abi !== 1) throw new Error(`native runner ABI ${abi}, expected 1: rebuild with 'npm run build'`);
+  if (abi !== WIRE.ABI_VERSION) throw new Error(`native runner ABI ${abi}, expected ${WIRE.ABI_VERSION}: rebuild with 'npm run build'`);
   return lib;
 }
 

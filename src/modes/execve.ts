@@ -25,14 +25,13 @@ import { log, logTime } from '../log/logger.js';
 import { newContext } from '../phases/context.js';
 import { idMapWrites } from '../phases/user.js';
 import { describeOp } from '../plan/describe.js';
-import { encodePlan, TSJ_ABI_VERSION } from '../plan/encode.js';
+import { encodePlan } from '../plan/encode.js';
+import { EXEC_HDR, WIRE } from '../linux/wire.js';
 import { bytes, int, op, slot, str, type Arg, type ChildOp } from '../plan/ops.js';
 import { buildChildProgram } from '../plan/program.js';
 import type { Prepared } from '../prepare.js';
 import { STANDALONE } from './once.js';
 
-const EXEC_MAGIC = 0x454a5354;
-const HDR_SIZE = 40;
 const CLONE_NEWPID = CLONE_FLAGS.find(([n]) => n === 'CLONE_NEWPID')![1];
 /** Where a descriptor opened before the mount phase is kept for the later plans (slots do not cross plans). */
 const CARRY_FD_BASE = 900;
@@ -101,12 +100,13 @@ function leadsProcessGroup(): boolean {
 }
 
 function encodeExec(unshareFlags: bigint, logFd: number, plans: Buffer[]): Buffer {
-  const hdr = Buffer.alloc(HDR_SIZE);
-  hdr.writeUInt32LE(EXEC_MAGIC, 0);
-  hdr.writeUInt32LE(TSJ_ABI_VERSION, 4);
-  hdr.writeBigUInt64LE(unshareFlags, 8);
-  plans.forEach((b, i) => hdr.writeUInt32LE(b.length, 16 + 4 * i));
-  hdr.writeInt32LE(logFd, 32);
+  const hdr = Buffer.alloc(EXEC_HDR.size);
+  const f = EXEC_HDR.fields;
+  hdr.writeUInt32LE(WIRE.EXEC_MAGIC, f.magic!.offset);
+  hdr.writeUInt32LE(WIRE.ABI_VERSION, f.abi!.offset);
+  hdr.writeBigUInt64LE(unshareFlags, f.unshare_flags!.offset);
+  (['helper_size', 'pre_size', 'mnt_size', 'main_size'] as const).forEach((k, i) => hdr.writeUInt32LE(plans[i]!.length, f[k]!.offset));
+  hdr.writeInt32LE(logFd, f.log_fd!.offset);
   return Buffer.concat([hdr, ...plans]);
 }
 

@@ -1,27 +1,14 @@
 /**
- * ChildOp[] → the relocatable plan blob of native/tsjail.h. Layout: header,
- * op records, relocation table, optional description table, then data (each
- * item 8-byte aligned).
+ * ChildOp[] → the relocatable plan blob whose layout src/plan/wire.ts defines.
+ * Layout: header, op records, data (each item 8-byte aligned), relocation
+ * table; an optional description table lives in the data.
  */
 import { SYS } from '../linux/consts.js';
 import { errnoValue } from '../linux/errno.js';
 import type { Arg, ChildOp } from './ops.js';
+import { OP, PLAN_HDR, WIRE } from '../linux/wire.js';
 
-export const TSJ_ABI_VERSION = 1;
-const PLAN_MAGIC = 0x504a5354;
-const HDR_SIZE = 32;
-/** Where op k's record starts: OPS_OFF + k * OP_SIZE; its args[j] at +8 + 8*j. */
-export const OPS_OFF = HDR_SIZE;
-export const OP_SIZE = 88;
-const MAX_SLOTS = 256;
-const TSJ_OP_INIT_FORK = 0x10001;
-
-const F_SAVE = 1 << 16;
-const F_PATCH = 1 << 17;
-const F_PATCH64 = 1 << 18;
-const F_EXPECT = 1 << 19;
-const F_SOFT = 1 << 20;
-const F_COND = 1 << 21;
+const F = OP.fields;
 
 class Data {
   chunks: Buffer[] = [];
@@ -88,7 +75,7 @@ class Data {
 }
 
 function okErrnos(names: readonly string[] = []): number[] {
-  if (names.length > 4) throw new Error('encode: at most 4 tolerated errnos per op');
+  if (names.length > WIRE.MAX_OK_ERRNO) throw new Error(`encode: at most ${WIRE.MAX_OK_ERRNO} tolerated errnos per op`);
   return names.map((n) => {
     const v = errnoValue(n);
     if (v === undefined) throw new Error(`encode: unknown errno ${n}`);
@@ -98,14 +85,19 @@ function okErrnos(names: readonly string[] = []): number[] {
 
 /** Encode a plan. With `describe`, per-op descriptions are embedded (the -Me launcher prints them). */
 export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => string): Buffer {
-  const opsOff = OPS_OFF;
-  const dataBase = opsOff + ops.length * OP_SIZE;
+  const opsOff = PLAN_HDR.size;
+  const dataBase = opsOff + ops.length * OP.size;
   const data = new Data(dataBase);
-  const records = Buffer.alloc(ops.length * OP_SIZE);
+  const records = Buffer.alloc(ops.length * OP.size);
+  const slot = (s: number, what: string) => {
+    if (!Number.isInteger(s) || s < 0 || s >= WIRE.MAX_SLOTS) throw new Error(`encode: ${what} slot ${s} out of range 0..${WIRE.MAX_SLOTS - 1}`);
+    return s;
+  };
   ops.forEach((o, i) => {
-    const r = i * OP_SIZE;
+    const r = i * OP.size;
     let flags = 0;
-    records.writeUInt32LE(o.kind === 'init_fork' ? TSJ_OP_INIT_FORK : SYS[o.kind], r);
+    records.writeUInt32LE(o.kind === 'init_fork' ? WIRE.OP_INIT_FORK : SYS[o.kind], r + F.nr!.offset);
+    if (o.args.length > WIRE.ARGS) throw new Error(`encode: ${o.kind} has ${o.args.length} arguments, at most ${WIRE.ARGS}`);
     const argAt: number[] = [];
     o.args.forEach((a, k) => {
       let v: bigint;
@@ -117,45 +109,44 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
           v = 0n;
           break;
         case 'slot':
-          if (a.slot < 0 || a.slot >= MAX_SLOTS) throw new Error(`encode: slot ${a.slot} out of range`);
-          flags |= 1 << (8 + k);
-          v = BigInt(a.slot);
+          flags |= 1 << (WIRE.ARG_SLOT_SHIFT + k);
+          v = BigInt(slot(a.slot, 'argument'));
           break;
         case 'load':
-          flags |= 1 << (24 + k);
+          flags |= 1 << (WIRE.ARG_LOAD_SHIFT + k);
           v = BigInt(data.arg(a.from) + a.offset);
           break;
         default: {
           const at = data.arg(a);
           argAt[k] = at;
-          flags |= 1 << k;
+          flags |= 1 << (WIRE.ARG_PTR_SHIFT + k);
           v = BigInt(at);
         }
       }
-      records.writeBigInt64LE(BigInt.asIntN(64, v), r + 8 + 8 * k);
+      records.writeBigInt64LE(BigInt.asIntN(64, v), r + F.args!.offset + 8 * k);
     });
     if (o.save !== undefined) {
-      flags |= F_SAVE;
-      records.writeInt16LE(o.save, r + 64);
+      flags |= WIRE.F_SAVE;
+      records.writeInt16LE(slot(o.save, 'save'), r + F.save_slot!.offset);
     }
     if (o.patch) {
-      flags |= F_PATCH | (o.patch.width === 8 ? F_PATCH64 : 0);
-      records.writeInt16LE(o.patch.slot, r + 66);
+      flags |= WIRE.F_PATCH | (o.patch.width === 8 ? WIRE.F_PATCH64 : 0);
+      records.writeInt16LE(slot(o.patch.slot, 'patch'), r + F.patch_slot!.offset);
       const base = argAt[o.patch.arg];
       if (base === undefined) throw new Error('encode: a patch must target a data argument');
-      records.writeUInt32LE(base + o.patch.offset, r + 72);
+      records.writeUInt32LE(base + o.patch.offset, r + F.patch_off!.offset);
     }
     if (o.cond !== undefined) {
-      flags |= F_COND;
-      records.writeInt16LE(o.cond, r + 68);
+      flags |= WIRE.F_COND;
+      records.writeInt16LE(slot(o.cond, 'condition'), r + F.cond_slot!.offset);
     }
     if (o.expect !== undefined) {
-      flags |= F_EXPECT;
-      records.writeBigInt64LE(o.expect, r + 56);
+      flags |= WIRE.F_EXPECT;
+      records.writeBigInt64LE(o.expect, r + F.expect!.offset);
     }
-    if (o.soft) flags |= F_SOFT;
-    okErrnos(o.okErrno).forEach((e, j) => records.writeUInt16LE(e, r + 76 + 2 * j));
-    records.writeUInt32LE(flags >>> 0, r + 4);
+    if (o.soft) flags |= WIRE.F_SOFT;
+    okErrnos(o.okErrno).forEach((e, j) => records.writeUInt16LE(e, r + F.ok_errno!.offset + 2 * j));
+    records.writeUInt32LE(flags >>> 0, r + F.flags!.offset);
   });
   let descTable: Buffer | undefined;
   if (describe) {
@@ -167,9 +158,8 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
   data.relocs.forEach((off, i) => relocs.writeUInt32LE(dataBase + off, 4 * i));
   const relocsOff = dataBase + data.size;
   const size = relocsOff + relocs.length;
-  const hdr = Buffer.alloc(HDR_SIZE);
-  [PLAN_MAGIC, TSJ_ABI_VERSION, size, ops.length, opsOff, data.relocs.length, relocsOff, descOff].forEach((v, i) =>
-    hdr.writeUInt32LE(v, 4 * i),
-  );
+  const hdr = Buffer.alloc(PLAN_HDR.size);
+  const head: Record<string, number> = { magic: WIRE.PLAN_MAGIC, abi: WIRE.ABI_VERSION, size, n_ops: ops.length, ops_off: opsOff, n_relocs: data.relocs.length, relocs_off: relocsOff, desc_off: descOff };
+  for (const f of PLAN_HDR.order) hdr.writeUInt32LE(head[f.name]!, f.offset);
   return Buffer.concat([hdr, records, ...data.chunks, relocs], size);
 }

@@ -11,9 +11,10 @@ import { log } from '../log/logger.js';
 import { newContext, type PlanContext } from '../phases/context.js';
 import { setupUserFromParent } from '../phases/user.js';
 import { describeFailure } from '../plan/describe.js';
-import { encodePlan, OP_SIZE, OPS_OFF } from '../plan/encode.js';
+import { encodePlan } from '../plan/encode.js';
 import type { ChildOp } from '../plan/ops.js';
 import { buildChildProgram, type PlanExtras } from '../plan/program.js';
+import { opArgOffset, REPORT, WIRE } from '../linux/wire.js';
 import type { Prepared } from '../prepare.js';
 
 /** A failure between clone and release; the child (pid) was killed and still needs reaping. */
@@ -49,20 +50,26 @@ export interface Launched {
 interface Report {
   index: number;
   errno: number;
+  ret: bigint;
   soft: boolean;
 }
 
 function parseReports(buf: Buffer): Report[] {
   const out: Report[] = [];
-  for (let at = 0; at + 24 <= buf.length; at += 24) {
-    out.push({ index: buf.readUInt32LE(at), errno: buf.readInt32LE(at + 4), soft: buf.readUInt32LE(at + 16) !== 0 });
+  const f = REPORT.fields;
+  for (let at = 0; at + REPORT.size <= buf.length; at += REPORT.size) {
+    out.push({ index: buf.readUInt32LE(at + f.op_index!.offset), errno: buf.readInt32LE(at + f.err!.offset), ret: buf.readBigInt64LE(at + f.ret!.offset), soft: buf.readUInt32LE(at + f.soft!.offset) !== 0 });
   }
   return out;
 }
 
 function describeReport(ops: readonly ChildOp[], r: Report): string {
+  if (r.index === WIRE.BAD_PLAN_INDEX) {
+    const where = r.ret >= 0n && ops[Number(r.ret)] ? `op ${Number(r.ret) + 1} (${ops[Number(r.ret)]!.kind}) has a slot or offset out of range` : 'its header or relocations are malformed';
+    return `plan rejected by the native runner: ${where}: ${errnoName(r.errno)}`;
+  }
   const op = ops[r.index];
-  if (!op) return r.index === ops.length ? 'the plan ended without execve' : `plan rejected by the native runner: ${errnoName(r.errno)}`;
+  if (!op) return r.index === ops.length ? 'the plan ended without execve' : `the native runner reported op ${r.index}, which the plan does not have: ${errnoName(r.errno)}`;
   return `${describeFailure(op, r.errno)} [op ${r.index + 1}/${ops.length}, phase ${op.phase}]`;
 }
 
@@ -120,7 +127,7 @@ function planTemplate(p: Prepared, extras: PlanExtras | undefined, stdio: Stdio)
     const offs: number[] = [];
     ops.forEach((o, k) =>
       o.args.forEach((a, j) => {
-        if (a.t === 'int' && a.v === standIn(i)) offs.push(OPS_OFF + k * OP_SIZE + 8 + 8 * j);
+        if (a.t === 'int' && a.v === standIn(i)) offs.push(opArgOffset(k, j));
       }),
     );
     return offs;

@@ -3,6 +3,7 @@ import { describeFailure, describeOp } from '../../../src/plan/describe.js';
 import { encodePlan } from '../../../src/plan/encode.js';
 import { bytes, int, op, slot, str, strv } from '../../../src/plan/ops.js';
 import { MS_FLAGS } from '../../../src/linux/consts.js';
+import { WIRE } from '../../../src/linux/wire.js';
 
 describe('encodePlan: the native wire format', () => {
   const ops = [
@@ -14,7 +15,7 @@ describe('encodePlan: the native wire format', () => {
 
   it('writes the header', () => {
     expect(blob.readUInt32LE(0)).toBe(0x504a5354);
-    expect(blob.readUInt32LE(4)).toBe(1);
+    expect(blob.readUInt32LE(4)).toBe(WIRE.ABI_VERSION);
     expect(blob.readUInt32LE(8)).toBe(blob.length);
     expect(blob.readUInt32LE(12)).toBe(3);
   });
