@@ -9,6 +9,7 @@ import { capValue, CLONE_FLAGS, flagsToStr, MS, MS_FLAGS, PERSONA, RLIMITS, RLIM
 import type { ConfigState, IdMap, JailSpec, MountPt, RlimitName } from './spec.js';
 import { RLIMIT_NAMES } from './spec.js';
 import { q } from './plan/describe.js';
+import { wantsSeccomp } from './features/predicates.js';
 
 export class PrepareError extends Error {}
 
@@ -71,7 +72,8 @@ export interface Prepared {
   readonly persona: number;
   readonly cpuMask?: Uint8Array;
   readonly passFds: readonly number[];
-  readonly seccomp?: Uint8Array;
+  /** PR_SET_NO_NEW_PRIVS for the program: unless disabled, and always under a seccomp filter (the kernel requires it unprivileged). */
+  readonly noNewPrivs: boolean;
 }
 
 export function cloneFlagsOf(cfg: ConfigState): bigint {
@@ -366,6 +368,7 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
     persona,
     cpuMask: cpuMask(cfg.max_cpus, host.cpus),
     passFds: [...new Set([...spec.cli.pass_fd, ...cfg.pass_fd])],
+    noNewPrivs: !cfg.disable_no_new_privs || wantsSeccomp(cfg),
   };
 }
 

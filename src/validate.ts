@@ -3,18 +3,8 @@
  * clone. Options whose capability tsjail lacks are refused here by name.
  */
 import { capValue } from './linux/consts.js';
+import { wantsCgroups } from './features/predicates.js';
 import type { ConfigState, JailSpec } from './spec.js';
-
-/** Any Landlock rule or scope asked for. */
-export function wantsLandlock(cfg: ConfigState): boolean {
-  const l = cfg.ext.landlock;
-  return [l.ro, l.rw, l.rx, l.ro_try, l.rw_try, l.rx_try, l.bind_tcp, l.connect_tcp].some((x) => x.length > 0) || l.scope_abstract_unix || l.scope_signal;
-}
-
-/** Any cgroup option that asks for a cgroup (an explicit --use_cgroupv2 puts each jail in one even without limits). */
-export function wantsCgroups(cfg: ConfigState): boolean {
-  return cfg.cgroup_mem_max > 0n || cfg.cgroup_mem_memsw_max > 0n || cfg.cgroup_mem_swap_max >= 0n || cfg.cgroup_pids_max > 0n || cfg.cgroup_net_cls_classid > 0 || cfg.cgroup_cpu_ms_per_sec > 0 || cfg.use_cgroupv2;
-}
 
 function cgroupErrors(cfg: ConfigState): string[] {
   const errors: string[] = [];

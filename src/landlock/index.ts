@@ -6,7 +6,7 @@
 import { probeLandlockAbi } from '../linux/landlock.js';
 import { log } from '../log/logger.js';
 import { planLandlock, type PreparedLandlock } from '../phases/landlock.js';
-import type { PlanExtras } from '../plan/program.js';
+import type { PlanStep } from '../features/types.js';
 import type { Prepared } from '../prepare.js';
 import type { LandlockSpec } from '../spec.js';
 import { downgrade, statusText, type LandlockRequest, type PathAccess, type ScopeName } from './abi.js';
@@ -49,7 +49,7 @@ function probeKernel(): { abi: number; reason?: string; capped?: string } {
  * planner for every child; undefined when nothing is enforced (best effort).
  * Throws when --landlock_required cannot be met.
  */
-export function landlockHooks(p: Prepared): PlanExtras['landlock'] {
+export function landlockStep(p: Prepared): PlanStep | undefined {
   const request = requestOf(p.cfg.ext.landlock);
   const kernel = probeKernel();
   const d = downgrade(request, kernel.abi);

@@ -18,7 +18,7 @@
  * /proc/self does not resolve for the program itself (as in nsjail).
  */
 import { readFileSync, writeSync } from 'node:fs';
-import type { JailHooks } from '../execute.js';
+import type { ActiveFeatures } from '../features/active.js';
 import { AT_FDCWD, CLONE_FLAGS, O, O_FLAGS } from '../linux/consts.js';
 import { EXEC_LAUNCHER, execInPlace, keepOnExec, memfdCreate } from '../linux/libc.js';
 import { log, logTime } from '../log/logger.js';
@@ -111,14 +111,14 @@ function encodeExec(unshareFlags: bigint, logFd: number, plans: Buffer[]): Buffe
 }
 
 /** Returns only when the launcher could not be exec'd (255); the program's status is the process's. */
-export function runExecve(prepared: Prepared, hooks: JailHooks): number {
+export function runExecve(prepared: Prepared, features: ActiveFeatures): number {
   let p = prepared;
   if (p.cfg.init) {
     log.warn('--init has no effect with -Me: the program keeps tsjail\'s pid; its pid namespace already has a reaping PID 1');
     p = { ...p, cfg: { ...p.cfg, init: false } };
   }
   const ctx = newContext({ errFd: -1, execveMode: true });
-  let ops = buildChildProgram(p, ctx, hooks.extras);
+  let ops = buildChildProgram(p, ctx, features.anchors);
   if (!p.cfg.skip_setsid && leadsProcessGroup()) {
     // -Me keeps the pid, and a group leader cannot start a session: nsjail ignores this failure too.
     log.warn('setsid() will fail: tsjail leads its process group (an interactive shell started it), so with -Me the program keeps the controlling terminal; use -Mo to detach it');
@@ -143,7 +143,7 @@ export function runExecve(prepared: Prepared, hooks: JailHooks): number {
     }
   }
   log.info(`Executing '${p.exec.path}' for '${STANDALONE}'`);
-  for (const f of hooks.onStart) f(process.pid, STANDALONE);
-  for (const d of hooks.dispose) d();
+  features.onStart(process.pid, STANDALONE);
+  features.dispose();
   return execInPlace(EXEC_LAUNCHER, ['tsjail-exec', String(fd)], []);
 }

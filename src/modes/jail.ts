@@ -1,7 +1,7 @@
 /**
  * One jail under the supervisor, as every supervised mode starts it: the
  * `Executing` line, clone, tracking with the time limit, and the status
- * hooks (start at clone, setup_failed when the launch fails before execve).
+ * features' hooks (start at clone, setup_failed when the launch fails before execve).
  */
 import type { RunContext } from '../execute.js';
 import { formatErrno } from '../linux/errno.js';
@@ -28,10 +28,10 @@ export interface Spare {
 }
 
 /** Undefined when clone or the parent-side setup failed (logged, as for startJail). */
-export function startSpare({ p, sup, hooks }: RunContext, withConn: boolean): Spare | undefined {
+export function startSpare({ p, sup, features }: RunContext, withConn: boolean): Spare | undefined {
   let jail;
   try {
-    jail = launchJail(p, { handoff: withConn ? 'conn' : 'go', extras: hooks.extras, parent: hooks.parent });
+    jail = launchJail(p, { handoff: withConn ? 'conn' : 'go', anchors: features.anchors, parent: features.parent });
   } catch (e) {
     log.error(e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message);
     return undefined;
@@ -52,9 +52,9 @@ export function startSpare({ p, sup, hooks }: RunContext, withConn: boolean): Sp
         return undefined;
       }
       sup.assign(pid, remote, p.cfg.time_limit);
-      for (const f of hooks.onStart) f(pid, remote);
+      features.onStart(pid, remote);
       const executed = jail.executed.then((ok) => {
-        if (!ok) for (const f of hooks.onSetupFailed) f(jail.failure ?? 'the launch failed before execve', pid, remote);
+        if (!ok) features.onSetupFailed(jail.failure ?? 'the launch failed before execve', pid, remote);
         return ok;
       });
       return { pid, executed, exited };
@@ -63,23 +63,23 @@ export function startSpare({ p, sup, hooks }: RunContext, withConn: boolean): Sp
 }
 
 /** Undefined when clone or the parent-side setup failed (logged; spawn reaped the killed child). */
-export function startJail({ p, sup, hooks }: RunContext, remote: string, connFd?: number, announced = false): Started | undefined {
+export function startJail({ p, sup, features }: RunContext, remote: string, connFd?: number, announced = false): Started | undefined {
   if (!announced) log.info(`Executing '${p.exec.path}' for '${remote}'`);
   let jail;
   try {
-    jail = launchJail(p, { connFd, extras: hooks.extras, parent: hooks.parent });
+    jail = launchJail(p, { connFd, anchors: features.anchors, parent: features.parent });
   } catch (e) {
     const msg = e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message;
     log.error(msg);
     const pid = e instanceof LaunchError ? e.pid : undefined;
-    for (const f of hooks.onSetupFailed) f(msg, pid, remote);
+    features.onSetupFailed(msg, pid, remote);
     return undefined;
   }
   const { pid } = jail;
   const exited = sup.track(pid, remote, p.cfg.time_limit, jail.executed);
-  for (const f of hooks.onStart) f(pid, remote);
+  features.onStart(pid, remote);
   const executed = jail.executed.then((ok) => {
-    if (!ok) for (const f of hooks.onSetupFailed) f(jail.failure ?? 'the launch failed before execve', pid, remote);
+    if (!ok) features.onSetupFailed(jail.failure ?? 'the launch failed before execve', pid, remote);
     return ok;
   });
   return { pid, executed, exited };

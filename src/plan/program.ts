@@ -11,20 +11,17 @@ import { planCpu, planOomScore, planProcess } from '../phases/misc.js';
 import { planMounts } from '../phases/mnt.js';
 import { planNet } from '../phases/net.js';
 import { planRlimits } from '../phases/rlimits.js';
-import { planSeccomp } from '../phases/seccomp.js';
 import { planParentDeath, planSync } from '../phases/sync.js';
 import { planUser } from '../phases/user.js';
 import { planUts } from '../phases/uts.js';
+import type { Anchor, Anchors } from '../features/types.js';
 import type { Prepared } from '../prepare.js';
 import type { ChildOp } from './ops.js';
 
-/** Extra ops a feature inserts at a fixed point (Landlock needs the final mount table). */
-export interface PlanExtras {
-  landlock?: (p: Prepared, ctx: PlanContext) => ChildOp[];
-}
-
-export function buildChildProgram(p: Prepared, ctx: PlanContext, extras: PlanExtras = {}): ChildOp[] {
+/** Features add ops at the named anchors below (src/features/); the fixed steps and the anchors' places are this function's. */
+export function buildChildProgram(p: Prepared, ctx: PlanContext, anchors: Anchors = {}): ChildOp[] {
   const exec = planExec(p, ctx);
+  const at = (a: Anchor) => (anchors[a] ?? []).flatMap((step) => step(p, ctx));
   return [
     // Die with tsjail from the first instruction: an orphaned half-built jail is a leak.
     ...planParentDeath(ctx),
@@ -41,9 +38,11 @@ export function buildChildProgram(p: Prepared, ctx: PlanContext, extras: PlanExt
     // /proc is mounted here, in the new pid namespace this child is PID 1 of.
     ...planMounts(p, ctx),
     ...planNet(p, ctx),
+    // 'net': the jail's network namespace with loopback up; its interfaces are set up here, with privileges.
+    ...at('net'),
     ...planUts(p),
-    // Landlock opens its paths in the final mount table, before privileges go.
-    ...(extras.landlock?.(p, ctx) ?? []),
+    // 'root_final': the mount table is final and privileges are still held (Landlock opens its paths here).
+    ...at('root_final'),
     // Capabilities last among privileged steps: everything above needed them.
     ...planNoNewPrivs(p),
     ...planCaps(p),
@@ -57,8 +56,8 @@ export function buildChildProgram(p: Prepared, ctx: PlanContext, extras: PlanExt
     ...planCloseOnExec(p),
     // The reaper forks once the jail is complete; the filter below binds the program only.
     ...planInit(p, ctx),
-    // Seccomp last, so the filter need not allow any setup syscall.
-    ...planSeccomp(p),
+    // 'filter': seccomp filters last, so they need not allow any setup syscall.
+    ...at('filter'),
     ...exec.exec,
   ];
 }

@@ -13,7 +13,8 @@ import { setupUserFromParent } from '../phases/user.js';
 import { describeFailure } from '../plan/describe.js';
 import { encodePlan } from '../plan/encode.js';
 import type { ChildOp } from '../plan/ops.js';
-import { buildChildProgram, type PlanExtras } from '../plan/program.js';
+import type { Anchors } from '../features/types.js';
+import { buildChildProgram } from '../plan/program.js';
 import { opArgOffset, REPORT, WIRE } from '../linux/wire.js';
 import type { Prepared } from '../prepare.js';
 
@@ -93,7 +94,7 @@ const FD_ROLES = ['syncFd', 'syncParentFd', 'errFd', 'connFd', 'handoffFd'] as c
 const standIn = (i: number) => 0x7473_6a00_0000n + BigInt(i);
 
 interface Template {
-  readonly extras?: PlanExtras;
+  readonly anchors?: Anchors;
   readonly stdio: Stdio;
   readonly ops: readonly ChildOp[];
   readonly plan: Buffer;
@@ -105,10 +106,10 @@ const templates = new WeakMap<Prepared, Template[]>();
 /** Where the jail's stdio comes from: tsjail's, a connection known at clone, one handed over later, or tsjail's in a spare released later. */
 type Stdio = 'inherit' | 'conn' | 'handoff' | 'go';
 
-function planTemplate(p: Prepared, extras: PlanExtras | undefined, stdio: Stdio): Template {
+function planTemplate(p: Prepared, anchors: Anchors | undefined, stdio: Stdio): Template {
   const list = templates.get(p) ?? [];
   templates.set(p, list);
-  const hit = list.find((t) => t.extras === extras && t.stdio === stdio);
+  const hit = list.find((t) => t.anchors === anchors && t.stdio === stdio);
   if (hit) return hit;
   const fd = (i: number) => Number(standIn(i));
   const ctx: PlanContext = newContext({
@@ -119,7 +120,7 @@ function planTemplate(p: Prepared, extras: PlanExtras | undefined, stdio: Stdio)
     handoffFd: stdio === 'handoff' || stdio === 'go' ? fd(4) : undefined,
     handoffConn: stdio === 'handoff',
   });
-  const ops = buildChildProgram(p, ctx, extras);
+  const ops = buildChildProgram(p, ctx, anchors);
   const plan = encodePlan(ops);
   // Descriptors are only ever integer arguments: look in the op records' argument words, never in
   // data (a src_content file could hold any bytes).
@@ -132,18 +133,18 @@ function planTemplate(p: Prepared, extras: PlanExtras | undefined, stdio: Stdio)
     );
     return offs;
   });
-  const t: Template = { extras, stdio, ops, plan, at };
+  const t: Template = { anchors, stdio, ops, plan, at };
   list.push(t);
   if (log.enabled('DEBUG')) log.debug(`Child plan: ${ops.length} ops, ${plan.length} bytes`);
   return t;
 }
 
-export function launchJail(p: Prepared, opts: { connFd?: number; handoff?: 'conn' | 'go'; extras?: PlanExtras; parent?: ParentSetup } = {}): Launched {
+export function launchJail(p: Prepared, opts: { connFd?: number; handoff?: 'conn' | 'go'; anchors?: Anchors; parent?: ParentSetup } = {}): Launched {
   const [syncR, syncW] = pipeCloexec();
   const [errR, errW] = pipeCloexec();
   const [handParent, handChild] = opts.handoff ? seqpacketPair() : [-1, -1];
   const stdio: Stdio = opts.handoff === 'conn' ? 'handoff' : opts.handoff === 'go' ? 'go' : opts.connFd !== undefined ? 'conn' : 'inherit';
-  const { ops, plan, at } = planTemplate(p, opts.extras, stdio);
+  const { ops, plan, at } = planTemplate(p, opts.anchors, stdio);
   // tsj_spawn copies the blob before clone: patching the shared template in place is safe.
   [syncR, syncW, errW, opts.connFd ?? -1, handChild].forEach((v, i) => at[i]!.forEach((o) => plan.writeBigInt64LE(BigInt(v), o)));
   const closeHandoff = () => [handParent, handChild].filter((fd) => fd >= 0).forEach((fd) => closeSync(fd));

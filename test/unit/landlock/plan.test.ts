@@ -87,7 +87,7 @@ describe('in the child program', () => {
     const p = prepare(spec, host);
     const d = downgrade(requestOf(spec.cfg.ext.landlock), 7);
     const ops = buildChildProgram(p, newContext({ syncFd: 10, syncParentFd: 11, errFd: 12 }), {
-      landlock: (_p, ctx) => planLandlock({ ruleset: d.ruleset!, paths: d.paths, ports: d.ports, noNewPrivs: true }, ctx),
+      root_final: [(_p, ctx) => planLandlock({ ruleset: d.ruleset!, paths: d.paths, ports: d.ports, noNewPrivs: true }, ctx)],
     });
     const kinds = ops.map((o) => o.kind);
     const restrict = kinds.indexOf('landlock_restrict_self');

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../../src/cli/parse.js';
 import { newContext } from '../../../src/phases/context.js';
+import { FEATURES } from '../../../src/features/table.js';
+import { planSeccomp } from '../../../src/phases/seccomp.js';
 import { buildChildProgram } from '../../../src/plan/program.js';
 import { describeOp } from '../../../src/plan/describe.js';
 import { prepare } from '../../../src/prepare.js';
@@ -11,7 +13,7 @@ const host = FAKE_HOST;
 async function plan(args: string[]) {
   const { spec } = await parseCommandLine([...args, '--', '/bin/true']);
   const p = prepare(spec, host);
-  const ops = buildChildProgram({ ...p, seccomp: new Uint8Array(8) }, newContext({ syncFd: 10, syncParentFd: 11, errFd: 12 }));
+  const ops = buildChildProgram(p, newContext({ syncFd: 10, syncParentFd: 11, errFd: 12 }), { filter: [() => planSeccomp(new Uint8Array(8), false)] });
   return { p, ops, texts: ops.map(describeOp), kinds: ops.map((o) => o.kind) };
 }
 
@@ -80,10 +82,16 @@ describe('process knobs reach the plan', () => {
     expect((await plan([])).kinds).not.toContain('personality');
   });
 
-  it('--seccomp_log installs the filter with SECCOMP_FILTER_FLAG_LOG', async () => {
-    const withLog = (await plan(['--seccomp_log'])).ops.find((o) => o.kind === 'seccomp')!;
-    expect(withLog.args[1]).toMatchObject({ t: 'int', v: 2n });
-    const without = (await plan([])).ops.find((o) => o.kind === 'seccomp')!;
-    expect(without.args[1]).toMatchObject({ t: 'int', v: 0n });
+  it('--seccomp_log: the seccomp feature installs its filter with SECCOMP_FILTER_FLAG_LOG', async () => {
+    const feature = FEATURES.find((f) => f.name === 'seccomp')!;
+    const filterFlags = async (args: string[]) => {
+      const { spec } = await parseCommandLine([...args, '--seccomp_string', 'ALLOW { read } DEFAULT KILL', '--', '/bin/true']);
+      const p = prepare(spec, host);
+      const run = await feature.prepare(p);
+      const [install] = run.ops!.filter!(p, newContext({ errFd: 12 }));
+      return install!.args[1];
+    };
+    expect(await filterFlags(['--seccomp_log'])).toMatchObject({ t: 'int', v: 2n });
+    expect(await filterFlags([])).toMatchObject({ t: 'int', v: 0n });
   });
 });

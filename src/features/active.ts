@@ -1,0 +1,85 @@
+/**
+ * The features a run uses, prepared: what execute and the modes call. Each
+ * call fans out over the features in table order.
+ */
+import { log } from '../log/logger.js';
+import type { Prepared } from '../prepare.js';
+import type { ParentSetup } from '../proc/spawn.js';
+import type { ExitInfo } from '../proc/supervisor.js';
+import type { JailSpec } from '../spec.js';
+import { FEATURES } from './table.js';
+import { ANCHORS, type Anchors, type Feature, type FeatureRun, type PlanStep } from './types.js';
+
+export class ActiveFeatures {
+  /** Ops for buildChildProgram(), by anchor, in table order. */
+  readonly anchors: Anchors;
+  /** The parent-side steps of every feature, as one step for launchJail(). */
+  readonly parent: ParentSetup;
+
+  constructor(readonly runs: ReadonlyArray<FeatureRun & { readonly name: string }>) {
+    const anchors: Partial<Record<(typeof ANCHORS)[number], PlanStep[]>> = {};
+    for (const a of ANCHORS) {
+      const steps = runs.flatMap((r) => (r.ops?.[a] ? [r.ops[a]] : []));
+      if (steps.length) anchors[a] = steps;
+    }
+    this.anchors = anchors;
+    this.parent = {
+      beforeRelease: (pid) => runs.forEach((r) => r.beforeRelease?.(pid)),
+      // Undo in reverse, every feature (each tolerates a pid it did not set up), and never stop half-way.
+      onFailure: (pid) =>
+        [...runs].reverse().forEach((r) => {
+          try {
+            r.undoRelease?.(pid);
+          } catch (e) {
+            log.warn(`${r.name}: undoing its set-up of pid=${pid}: ${(e as Error).message}`);
+          }
+        }),
+    };
+  }
+
+  onStart(pid: number, remote: string): void {
+    for (const r of this.runs) r.onStart?.(pid, remote);
+  }
+
+  onSetupFailed(error: string, pid: number | undefined, remote: string): void {
+    for (const r of this.runs) r.onSetupFailed?.(error, pid, remote);
+  }
+
+  /** Exit hooks in table order; each awaited before the next, so later ones see earlier ones' results. */
+  onExit(e: ExitInfo): void | Promise<void> {
+    let chain: Promise<void> | undefined;
+    for (const r of this.runs) {
+      if (!r.onExit) continue;
+      if (chain) chain = chain.then(() => r.onExit!(e));
+      else {
+        const out = r.onExit(e);
+        if (out instanceof Promise) chain = out;
+      }
+    }
+    return chain;
+  }
+
+  dispose(): void {
+    for (const r of this.runs) {
+      try {
+        r.dispose?.();
+      } catch (e) {
+        log.warn(`${r.name}: clean-up failed: ${(e as Error).message}`);
+      }
+    }
+  }
+}
+
+/** The prepare steps of every feature the spec asks for, in table order (the table is an argument for tests). */
+export async function prepareFeatures(p: Prepared, table: readonly Feature[] = FEATURES): Promise<ActiveFeatures> {
+  const runs: Array<FeatureRun & { name: string }> = [];
+  const spec: JailSpec = p.spec;
+  try {
+    for (const f of table) if (f.applies(spec)) runs.push({ name: f.name, ...(await f.prepare(p)) });
+  } catch (e) {
+    // A later feature failed: what the earlier ones set up for the run goes.
+    new ActiveFeatures(runs).dispose();
+    throw e;
+  }
+  return new ActiveFeatures(runs);
+}

@@ -1,0 +1,64 @@
+/**
+ * The feature table. Order matters where features meet: at an anchor their ops
+ * run in this order, and so do their exit hooks (accounting reads the cgroup's
+ * figures before the cgroup is removed, and the status channel reads them
+ * after). Each module is imported only when a spec asks for it.
+ */
+import { planSeccomp } from '../phases/seccomp.js';
+import type { Feature } from './types.js';
+import { wantsCgroups, wantsLandlock, wantsSeccomp, wantsStatus } from './predicates.js';
+
+export const FEATURES: readonly Feature[] = [
+  {
+    name: 'cgroups',
+    applies: (s) => wantsCgroups(s.cfg),
+    async prepare(p) {
+      const cg = (await import('../cgroup/index.js')).setupCgroupsFromParent(p);
+      return { beforeRelease: cg.parent.beforeRelease, undoRelease: cg.parent.onFailure, onExit: cg.onExit, dispose: cg.dispose };
+    },
+  },
+  {
+    // Without a cgroup the figures come from wait4's rusage.
+    name: 'accounting',
+    applies: (s) => !wantsCgroups(s.cfg),
+    async prepare() {
+      return { onExit: (await import('../cgroup/accounting.js')).accountingHook() };
+    },
+  },
+  {
+    name: 'status',
+    applies: (s) => wantsStatus(s.cfg),
+    async prepare(p) {
+      const status = new (await import('../status.js')).StatusChannel(p.cfg.ext);
+      return {
+        onStart: (pid, remote) => status.start(pid, remote),
+        onSetupFailed: (error, pid, remote) => status.setupFailed(error, pid, remote),
+        onExit: (e) => status.exit(e),
+        dispose: () => status.close(),
+      };
+    },
+  },
+  {
+    name: 'seccomp',
+    applies: (s) => wantsSeccomp(s.cfg),
+    async prepare(p) {
+      const filter = await (await import('./seccomp.js')).compileFilter(p.spec);
+      return filter ? { ops: { filter: () => planSeccomp(filter, p.cfg.seccomp_log) } } : {};
+    },
+  },
+  {
+    name: 'seccomp_report',
+    applies: (s) => wantsSeccomp(s.cfg),
+    async prepare() {
+      return { onExit: (await import('../phases/seccomp-report.js')).seccompViolationHook() };
+    },
+  },
+  {
+    name: 'landlock',
+    applies: (s) => wantsLandlock(s.cfg),
+    async prepare(p) {
+      const step = (await import('../landlock/index.js')).landlockStep(p);
+      return step ? { ops: { root_final: step } } : {};
+    },
+  },
+];

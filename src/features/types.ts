@@ -1,0 +1,55 @@
+/**
+ * A feature is one optional capability of a jail (cgroups, Landlock, the
+ * seccomp filter, the status channel, …). It declares whether a spec asks for
+ * it and prepares itself once per run; what it returns says where it acts:
+ * ops at named anchors of the child's plan, parent-side steps between clone
+ * and release, and hooks at start, exit and the end of the run. Execute and the
+ * modes only iterate the active features (src/features/active.ts); they never
+ * name one.
+ */
+import type { PlanContext } from '../phases/context.js';
+import type { ChildOp } from '../plan/ops.js';
+import type { Prepared } from '../prepare.js';
+import type { ExitInfo } from '../proc/supervisor.js';
+import type { JailSpec } from '../spec.js';
+
+/**
+ * Named points of buildChildProgram() where features add ops; each anchor's
+ * place and reason is given there. Several features at one anchor run in
+ * table order.
+ */
+export const ANCHORS = ['net', 'root_final', 'filter'] as const;
+export type Anchor = (typeof ANCHORS)[number];
+
+export type PlanStep = (p: Prepared, ctx: PlanContext) => ChildOp[];
+export type Anchors = Partial<Record<Anchor, readonly PlanStep[]>>;
+
+/** What a feature does for one run, once prepared. Every member is optional. */
+export interface FeatureRun {
+  /** Ops this feature adds to every child plan, by anchor. */
+  readonly ops?: Partial<Record<Anchor, PlanStep>>;
+  /** Between clone and release, before the id maps are written; may throw (the launch then fails). */
+  beforeRelease?(pid: number): void;
+  /**
+   * Undoes beforeRelease when a launch fails or a spare jail is discarded.
+   * Called for every feature, also when its own beforeRelease did not run or
+   * threw, so it must tolerate a pid it knows nothing of.
+   */
+  undoRelease?(pid: number): void;
+  /** Right after clone (for a spare: when it gets its connection), with the peer. */
+  onStart?(pid: number, remote: string): void;
+  /** A launch that failed before execve, with the reason; pid when the clone happened. */
+  onSetupFailed?(error: string, pid: number | undefined, remote: string): void;
+  /** After each jail is reaped, awaited before the mode sees the exit; runs in table order. */
+  onExit?(e: ExitInfo): void | Promise<void>;
+  /** At the end of the run, whatever the exit path. */
+  dispose?(): void;
+}
+
+export interface Feature {
+  readonly name: string;
+  /** Does this spec ask for the feature? Pure: it reads the spec only. */
+  applies(spec: JailSpec): boolean;
+  /** Once per run, after the base prepare and before any clone; may throw to stop the run. */
+  prepare(p: Prepared): FeatureRun | Promise<FeatureRun>;
+}
