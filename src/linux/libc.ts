@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { JailError } from '../errors.js';
 import { WIRE } from './wire.js';
 
 export const NATIVE_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../native/build');
@@ -62,12 +63,13 @@ function errno(): number {
   return require('koffi').errno() as number;
 }
 
-export class SyscallError extends Error {
-  constructor(
-    readonly call: string,
-    readonly errno: number,
-  ) {
-    super(call);
+/** A parent-side syscall that failed: the call as printed and its errno. */
+export class SyscallError extends JailError {
+  declare readonly call: string;
+  declare readonly errno: number;
+  constructor(call: string, errno: number, hint?: string) {
+    super(call, { call, errno, hint });
+    this.name = 'SyscallError';
   }
 }
 
