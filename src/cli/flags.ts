@@ -243,7 +243,7 @@ export const FLAGS: readonly Flag[] = [
   { long: 'seccomp_log', help: 'Use SECCOMP_FILTER_FLAG_LOG. Log all actions except SECCOMP_RET_ALLOW). Supported since kernel version 4.14', apply: set('seccomp_log', true) },
   { long: 'syscall_allow', arg: 'LIST', help: 'tsjail: comma-separated syscalls to allow; every other syscall fails with EPERM', apply: (s, v) => { s.cfg.ext.syscall_allow.push(...csv(v)); } },
   { long: 'syscall_deny', arg: 'LIST', help: 'tsjail: comma-separated syscalls that fail with EPERM', apply: (s, v) => { s.cfg.ext.syscall_deny.push(...csv(v)); } },
-  { long: 'seccomp_preset', arg: 'LIST', help: 'tsjail: comma-separated hardening presets: deny_devel, deny_userns, deny_tty', apply: (s, v) => { s.cfg.ext.seccomp_preset.push(...csv(v)); } },
+  { long: 'seccomp_preset', arg: 'LIST', help: 'tsjail: comma-separated hardening presets: default, deny_common, deny_system, deny_userns, deny_mount, deny_chown, deny_setid, deny_ns, deny_emu, deny_socket_family, deny_personality, deny_io_uring, deny_tty, deny_devel (see README.md)', apply: (s, v) => { s.cfg.ext.seccomp_preset.push(...csv(v)); } },
   { long: 'seccomp_unotify', help: 'Trace file and network syscalls through a seccomp user-notification filter', apply: unsupported('seccomp_unotify') },
   { long: 'seccomp_unotify_report', arg: 'VALUE', help: 'Write the seccomp_unotify report to this file', apply: unsupported('seccomp_unotify_report') },
   { long: 'nice_level', arg: 'VALUE', help: 'Set jailed process niceness (-20 is highest -priority, 19 is lowest). By default, set to 19', apply: setNum('nice_level') },

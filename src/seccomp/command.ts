@@ -41,7 +41,9 @@ Filter sources (as for the jail; combinable except --policy with --policy_file):
   --policy_file FILE    Kafel policy file (like --seccomp_policy)
   --syscall_allow LIST  only these syscalls; everything else fails with EPERM
   --syscall_deny LIST   these syscalls fail with EPERM
-  --seccomp_preset LIST deny_devel, deny_userns, deny_tty
+  --seccomp_preset LIST presets (default, deny_common, deny_system, deny_userns, deny_mount,
+                        deny_chown, deny_setid, deny_ns, deny_emu, deny_socket_family,
+                        deny_personality, deny_io_uring, deny_tty, deny_devel)
   --filter_file FILE    a raw filter written by 'compile' (dump and eval only)
 `;
 

@@ -34,7 +34,7 @@ import { generate } from './codegen.js';
 import { SeccompCompileError } from './errors.js';
 import type { Model, Rule } from './model.js';
 import { parse } from './parser.js';
-import { isPresetName, PRESETS } from './presets.js';
+import { expandPresets, PRESETS, presetNames } from './presets.js';
 import { resolve } from './resolve.js';
 import { syscallByName, TABLES, type SyscallTable } from './syscalls/index.js';
 
@@ -51,7 +51,7 @@ export interface SeccompInput {
   allow: string[];
   /** `--syscall_deny` values, same form. */
   deny: string[];
-  /** `--seccomp_preset` values, same form: deny_devel, deny_userns, deny_tty. */
+  /** `--seccomp_preset` values, same form (presets.ts). */
   presets: string[];
 }
 
@@ -86,12 +86,11 @@ export function buildModel(input: SeccompInput, table: SyscallTable = TABLES.x86
   }
 
   const rules: Rule[] = [];
-  for (const name of new Set(presets)) {
-    if (!isPresetName(name)) {
-      throw new SeccompCompileError(`--seccomp_preset: unknown preset \`${name}' (known: ${Object.keys(PRESETS).join(', ')})`);
-    }
-    rules.push(...resolve(parse(PRESETS[name]), table).rules);
+  const expanded = expandPresets(presets);
+  if (expanded.unknown !== undefined) {
+    throw new SeccompCompileError(`--seccomp_preset: unknown preset \`${expanded.unknown}' (known: ${presetNames().join(', ')})`);
   }
+  for (const name of expanded.presets) rules.push(...resolve(parse(PRESETS[name]), table).rules);
   rules.push(...listRules('--syscall_deny', input.deny, action('ERRNO', EPERM), table));
 
   let policyDefault: Action | undefined;
