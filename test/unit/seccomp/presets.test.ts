@@ -101,6 +101,7 @@ describe('the default preset (issue 13: "seccomp eval shows … still allowed un
   it('stays small: one filter well under the kernel limit, a short path for common calls', () => {
     const f = compileSeccomp({ policies: [], allow: [], deny: [], presets: ['default'] })!;
     expect(f.length).toBeLessThan(300);
+    expect(f.findings).toEqual([]);
     const [read] = decisions(model({ presets: ['default'] }), [{ nr: 'read' }]);
     expect(read!.executed).toBeLessThan(16);
   });
