@@ -4,15 +4,16 @@
  * `--seccomp_string`, `--policy_file` is `--seccomp_policy`), so a policy can be
  * tried here exactly as the jail would build it.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { formatAction } from './actions.js';
 import { archByName } from './arch.js';
+import { loadBpfFile } from './bpffile.js';
 import { decode, encode, type SockFilter } from './bpf.js';
 import { disassemble } from './disasm.js';
 import { SeccompCompileError } from './errors.js';
 import { describeFindings } from './equivalents.js';
 import { analyze, buildModel, compileModel, type SeccompInput } from './index.js';
-import { run, verify } from './interp.js';
+import { run } from './interp.js';
 import { syscallByName, TABLES } from './syscalls/index.js';
 
 type Io = { stdout: (s: string) => void; stderr: (s: string) => void };
@@ -109,10 +110,7 @@ function parseU64(s: string, what: string): bigint {
 function loadProgram(o: Opts): SockFilter[] {
   if (o.filterFile !== undefined) {
     if (buildModel(o.input) !== undefined) throw new UsageError('--filter_file cannot be combined with policy options');
-    const prog = decode(new Uint8Array(readFileSync(o.filterFile)));
-    const problems = verify(prog);
-    if (problems.length) throw new SeccompCompileError(`${o.filterFile}: not a loadable seccomp filter: ${problems[0]}`);
-    return prog;
+    return decode(loadBpfFile(o.filterFile, '--filter_file'));
   }
   const model = buildModel(o.input);
   if (!model) throw new UsageError('no filter given: use --policy, --policy_file, --syscall_allow, --syscall_deny or --seccomp_preset');

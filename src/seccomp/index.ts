@@ -46,6 +46,8 @@ import { resolve } from './resolve.js';
 import { syscallByName, TABLES, type SyscallTable } from './syscalls/index.js';
 
 export { SeccompCompileError } from './errors.js';
+export { loadBpfFile } from './bpffile.js';
+export { describeFindings } from './equivalents.js';
 export { formatAction } from './actions.js';
 export type { SeccompData } from './model.js';
 
