@@ -55,7 +55,7 @@ async function buildHooks(p: Prepared): Promise<JailHooks> {
     hooks.onExit.push((e) => status.exit(e));
     hooks.dispose.push(() => status.close());
   }
-  if (p.seccomp) {
+  if (p.seccomp || p.seccompBpfFile) {
     const { seccompViolationHook } = await import('./phases/seccomp-report.js');
     hooks.onExit.push(seccompViolationHook());
   }
@@ -65,18 +65,35 @@ async function buildHooks(p: Prepared): Promise<JailHooks> {
   return hooks;
 }
 
-/** Kafel policies, lists and presets, compiled once in the parent before any clone. */
-async function compileFilter(spec: JailSpec): Promise<Uint8Array | undefined> {
+/**
+ * Kafel policies, lists and presets, compiled once in the parent before any
+ * clone, and a --seccomp_bpf_file filter, read and checked there too.
+ */
+async function seccompFilters(spec: JailSpec): Promise<Pick<Prepared, 'seccomp' | 'seccompBpfFile'>> {
   const { cfg } = spec;
   const e = cfg.ext;
-  if (!cfg.seccomp_string.length && cfg.seccomp_policy_file === undefined && !e.syscall_allow.length && !e.syscall_deny.length && !e.seccomp_preset.length) {
-    return undefined;
+  const wantsCompiled = cfg.seccomp_string.length > 0 || cfg.seccomp_policy_file !== undefined || e.syscall_allow.length > 0 || e.syscall_deny.length > 0 || e.seccomp_preset.length > 0;
+  if (!wantsCompiled && e.seccomp_bpf_file === undefined) return {};
+  const { compileSeccomp, describeFindings, loadBpfFile, SeccompCompileError } = await import('./seccomp/index.js');
+  const out: { seccomp?: Uint8Array; seccompBpfFile?: Uint8Array } = {};
+  if (e.seccomp_bpf_file !== undefined) {
+    try {
+      out.seccompBpfFile = loadBpfFile(e.seccomp_bpf_file);
+    } catch (err) {
+      if (err instanceof SeccompCompileError) throw new Error(err.message);
+      throw err;
+    }
+    log.debug(`Seccomp filter from ${e.seccomp_bpf_file}: ${out.seccompBpfFile.length / 8} BPF instructions`);
   }
-  const { compileSeccomp, SeccompCompileError } = await import('./seccomp/index.js');
+  if (!wantsCompiled) return out;
   try {
-    const f = compileSeccomp({ policies: cfg.seccomp_string, policyFile: cfg.seccomp_policy_file, allow: e.syscall_allow, deny: e.syscall_deny, presets: e.seccomp_preset });
-    if (f) log.debug(`Seccomp filter: ${f.length} BPF instructions`);
-    return f?.program;
+    const f = compileSeccomp({ policies: cfg.seccomp_string, policyFile: cfg.seccomp_policy_file, allow: e.syscall_allow, deny: e.syscall_deny, presets: e.seccomp_preset, equivalents: e.seccomp_equivalents });
+    if (f) {
+      log.debug(`Seccomp filter: ${f.length} BPF instructions`);
+      for (const d of describeFindings(f.findings)) if (d.state !== 'added') log.warn(`seccomp: ${d.text}`);
+    }
+    out.seccomp = f?.program;
+    return out;
   } catch (err) {
     if (err instanceof SeccompCompileError) throw new Error(`Could not compile policy: ${err.message}`);
     throw err;
@@ -95,7 +112,7 @@ export async function execute(spec: JailSpec): Promise<number> {
   // The detached copy of --daemon drops its marker before the jail's environment is built.
   const daemon = spec.cfg.daemon ? await import('./modes/daemon.js') : undefined;
   const detached = daemon?.takeDaemonMarker() ?? false;
-  const p: Prepared = { ...prepare(spec, host), seccomp: await compileFilter(spec) };
+  const p: Prepared = { ...prepare(spec, host), ...(await seccompFilters(spec)) };
   if (!detached) logParams(p);
   if (daemon && !detached) return daemon.daemonize(p);
   const hooks = await buildHooks(p);

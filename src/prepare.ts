@@ -71,7 +71,10 @@ export interface Prepared {
   readonly persona: number;
   readonly cpuMask?: Uint8Array;
   readonly passFds: readonly number[];
+  /** The compiled filter (policies, lists, presets). */
   readonly seccomp?: Uint8Array;
+  /** --seccomp_bpf_file's filter, checked; installed before the compiled one. */
+  readonly seccompBpfFile?: Uint8Array;
 }
 
 export function cloneFlagsOf(cfg: ConfigState): bigint {

@@ -244,6 +244,8 @@ export const FLAGS: readonly Flag[] = [
   { long: 'syscall_allow', arg: 'LIST', help: 'tsjail: comma-separated syscalls to allow; every other syscall fails with EPERM', apply: (s, v) => { s.cfg.ext.syscall_allow.push(...csv(v)); } },
   { long: 'syscall_deny', arg: 'LIST', help: 'tsjail: comma-separated syscalls that fail with EPERM', apply: (s, v) => { s.cfg.ext.syscall_deny.push(...csv(v)); } },
   { long: 'seccomp_preset', arg: 'LIST', help: 'tsjail: comma-separated hardening presets: default, deny_common, deny_system, deny_userns, deny_mount, deny_chown, deny_setid, deny_ns, deny_emu, deny_socket_family, deny_personality, deny_io_uring, deny_tty, deny_devel (see README.md)', apply: (s, v) => { s.cfg.ext.seccomp_preset.push(...csv(v)); } },
+  { long: 'seccomp_no_equivalents', help: 'tsjail: apply seccomp rules only to the calls they name, as Kafel does (by default a rule on openat also covers open, openat2 and io_uring, execve covers execveat, clone covers clone3…)', apply: (s) => { s.cfg.ext.seccomp_equivalents = false; } },
+  { long: 'seccomp_bpf_file', arg: 'FILE', help: "tsjail: also install this raw seccomp filter (struct sock_filter[], as 'tsjail seccomp compile' writes it); checked before use", apply: (s, v) => { s.cfg.ext.seccomp_bpf_file = v; } },
   { long: 'seccomp_unotify', help: 'Trace file and network syscalls through a seccomp user-notification filter', apply: unsupported('seccomp_unotify') },
   { long: 'seccomp_unotify_report', arg: 'VALUE', help: 'Write the seccomp_unotify report to this file', apply: unsupported('seccomp_unotify_report') },
   { long: 'nice_level', arg: 'VALUE', help: 'Set jailed process niceness (-20 is highest -priority, 19 is lowest). By default, set to 19', apply: setNum('nice_level') },

@@ -42,7 +42,7 @@ export function setupPermitted(p: Prepared, own: () => bigint = ownPermitted): b
 
 export function planNoNewPrivs(p: Prepared): ChildOp[] {
   // A seccomp filter forces it (the kernel requires it for unprivileged filters).
-  if (p.cfg.disable_no_new_privs && !p.seccomp) return [];
+  if (p.cfg.disable_no_new_privs && !p.seccomp && !p.seccompBpfFile) return [];
   return [op('prctl', 'caps', [named(PR.PR_SET_NO_NEW_PRIVS, PR_NAMES), int(1), int(0), int(0), int(0)])];
 }
 
