@@ -176,13 +176,13 @@ function indexOf(table: SyscallTable): Map<number, Member[]> {
   let idx = indexes.get(table);
   if (idx) return idx;
   idx = new Map();
-  for (const family of FAMILIES) {
-    const forms = family.ioUring ? [...family.forms, ...opaque(...IO_URING_CALLS)] : family.forms;
-    for (const form of forms) {
+  for (const base of FAMILIES) {
+    const family = base.ioUring ? { ...base, forms: [...base.forms, ...opaque(...IO_URING_CALLS)] } : base;
+    for (const form of family.forms) {
       const info = syscallByName(table, form.call);
       if (!info) continue;
       const list = idx.get(info.nr) ?? [];
-      list.push({ family: { ...family, forms }, form, nr: info.nr });
+      list.push({ family, form, nr: info.nr });
       idx.set(info.nr, list);
     }
   }
