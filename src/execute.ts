@@ -36,10 +36,15 @@ export async function execute(spec: JailSpec, opts: ExecuteOptions = {}): Promis
   // The detached copy of --daemon drops its marker before the jail's environment is built.
   const daemon = spec.cfg.daemon ? await import('./modes/daemon.js') : undefined;
   const detached = daemon?.takeDaemonMarker() ?? false;
+  // Prepare in one place: the base, then every feature's step (filters compiled, files checked), before anything is logged or cloned.
   const p = prepare(spec, host);
-  if (!detached) logParams(p);
-  if (daemon && !detached) return daemon.daemonize(p);
   const features = await prepareFeatures(p, opts.features ? [...FEATURES, ...opts.features] : FEATURES);
+  if (!detached) logParams(p);
+  if (daemon && !detached) {
+    // The detached copy prepares again; this one only proved that it can.
+    features.dispose();
+    return daemon.daemonize(p);
+  }
   if (p.cfg.mode === 'STANDALONE_EXECVE') return (await import('./modes/execve.js')).runExecve(p, features);
   const sup = new Supervisor(p.cfg.forward_signals);
   sup.onDiscard = (pid) => features.parent.onFailure?.(pid);

@@ -161,6 +161,10 @@ export interface TsjailExt {
   syscall_allow: string[];
   syscall_deny: string[];
   seccomp_preset: string[];
+  /** Carry seccomp rules over to equivalent calls (openat → openat2, io_uring…); --seccomp_no_equivalents clears it. */
+  seccomp_equivalents: boolean;
+  /** --seccomp_bpf_file: a raw classic-BPF filter installed next to the compiled one. */
+  seccomp_bpf_file?: string;
   status_fd?: number;
   status_file?: string;
   log_format: 'text' | 'json';
@@ -201,6 +205,7 @@ export function defaultExt(): TsjailExt {
     syscall_allow: [],
     syscall_deny: [],
     seccomp_preset: [],
+    seccomp_equivalents: true,
     log_format: 'text',
   };
 }

@@ -155,6 +155,8 @@ function toExt(m: NonNullable<NsJailConfigMessage['tsjail']>): TsjailExt {
   ext.syscall_allow = [...m.syscall_allow];
   ext.syscall_deny = [...m.syscall_deny];
   ext.seccomp_preset = [...m.seccomp_preset];
+  ext.seccomp_equivalents = m.seccomp_equivalents;
+  if (has(m, 'seccomp_bpf_file')) ext.seccomp_bpf_file = m.seccomp_bpf_file;
   if (has(m, 'status_fd')) ext.status_fd = m.status_fd;
   if (has(m, 'status_file')) ext.status_file = m.status_file;
   const format = LOG_FORMATS.find((f) => f === m.log_format);

@@ -78,6 +78,8 @@ export interface TsjailConfigMessage {
   syscall_allow: string[];
   syscall_deny: string[];
   seccomp_preset: string[];
+  seccomp_equivalents: boolean;
+  seccomp_bpf_file: string;
   status_fd: number;
   status_file: string;
   log_format: string;

@@ -42,8 +42,8 @@ export const FEATURES: readonly Feature[] = [
     name: 'seccomp',
     applies: (s) => wantsSeccomp(s.cfg),
     async prepare(p) {
-      const filter = await (await import('./seccomp.js')).compileFilter(p.spec);
-      return filter ? { ops: { filter: () => planSeccomp(filter, p.cfg.seccomp_log) } } : {};
+      const filters = await (await import('./seccomp.js')).prepareFilters(p.spec);
+      return { ops: { filter: () => planSeccomp(filters, p.cfg.seccomp_log) } };
     },
   },
   {

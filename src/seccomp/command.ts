@@ -1,21 +1,24 @@
 /**
- * `tsjail seccomp <compile|dump|eval>`: policy tools over the compiler and the
+ * `tsjail seccomp <compile|dump|eval|lint>`: policy tools over the compiler and the
  * interpreter. Policy sources are the jail's own flags (`--policy` is
  * `--seccomp_string`, `--policy_file` is `--seccomp_policy`), so a policy can be
  * tried here exactly as the jail would build it.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { formatAction } from './actions.js';
 import { archByName } from './arch.js';
+import { loadBpfFile } from './bpffile.js';
 import { decode, encode, type SockFilter } from './bpf.js';
 import { disassemble } from './disasm.js';
 import { SeccompCompileError } from './errors.js';
-import { buildModel, compileModel, type SeccompInput } from './index.js';
-import { run, verify } from './interp.js';
+import { describeFindings } from './equivalents.js';
+import { analyze, buildModel, compileModel, type SeccompInput } from './index.js';
+import { run } from './interp.js';
 import { syscallByName, TABLES } from './syscalls/index.js';
 
 type Io = { stdout: (s: string) => void; stderr: (s: string) => void };
-type Sub = 'compile' | 'dump' | 'eval';
+type Sub = 'compile' | 'dump' | 'eval' | 'lint';
+const SUBS: readonly Sub[] = ['compile', 'dump', 'eval', 'lint'];
 
 interface Opts {
   input: SeccompInput;
@@ -35,14 +38,20 @@ Commands:
   eval --syscall NAME|NR [--args A,B,...] [--arch ARCH] [--ip N]
                         print the filter's decision: ALLOW, ERRNO(n), KILL_PROCESS, KILL_THREAD,
                         TRAP(n), TRACE(n), LOG or USER_NOTIF
+  lint                  name the equivalents of restricted calls (openat: open, openat2, io_uring…)
+                        the rules leave open; exit 1 when one stays open in tsjail
 
 Filter sources (as for the jail; combinable except --policy with --policy_file):
   --policy TEXT         Kafel policy text, repeatable (like --seccomp_string)
   --policy_file FILE    Kafel policy file (like --seccomp_policy)
   --syscall_allow LIST  only these syscalls; everything else fails with EPERM
   --syscall_deny LIST   these syscalls fail with EPERM
-  --seccomp_preset LIST deny_devel, deny_userns, deny_tty
-  --filter_file FILE    a raw filter written by 'compile' (dump and eval only)
+  --seccomp_preset LIST presets (default, deny_common, deny_system, deny_userns, deny_mount,
+                        deny_chown, deny_setid, deny_ns, deny_emu, deny_socket_family,
+                        deny_personality, deny_io_uring, deny_tty, deny_devel)
+  --seccomp_no_equivalents
+                        apply rules only to the calls they name (as Kafel does)
+  --filter_file FILE    a raw filter written by 'compile' or another tool (dump and eval only)
 `;
 
 class UsageError extends Error {}
@@ -60,6 +69,9 @@ const VALUE_OPTS: Readonly<Record<string, (o: Opts, v: string) => void>> = {
   '--arch': (o, v) => void (o.arch = v),
   '--ip': (o, v) => void (o.ip = v),
 };
+const FLAG_OPTS: Readonly<Record<string, (o: Opts) => void>> = {
+  '--seccomp_no_equivalents': (o) => void (o.input.equivalents = false),
+};
 const ONLY_FOR: Readonly<Record<string, readonly Sub[]>> = {
   '-o': ['compile'], '--syscall': ['eval'], '--args': ['eval'], '--arch': ['eval'], '--ip': ['eval'], '--filter_file': ['dump', 'eval'],
 };
@@ -70,6 +82,12 @@ function parseArgs(sub: Sub, argv: readonly string[]): Opts {
     const arg = argv[i]!;
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const flag = FLAG_OPTS[name];
+    if (flag) {
+      if (eq > 0) throw new UsageError(`${name} takes no value`);
+      flag(o);
+      continue;
+    }
     const set = VALUE_OPTS[name];
     if (!set) throw new UsageError(`unknown option '${arg}'`);
     if (ONLY_FOR[name] && !ONLY_FOR[name]!.includes(sub)) throw new UsageError(`${name} does not apply to '${sub}'`);
@@ -92,10 +110,7 @@ function parseU64(s: string, what: string): bigint {
 function loadProgram(o: Opts): SockFilter[] {
   if (o.filterFile !== undefined) {
     if (buildModel(o.input) !== undefined) throw new UsageError('--filter_file cannot be combined with policy options');
-    const prog = decode(new Uint8Array(readFileSync(o.filterFile)));
-    const problems = verify(prog);
-    if (problems.length) throw new SeccompCompileError(`${o.filterFile}: not a loadable seccomp filter: ${problems[0]}`);
-    return prog;
+    return decode(loadBpfFile(o.filterFile, '--filter_file'));
   }
   const model = buildModel(o.input);
   if (!model) throw new UsageError('no filter given: use --policy, --policy_file, --syscall_allow, --syscall_deny or --seccomp_preset');
@@ -119,6 +134,20 @@ function evaluate(o: Opts, prog: SockFilter[]): string {
   return formatAction(run(prog, { nr: Number(nr), arch, instruction_pointer: ip, args }).ret);
 }
 
+/** Prints the equivalents findings; 1 when one stays open in tsjail. */
+function lint(o: Opts, io: Io): number {
+  const a = analyze(o.input);
+  if (!a) throw new UsageError('no filter given: use --policy, --policy_file, --syscall_allow, --syscall_deny or --seccomp_preset');
+  const lines = describeFindings(a.findings);
+  if (!lines.length) {
+    const def = formatAction(a.model.defaultAction);
+    io.stdout(def === 'ALLOW' || def === 'LOG' ? 'no equivalent left open\n' : `DEFAULT ${def}: calls the rules do not name are refused, equivalents included\n`);
+    return 0;
+  }
+  for (const l of lines) io.stdout(`${l.state === 'added' ? 'note' : 'open'}: ${l.text}\n`);
+  return lines.some((l) => l.state !== 'added') ? 1 : 0;
+}
+
 export async function runCommand(argv: string[], io: Io): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
@@ -126,14 +155,16 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
     return sub === undefined ? 2 : 0;
   }
   try {
-    if (sub !== 'compile' && sub !== 'dump' && sub !== 'eval') throw new UsageError(`unknown command '${sub}'`);
+    if (!SUBS.includes(sub as Sub)) throw new UsageError(`unknown command '${sub}'`);
     if (rest.includes('-h') || rest.includes('--help')) {
       io.stdout(USAGE);
       return 0;
     }
-    const o = parseArgs(sub, rest);
+    const cmd = sub as Sub;
+    const o = parseArgs(cmd, rest);
+    if (cmd === 'lint') return lint(o, io);
     const prog = loadProgram(o);
-    switch (sub) {
+    switch (cmd) {
       case 'compile': {
         if (o.out === undefined) throw new UsageError('compile needs -o FILE');
         writeFileSync(o.out, encode(prog));

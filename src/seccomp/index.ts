@@ -15,6 +15,12 @@
  * the operator asked to deny; the policy comes before the allow list so its
  * conditions can narrow an allowed call.
  *
+ * Equivalents (equivalents.ts): when DEFAULT lets calls through, a rule on a
+ * call is carried over to the other forms of the same operation (openat →
+ * open, openat2, io_uring…), the operator's right after the deny list, the
+ * policy's right after the policy. `equivalents: false` turns that off; the
+ * findings name what is then left open.
+ *
  * x32: calls with __X32_SYSCALL_BIT (0x40000000) arrive with AUDIT_ARCH_X86_64,
  * so the arch check does not stop them, and Kafel sends them to DEFAULT — with
  * the usual `DEFAULT ALLOW` deny-list that lets `ptrace` through as x32 call
@@ -34,11 +40,14 @@ import { generate } from './codegen.js';
 import { SeccompCompileError } from './errors.js';
 import type { Model, Rule } from './model.js';
 import { parse } from './parser.js';
-import { isPresetName, PRESETS } from './presets.js';
+import { applyEquivalents, isPermissive, type Finding } from './equivalents.js';
+import { expandPresets, PRESETS, presetNames } from './presets.js';
 import { resolve } from './resolve.js';
 import { syscallByName, TABLES, type SyscallTable } from './syscalls/index.js';
 
 export { SeccompCompileError } from './errors.js';
+export { loadBpfFile } from './bpffile.js';
+export { describeFindings } from './equivalents.js';
 export { formatAction } from './actions.js';
 export type { SeccompData } from './model.js';
 
@@ -51,8 +60,10 @@ export interface SeccompInput {
   allow: string[];
   /** `--syscall_deny` values, same form. */
   deny: string[];
-  /** `--seccomp_preset` values, same form: deny_devel, deny_userns, deny_tty. */
+  /** `--seccomp_preset` values, same form (presets.ts). */
   presets: string[];
+  /** Carry deny rules over to equivalent calls (default true; `--seccomp_no_equivalents` sets false). */
+  equivalents?: boolean;
 }
 
 export interface CompiledFilter {
@@ -60,7 +71,11 @@ export interface CompiledFilter {
   program: Uint8Array;
   /** Instruction count (sock_fprog.len). */
   length: number;
+  /** Equivalents the rules leave open, or that tsjail closed (equivalents.ts). */
+  findings: Finding[];
 }
+
+export type { Finding } from './equivalents.js';
 
 export const EPERM = 1;
 /** What unnamed x32-range numbers get (see above). */
@@ -78,6 +93,11 @@ function listRules(flag: string, values: readonly string[], act: Action, table: 
 
 /** Builds the decision model for an input; undefined when nothing was asked. */
 export function buildModel(input: SeccompInput, table: SyscallTable = TABLES.x86_64!): Model | undefined {
+  return analyze(input, table)?.model;
+}
+
+/** The decision model and the equivalents findings; undefined when nothing was asked. */
+export function analyze(input: SeccompInput, table: SyscallTable = TABLES.x86_64!): { model: Model; findings: Finding[] } | undefined {
   const hasPolicy = input.policies.length > 0 || input.policyFile !== undefined;
   const presets = splitList(input.presets);
   if (!hasPolicy && !splitList(input.allow).length && !splitList(input.deny).length && !presets.length) return undefined;
@@ -85,30 +105,33 @@ export function buildModel(input: SeccompInput, table: SyscallTable = TABLES.x86
     throw new SeccompCompileError('--seccomp_string and --seccomp_policy: specify one only');
   }
 
-  const rules: Rule[] = [];
-  for (const name of new Set(presets)) {
-    if (!isPresetName(name)) {
-      throw new SeccompCompileError(`--seccomp_preset: unknown preset \`${name}' (known: ${Object.keys(PRESETS).join(', ')})`);
-    }
-    rules.push(...resolve(parse(PRESETS[name]), table).rules);
+  const operator: Rule[] = [];
+  const expanded = expandPresets(presets);
+  if (expanded.unknown !== undefined) {
+    throw new SeccompCompileError(`--seccomp_preset: unknown preset \`${expanded.unknown}' (known: ${presetNames().join(', ')})`);
   }
-  rules.push(...listRules('--syscall_deny', input.deny, action('ERRNO', EPERM), table));
+  for (const name of expanded.presets) operator.push(...resolve(parse(PRESETS[name]), table).rules);
+  operator.push(...listRules('--syscall_deny', input.deny, action('ERRNO', EPERM), table));
 
+  let policy: Rule[] = [];
   let policyDefault: Action | undefined;
   if (hasPolicy) {
     const text = input.policyFile !== undefined ? readPolicyFile(input.policyFile) : input.policies.map((p) => `${p}\n`).join('');
     const program = parse(text);
     const r = resolve(program, table);
-    rules.push(...r.rules);
+    policy = r.rules;
     policyDefault = r.defaultAction ?? action('KILL_THREAD');
     if (program.defaultAction !== undefined && splitList(input.allow).length) {
       throw new SeccompCompileError('DEFAULT cannot be combined with --syscall_allow, which makes everything else fail with EPERM', program.defaultPos);
     }
   }
   const allow = listRules('--syscall_allow', input.allow, action('ALLOW'), table);
-  rules.push(...allow);
   const defaultAction = allow.length ? action('ERRNO', EPERM) : (policyDefault ?? action('ALLOW'));
-  return { auditArch: table.auditArch, rules, defaultAction, x32Action: X32_ACTION };
+  let layers: Rule[][] = [operator, policy];
+  let findings: Finding[] = [];
+  if (isPermissive(defaultAction)) ({ layers, findings } = applyEquivalents(layers, table, input.equivalents !== false));
+  const rules = [...layers.flat(), ...allow];
+  return { model: { auditArch: table.auditArch, rules, defaultAction, x32Action: X32_ACTION }, findings };
 }
 
 function readPolicyFile(path: string): string {
@@ -121,9 +144,9 @@ function readPolicyFile(path: string): string {
 }
 
 /** Compiles a model into sock_filter bytes. */
-export function compileModel(model: Model): CompiledFilter {
+export function compileModel(model: Model, findings: Finding[] = []): CompiledFilter {
   const prog = generate(model);
-  return { program: encode(prog), length: prog.length };
+  return { program: encode(prog), length: prog.length, findings };
 }
 
 /**
@@ -131,11 +154,11 @@ export function compileModel(model: Model): CompiledFilter {
  * undefined when nothing was asked. Throws SeccompCompileError.
  */
 export function compileSeccomp(input: SeccompInput): CompiledFilter | undefined {
-  const model = buildModel(input);
-  return model && compileModel(model);
+  const a = analyze(input);
+  return a && compileModel(a.model, a.findings);
 }
 
-/** `tsjail seccomp compile|dump|eval …`; returns the exit code. */
+/** `tsjail seccomp compile|dump|eval|lint …`; returns the exit code. */
 export async function runSeccompCommand(
   argv: string[],
   io: { stdout: (s: string) => void; stderr: (s: string) => void },

@@ -103,7 +103,12 @@ const ALLOWED: ReadonlySet<number> = new Set([
   ...[BPF_JEQ, BPF_JGT, BPF_JGE, BPF_JSET].flatMap((op) => [BPF_JMP | op | BPF_K, BPF_JMP | op | BPF_X]),
 ]);
 
-/** The kernel's checks for a seccomp classic-BPF program; returns problems, empty when loadable. */
+/**
+ * The kernel's checks for a seccomp classic-BPF program (bpf_check_classic,
+ * seccomp_check_filter, check_load_and_stores); returns problems, empty when
+ * loadable. Jumps only go forward, so with every target in range and a RET
+ * last, every path ends in a RET.
+ */
 export function verify(prog: readonly SockFilter[]): string[] {
   const errors: string[] = [];
   if (prog.length === 0 || prog.length > BPF_MAXINSNS) errors.push(`length ${prog.length} outside 1..${BPF_MAXINSNS}`);
@@ -114,7 +119,8 @@ export function verify(prog: readonly SockFilter[]): string[] {
     const { code, jt, jf, k } = ins;
     if (!ALLOWED.has(code)) errors.push(`${pc}: opcode 0x${code.toString(16)} not allowed in seccomp`);
     if (code === (BPF_LD | BPF_W | BPF_ABS) && (k >= SECCOMP_DATA_SIZE || k & 3)) errors.push(`${pc}: load of seccomp_data offset ${k}`);
-    if (code === (BPF_ALU | BPF_DIV | BPF_K) && k === 0) errors.push(`${pc}: division by zero`);
+    if ((code === (BPF_ALU | BPF_DIV | BPF_K) || code === (BPF_ALU | BPF_MOD | BPF_K)) && k === 0) errors.push(`${pc}: division by zero`);
+    if ((code === (BPF_ALU | BPF_LSH | BPF_K) || code === (BPF_ALU | BPF_RSH | BPF_K)) && k >= 32) errors.push(`${pc}: shift by ${k}`);
     let mask = stored[pc]!;
     if ((code === (BPF_LD | BPF_MEM) || code === (BPF_LDX | BPF_MEM)) && k < BPF_MEMWORDS && !(mask & (1 << k))) {
       errors.push(`${pc}: M[${k}] read before written`);
@@ -131,7 +137,9 @@ export function verify(prog: readonly SockFilter[]): string[] {
         flow(pc + 1 + jt);
         flow(pc + 1 + jf);
       }
-    } else if ((code & 0x07) !== BPF_RET) flow(pc + 1);
+    } else if ((code & 0x07) !== BPF_RET && pc + 1 < prog.length) flow(pc + 1);
   });
+  const last = prog[prog.length - 1];
+  if (last && (last.code & 0x07) !== BPF_RET) errors.push(`${prog.length - 1}: the last instruction is not a RET`);
   return errors;
 }

@@ -13,7 +13,7 @@ const host = FAKE_HOST;
 async function plan(args: string[]) {
   const { spec } = await parseCommandLine([...args, '--', '/bin/true']);
   const p = prepare(spec, host);
-  const ops = buildChildProgram(p, newContext({ syncFd: 10, syncParentFd: 11, errFd: 12 }), { filter: [() => planSeccomp(new Uint8Array(8), false)] });
+  const ops = buildChildProgram(p, newContext({ syncFd: 10, syncParentFd: 11, errFd: 12 }), { filter: [() => planSeccomp({ compiled: new Uint8Array(8) }, false)] });
   return { p, ops, texts: ops.map(describeOp), kinds: ops.map((o) => o.kind) };
 }
 
