@@ -7,7 +7,7 @@
 import type { ConfigState, Exe, IdMap, JailSpec, LogLevel, Mode, MountPt, RlimitType, TsjailExt } from '../spec.js';
 import { RLIMIT_NAMES, defaultConfig, defaultExt } from '../spec.js';
 import type { Int64, NsJailConfigMessage } from './load.js';
-import { ConfigError, loadConfigFile } from './load.js';
+import { ConfigError, loadConfigFile, parseConfigText } from './load.js';
 
 /** Enum numbers of config.proto, indexed by value. */
 export const MODE_NAMES: readonly Mode[] = ['LISTEN_TCP', 'STANDALONE_ONCE', 'STANDALONE_RERUN', 'STANDALONE_EXECVE'];
@@ -186,7 +186,16 @@ export function expandEnvar(entries: readonly string[], env: NodeJS.ProcessEnv):
  * (bare envar names that are not set). Throws ConfigError.
  */
 export function applyConfigFile(spec: JailSpec, path: string, env: NodeJS.ProcessEnv = process.env): string[] {
-  const { state, uidmap, gidmap } = configToState(loadConfigFile(path));
+  return applyConfigMessage(spec, loadConfigFile(path), env);
+}
+
+/** A config given as an object in nsjail's JSON form (the library API): checked against the schema as a file would be. */
+export function applyConfigObject(spec: JailSpec, config: Record<string, unknown>, origin: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  return applyConfigMessage(spec, parseConfigText(JSON.stringify(config), origin), env);
+}
+
+function applyConfigMessage(spec: JailSpec, msg: NsJailConfigMessage, env: NodeJS.ProcessEnv): string[] {
+  const { state, uidmap, gidmap } = configToState(msg);
   const { envar, warnings } = expandEnvar(state.envar, env);
   state.envar = envar;
 

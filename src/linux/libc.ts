@@ -83,6 +83,7 @@ const EINVAL = 22;
 const ENOSYS = 38;
 const WNOHANG = 1;
 const F_SETFD = 2;
+const F_DUPFD_CLOEXEC = 1030;
 
 export function pipeCloexec(): [number, number] {
   const fds = [0, 0];
@@ -163,6 +164,11 @@ export function getRlimit(resource: number): [bigint, bigint] {
   const old = Buffer.alloc(16);
   check(`prlimit64(0, ${resource})`, load().prlimit64(0, resource, null, old));
   return [old.readBigUInt64LE(0), old.readBigUInt64LE(8)];
+}
+
+/** A close-on-exec duplicate numbered 3 or above (F_DUPFD_CLOEXEC). */
+export function dupCloexec(fd: number): number {
+  return check(`fcntl(${fd}, F_DUPFD_CLOEXEC, 3)`, load().fcntl(fd, F_DUPFD_CLOEXEC, 3));
 }
 
 /** Clear FD_CLOEXEC: the descriptor survives execve. */

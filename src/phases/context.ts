@@ -12,6 +12,8 @@ export interface PlanContext {
   readonly handoffFd?: number;
   /** With handoffFd: the byte carries the connection (SCM_RIGHTS) that becomes fds 0, 1 and 2. */
   readonly handoffConn?: boolean;
+  /** Library API: descriptors the parent opened for the program's stdin, stdout and stderr. */
+  readonly stdioFds?: readonly [number, number, number];
   /** Standalone -Me: no supervisor, so no parent-death signal or sync. */
   readonly execveMode?: boolean;
   nextSlot: number;

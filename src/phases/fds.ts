@@ -11,6 +11,7 @@ import { allocSlot, type PlanContext } from './context.js';
 export function planStdio(p: Prepared, ctx: PlanContext): ChildOp[] {
   const ops: ChildOp[] = [];
   const dup = (from: ReturnType<typeof slot> | ReturnType<typeof int>, to: number) => op('dup3', 'fds', [from, int(to), int(0)]);
+  if (ctx.stdioFds) ctx.stdioFds.forEach((from, to) => ops.push(dup(int(from), to)));
   if (ctx.connFd !== undefined) {
     for (const fd of [0, 1, 2]) ops.push(dup(int(ctx.connFd), fd));
     // The accepted socket is non-blocking in tsjail; the program expects a blocking one.

@@ -90,7 +90,7 @@ function readAll(fd: number): Promise<Buffer> {
  * blob are found once and patched per launch (listen mode launches a jail per
  * connection). Stand-ins are 64-bit patterns no real argument takes.
  */
-const FD_ROLES = ['syncFd', 'syncParentFd', 'errFd', 'connFd', 'handoffFd'] as const;
+const FD_ROLES = ['syncFd', 'syncParentFd', 'errFd', 'connFd', 'handoffFd', 'stdinFd', 'stdoutFd', 'stderrFd'] as const;
 const standIn = (i: number) => 0x7473_6a00_0000n + BigInt(i);
 
 interface Template {
@@ -103,8 +103,8 @@ interface Template {
 }
 const templates = new WeakMap<Prepared, Template[]>();
 
-/** Where the jail's stdio comes from: tsjail's, a connection known at clone, one handed over later, or tsjail's in a spare released later. */
-type Stdio = 'inherit' | 'conn' | 'handoff' | 'go';
+/** Where the jail's stdio comes from: tsjail's, a connection known at clone, one handed over later, tsjail's in a spare released later, or three descriptors (the library API). */
+type Stdio = 'inherit' | 'conn' | 'handoff' | 'go' | 'fds';
 
 function planTemplate(p: Prepared, anchors: Anchors | undefined, stdio: Stdio): Template {
   const list = templates.get(p) ?? [];
@@ -119,6 +119,7 @@ function planTemplate(p: Prepared, anchors: Anchors | undefined, stdio: Stdio): 
     connFd: stdio === 'conn' ? fd(3) : undefined,
     handoffFd: stdio === 'handoff' || stdio === 'go' ? fd(4) : undefined,
     handoffConn: stdio === 'handoff',
+    stdioFds: stdio === 'fds' ? [fd(5), fd(6), fd(7)] : undefined,
   });
   const ops = buildChildProgram(p, ctx, anchors);
   const plan = encodePlan(ops);
@@ -139,14 +140,25 @@ function planTemplate(p: Prepared, anchors: Anchors | undefined, stdio: Stdio): 
   return t;
 }
 
-export function launchJail(p: Prepared, opts: { connFd?: number; handoff?: 'conn' | 'go'; anchors?: Anchors; parent?: ParentSetup } = {}): Launched {
+export interface LaunchOptions {
+  /** Listen mode: the accepted connection becomes fds 0-2. */
+  readonly connFd?: number;
+  /** A spare jail, released later with (or without) its connection. */
+  readonly handoff?: 'conn' | 'go';
+  /** The program's fds 0-2 (the library API); the parent keeps and closes its own copies. */
+  readonly stdioFds?: readonly [number, number, number];
+  readonly anchors?: Anchors;
+  readonly parent?: ParentSetup;
+}
+
+export function launchJail(p: Prepared, opts: LaunchOptions = {}): Launched {
   const [syncR, syncW] = pipeCloexec();
   const [errR, errW] = pipeCloexec();
   const [handParent, handChild] = opts.handoff ? seqpacketPair() : [-1, -1];
-  const stdio: Stdio = opts.handoff === 'conn' ? 'handoff' : opts.handoff === 'go' ? 'go' : opts.connFd !== undefined ? 'conn' : 'inherit';
+  const stdio: Stdio = opts.handoff === 'conn' ? 'handoff' : opts.handoff === 'go' ? 'go' : opts.connFd !== undefined ? 'conn' : opts.stdioFds ? 'fds' : 'inherit';
   const { ops, plan, at } = planTemplate(p, opts.anchors, stdio);
   // tsj_spawn copies the blob before clone: patching the shared template in place is safe.
-  [syncR, syncW, errW, opts.connFd ?? -1, handChild].forEach((v, i) => at[i]!.forEach((o) => plan.writeBigInt64LE(BigInt(v), o)));
+  [syncR, syncW, errW, opts.connFd ?? -1, handChild, ...(opts.stdioFds ?? [-1, -1, -1])].forEach((v, i) => at[i]!.forEach((o) => plan.writeBigInt64LE(BigInt(v), o)));
   const closeHandoff = () => [handParent, handChild].filter((fd) => fd >= 0).forEach((fd) => closeSync(fd));
   let pid: number;
   let region: bigint | undefined;

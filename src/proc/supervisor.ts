@@ -54,7 +54,15 @@ export class Supervisor {
   /** Called instead of onExit for a spare jail that never got its connection (its cgroup goes). */
   onDiscard?: (pid: number) => void;
 
-  constructor(private readonly forwardSignals: boolean) {}
+  /**
+   * With `signals` (the CLI), tsjail's own SIGINT/SIGTERM/SIGHUP kill every
+   * jail, SIGUSR1/SIGQUIT list them and SIGTTIN/SIGTTOU are ignored; the
+   * library API leaves the host program's signals alone.
+   */
+  constructor(
+    private readonly forwardSignals: boolean,
+    private readonly signals = true,
+  ) {}
 
   start(): void {
     const on = (sig: string, fn: () => void) => {
@@ -62,6 +70,7 @@ export class Supervisor {
       this.listeners.push([sig, fn]);
     };
     on('SIGCHLD', () => this.reap());
+    if (!this.signals) return;
     for (const s of FATAL) on(s, () => this.fatalSignal(s));
     for (const s of LIST) on(s, () => this.listJails());
     for (const s of IGNORED) on(s, () => {});
