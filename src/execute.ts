@@ -3,7 +3,8 @@
  * parameters, then run the mode under a supervisor. Loaded only once parsing
  * and validation passed. Modes reach features only through ActiveFeatures.
  */
-import { prepareFeatures, type ActiveFeatures } from './features/active.js';
+import { prepareFeatures } from './features/active.js';
+import type { RunContext } from './modes/context.js';
 import { FEATURES } from './features/table.js';
 import type { Feature } from './features/types.js';
 import { readHostFacts } from './host.js';
@@ -13,11 +14,6 @@ import { prepare, type Prepared } from './prepare.js';
 import { Supervisor } from './proc/supervisor.js';
 import type { JailSpec, Mode } from './spec.js';
 
-export interface RunContext {
-  readonly p: Prepared;
-  readonly sup: Supervisor;
-  readonly features: ActiveFeatures;
-}
 
 /** The modes that run under a supervisor (-Me replaces tsjail instead). */
 const SUPERVISED: Record<Exclude<Mode, 'STANDALONE_EXECVE'>, (ctx: RunContext) => Promise<number>> = {

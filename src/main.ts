@@ -23,7 +23,7 @@ async function applyConfig(spec: JailSpec, path: string): Promise<void> {
 
 export async function runMain(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'seccomp') {
-    const { runSeccompCommand } = await import('./seccomp/index.js');
+    const { runSeccompCommand } = await import('./seccomp/command.js');
     return runSeccompCommand(argv.slice(1), { stdout: out, stderr: (s: string) => writeSync(2, s) });
   }
   let spec: JailSpec;

@@ -3,7 +3,7 @@
  * `Executing` line, clone, tracking with the time limit, and the status
  * features' hooks (start at clone, setup_failed when the launch fails before execve).
  */
-import type { RunContext } from '../execute.js';
+import type { RunContext } from './context.js';
 import { formatErrno } from '../linux/errno.js';
 import { SyscallError } from '../linux/libc.js';
 import { log } from '../log/logger.js';

@@ -10,7 +10,7 @@
  * bound ends with 1 (nsjail).
  */
 import { createServer, isIP, isIPv4, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { RunContext } from '../execute.js';
+import type { RunContext } from './context.js';
 import { formatErrno } from '../linux/errno.js';
 import { log } from '../log/logger.js';
 import type { ConfigState } from '../spec.js';

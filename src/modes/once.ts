@@ -2,7 +2,7 @@
  * STANDALONE_ONCE: one jail, its status is tsjail's. A tsjail failure before
  * execve is 255; SIGINT/SIGTERM to tsjail kill the jail and give 128+signal.
  */
-import type { RunContext } from '../execute.js';
+import type { RunContext } from './context.js';
 import { log } from '../log/logger.js';
 import type { ExitInfo } from '../proc/supervisor.js';
 import { startJail } from './jail.js';

@@ -6,7 +6,7 @@
  * While one jail runs, the next is set up and waits (a spare, as in listen
  * mode): when the program exits, its successor only has to be released.
  */
-import type { RunContext } from '../execute.js';
+import type { RunContext } from './context.js';
 import { log } from '../log/logger.js';
 import { startJail, startSpare, type Spare } from './jail.js';
 import { STANDALONE } from './once.js';

@@ -148,7 +148,8 @@ function lint(o: Opts, io: Io): number {
   return lines.some((l) => l.state !== 'added') ? 1 : 0;
 }
 
-export async function runCommand(argv: string[], io: Io): Promise<number> {
+/** `tsjail seccomp compile|dump|eval|lint …`; returns the exit code. */
+export async function runSeccompCommand(argv: string[], io: Io): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
     (sub === undefined ? io.stderr : io.stdout)(USAGE);

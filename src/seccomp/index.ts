@@ -157,12 +157,3 @@ export function compileSeccomp(input: SeccompInput): CompiledFilter | undefined 
   const a = analyze(input);
   return a && compileModel(a.model, a.findings);
 }
-
-/** `tsjail seccomp compile|dump|eval|lint …`; returns the exit code. */
-export async function runSeccompCommand(
-  argv: string[],
-  io: { stdout: (s: string) => void; stderr: (s: string) => void },
-): Promise<number> {
-  const { runCommand } = await import('./command.js');
-  return runCommand(argv, io);
-}

@@ -1,7 +1,8 @@
 /** Equivalent calls (issue 13): a rule on a call also covers the other forms of its operation. */
 import { describe, expect, it } from 'vitest';
 import { FAMILIES, IO_URING_CALLS } from '../../../src/seccomp/equivalents.js';
-import { analyze, runSeccompCommand, type SeccompInput } from '../../../src/seccomp/index.js';
+import { runSeccompCommand } from '../../../src/seccomp/command.js';
+import { analyze, type SeccompInput } from '../../../src/seccomp/index.js';
 import { syscallByName, TABLES } from '../../../src/seccomp/syscalls/index.js';
 import { decisions, model, type Event } from './helpers.js';
 

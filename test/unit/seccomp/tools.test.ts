@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runSeccompCommand } from '../../../src/seccomp/index.js';
+import { runSeccompCommand } from '../../../src/seccomp/command.js';
 import { BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_LDX, BPF_MEM, BPF_RET, BPF_W, jump, stmt } from '../../../src/seccomp/bpf.js';
 import { generate } from '../../../src/seccomp/codegen.js';
 import { run, verify } from '../../../src/seccomp/interp.js';
