@@ -9,6 +9,7 @@ import { capValue, CLONE_FLAGS, flagsToStr, MS, MS_FLAGS, PERSONA, RLIMITS, RLIM
 import type { ConfigState, IdMap, JailSpec, MountPt, RlimitName } from './spec.js';
 import { RLIMIT_NAMES } from './spec.js';
 import { q } from './plan/describe.js';
+import { ID_MAX, isNumericId, parseId } from './numbers.js';
 
 export class PrepareError extends Error {}
 
@@ -91,7 +92,13 @@ export function cloneFlagsOf(cfg: ConfigState): bigint {
 /** getpwnam/getgrnam from the files database, then a number. */
 function resolveId(id: string, db: '/etc/passwd' | '/etc/group', current: number): number {
   if (id === '') return current;
-  if (/^\d+$/.test(id)) return Number(id);
+  if (isNumericId(id)) {
+    try {
+      return parseId(id);
+    } catch (e) {
+      throw new PrepareError(`${db === '/etc/passwd' ? 'uid' : 'gid'} ${(e as Error).message}`);
+    }
+  }
   let text = '';
   try {
     text = readFileSync(db, 'utf8');
@@ -107,12 +114,14 @@ function resolveId(id: string, db: '/etc/passwd' | '/etc/group', current: number
 
 function resolveMap(maps: readonly IdMap[], db: '/etc/passwd' | '/etc/group', current: number): IdRange[] {
   if (maps.length === 0) return [{ inside: current, outside: current, count: 1, newidmap: false }];
-  return maps.map((m) => ({
-    inside: resolveId(m.inside_id, db, current),
-    outside: resolveId(m.outside_id, db, current),
-    count: Math.max(1, m.count),
-    newidmap: m.use_newidmap,
-  }));
+  return maps.map((m) => {
+    const r = { inside: resolveId(m.inside_id, db, current), outside: resolveId(m.outside_id, db, current), count: m.count, newidmap: m.use_newidmap };
+    // Names and the caller's id are only known now; validation checked the numbers given.
+    if (r.count < 1 || BigInt(Math.max(r.inside, r.outside)) + BigInt(r.count) - 1n > ID_MAX) {
+      throw new PrepareError(`${db === '/etc/passwd' ? 'uid' : 'gid'} map ${r.inside} ${r.outside} ${r.count}: ${r.count < 1 ? 'maps no ids' : `the range goes past id ${ID_MAX}`}`);
+    }
+    return r;
+  });
 }
 
 /** mount(8)-style options: flags split from filesystem data. */
