@@ -7,7 +7,19 @@ import { log } from '../log/logger.js';
 import { IntegerError, isNumericId, parseId, parseInteger, printable, type IntegerOptions, type IntType } from '../numbers.js';
 import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, RlimitSetting } from '../spec.js';
 
-export class UsageError extends Error {}
+/**
+ * A command line tsjail refuses. showUsage: getopt's own refusals (an unknown
+ * option, a missing value, a bad -M), after which nsjail prints its usage; a
+ * bad value is one line naming the option and the value.
+ */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly showUsage = false,
+  ) {
+    super(message);
+  }
+}
 
 export interface Flag {
   readonly long: string;
@@ -74,7 +86,7 @@ const MODES: Record<string, ConfigState['mode']> = { l: 'LISTEN_TCP', o: 'STANDA
 
 export function parseMode(v: string): ConfigState['mode'] {
   const m = MODES[v.charAt(0)];
-  if (!m) throw new UsageError(`Modes supported: -M l - listen_tcp, -M o - standalone_once, -M e - standalone_execve, -M r - standalone_rerun (got '${v}')`);
+  if (!m) throw new UsageError(`Modes supported: -M l - listen_tcp, -M o - standalone_once, -M e - standalone_execve, -M r - standalone_rerun (got '${v}')`, true);
   return m;
 }
 

@@ -33,7 +33,7 @@ export function expandAbbreviations(argv: readonly string[]): string[] {
       continue;
     }
     const matches = FLAGS.filter((f) => !f.legacy && f.long.startsWith(name));
-    if (matches.length > 1) throw new UsageError(`option '--${name}' is ambiguous; possibilities: ${matches.map((f) => `'--${f.long}'`).join(' ')}`);
+    if (matches.length > 1) throw new UsageError(`option '--${name}' is ambiguous; possibilities: ${matches.map((f) => `'--${f.long}'`).join(' ')}`, true);
     out.push(matches.length === 1 ? `--${matches[0]!.long}${eq < 0 ? '' : a.slice(eq)}` : a);
   }
   return out;
@@ -62,7 +62,7 @@ export async function parseCommandLine(argv: readonly string[], applyConfig?: Co
   try {
     program.parse(expandAbbreviations(argv), { from: 'user' });
   } catch {
-    throw new UsageError(errText.replace(/^error: /, '').trim() || "Couldn't parse cmdline options");
+    throw new UsageError(errText.replace(/^error: /, '').trim() || "Couldn't parse cmdline options", true);
   }
   const spec = defaultSpec();
   let help = false;

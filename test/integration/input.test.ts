@@ -1,6 +1,8 @@
 /** Bad and extreme input through the real CLI (issue 11): numbers, log and output failures, config files, -x. */
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { jail, runTsjail } from './helpers/run-tsjail.js';
+import { jail, runTsjail, TSJAIL } from './helpers/run-tsjail.js';
 import { missingRoot, missingUserns } from './helpers/require.js';
 
 const skipJail = missingRoot() ?? missingUserns();
@@ -11,5 +13,49 @@ describe('time limits past setTimeout’s range', () => {
     const r = await jail(['-t', '2147484'], ['/bin/sh', '-c', 'sleep 1; echo ran']);
     expect(r.stdout).toBe('ran\n');
     expect(r.exitCode).toBe(0);
+  });
+});
+
+/** stderr holds exactly one log line (no usage, no stack trace). */
+function oneLine(stderr: string): string {
+  const lines = stderr.split('\n').filter(Boolean);
+  expect(lines, stderr).toHaveLength(1);
+  expect(stderr).not.toMatch(/^\s+at /m);
+  return lines[0]!;
+}
+
+describe('bad values and unusable outputs: one line, exit 255', () => {
+  it('-t 18446744073709551616 names the option and the value', async () => {
+    const r = await runTsjail(['-t', '18446744073709551616', '--', '/bin/true']);
+    expect(r.exitCode).toBe(255);
+    expect(oneLine(r.stderr)).toMatch(/\[F\].* --time_limit: '18446744073709551616' is out of range \(0\.\.4294967295\)$/);
+  });
+
+  it('--log in a missing directory', async () => {
+    const r = await runTsjail(['--log', '/nonexistent/dir/x', '--', '/bin/true']);
+    expect(r.exitCode).toBe(255);
+    expect(oneLine(r.stderr)).toMatch(/log file '\/nonexistent\/dir\/x': open\(O_WRONLY\|O_CREAT\|O_APPEND, 0640\) failed: ENOENT/);
+  });
+
+  it('--log_fd that is not a number, or not open', async () => {
+    const junk = await runTsjail(['--log_fd', 'abc', '--', '/bin/true']);
+    expect(junk.exitCode).toBe(255);
+    expect(oneLine(junk.stderr)).toMatch(/--log_fd: 'abc' is not a number$/);
+    const closed = await runTsjail(['--log_fd', '99', '--', '/bin/true']);
+    expect(closed.exitCode).toBe(255);
+    expect(oneLine(closed.stderr)).toMatch(/log fd 99: fstat\(99\) failed: EBADF/);
+  });
+
+  it('--dump_config and --help into a full device', () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      for (const args of [['--dump_config', '--', '/bin/true'], ['--help']]) {
+        const r = spawnSync(process.execPath, [TSJAIL, ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+        expect(r.status, args[0]).toBe(255);
+        expect(oneLine(r.stderr)).toMatch(new RegExp(`${args[0]}: write\\(1, …\\) to stdout failed: ENOSPC`));
+      }
+    } finally {
+      closeSync(full);
+    }
   });
 });
