@@ -341,12 +341,10 @@ export function buildEnv(cfg: ConfigState): string[] {
   return env.concat(cfg.envar);
 }
 
+/** nsjail's rule: the command after `--` replaces the config's argv; a known exec path (-x, exec_bin.path) is kept, else argv[0] is run. */
 export function execOf(spec: JailSpec): { path: string; argv: string[] } {
-  const exe = spec.cfg.exec_bin;
-  const argv = spec.cli.argv.length ? [...spec.cli.argv] : exe ? [exe.path ?? '', ...exe.arg] : [];
-  const path = exe?.path ?? argv[0] ?? '';
-  if (exe?.arg0 !== undefined && argv.length) argv[0] = exe.arg0;
-  return { path, argv };
+  const argv = [...(spec.cli.argv.length ? spec.cli.argv : spec.cli.config_argv)];
+  return { path: spec.cfg.exec_bin?.path ?? argv[0] ?? '', argv };
 }
 
 export function prepare(spec: JailSpec, host: HostFacts): Prepared {

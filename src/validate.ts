@@ -36,7 +36,7 @@ export function validateSpec(spec: JailSpec): string[] {
   const errors: string[] = [];
   // Options and config fields whose capability tsjail lacks: refused by name, never ignored.
   for (const u of new Set(cfg.unsupported)) errors.push(`${u.startsWith('--') ? `option '${u}'` : `config field '${u}'`} is not supported yet`);
-  const exe = cfg.exec_bin?.path ?? cli.argv[0];
+  const exe = cfg.exec_bin?.path ?? cli.argv[0] ?? cli.config_argv[0];
   if (!exe && !cli.dump_config) errors.push('No command provided');
   if (cfg.seccomp_policy_file !== undefined && cfg.seccomp_string.length) {
     errors.push('both a seccomp policy file (--seccomp_policy) and a seccomp string (--seccomp_string) are set: choose one');

@@ -1,7 +1,9 @@
 /** Bad and extreme input through the real CLI (issue 11): numbers, log and output failures, config files, -x. */
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { jail, runTsjail, TSJAIL } from './helpers/run-tsjail.js';
 import { missingRoot, missingUserns } from './helpers/require.js';
 
@@ -57,5 +59,37 @@ describe('bad values and unusable outputs: one line, exit 255', () => {
     } finally {
       closeSync(full);
     }
+  });
+});
+
+describe.skipIf(!!skipJail)('-x, a command after --, and exec_bin (nsjail: argv is fixed when the config is read)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsjail-input-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const cfg = (name: string, exe: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, `mount { src: "/" dst: "/" is_bind: true }\nexec_bin { ${exe} }\n`);
+    return path;
+  };
+  const dollar0 = 'arg: "-c" arg: "echo $0"';
+
+  it('-x after -C runs the new path with the config argv[0] (exec_bin.path) kept', async () => {
+    const c = cfg('x.cfg', `path: "/bin/echo" ${dollar0}`);
+    const r = await runTsjail(['-C', c, '-x', '/bin/sh', '-q']);
+    expect(r.stdout).toBe('/bin/echo\n');
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('arg0 names argv[0] of the config argv, but not of a command after --', async () => {
+    const c = cfg('arg0.cfg', `path: "/bin/sh" ${dollar0} arg0: "CFG0"`);
+    expect((await runTsjail(['-C', c, '-q'])).stdout).toBe('CFG0\n');
+    const cmd = await runTsjail(['-C', c, '-q', '--', 'CMD0', '-c', 'echo $0']);
+    expect(cmd.stdout).toBe('CMD0\n'); // /bin/sh (the path kept) with the command's own argv
+  });
+
+  it('-x before -C is replaced by the config, as every config-backed option', async () => {
+    const c = cfg('before.cfg', `path: "/bin/sh" ${dollar0}`);
+    const r = await runTsjail(['-x', '/bin/false', '-C', c, '-q']);
+    expect(r.stdout).toBe('/bin/sh\n');
+    expect(r.exitCode).toBe(0);
   });
 });
