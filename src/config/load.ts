@@ -10,6 +10,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type * as Protobuf from 'protobufjs';
+import { InputFileError, readInputFile } from '../input-file.js';
 
 /** A config file that cannot be read or parsed; main exits 255 on it, as nsjail does. */
 export class ConfigError extends Error {
@@ -234,9 +235,10 @@ function liftRequired(ns: JsonNamespace, name: string): void {
 export function loadConfigFile(path: string): NsJailConfigMessage {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readInputFile(path, 'config file').toString('utf8');
   } catch (e) {
-    throw new ConfigError(`Couldn't read config file '${path}': ${(e as Error).message}`);
+    if (e instanceof InputFileError) throw new ConfigError(`Couldn't read ${e.message}`);
+    throw e;
   }
   return parseConfigText(text, path);
 }
@@ -486,3 +488,4 @@ function checkRequired(type: Protobuf.Type, msg: NsJailConfigMessage, origin: st
   walk(type, msg as unknown as Record<string, unknown>, '');
   if (missing.length) throw new ConfigError(`${origin}: Message missing required fields: ${missing.join(', ')}`);
 }
+

@@ -4,7 +4,8 @@
  * `--seccomp_string`, `--policy_file` is `--seccomp_policy`), so a policy can be
  * tried here exactly as the jail would build it.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { InputFileError, readInputFile } from '../input-file.js';
 import { formatAction } from './actions.js';
 import { archByName } from './arch.js';
 import { decode, encode, type SockFilter } from './bpf.js';
@@ -92,7 +93,7 @@ function parseU64(s: string, what: string): bigint {
 function loadProgram(o: Opts): SockFilter[] {
   if (o.filterFile !== undefined) {
     if (buildModel(o.input) !== undefined) throw new UsageError('--filter_file cannot be combined with policy options');
-    const prog = decode(new Uint8Array(readFileSync(o.filterFile)));
+    const prog = decode(new Uint8Array(readInputFile(o.filterFile, '--filter_file')));
     const problems = verify(prog);
     if (problems.length) throw new SeccompCompileError(`${o.filterFile}: not a loadable seccomp filter: ${problems[0]}`);
     return prog;
@@ -152,7 +153,7 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
       io.stderr(`tsjail seccomp: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    if (e instanceof SeccompCompileError) {
+    if (e instanceof SeccompCompileError || e instanceof InputFileError) {
       io.stderr(`tsjail seccomp: ${e.message}\n`);
       return 1;
     }

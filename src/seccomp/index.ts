@@ -27,7 +27,7 @@
  * is how a ptrace/SECCOMP_RET_TRACE tracer skips a call, and seccomp re-checks
  * the new number.
  */
-import { readFileSync } from 'node:fs';
+import { InputFileError, readInputFile } from '../input-file.js';
 import { action, type Action } from './actions.js';
 import { encode } from './bpf.js';
 import { generate } from './codegen.js';
@@ -114,9 +114,10 @@ export function buildModel(input: SeccompInput, table: SyscallTable = TABLES.x86
 function readPolicyFile(path: string): string {
   try {
     // latin1 keeps bytes 1:1, so a stray non-ASCII byte is reported like Kafel does.
-    return readFileSync(path, 'latin1');
+    return readInputFile(path, '--seccomp_policy').toString('latin1');
   } catch (e) {
-    throw new SeccompCompileError(`--seccomp_policy: cannot read '${path}': ${(e as Error).message}`);
+    if (e instanceof InputFileError) throw new SeccompCompileError(e.message);
+    throw e;
   }
 }
 

@@ -93,3 +93,14 @@ describe.skipIf(!!skipJail)('-x, a command after --, and exec_bin (nsjail: argv 
     expect(r.exitCode).toBe(0);
   });
 });
+
+describe('config files that are not files', () => {
+  it('--config /dev/zero and --seccomp_policy /dev/zero stop at once', async () => {
+    const cfg = await runTsjail(['--config', '/dev/zero', '--', '/bin/true'], { timeoutMs: 20_000 });
+    expect(cfg.exitCode).toBe(255);
+    expect(oneLine(cfg.stderr)).toMatch(/config file '\/dev\/zero': is a character device, not a file$/);
+    const policy = await runTsjail(['--seccomp_policy', '/dev/zero', '--', '/bin/true'], { timeoutMs: 20_000 });
+    expect(policy.exitCode).toBe(255);
+    expect(policy.stderr).toMatch(/--seccomp_policy '\/dev\/zero': is a character device, not a file/);
+  });
+});
