@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type * as Protobuf from 'protobufjs';
 import { InputFileError, readInputFile } from '../input-file.js';
+import { printable } from '../numbers.js';
 
 /** A config file that cannot be read or parsed; main exits 255 on it, as nsjail does. */
 export class ConfigError extends Error {
@@ -252,6 +253,7 @@ export function parseConfigText(text: string, origin: string): NsJailConfigMessa
   const s = loadSchema();
   const parsed = chooseFormat(parseAsText(s, text, origin), parseAsJson(s, text, origin), origin, text.trimStart().startsWith('{'));
   checkRequired(s.NsJailConfig, parsed, origin);
+  checkNoNul(s.NsJailConfig, parsed, origin);
   // Both parsers leave nested messages as plain objects; make every level a
   // message instance, so absent fields read their proto defaults.
   return s.NsJailConfig.fromObject({ ...parsed }) as unknown as NsJailConfigMessage;
@@ -489,3 +491,29 @@ function checkRequired(type: Protobuf.Type, msg: NsJailConfigMessage, origin: st
   if (missing.length) throw new ConfigError(`${origin}: Message missing required fields: ${missing.join(', ')}`);
 }
 
+// ---- NUL bytes ---------------------------------------------------------------
+
+/** Informational strings that never reach a system call. */
+const FREE_TEXT = new Set(['name', 'description']);
+
+/**
+ * Strings become C strings for system calls (paths, hostname, argv, env, cgroup
+ * names…), where a NUL byte would silently cut them short: refuse it, naming the field.
+ */
+function checkNoNul(type: Protobuf.Type, msg: NsJailConfigMessage, origin: string): void {
+  const walk = (t: Protobuf.Type, m: Record<string, unknown>, path: string): void => {
+    for (const f of t.fieldsArray) {
+      if (!Object.hasOwn(m, f.name) || (!path && FREE_TEXT.has(f.name))) continue;
+      const here = path ? `${path}.${f.name}` : f.name;
+      const values = f.repeated && Array.isArray(m[f.name]) ? (m[f.name] as unknown[]) : [m[f.name]];
+      values.forEach((v, n) => {
+        const at = f.repeated ? `${here}[${n}]` : here;
+        if (f.type === 'string' && typeof v === 'string' && v.includes('\0')) {
+          throw new ConfigError(`${origin}: ${at}: a NUL byte is not allowed in '${printable(v)}'`);
+        }
+        if (f.resolvedType && 'fieldsArray' in f.resolvedType && v && typeof v === 'object') walk(f.resolvedType as Protobuf.Type, v as Record<string, unknown>, at);
+      });
+    }
+  };
+  walk(type, msg as unknown as Record<string, unknown>, '');
+}

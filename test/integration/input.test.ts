@@ -94,7 +94,7 @@ describe.skipIf(!!skipJail)('-x, a command after --, and exec_bin (nsjail: argv 
   });
 });
 
-describe('config files that are not files', () => {
+describe('config files that are not files, or hold NUL bytes', () => {
   it('--config /dev/zero and --seccomp_policy /dev/zero stop at once', async () => {
     const cfg = await runTsjail(['--config', '/dev/zero', '--', '/bin/true'], { timeoutMs: 20_000 });
     expect(cfg.exitCode).toBe(255);
@@ -102,5 +102,18 @@ describe('config files that are not files', () => {
     const policy = await runTsjail(['--seccomp_policy', '/dev/zero', '--', '/bin/true'], { timeoutMs: 20_000 });
     expect(policy.exitCode).toBe(255);
     expect(policy.stderr).toMatch(/--seccomp_policy '\/dev\/zero': is a character device, not a file/);
+  });
+
+  it('a NUL in a config path is refused, naming the field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsjail-nul-'));
+    try {
+      const c = join(dir, 'nul.cfg');
+      writeFileSync(c, 'mount { src: "/" dst: "/" is_bind: true }\ncwd: "/tmp\\0/etc"\n');
+      const r = await runTsjail(['-C', c, '--', '/bin/pwd']);
+      expect(r.exitCode).toBe(255);
+      expect(oneLine(r.stderr)).toMatch(/nul\.cfg: cwd: a NUL byte is not allowed in '\/tmp\\x00\/etc'$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

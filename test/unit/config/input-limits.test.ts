@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfigFile } from '../../../src/config/load.js';
+import { ConfigError, loadConfigFile, parseConfigText } from '../../../src/config/load.js';
 import { MAX_INPUT_BYTES } from '../../../src/input-file.js';
 import { compileSeccomp } from '../../../src/seccomp/index.js';
 
@@ -55,3 +55,31 @@ describe('config and policy files', () => {
   });
 });
 
+describe('NUL bytes in config strings', () => {
+  const errorOf = (text: string): string => {
+    try {
+      parseConfigText(text, 'x.cfg');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message;
+    }
+    throw new Error(`accepted: ${text}`);
+  };
+
+  it('are refused with the field named, in text format and JSON', () => {
+    expect(errorOf('hostname: "a\\0b"')).toBe("x.cfg: hostname: a NUL byte is not allowed in 'a\\x00b'");
+    expect(errorOf('mount { dst: "/a" } mount { src: "/etc\\000" dst: "/b" is_bind: true }')).toMatch(/^x\.cfg: mount\[1\]\.src: a NUL byte/);
+    expect(errorOf('envar: "A=1" envar: "B=\\0"')).toMatch(/^x\.cfg: envar\[1\]: /);
+    expect(errorOf('exec_bin { path: "/bin/sh" arg: "-c\\0x" }')).toMatch(/^x\.cfg: exec_bin\.arg\[0\]: /);
+    expect(errorOf('tsjail { landlock { ro: "/usr\\0" } }')).toMatch(/^x\.cfg: tsjail\.landlock\.ro\[0\]: /);
+    expect(errorOf('{"cwd": "/tmp\\u0000x"}')).toMatch(/^x\.cfg: cwd: a NUL byte/);
+    expect(errorOf('{"mount": [{"dst": "/x\\u0000"}]}')).toMatch(/^x\.cfg: mount\[0\]\.dst: /);
+    for (const f of ['cgroup_mem_parent', 'seccomp_policy_file', 'log_file', 'bindhost', 'cgroupv2_mount']) {
+      expect(errorOf(`${f}: "x\\0y"`)).toMatch(new RegExp(`^x\\.cfg: ${f}: a NUL byte`));
+    }
+  });
+
+  it('stay allowed in bytes (src_content) and in free text that reaches no system call', () => {
+    expect(() => parseConfigText('description: "a\\0b" mount { src_content: "\\0\\0" dst: "/f" }', 'x.cfg')).not.toThrow();
+  });
+});
