@@ -7,6 +7,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { formatNodeError } from './linux/errno.js';
+import { quoted } from './text.js';
 
 /** Far above any real config or policy (nsjail's shipped configs are a few KiB). */
 export const MAX_INPUT_BYTES = 4 << 20;
@@ -25,7 +26,7 @@ function kind(st: Stats): string | undefined {
 /** `what` names the option or purpose in errors ("config file", "--seccomp_policy"). */
 export function readInputFile(path: string, what: string, limit = MAX_INPUT_BYTES): Buffer {
   const refuse = (why: string): never => {
-    throw new InputFileError(`${what} '${path}': ${why}`);
+    throw new InputFileError(`${what} ${quoted(path, 200)}: ${why}`);
   };
   let st: Stats;
   try {

@@ -6,6 +6,8 @@
  * into 0, stopping early or wrapping.
  */
 
+import { printable } from './text.js';
+
 export type IntType = 'int32' | 'uint32' | 'int64' | 'uint64';
 
 /** Inclusive bounds of each protobuf integer type. */
@@ -48,12 +50,6 @@ export function parseInteger(text: string, type: IntType, opts: IntegerOptions =
   const max = opts.max ?? hi;
   if (n < min || n > max) throw new IntegerError(`'${printable(text)}' is out of range (${min}..${max})`);
   return n;
-}
-
-/** Control characters escaped, and long junk shortened, so an error stays one readable line. */
-export function printable(s: string, limit = 80): string {
-  const escaped = s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return escaped.length > limit ? `${escaped.slice(0, limit)}…` : escaped;
 }
 
 /** uid_t/gid_t values a map may name: (uid_t)-1 means "no id" to the kernel. */

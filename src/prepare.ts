@@ -10,6 +10,7 @@ import type { ConfigState, IdMap, JailSpec, MountPt, RlimitName } from './spec.j
 import { RLIMIT_NAMES } from './spec.js';
 import { q } from './plan/describe.js';
 import { ID_MAX, isNumericId, parseId } from './numbers.js';
+import { quoted } from './text.js';
 
 export class PrepareError extends Error {}
 
@@ -109,7 +110,7 @@ function resolveId(id: string, db: '/etc/passwd' | '/etc/group', current: number
     const f = line.split(':');
     if (f[0] === id && f[2] !== undefined) return Number(f[2]);
   }
-  throw new PrepareError(`cannot resolve ${db === '/etc/passwd' ? 'user' : 'group'} '${id}'`);
+  throw new PrepareError(`cannot resolve ${db === '/etc/passwd' ? 'user' : 'group'} ${quoted(id)}`);
 }
 
 function resolveMap(maps: readonly IdMap[], db: '/etc/passwd' | '/etc/group', current: number): IdRange[] {
@@ -378,6 +379,6 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
 
 function capIndex(name: string): number {
   const i = capValue(name);
-  if (i === undefined) throw new PrepareError(`unknown capability '${name}'`);
+  if (i === undefined) throw new PrepareError(`unknown capability ${quoted(name)}`);
   return i;
 }

@@ -5,6 +5,7 @@
 import { capValue, RLIM64_INFINITY, RLIMITS } from './linux/consts.js';
 import { ID_MAX, IntegerError, isNumericId, parseId } from './numbers.js';
 import type { ConfigState, IdMap, JailSpec } from './spec.js';
+import { quoted } from './text.js';
 import { RLIMIT_NAMES } from './spec.js';
 
 /** Any Landlock rule or scope asked for. */
@@ -27,7 +28,7 @@ function cgroupErrors(cfg: ConfigState): string[] {
   if (!wantsCgroups(cfg)) return errors;
   if (cfg.mode === 'STANDALONE_EXECVE') errors.push('cgroup options need a supervising tsjail: -Me replaces tsjail with the program (use -Mo)');
   const parents = { cgroup_mem_parent: cfg.cgroup_mem_parent, cgroup_pids_parent: cfg.cgroup_pids_parent, cgroup_net_cls_parent: cfg.cgroup_net_cls_parent, cgroup_cpu_parent: cfg.cgroup_cpu_parent };
-  for (const [k, v] of Object.entries(parents)) if (v.split('/').includes('..')) errors.push(`${k} '${v}' leaves its hierarchy ('..')`);
+  for (const [k, v] of Object.entries(parents)) if (v.split('/').includes('..')) errors.push(`${k} ${quoted(v)} leaves its hierarchy ('..')`);
   return errors;
 }
 
@@ -42,7 +43,7 @@ export function validateSpec(spec: JailSpec): string[] {
     errors.push('both a seccomp policy file (--seccomp_policy) and a seccomp string (--seccomp_string) are set: choose one');
   }
   errors.push(...cgroupErrors(cfg));
-  for (const c of cfg.cap) if (capValue(c) === undefined) errors.push(`unknown capability '${c}' (names are exact, e.g. CAP_NET_ADMIN)`);
+  for (const c of cfg.cap) if (capValue(c) === undefined) errors.push(`unknown capability ${quoted(c)} (names are exact, e.g. CAP_NET_ADMIN)`);
   if (cfg.mode === 'LISTEN_TCP' && cfg.port === 0) errors.push('listen mode needs a port (--port)');
   if (cfg.nice_level < -20 || cfg.nice_level > 19) errors.push(`nice_level ${cfg.nice_level} is outside -20..19`);
   if (cfg.oom_score_adj !== undefined && (cfg.oom_score_adj < -1000 || cfg.oom_score_adj > 1000)) errors.push(`oom_score_adj ${cfg.oom_score_adj} is outside -1000..1000`);
@@ -50,8 +51,8 @@ export function validateSpec(spec: JailSpec): string[] {
   if (!cfg.clone_newuser && process.getuid?.() !== 0) errors.push('--disable_clone_newuser needs euid 0');
   if (cfg.clone_newtime && cfg.mode === 'STANDALONE_EXECVE') errors.push('CLONE_NEWTIME is not available with -Me (unshare would not move this process)');
   for (const m of cfg.mount) {
-    if (!m.dst.startsWith('/') && !m.prefix_dst_env) errors.push(`mount destination '${m.dst}' is not an absolute path`);
-    if (m.is_bind && !m.src && !m.prefix_src_env) errors.push(`bind mount to '${m.dst}' has no source`);
+    if (!m.dst.startsWith('/') && !m.prefix_dst_env) errors.push(`mount destination ${quoted(m.dst)} is not an absolute path`);
+    if (m.is_bind && !m.src && !m.prefix_src_env) errors.push(`bind mount to ${quoted(m.dst)} has no source`);
   }
   for (const fd of [...cli.pass_fd, ...cfg.pass_fd]) if (fd < 0) errors.push(`pass_fd ${fd} is negative`);
   errors.push(...rangeErrors(spec));
@@ -83,7 +84,7 @@ function rangeErrors({ cfg, cli }: JailSpec): string[] {
 /** A map must cover at least one id, and stay within the 32-bit id space on both sides. */
 function idMapErrors(kind: 'uid' | 'gid', m: IdMap): string[] {
   const errors: string[] = [];
-  const shown = `${kind} map '${m.inside_id}:${m.outside_id}:${m.count}'`;
+  const shown = `${kind} map ${quoted(`${m.inside_id}:${m.outside_id}:${m.count}`)}`;
   if (m.count < 1) errors.push(`${shown}: count ${m.count} maps no ids`);
   for (const id of [m.inside_id, m.outside_id]) {
     if (!isNumericId(id)) continue;

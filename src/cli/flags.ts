@@ -4,7 +4,8 @@
  * Names, short letters and semantics are nsjail's (cmdline.cc).
  */
 import { log } from '../log/logger.js';
-import { IntegerError, isNumericId, parseId, parseInteger, printable, type IntegerOptions, type IntType } from '../numbers.js';
+import { IntegerError, isNumericId, parseId, parseInteger, type IntegerOptions, type IntType } from '../numbers.js';
+import { quoted } from '../text.js';
 import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, RlimitSetting } from '../spec.js';
 
 /**
@@ -63,7 +64,7 @@ export function parseRlimit(flag: string, v: string, name = flag.replace(/^rlimi
   } catch (e) {
     if (!(e instanceof IntegerError)) throw e;
     if (/is out of range/.test(e.message)) throw new UsageError(`--${flag}: ${e.message}`);
-    throw new UsageError(`--${flag}: '${printable(v)}' is neither a number${unit ? ` (in ${unit}${sizes ? ', optionally with a K, M, G or T suffix' : ''})` : ''} nor 'soft', 'hard' or 'inf'`);
+    throw new UsageError(`--${flag}: ${quoted(v)} is neither a number${unit ? ` (in ${unit}${sizes ? ', optionally with a K, M, G or T suffix' : ''})` : ''} nor 'soft', 'hard' or 'inf'`);
   }
 }
 
@@ -86,7 +87,7 @@ const MODES: Record<string, ConfigState['mode']> = { l: 'LISTEN_TCP', o: 'STANDA
 
 export function parseMode(v: string): ConfigState['mode'] {
   const m = MODES[v.charAt(0)];
-  if (!m) throw new UsageError(`Modes supported: -M l - listen_tcp, -M o - standalone_once, -M e - standalone_execve, -M r - standalone_rerun (got '${v}')`, true);
+  if (!m) throw new UsageError(`Modes supported: -M l - listen_tcp, -M o - standalone_once, -M e - standalone_execve, -M r - standalone_rerun (got ${quoted(v)})`, true);
   return m;
 }
 
@@ -175,7 +176,7 @@ function envEntry(v: string): string | undefined {
   if (v.includes('=')) return v;
   const value = process.env[v];
   if (value === undefined) {
-    log.warn(`--env ${v}: '${v}' is not set in tsjail's environment, not passed to the jail`);
+    log.warn(`--env ${quoted(v)}: not set in tsjail's environment, not passed to the jail`);
     return undefined;
   }
   return `${v}=${value}`;
@@ -217,7 +218,7 @@ export const FLAGS: readonly Flag[] = [
   { long: 'max_conns_per_ip', short: 'i', arg: 'VALUE', help: 'Maximum number of connections per one IP (only in [MODE_LISTEN_TCP]), (default: 0 (unlimited))', numeric: true, apply: setNum('max_conns_per_ip', 'uint32') },
   { long: 'log', short: 'l', arg: 'VALUE', help: 'Log file (default: use log_fd)', apply: (s, v) => { s.cli.log_file = v; } },
   { long: 'log_fd', short: 'L', arg: 'VALUE', help: 'Log FD (default: 2)', numeric: true, apply: (s, v) => { s.cli.log_fd = fd('log_fd', v); } },
-  { long: 'log_format', arg: 'VALUE', help: "tsjail: log line format, 'text' (nsjail's) or 'json' (one object per line) (default: 'text')", apply: (s, v) => { if (v !== 'text' && v !== 'json') throw new UsageError(`--log_format: '${v}' is not 'text' or 'json'`); s.cfg.ext.log_format = v; } },
+  { long: 'log_format', arg: 'VALUE', help: "tsjail: log line format, 'text' (nsjail's) or 'json' (one object per line) (default: 'text')", apply: (s, v) => { if (v !== 'text' && v !== 'json') throw new UsageError(`--log_format: ${quoted(v)} is not 'text' or 'json'`); s.cfg.ext.log_format = v; } },
   { long: 'time_limit', short: 't', arg: 'VALUE', help: 'Maximum time that a jail can exist, in seconds (default: 600)', numeric: true, apply: setNum('time_limit', 'uint32') },
   { long: 'max_cpus', arg: 'VALUE', help: 'Maximum number of CPUs a single jailed process can use (default: 0 \'no limit\')', numeric: true, apply: setNum('max_cpus', 'uint32') },
   { long: 'daemon', short: 'd', help: 'Daemonize after start', apply: set('daemon', true) },
@@ -252,7 +253,7 @@ export const FLAGS: readonly Flag[] = [
   { long: 'disable_proc', help: 'Disable mounting procfs in the jail', apply: set('mount_proc', false) },
   { long: 'proc_path', arg: 'VALUE', help: "Path used to mount procfs (default: '/proc')", apply: (s, v) => { s.cli.proc_path = v; s.cfg.mount_proc = true; } },
   { long: 'proc_rw', help: 'Is procfs mounted as R/W (default: R/O)', apply: (s) => { s.cli.proc_rw = true; } },
-  { long: 'experimental_mnt', arg: 'VALUE', help: "tsjail always uses mount_setattr(2) for access flags; accepted values: 'old', 'new', 'auto'", apply: (s, v) => { if (!['old', 'new', 'auto'].includes(v)) throw new UsageError(`--experimental_mnt: '${v}' is not 'old', 'new' or 'auto'`); s.cli.experimental_mnt = v; } },
+  { long: 'experimental_mnt', arg: 'VALUE', help: "tsjail always uses mount_setattr(2) for access flags; accepted values: 'old', 'new', 'auto'", apply: (s, v) => { if (!['old', 'new', 'auto'].includes(v)) throw new UsageError(`--experimental_mnt: ${quoted(v)} is not 'old', 'new' or 'auto'`); s.cli.experimental_mnt = v; } },
   { long: 'seccomp_policy', short: 'P', arg: 'VALUE', help: 'Path to file containing seccomp-bpf policy (see kafel/)', apply: setStr('seccomp_policy_file') },
   { long: 'seccomp_string', arg: 'VALUE', help: 'String with kafel seccomp-bpf policy (see kafel/); repeated values are joined with newlines', apply: push((s) => s.cfg.seccomp_string) },
   { long: 'seccomp_log', help: 'Use SECCOMP_FILTER_FLAG_LOG. Log all actions except SECCOMP_RET_ALLOW). Supported since kernel version 4.14', apply: set('seccomp_log', true) },
@@ -283,11 +284,11 @@ export const FLAGS: readonly Flag[] = [
   { long: 'landlock_rx_try', arg: 'PATH', help: 'tsjail: like --landlock_rx; a missing PATH is skipped with a warning', apply: push((s) => ll(s).rx_try) },
   { long: 'landlock_bind_tcp', arg: 'PORT', help: 'tsjail: Landlock (ABI >= 4), allow bind() to this TCP port; repeatable', numeric: true, apply: (s, v) => { ll(s).bind_tcp.push(port('landlock_bind_tcp', v)); } },
   { long: 'landlock_connect_tcp', arg: 'PORT', help: 'tsjail: Landlock (ABI >= 4), allow connect() to this TCP port; repeatable', numeric: true, apply: (s, v) => { ll(s).connect_tcp.push(port('landlock_connect_tcp', v)); } },
-  { long: 'landlock_scope', arg: 'LIST', help: "tsjail: Landlock (ABI >= 6) scopes, comma-separated: 'abstract_unix', 'signal'", apply: (s, v) => { for (const x of csv(v)) { if (x === 'abstract_unix') ll(s).scope_abstract_unix = true; else if (x === 'signal') ll(s).scope_signal = true; else throw new UsageError(`--landlock_scope: unknown scope '${x}'`); } } },
+  { long: 'landlock_scope', arg: 'LIST', help: "tsjail: Landlock (ABI >= 6) scopes, comma-separated: 'abstract_unix', 'signal'", apply: (s, v) => { for (const x of csv(v)) { if (x === 'abstract_unix') ll(s).scope_abstract_unix = true; else if (x === 'signal') ll(s).scope_signal = true; else throw new UsageError(`--landlock_scope: unknown scope ${quoted(x)}`); } } },
   { long: 'landlock_required', help: 'tsjail: fail when the kernel cannot enforce every Landlock rule asked for (default: best effort, with a warning)', apply: (s) => { ll(s).required = true; } },
   { long: 'status_fd', arg: 'FD', help: 'tsjail: write JSON status lines (start, exit, statistics) to this fd', numeric: true, apply: (s, v) => { s.cfg.ext.status_fd = fd('status_fd', v); } },
   { long: 'status_file', arg: 'PATH', help: 'tsjail: append JSON status lines to this file', apply: (s, v) => { s.cfg.ext.status_file = v; } },
   ...LEGACY_FLAGS,
-  { long: 'compat', arg: 'VERSION', help: "tsjail: behave as nsjail 3.4 ('3.4'): no time limit by default on the command line, 3.4's log lines, the last --seccomp_string wins (default: nsjail master)", apply: (s, v) => { if (v !== '3.4' && v !== 'master') throw new UsageError(`--compat: '${v}' is not '3.4' or 'master'`); s.cli.compat = v === '3.4' ? '3.4' : undefined; } },
+  { long: 'compat', arg: 'VERSION', help: "tsjail: behave as nsjail 3.4 ('3.4'): no time limit by default on the command line, 3.4's log lines, the last --seccomp_string wins (default: nsjail master)", apply: (s, v) => { if (v !== '3.4' && v !== 'master') throw new UsageError(`--compat: ${quoted(v)} is not '3.4' or 'master'`); s.cli.compat = v === '3.4' ? '3.4' : undefined; } },
   { long: 'dump_config', help: 'tsjail: print the effective configuration (command line merged) as a text-format config and exit', apply: (s) => { s.cli.dump_config = true; } },
 ];

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type * as Protobuf from 'protobufjs';
 import { InputFileError, readInputFile } from '../input-file.js';
-import { printable } from '../numbers.js';
+import { printable, quoted } from '../text.js';
 
 /** A config file that cannot be read or parsed; main exits 255 on it, as nsjail does. */
 export class ConfigError extends Error {
@@ -249,7 +249,7 @@ export type ParseAttempt = { ok: true; msg: NsJailConfigMessage } | { ok: false;
 
 export function parseConfigText(text: string, origin: string): NsJailConfigMessage {
   // nsjail refuses an empty file outright; whitespace alone counts as empty.
-  if (text.trim() === '') throw new ConfigError(`Config file '${origin}' is empty`);
+  if (text.trim() === '') throw new ConfigError(`Config file ${quoted(origin, 200)} is empty`);
   const s = loadSchema();
   const parsed = chooseFormat(parseAsText(s, text, origin), parseAsJson(s, text, origin), origin, text.trimStart().startsWith('{'));
   checkRequired(s.NsJailConfig, parsed, origin);
@@ -261,13 +261,14 @@ export function parseConfigText(text: string, origin: string): NsJailConfigMessa
 
 /** nsjail's rule: exactly one of the two parsers must accept the file. */
 export function chooseFormat(asText: ParseAttempt, asJson: ParseAttempt, origin: string, looksLikeJson = false): NsJailConfigMessage {
-  if (asText.ok && asJson.ok) throw new ConfigError(`Config file '${origin}' was ambiguously parsed: it is valid both as text format and as ProtoJSON`);
+  if (asText.ok && asJson.ok) throw new ConfigError(`Config file ${quoted(origin, 200)} was ambiguously parsed: it is valid both as text format and as ProtoJSON`);
   if (asText.ok) return asText.msg;
   if (asJson.ok) return asJson.msg;
   // Both failed: show the error of the format the file seems to be in first.
-  const lines = [`  text format: ${asText.error}`, `  ProtoJSON: ${asJson.error}`];
+  // Parsers quote the offending text, which may hold a newline or control characters: one line each.
+  const lines = [`  text format: ${printable(asText.error, 300)}`, `  ProtoJSON: ${printable(asJson.error, 300)}`];
   if (looksLikeJson) lines.reverse();
-  return fail(`Couldn't parse config file '${origin}' as text format or as ProtoJSON:\n${lines.join('\n')}`);
+  return fail(`Couldn't parse config file ${quoted(origin, 200)} as text format or as ProtoJSON:\n${lines.join('\n')}`);
 }
 
 function fail(message: string): never {

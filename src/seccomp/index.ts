@@ -28,6 +28,7 @@
  * the new number.
  */
 import { InputFileError, readInputFile } from '../input-file.js';
+import { printable } from '../text.js';
 import { action, type Action } from './actions.js';
 import { encode } from './bpf.js';
 import { generate } from './codegen.js';
@@ -71,7 +72,7 @@ const splitList = (values: readonly string[]) => values.flatMap((v) => v.split('
 function listRules(flag: string, values: readonly string[], act: Action, table: SyscallTable): Rule[] {
   return splitList(values).map((name) => {
     const nr = /^\d+$/.test(name) ? Number(name) : syscallByName(table, name)?.nr;
-    if (nr === undefined || nr > 0xffffffff) throw new SeccompCompileError(`${flag}: unknown syscall \`${name}'`);
+    if (nr === undefined || nr > 0xffffffff) throw new SeccompCompileError(`${flag}: unknown syscall \`${printable(name)}'`);
     return { nr, action: act };
   });
 }
@@ -88,7 +89,7 @@ export function buildModel(input: SeccompInput, table: SyscallTable = TABLES.x86
   const rules: Rule[] = [];
   for (const name of new Set(presets)) {
     if (!isPresetName(name)) {
-      throw new SeccompCompileError(`--seccomp_preset: unknown preset \`${name}' (known: ${Object.keys(PRESETS).join(', ')})`);
+      throw new SeccompCompileError(`--seccomp_preset: unknown preset \`${printable(name)}' (known: ${Object.keys(PRESETS).join(', ')})`);
     }
     rules.push(...resolve(parse(PRESETS[name]), table).rules);
   }
