@@ -36,7 +36,7 @@ export interface Flag {
 }
 
 /** Options whose value is a byte count accept binary size suffixes; --help says so with these words. */
-const SIZES_HELP = 'a K, M, G or T suffix multiplies by 1024, 1024^2, 1024^3, 1024^4';
+const SIZES_HELP = 'or with a K, M, G or T suffix (KiB, MiB, GiB, TiB)';
 
 /** A strict integer of the option's type (strtoul base-0 syntax, the whole value). */
 export function parseNumber(flag: string, v: string, type: IntType, opts: IntegerOptions = {}): bigint {
