@@ -31,7 +31,7 @@ export async function runMain(argv: readonly string[]): Promise<number> {
   try {
     return await runPhases(argv);
   } catch (e) {
-    return reportUnexpected(e);
+    return reportError(e);
   }
 }
 
@@ -44,7 +44,7 @@ function isUnexpected(e: Error): boolean {
  * Whatever escapes a phase ends the run as any other failure does: one line
  * with the message, exit 255. The stack is for developers: -v shows it.
  */
-export function reportUnexpected(e: unknown): number {
+export function reportError(e: unknown): number {
   const err = e instanceof Error ? e : new Error(String(e));
   const unexpected = isUnexpected(err);
   log.fatal(unexpected && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message);

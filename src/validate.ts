@@ -86,15 +86,17 @@ function idMapErrors(kind: 'uid' | 'gid', m: IdMap): string[] {
   const errors: string[] = [];
   const shown = `${kind} map ${quoted(`${m.inside_id}:${m.outside_id}:${m.count}`)}`;
   if (m.count < 1) errors.push(`${shown}: count ${m.count} maps no ids`);
-  for (const id of [m.inside_id, m.outside_id]) {
+  const ids: number[] = [];
+  for (const id of new Set([m.inside_id, m.outside_id])) {
     if (!isNumericId(id)) continue;
     try {
-      const n = parseId(id);
-      if (BigInt(n) + BigInt(m.count) - 1n > ID_MAX) errors.push(`${shown}: ${id} + count ${m.count} goes past ${kind} ${ID_MAX}`);
+      ids.push(parseId(id));
     } catch (e) {
       if (!(e instanceof IntegerError)) throw e;
       errors.push(`${shown}: ${kind} ${e.message}`);
     }
   }
+  const top = Math.max(-1, ...ids);
+  if (m.count >= 1 && top >= 0 && BigInt(top) + BigInt(m.count) - 1n > ID_MAX) errors.push(`${shown}: ${top} + count ${m.count} goes past ${kind} ${ID_MAX}`);
   return errors;
 }

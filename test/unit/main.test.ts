@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { log } from '../../src/log/logger.js';
-import { reportUnexpected } from '../../src/main.js';
+import { reportError } from '../../src/main.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsjail-main-'));
 afterAll(() => {
@@ -11,16 +11,16 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('reportUnexpected', () => {
+describe('reportError', () => {
   it('renders an exception as one fatal line, exit 255; the stack only at -v', () => {
     const quiet = join(dir, 'info.log');
     log.configure({ file: quiet, level: 'INFO', format: 'text' });
-    expect(reportUnexpected(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(255);
+    expect(reportError(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(255);
     expect(readFileSync(quiet, 'utf8')).toMatch(/^\[F\]\[[^\]]+\]\[\d+\] \S+ TypeError: Cannot read properties of undefined \(reading 'x'\)\n$/);
 
     const verbose = join(dir, 'debug.log');
     log.configure({ file: verbose, level: 'DEBUG' });
-    reportUnexpected(new TypeError('boom'));
+    reportError(new TypeError('boom'));
     const lines = readFileSync(verbose, 'utf8').split('\n');
     expect(lines[0]).toMatch(/TypeError: boom$/);
     expect(lines[1]).toMatch(/^\[D\].*TypeError: boom$/);
