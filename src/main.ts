@@ -4,6 +4,7 @@
  */
 import { writeSync } from 'node:fs';
 import { parseCommandLine, usage, UsageError } from './cli/parse.js';
+import { formatNodeError } from './linux/errno.js';
 import { log } from './log/logger.js';
 import type { JailSpec } from './spec.js';
 import { validateSpec } from './validate.js';
@@ -11,8 +12,13 @@ import { validateSpec } from './validate.js';
 /** A failure that ends the run with 255 after its message is logged. */
 export class FatalError extends Error {}
 
-function out(s: string): void {
-  writeSync(1, s);
+/** stdout for --help and --dump_config: a failed write (ENOSPC, EPIPE, a closed fd) is an error, not a crash. */
+function out(s: string, what: string): void {
+  try {
+    writeSync(1, s);
+  } catch (e) {
+    throw new FatalError(`${what}: write(1, …) to stdout failed: ${formatNodeError(e)}`);
+  }
 }
 
 async function applyConfig(spec: JailSpec, path: string): Promise<void> {
@@ -22,27 +28,52 @@ async function applyConfig(spec: JailSpec, path: string): Promise<void> {
 }
 
 export async function runMain(argv: readonly string[]): Promise<number> {
+  try {
+    return await runPhases(argv);
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+/** Errors of JavaScript itself (a bug, or a Node call nobody wrapped) rather than ones tsjail raises on purpose. */
+function isUnexpected(e: Error): boolean {
+  return e.constructor === Error || e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError || e instanceof SyntaxError;
+}
+
+/**
+ * Whatever escapes a phase ends the run as any other failure does: one line
+ * with the message, exit 255. The stack is for developers: -v shows it.
+ */
+export function reportError(e: unknown): number {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const unexpected = isUnexpected(err);
+  log.fatal(unexpected && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message);
+  if (unexpected && err.stack) log.debug(err.stack);
+  return 255;
+}
+
+async function runPhases(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'seccomp') {
     const { runSeccompCommand } = await import('./seccomp/command.js');
-    return runSeccompCommand(argv.slice(1), { stdout: out, stderr: (s: string) => writeSync(2, s) });
+    return runSeccompCommand(argv.slice(1), { stdout: (s: string) => writeSync(1, s), stderr: (s: string) => writeSync(2, s) });
   }
   let spec: JailSpec;
   try {
     const parsed = await parseCommandLine(argv, applyConfig);
     if (parsed.help) {
-      out(usage());
+      out(usage(), '--help');
       return 0;
     }
     spec = parsed.spec;
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError && e.showUsage) {
+      // getopt's refusal (unknown option, missing value): nsjail prints the usage first.
       writeSync(2, usage());
       log.fatal(e.message);
       log.fatal("Couldn't parse cmdline options");
       return 255;
     }
-    log.fatal((e as Error).message);
-    return 255;
+    throw e;
   }
   const { cfg, cli } = spec;
   log.configure({
@@ -53,7 +84,7 @@ export async function runMain(argv: readonly string[]): Promise<number> {
   });
   if (cli.dump_config) {
     const { dumpConfig } = await import('./config/dump.js');
-    out(dumpConfig(spec));
+    out(dumpConfig(spec), '--dump_config');
     return 0;
   }
   // --daemon sends the log to a file by default (nsjail); errors found before detaching
@@ -72,6 +103,7 @@ export async function runMain(argv: readonly string[]): Promise<number> {
     return await execute(spec);
   } catch (e) {
     log.error((e as Error).message);
+    if (e instanceof Error && isUnexpected(e) && e.stack) log.debug(e.stack);
     return 255;
   }
 }

@@ -10,6 +10,8 @@ import type { ConfigState, IdMap, JailSpec, MountPt, RlimitName } from './spec.j
 import { RLIMIT_NAMES } from './spec.js';
 import { q } from './plan/describe.js';
 import { wantsSeccomp } from './features/predicates.js';
+import { ID_MAX, isNumericId, parseId } from './numbers.js';
+import { quoted } from './text.js';
 
 export class PrepareError extends Error {}
 
@@ -93,7 +95,13 @@ export function cloneFlagsOf(cfg: ConfigState): bigint {
 /** getpwnam/getgrnam from the files database, then a number. */
 function resolveId(id: string, db: '/etc/passwd' | '/etc/group', current: number): number {
   if (id === '') return current;
-  if (/^\d+$/.test(id)) return Number(id);
+  if (isNumericId(id)) {
+    try {
+      return parseId(id);
+    } catch (e) {
+      throw new PrepareError(`${db === '/etc/passwd' ? 'uid' : 'gid'} ${(e as Error).message}`);
+    }
+  }
   let text = '';
   try {
     text = readFileSync(db, 'utf8');
@@ -104,17 +112,19 @@ function resolveId(id: string, db: '/etc/passwd' | '/etc/group', current: number
     const f = line.split(':');
     if (f[0] === id && f[2] !== undefined) return Number(f[2]);
   }
-  throw new PrepareError(`cannot resolve ${db === '/etc/passwd' ? 'user' : 'group'} '${id}'`);
+  throw new PrepareError(`cannot resolve ${db === '/etc/passwd' ? 'user' : 'group'} ${quoted(id)}`);
 }
 
 function resolveMap(maps: readonly IdMap[], db: '/etc/passwd' | '/etc/group', current: number): IdRange[] {
   if (maps.length === 0) return [{ inside: current, outside: current, count: 1, newidmap: false }];
-  return maps.map((m) => ({
-    inside: resolveId(m.inside_id, db, current),
-    outside: resolveId(m.outside_id, db, current),
-    count: Math.max(1, m.count),
-    newidmap: m.use_newidmap,
-  }));
+  return maps.map((m) => {
+    const r = { inside: resolveId(m.inside_id, db, current), outside: resolveId(m.outside_id, db, current), count: m.count, newidmap: m.use_newidmap };
+    // Names and the caller's id are only known now; validation checked the numbers given.
+    if (r.count < 1 || BigInt(Math.max(r.inside, r.outside)) + BigInt(r.count) - 1n > ID_MAX) {
+      throw new PrepareError(`${db === '/etc/passwd' ? 'uid' : 'gid'} map ${r.inside} ${r.outside} ${r.count}: ${r.count < 1 ? 'maps no ids' : `the range goes past id ${ID_MAX}`}`);
+    }
+    return r;
+  });
 }
 
 /** mount(8)-style options: flags split from filesystem data. */
@@ -334,12 +344,10 @@ export function buildEnv(cfg: ConfigState): string[] {
   return env.concat(cfg.envar);
 }
 
+/** nsjail's rule: the command after `--` replaces the config's argv; a known exec path (-x, exec_bin.path) is kept, else argv[0] is run. */
 export function execOf(spec: JailSpec): { path: string; argv: string[] } {
-  const exe = spec.cfg.exec_bin;
-  const argv = spec.cli.argv.length ? [...spec.cli.argv] : exe ? [exe.path ?? '', ...exe.arg] : [];
-  const path = exe?.path ?? argv[0] ?? '';
-  if (exe?.arg0 !== undefined && argv.length) argv[0] = exe.arg0;
-  return { path, argv };
+  const argv = [...(spec.cli.argv.length ? spec.cli.argv : spec.cli.config_argv)];
+  return { path: spec.cfg.exec_bin?.path ?? argv[0] ?? '', argv };
 }
 
 export function prepare(spec: JailSpec, host: HostFacts): Prepared {
@@ -374,6 +382,6 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
 
 function capIndex(name: string): number {
   const i = capValue(name);
-  if (i === undefined) throw new PrepareError(`unknown capability '${name}'`);
+  if (i === undefined) throw new PrepareError(`unknown capability ${quoted(name)}`);
   return i;
 }

@@ -188,8 +188,15 @@ export interface CliState {
   dump_config: boolean;
   /** --compat 3.4: behave as nsjail 3.4, the release most distributions ship (defaults, log lines). */
   compat?: '3.4';
-  /** The positional command after the options. */
+  /** The positional command after the options; when given, it replaces config_argv. */
   argv: string[];
+  /**
+   * The argv config files' exec_bin gave: [path, arg…] with arg0 in place of
+   * path when set, built as each file is read. nsjail keeps it outside the
+   * proto, so a later -x changes the path run but not this argv[0], and it
+   * survives (and grows with) a later -C.
+   */
+  config_argv: string[];
 }
 
 export interface JailSpec {
@@ -305,7 +312,7 @@ export function defaultConfig(fromCli: boolean): ConfigState {
 }
 
 export function defaultCli(): CliState {
-  return { rw: false, proc_rw: false, uidmap: [], gidmap: [], pass_fd: [], config_files: [], dump_config: false, argv: [] };
+  return { rw: false, proc_rw: false, uidmap: [], gidmap: [], pass_fd: [], config_files: [], dump_config: false, argv: [], config_argv: [] };
 }
 
 export function defaultSpec(): JailSpec {

@@ -2,9 +2,12 @@
  * Pure validation: every problem of a JailSpec, reported together before any
  * clone. Options whose capability tsjail lacks are refused here by name.
  */
-import { capValue } from './linux/consts.js';
+import { capValue, RLIM64_INFINITY, RLIMITS } from './linux/consts.js';
+import { ID_MAX, IntegerError, isNumericId, parseId } from './numbers.js';
 import { wantsCgroups } from './features/predicates.js';
-import type { ConfigState, JailSpec } from './spec.js';
+import type { ConfigState, IdMap, JailSpec } from './spec.js';
+import { quoted } from './text.js';
+import { RLIMIT_NAMES } from './spec.js';
 
 function cgroupErrors(cfg: ConfigState): string[] {
   const errors: string[] = [];
@@ -15,7 +18,7 @@ function cgroupErrors(cfg: ConfigState): string[] {
   if (!wantsCgroups(cfg)) return errors;
   if (cfg.mode === 'STANDALONE_EXECVE') errors.push('cgroup options need a supervising tsjail: -Me replaces tsjail with the program (use -Mo)');
   const parents = { cgroup_mem_parent: cfg.cgroup_mem_parent, cgroup_pids_parent: cfg.cgroup_pids_parent, cgroup_net_cls_parent: cfg.cgroup_net_cls_parent, cgroup_cpu_parent: cfg.cgroup_cpu_parent };
-  for (const [k, v] of Object.entries(parents)) if (v.split('/').includes('..')) errors.push(`${k} '${v}' leaves its hierarchy ('..')`);
+  for (const [k, v] of Object.entries(parents)) if (v.split('/').includes('..')) errors.push(`${k} ${quoted(v)} leaves its hierarchy ('..')`);
   return errors;
 }
 
@@ -24,24 +27,66 @@ export function validateSpec(spec: JailSpec): string[] {
   const errors: string[] = [];
   // Options and config fields whose capability tsjail lacks: refused by name, never ignored.
   for (const u of new Set(cfg.unsupported)) errors.push(`${u.startsWith('--') ? `option '${u}'` : `config field '${u}'`} is not supported yet`);
-  const exe = cfg.exec_bin?.path ?? cli.argv[0];
+  const exe = cfg.exec_bin?.path ?? cli.argv[0] ?? cli.config_argv[0];
   if (!exe && !cli.dump_config) errors.push('No command provided');
   if (cfg.seccomp_policy_file !== undefined && cfg.seccomp_string.length) {
     errors.push('both a seccomp policy file (--seccomp_policy) and a seccomp string (--seccomp_string) are set: choose one');
   }
   errors.push(...cgroupErrors(cfg));
-  for (const c of cfg.cap) if (capValue(c) === undefined) errors.push(`unknown capability '${c}' (names are exact, e.g. CAP_NET_ADMIN)`);
+  for (const c of cfg.cap) if (capValue(c) === undefined) errors.push(`unknown capability ${quoted(c)} (names are exact, e.g. CAP_NET_ADMIN)`);
   if (cfg.mode === 'LISTEN_TCP' && cfg.port === 0) errors.push('listen mode needs a port (--port)');
-  if (cfg.time_limit < 0) errors.push(`time_limit ${cfg.time_limit} is negative`);
   if (cfg.nice_level < -20 || cfg.nice_level > 19) errors.push(`nice_level ${cfg.nice_level} is outside -20..19`);
   if (cfg.oom_score_adj !== undefined && (cfg.oom_score_adj < -1000 || cfg.oom_score_adj > 1000)) errors.push(`oom_score_adj ${cfg.oom_score_adj} is outside -1000..1000`);
   if (cfg.init && !cfg.clone_newpid) errors.push('--init needs a new pid namespace (drop --disable_clone_newpid)');
   if (!cfg.clone_newuser && process.getuid?.() !== 0) errors.push('--disable_clone_newuser needs euid 0');
   if (cfg.clone_newtime && cfg.mode === 'STANDALONE_EXECVE') errors.push('CLONE_NEWTIME is not available with -Me (unshare would not move this process)');
   for (const m of cfg.mount) {
-    if (!m.dst.startsWith('/') && !m.prefix_dst_env) errors.push(`mount destination '${m.dst}' is not an absolute path`);
-    if (m.is_bind && !m.src && !m.prefix_src_env) errors.push(`bind mount to '${m.dst}' has no source`);
+    if (!m.dst.startsWith('/') && !m.prefix_dst_env) errors.push(`mount destination ${quoted(m.dst)} is not an absolute path`);
+    if (m.is_bind && !m.src && !m.prefix_src_env) errors.push(`bind mount to ${quoted(m.dst)} has no source`);
   }
   for (const fd of [...cli.pass_fd, ...cfg.pass_fd]) if (fd < 0) errors.push(`pass_fd ${fd} is negative`);
+  errors.push(...rangeErrors(spec));
+  return errors;
+}
+
+/**
+ * Values whose type lets through more than the setting means. The command
+ * line refuses most of these while parsing; config files reach here with
+ * whatever their integer type allows.
+ */
+function rangeErrors({ cfg, cli }: JailSpec): string[] {
+  const errors: string[] = [];
+  const ports = [['port', [cfg.port]], ['tsjail.landlock.bind_tcp', cfg.ext.landlock.bind_tcp], ['tsjail.landlock.connect_tcp', cfg.ext.landlock.connect_tcp]] as const;
+  for (const [name, list] of ports) for (const p of list) if (p > 65535) errors.push(`${name} ${p} is not a TCP port (0..65535)`);
+  for (const [name, fd] of [['log_fd', cli.log_fd], ['tsjail.status_fd', cfg.ext.status_fd]] as const) if (fd !== undefined && fd < 0) errors.push(`${name} ${fd} is negative`);
+  if (cfg.cgroup_mem_swap_max < -1n) errors.push(`cgroup_mem_swap_max ${cfg.cgroup_mem_swap_max} is below -1 (-1 leaves swap unlimited)`);
+  for (const name of RLIMIT_NAMES) {
+    const r = cfg.rlimits[name];
+    const unit = RLIMITS[name].unit;
+    if (r.type === 'VALUE' && r.value * unit > RLIM64_INFINITY) {
+      errors.push(`rlimit_${name} ${r.value} ${unit === 1n << 20n ? 'MiB' : 'KiB'} is more than 2^64-1 bytes (use 'inf' for no limit)`);
+    }
+  }
+  for (const [kind, maps] of [['uid', cli.uidmap], ['gid', cli.gidmap]] as const) for (const m of maps) errors.push(...idMapErrors(kind, m));
+  return errors;
+}
+
+/** A map must cover at least one id, and stay within the 32-bit id space on both sides. */
+function idMapErrors(kind: 'uid' | 'gid', m: IdMap): string[] {
+  const errors: string[] = [];
+  const shown = `${kind} map ${quoted(`${m.inside_id}:${m.outside_id}:${m.count}`)}`;
+  if (m.count < 1) errors.push(`${shown}: count ${m.count} maps no ids`);
+  const ids: number[] = [];
+  for (const id of new Set([m.inside_id, m.outside_id])) {
+    if (!isNumericId(id)) continue;
+    try {
+      ids.push(parseId(id));
+    } catch (e) {
+      if (!(e instanceof IntegerError)) throw e;
+      errors.push(`${shown}: ${kind} ${e.message}`);
+    }
+  }
+  const top = Math.max(-1, ...ids);
+  if (m.count >= 1 && top >= 0 && BigInt(top) + BigInt(m.count) - 1n > ID_MAX) errors.push(`${shown}: ${top} + count ${m.count} goes past ${kind} ${ID_MAX}`);
   return errors;
 }

@@ -1,4 +1,7 @@
 #!/usr/bin/env node
-import { runMain } from '../main.js';
+import { reportError, runMain } from '../main.js';
 
+// An error thrown later from a callback ends the run like any other failure:
+// one line and 255 (the stack with -v), not Node's trace and exit 1.
+process.on('uncaughtException', (e) => process.exit(reportError(e)));
 void runMain(process.argv.slice(2)).then((code) => process.exit(code));

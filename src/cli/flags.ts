@@ -4,9 +4,23 @@
  * Names, short letters and semantics are nsjail's (cmdline.cc).
  */
 import { log } from '../log/logger.js';
+import { IntegerError, isNumericId, parseId, parseInteger, type IntegerOptions, type IntType } from '../numbers.js';
+import { quoted } from '../text.js';
 import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, RlimitSetting } from '../spec.js';
 
-export class UsageError extends Error {}
+/**
+ * A command line tsjail refuses. showUsage: getopt's own refusals (an unknown
+ * option, a missing value, a bad -M), after which nsjail prints its usage; a
+ * bad value is one line naming the option and the value.
+ */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly showUsage = false,
+  ) {
+    super(message);
+  }
+}
 
 export interface Flag {
   readonly long: string;
@@ -17,56 +31,63 @@ export interface Flag {
   readonly apply: (spec: JailSpec, value: string) => void;
   /** An option older nsjail releases had: exact name only, not in --help. */
   readonly legacy?: true;
+  /** The value is a number (or holds numbers): parsed strictly; every such option is in the numbers table test. */
+  readonly numeric?: true;
 }
 
-/** strtoul(…, 0): 0x hex, leading 0 octal, junk stops the number (nsjail's parsing). */
-export function parseNum(v: string): number {
-  const s = v.trim();
-  const m = /^([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)/.exec(s);
-  if (!m) return 0;
-  const body = m[2]!;
-  const n = /^0[xX]/.test(body) ? parseInt(body, 16) : body.length > 1 && body.startsWith('0') ? parseInt(body, 8) : parseInt(body, 10);
-  return m[1] === '-' ? -n : n;
-}
+/** Options whose value is a byte count accept binary size suffixes; --help says so with these words. */
+const SIZES_HELP = 'or with a K, M, G or T suffix (KiB, MiB, GiB, TiB)';
 
-function parseBig(v: string): bigint {
-  const s = v.trim();
+/** A strict integer of the option's type (strtoul base-0 syntax, the whole value). */
+export function parseNumber(flag: string, v: string, type: IntType, opts: IntegerOptions = {}): bigint {
   try {
-    if (/^-?\d+$/.test(s)) return BigInt(s);
-    if (/^0[xX][0-9a-fA-F]+$/.test(s)) return BigInt(s);
-  } catch {
-    /* fall through */
+    return parseInteger(v, type, opts);
+  } catch (e) {
+    if (e instanceof IntegerError) throw new UsageError(`--${flag}: ${e.message}`);
+    throw e;
   }
-  return BigInt(parseNum(s));
 }
 
-/** Strict numbers where nsjail checks them (--port, rlimits): digits or hex only. */
-function strictNum(flag: string, v: string): number {
-  if (!/^(0[xX][0-9a-fA-F]+|\d+)$/.test(v.trim())) throw new UsageError(`--${flag}: '${v}' is not a number`);
-  return parseNum(v);
-}
+/** The unit of each rlimit's numeric value (nsjail's); only a byte count takes size suffixes. */
+const RLIMIT_UNIT: Record<RlimitName, string> = { as: 'MiB', core: 'MiB', cpu: 'seconds', fsize: 'MiB', nofile: '', nproc: '', stack: 'MiB', memlock: 'KiB', rtprio: '', msgqueue: 'bytes' };
 
 /** Rlimit values: a number in the option's unit, or soft/def, hard/max, inf (any case). */
-export function parseRlimit(flag: string, v: string): RlimitSetting {
-  const k = v.trim().toLowerCase();
+export function parseRlimit(flag: string, v: string, name = flag.replace(/^rlimit_/, '') as RlimitName): RlimitSetting {
+  const unit = RLIMIT_UNIT[name];
+  const sizes = unit === 'bytes';
+  const k = v.toLowerCase();
   if (k === 'soft' || k === 'def') return { value: 0n, type: 'SOFT' };
   if (k === 'hard' || k === 'max') return { value: 0n, type: 'HARD' };
   if (k === 'inf') return { value: 0n, type: 'INF' };
-  if (!/^(0[xX][0-9a-fA-F]+|\d+)$/.test(k)) throw new UsageError(`--${flag}: '${v}' is not a number, 'soft', 'hard' or 'inf'`);
-  return { value: BigInt(k), type: 'VALUE' };
+  try {
+    return { value: parseInteger(v, 'uint64', { sizes }), type: 'VALUE' };
+  } catch (e) {
+    if (!(e instanceof IntegerError)) throw e;
+    if (/is out of range/.test(e.message)) throw new UsageError(`--${flag}: ${e.message}`);
+    throw new UsageError(`--${flag}: ${quoted(v)} is neither a number${unit ? ` (in ${unit}${sizes ? ', optionally with a K, M, G or T suffix' : ''})` : ''} nor 'soft', 'hard' or 'inf'`);
+  }
 }
 
-/** inside[:outside[:count]] */
-export function parseIdMap(v: string, newidmap: boolean): IdMap {
-  const [inside = '', outside = '', count] = v.split(':');
-  return { inside_id: inside, outside_id: outside, count: count === undefined ? 1 : Math.max(1, parseNum(count)), use_newidmap: newidmap };
+/** inside[:outside[:count]]; an empty count means 1. Names are resolved in prepare; numbers are checked here. */
+export function parseIdMap(v: string, newidmap: boolean, flag = newidmap ? 'uid_mapping' : 'user'): IdMap {
+  const [inside = '', outside = '', count = ''] = v.split(':');
+  for (const id of [inside, outside]) {
+    if (!isNumericId(id)) continue;
+    try {
+      parseId(id);
+    } catch (e) {
+      if (e instanceof IntegerError) throw new UsageError(`--${flag}: id ${e.message}`);
+      throw e;
+    }
+  }
+  return { inside_id: inside, outside_id: outside, count: count === '' ? 1 : Number(parseNumber(flag, count, 'uint32')), use_newidmap: newidmap };
 }
 
 const MODES: Record<string, ConfigState['mode']> = { l: 'LISTEN_TCP', o: 'STANDALONE_ONCE', e: 'STANDALONE_EXECVE', r: 'STANDALONE_RERUN' };
 
 export function parseMode(v: string): ConfigState['mode'] {
   const m = MODES[v.charAt(0)];
-  if (!m) throw new UsageError(`Modes supported: -M l - listen_tcp, -M o - standalone_once, -M e - standalone_execve, -M r - standalone_rerun (got '${v}')`);
+  if (!m) throw new UsageError(`Modes supported: -M l - listen_tcp, -M o - standalone_once, -M e - standalone_execve, -M r - standalone_rerun (got ${quoted(v)})`, true);
   return m;
 }
 
@@ -92,15 +113,12 @@ const setStr =
   (s: JailSpec, v: string) => {
     (s.cfg as unknown as Record<string, unknown>)[key] = v;
   };
+/** A number option that sets the config field of the same name (a JS number for 32-bit fields, a bigint for 64-bit ones). */
 const setNum =
-  <K extends keyof ConfigState>(key: K) =>
+  <K extends keyof ConfigState>(key: K, type: IntType, opts: IntegerOptions = {}) =>
   (s: JailSpec, v: string) => {
-    (s.cfg as unknown as Record<string, unknown>)[key] = parseNum(v);
-  };
-const setBig =
-  <K extends keyof ConfigState>(key: K) =>
-  (s: JailSpec, v: string) => {
-    (s.cfg as unknown as Record<string, unknown>)[key] = parseBig(v);
+    const n = parseNumber(key, v, type, opts);
+    (s.cfg as unknown as Record<string, unknown>)[key] = type.endsWith('64') ? n : Number(n);
   };
 const push =
   (get: (s: JailSpec) => string[]) =>
@@ -116,40 +134,40 @@ const unsupported = (name: string) => (s: JailSpec) => {
 };
 
 const RLIMIT_HELP: Record<RlimitName, string> = {
-  as: "RLIMIT_AS in MB, 'max' or 'hard' for the current hard limit, 'def' or 'soft' for the current soft limit, 'inf' for RLIM64_INFINITY (default: 4096)",
-  core: 'RLIMIT_CORE in MB, keywords as above (default: 0)',
+  as: "RLIMIT_AS in MiB, 'max' or 'hard' for the current hard limit, 'def' or 'soft' for the current soft limit, 'inf' for RLIM64_INFINITY (default: 4096)",
+  core: 'RLIMIT_CORE in MiB, keywords as above (default: 0)',
   cpu: 'RLIMIT_CPU in seconds, keywords as above (default: 600)',
-  fsize: 'RLIMIT_FSIZE in MB, keywords as above (default: 1)',
+  fsize: 'RLIMIT_FSIZE in MiB, keywords as above (default: 1)',
   nofile: 'RLIMIT_NOFILE, keywords as above (default: 32)',
   nproc: "RLIMIT_NPROC, keywords as above (default: 'soft')",
-  stack: "RLIMIT_STACK in MB, keywords as above (default: 'soft')",
-  memlock: "RLIMIT_MEMLOCK in KB, keywords as above (default: 'soft')",
+  stack: "RLIMIT_STACK in MiB, keywords as above (default: 'soft')",
+  memlock: "RLIMIT_MEMLOCK in KiB, keywords as above (default: 'soft')",
   rtprio: "RLIMIT_RTPRIO, keywords as above (default: 'soft')",
-  msgqueue: "RLIMIT_MSGQUEUE in bytes, keywords as above (default: 'soft')",
+  msgqueue: `RLIMIT_MSGQUEUE in bytes, ${SIZES_HELP}, keywords as above (default: 'soft')`,
 };
 
 const PERSONAS = ['addr_compat_layout', 'mmap_page_zero', 'read_implies_exec', 'addr_limit_3gb', 'addr_no_randomize'] as const;
 const NAMESPACES = ['newnet', 'newuser', 'newns', 'newpid', 'newipc', 'newuts', 'newcgroup'] as const;
 
-const CGROUP_FLAGS: ReadonlyArray<readonly [keyof ConfigState, string, string]> = [
-  ['cgroup_mem_max', 'VALUE', 'Maximum number of bytes to use in the group (default: 0 - disabled)'],
-  ['cgroup_mem_memsw_max', 'VALUE', 'Maximum number of memory+swap bytes to use (default: 0 - disabled)'],
-  ['cgroup_mem_swap_max', 'VALUE', 'Maximum number of swap bytes to use (default: -1 - disabled)'],
+/** Numeric cgroup options carry their config field's integer type; byte counts take size suffixes. */
+const BYTES = { sizes: true } as const;
+const CGROUP_FLAGS: ReadonlyArray<readonly [keyof ConfigState, string, string, (readonly [IntType, IntegerOptions?])?]> = [
+  ['cgroup_mem_max', 'VALUE', `Maximum number of bytes to use in the group, ${SIZES_HELP} (default: 0 - disabled)`, ['uint64', BYTES]],
+  ['cgroup_mem_memsw_max', 'VALUE', `Maximum number of memory+swap bytes to use, ${SIZES_HELP} (default: 0 - disabled)`, ['uint64', BYTES]],
+  ['cgroup_mem_swap_max', 'VALUE', `Maximum number of swap bytes to use, ${SIZES_HELP} (default: -1 - disabled)`, ['int64', BYTES]],
   ['cgroup_mem_mount', 'VALUE', "Location of memory cgroup FS (default: '/sys/fs/cgroup/memory')"],
   ['cgroup_mem_parent', 'VALUE', "Which pre-existing memory cgroup to use as a parent (default: 'NSJAIL')"],
-  ['cgroup_pids_max', 'VALUE', 'Maximum number of pids in a cgroup (default: 0 - disabled)'],
+  ['cgroup_pids_max', 'VALUE', 'Maximum number of pids in a cgroup (default: 0 - disabled)', ['uint64']],
   ['cgroup_pids_mount', 'VALUE', "Location of pids cgroup FS (default: '/sys/fs/cgroup/pids')"],
   ['cgroup_pids_parent', 'VALUE', "Which pre-existing pids cgroup to use as a parent (default: 'NSJAIL')"],
-  ['cgroup_net_cls_classid', 'VALUE', 'Class identifier of network packets in the group (default: 0 - disabled)'],
+  ['cgroup_net_cls_classid', 'VALUE', 'Class identifier of network packets in the group (default: 0 - disabled)', ['uint32']],
   ['cgroup_net_cls_mount', 'VALUE', "Location of net_cls cgroup FS (default: '/sys/fs/cgroup/net_cls')"],
   ['cgroup_net_cls_parent', 'VALUE', "Which pre-existing net_cls cgroup to use as a parent (default: 'NSJAIL')"],
-  ['cgroup_cpu_ms_per_sec', 'VALUE', 'Number of milliseconds of CPU time per second that the process group can use (default: 0 - no limit)'],
+  ['cgroup_cpu_ms_per_sec', 'VALUE', 'Number of milliseconds of CPU time per second that the process group can use (default: 0 - no limit)', ['uint32']],
   ['cgroup_cpu_mount', 'VALUE', "Location of cpu cgroup FS (default: '/sys/fs/cgroup/cpu')"],
   ['cgroup_cpu_parent', 'VALUE', "Which pre-existing cpu cgroup to use as a parent (default: 'NSJAIL')"],
   ['cgroupv2_mount', 'VALUE', "Location of cgroupv2 directory (default: '/sys/fs/cgroup')"],
 ];
-const BIG_CGROUP = new Set(['cgroup_mem_max', 'cgroup_mem_memsw_max', 'cgroup_mem_swap_max', 'cgroup_pids_max']);
-const NUM_CGROUP = new Set(['cgroup_net_cls_classid', 'cgroup_cpu_ms_per_sec']);
 
 const ll = (s: JailSpec) => s.cfg.ext.landlock;
 
@@ -158,17 +176,15 @@ function envEntry(v: string): string | undefined {
   if (v.includes('=')) return v;
   const value = process.env[v];
   if (value === undefined) {
-    log.warn(`--env ${v}: '${v}' is not set in tsjail's environment, not passed to the jail`);
+    log.warn(`--env ${quoted(v)}: not set in tsjail's environment, not passed to the jail`);
     return undefined;
   }
   return `${v}=${value}`;
 }
 const csv = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
-const port = (flag: string, v: string) => {
-  const n = strictNum(flag, v);
-  if (n > 65535) throw new UsageError(`--${flag}: ${n} is not a port`);
-  return n;
-};
+const port = (flag: string, v: string) => Number(parseNumber(flag, v, 'uint32', { max: 65535n }));
+/** Descriptors: int32 in the config, and never negative. */
+const fd = (flag: string, v: string) => Number(parseNumber(flag, v, 'int32', { min: 0n }));
 
 /** Options of older nsjail releases, for old scripts: mapped where the meaning survives, refused by name where it does not. */
 const gone = (name: string, instead: string) => () => {
@@ -192,19 +208,19 @@ export const FLAGS: readonly Flag[] = [
   { long: 'chroot', short: 'c', arg: 'VALUE', help: "Directory containing / of the jail (default: none)", apply: (s, v) => { s.cli.chroot = v; } },
   { long: 'no_pivotroot', help: 'When creating a mount namespace, use mount(MS_MOVE) and chroot rather than pivot_root. Usefull when pivot_root is disallowed (e.g. initramfs). Note: escapable is some configuration', apply: set('no_pivotroot', true) },
   { long: 'rw', help: 'Mount chroot dir (/) R/W (default: R/O)', apply: (s) => { s.cli.rw = true; } },
-  { long: 'user', short: 'u', arg: 'VALUE', help: "Username/uid of processes inside the jail (default: your current uid). You can also use inside_ns_uid:outside_ns_uid:count convention here. Can be specified multiple times", apply: (s, v) => { s.cli.uidmap.push(parseIdMap(v, false)); } },
-  { long: 'group', short: 'g', arg: 'VALUE', help: 'Groupname/gid of processes inside the jail (default: your current gid). You can also use inside_ns_gid:global_ns_gid:count convention here. Can be specified multiple times', apply: (s, v) => { s.cli.gidmap.push(parseIdMap(v, false)); } },
+  { long: 'user', short: 'u', arg: 'VALUE', help: "Username/uid of processes inside the jail (default: your current uid). You can also use inside_ns_uid:outside_ns_uid:count convention here. Can be specified multiple times", numeric: true, apply: (s, v) => { s.cli.uidmap.push(parseIdMap(v, false, 'user')); } },
+  { long: 'group', short: 'g', arg: 'VALUE', help: 'Groupname/gid of processes inside the jail (default: your current gid). You can also use inside_ns_gid:global_ns_gid:count convention here. Can be specified multiple times', numeric: true, apply: (s, v) => { s.cli.gidmap.push(parseIdMap(v, false, 'group')); } },
   { long: 'hostname', short: 'H', arg: 'VALUE', help: "UTS name (hostname) of the jail (default: 'NSJAIL')", apply: setStr('hostname') },
   { long: 'cwd', short: 'D', arg: 'VALUE', help: "Directory in the namespace the process will run (default: '/')", apply: setStr('cwd') },
-  { long: 'port', short: 'p', arg: 'VALUE', help: 'TCP port to bind to (enables MODE_LISTEN_TCP) (default: 0)', apply: (s, v) => { s.cfg.port = port('port', v); s.cfg.mode = 'LISTEN_TCP'; } },
+  { long: 'port', short: 'p', arg: 'VALUE', help: 'TCP port to bind to (enables MODE_LISTEN_TCP) (default: 0)', numeric: true, apply: (s, v) => { s.cfg.port = port('port', v); s.cfg.mode = 'LISTEN_TCP'; } },
   { long: 'bindhost', arg: 'VALUE', help: "IP address to bind the port to (only in [MODE_LISTEN_TCP]), (default: '::')", apply: setStr('bindhost') },
-  { long: 'max_conns', arg: 'VALUE', help: 'Maximum number of connections across all IPs (only in [MODE_LISTEN_TCP]), (default: 0 (unlimited))', apply: setNum('max_conns') },
-  { long: 'max_conns_per_ip', short: 'i', arg: 'VALUE', help: 'Maximum number of connections per one IP (only in [MODE_LISTEN_TCP]), (default: 0 (unlimited))', apply: setNum('max_conns_per_ip') },
+  { long: 'max_conns', arg: 'VALUE', help: 'Maximum number of connections across all IPs (only in [MODE_LISTEN_TCP]), (default: 0 (unlimited))', numeric: true, apply: setNum('max_conns', 'uint32') },
+  { long: 'max_conns_per_ip', short: 'i', arg: 'VALUE', help: 'Maximum number of connections per one IP (only in [MODE_LISTEN_TCP]), (default: 0 (unlimited))', numeric: true, apply: setNum('max_conns_per_ip', 'uint32') },
   { long: 'log', short: 'l', arg: 'VALUE', help: 'Log file (default: use log_fd)', apply: (s, v) => { s.cli.log_file = v; } },
-  { long: 'log_fd', short: 'L', arg: 'VALUE', help: 'Log FD (default: 2)', apply: (s, v) => { s.cli.log_fd = parseNum(v); } },
-  { long: 'log_format', arg: 'VALUE', help: "tsjail: log line format, 'text' (nsjail's) or 'json' (one object per line) (default: 'text')", apply: (s, v) => { if (v !== 'text' && v !== 'json') throw new UsageError(`--log_format: '${v}' is not 'text' or 'json'`); s.cfg.ext.log_format = v; } },
-  { long: 'time_limit', short: 't', arg: 'VALUE', help: 'Maximum time that a jail can exist, in seconds (default: 600)', apply: setNum('time_limit') },
-  { long: 'max_cpus', arg: 'VALUE', help: 'Maximum number of CPUs a single jailed process can use (default: 0 \'no limit\')', apply: setNum('max_cpus') },
+  { long: 'log_fd', short: 'L', arg: 'VALUE', help: 'Log FD (default: 2)', numeric: true, apply: (s, v) => { s.cli.log_fd = fd('log_fd', v); } },
+  { long: 'log_format', arg: 'VALUE', help: "tsjail: log line format, 'text' (nsjail's) or 'json' (one object per line) (default: 'text')", apply: (s, v) => { if (v !== 'text' && v !== 'json') throw new UsageError(`--log_format: ${quoted(v)} is not 'text' or 'json'`); s.cfg.ext.log_format = v; } },
+  { long: 'time_limit', short: 't', arg: 'VALUE', help: 'Maximum time that a jail can exist, in seconds (default: 600)', numeric: true, apply: setNum('time_limit', 'uint32') },
+  { long: 'max_cpus', arg: 'VALUE', help: 'Maximum number of CPUs a single jailed process can use (default: 0 \'no limit\')', numeric: true, apply: setNum('max_cpus', 'uint32') },
   { long: 'daemon', short: 'd', help: 'Daemonize after start', apply: set('daemon', true) },
   { long: 'verbose', short: 'v', help: 'Verbose output', apply: logLevel('DEBUG') },
   { long: 'quiet', short: 'q', help: 'Log warning and more important messages only', apply: logLevel('WARNING') },
@@ -216,15 +232,15 @@ export const FLAGS: readonly Flag[] = [
   { long: 'silent', help: 'Redirect child process\' fd:0/1/2 to /dev/null', apply: set('silent', true) },
   { long: 'stderr_to_null', help: 'Redirect child process\' fd:2 to /dev/null', apply: set('stderr_to_null', true) },
   { long: 'skip_setsid', help: "Don't call setsid(), allows for terminal signal handling in the sandboxed process. Dangerous", apply: set('skip_setsid', true) },
-  { long: 'pass_fd', arg: 'VALUE', help: 'Don\'t close this FD before executing the child process (can be specified multiple times), by default: 0/1/2 are kept open', apply: (s, v) => { s.cli.pass_fd.push(parseNum(v)); } },
+  { long: 'pass_fd', arg: 'VALUE', help: 'Don\'t close this FD before executing the child process (can be specified multiple times), by default: 0/1/2 are kept open', numeric: true, apply: (s, v) => { s.cli.pass_fd.push(fd('pass_fd', v)); } },
   { long: 'disable_no_new_privs', help: "Don't set the prctl(NO_NEW_PRIVS, 1) (DANGEROUS)", apply: set('disable_no_new_privs', true) },
-  ...(Object.keys(RLIMIT_HELP) as RlimitName[]).map((r): Flag => ({ long: `rlimit_${r}`, arg: 'VALUE', help: RLIMIT_HELP[r], apply: (s, v) => { s.cfg.rlimits = { ...s.cfg.rlimits, [r]: parseRlimit(`rlimit_${r}`, v) }; } })),
+  ...(Object.keys(RLIMIT_HELP) as RlimitName[]).map((r): Flag => ({ long: `rlimit_${r}`, arg: 'VALUE', help: RLIMIT_HELP[r], numeric: true, apply: (s, v) => { s.cfg.rlimits = { ...s.cfg.rlimits, [r]: parseRlimit(`rlimit_${r}`, v, r) }; } })),
   { long: 'disable_rlimits', help: 'Disable all rlimits, default to limits set by parent', apply: set('disable_rl', true) },
   ...PERSONAS.map((p): Flag => ({ long: `persona_${p}`, help: `personality(${p.toUpperCase()})`, apply: set(`persona_${p}`, true) })),
   ...NAMESPACES.map((n): Flag => ({ long: `disable_clone_${n}`, ...(n === 'newnet' ? { short: 'N' } : {}), help: `Don't use CLONE_${n.toUpperCase()}${n === 'newuser' ? '. Requires euid==0' : ''}`, apply: set(`clone_${n}`, false) })),
   { long: 'enable_clone_newtime', help: 'Use CLONE_NEWTIME. Supported with kernel versions >= 5.3', apply: set('clone_newtime', true) },
-  { long: 'uid_mapping', short: 'U', arg: 'VALUE', help: 'Add a custom uid mapping of the form inside_uid:outside_uid:count. Setting this requires newuidmap (set-uid) to be present', apply: (s, v) => { s.cli.uidmap.push(parseIdMap(v, true)); } },
-  { long: 'gid_mapping', short: 'G', arg: 'VALUE', help: 'Add a custom gid mapping of the form inside_gid:outside_gid:count. Setting this requires newgidmap (set-uid) to be present', apply: (s, v) => { s.cli.gidmap.push(parseIdMap(v, true)); } },
+  { long: 'uid_mapping', short: 'U', arg: 'VALUE', help: 'Add a custom uid mapping of the form inside_uid:outside_uid:count. Setting this requires newuidmap (set-uid) to be present', numeric: true, apply: (s, v) => { s.cli.uidmap.push(parseIdMap(v, true, 'uid_mapping')); } },
+  { long: 'gid_mapping', short: 'G', arg: 'VALUE', help: 'Add a custom gid mapping of the form inside_gid:outside_gid:count. Setting this requires newgidmap (set-uid) to be present', numeric: true, apply: (s, v) => { s.cli.gidmap.push(parseIdMap(v, true, 'gid_mapping')); } },
   { long: 'bindmount_ro', short: 'R', arg: 'VALUE', help: "List of mountpoints to be mounted --bind (ro) inside the container. Can be specified multiple times. Supports 'source' syntax, or 'source:dest'", apply: (s, v) => { s.cfg.mount.push(bindMount(v, false, true)); } },
   { long: 'bindmount', short: 'B', arg: 'VALUE', help: "List of mountpoints to be mounted --bind (rw) inside the container. Can be specified multiple times. Supports 'source' syntax, or 'source:dest', or 'source:dest:options'", apply: (s, v) => { s.cfg.mount.push(bindMount(v, true, true)); } },
   { long: 'bindmount_ro_try', arg: 'VALUE', help: 'tsjail: like --bindmount_ro, but a missing source is skipped with a warning', apply: (s, v) => { s.cfg.mount.push(bindMount(v, false, false)); } },
@@ -237,7 +253,7 @@ export const FLAGS: readonly Flag[] = [
   { long: 'disable_proc', help: 'Disable mounting procfs in the jail', apply: set('mount_proc', false) },
   { long: 'proc_path', arg: 'VALUE', help: "Path used to mount procfs (default: '/proc')", apply: (s, v) => { s.cli.proc_path = v; s.cfg.mount_proc = true; } },
   { long: 'proc_rw', help: 'Is procfs mounted as R/W (default: R/O)', apply: (s) => { s.cli.proc_rw = true; } },
-  { long: 'experimental_mnt', arg: 'VALUE', help: "tsjail always uses mount_setattr(2) for access flags; accepted values: 'old', 'new', 'auto'", apply: (s, v) => { if (!['old', 'new', 'auto'].includes(v)) throw new UsageError(`--experimental_mnt: '${v}' is not 'old', 'new' or 'auto'`); s.cli.experimental_mnt = v; } },
+  { long: 'experimental_mnt', arg: 'VALUE', help: "tsjail always uses mount_setattr(2) for access flags; accepted values: 'old', 'new', 'auto'", apply: (s, v) => { if (!['old', 'new', 'auto'].includes(v)) throw new UsageError(`--experimental_mnt: ${quoted(v)} is not 'old', 'new' or 'auto'`); s.cli.experimental_mnt = v; } },
   { long: 'seccomp_policy', short: 'P', arg: 'VALUE', help: 'Path to file containing seccomp-bpf policy (see kafel/)', apply: setStr('seccomp_policy_file') },
   { long: 'seccomp_string', arg: 'VALUE', help: 'String with kafel seccomp-bpf policy (see kafel/); repeated values are joined with newlines', apply: push((s) => s.cfg.seccomp_string) },
   { long: 'seccomp_log', help: 'Use SECCOMP_FILTER_FLAG_LOG. Log all actions except SECCOMP_RET_ALLOW). Supported since kernel version 4.14', apply: set('seccomp_log', true) },
@@ -248,8 +264,8 @@ export const FLAGS: readonly Flag[] = [
   { long: 'seccomp_bpf_file', arg: 'FILE', help: "tsjail: also install this raw seccomp filter (struct sock_filter[], as 'tsjail seccomp compile' writes it); checked before use", apply: (s, v) => { s.cfg.ext.seccomp_bpf_file = v; } },
   { long: 'seccomp_unotify', help: 'Trace file and network syscalls through a seccomp user-notification filter', apply: unsupported('seccomp_unotify') },
   { long: 'seccomp_unotify_report', arg: 'VALUE', help: 'Write the seccomp_unotify report to this file', apply: unsupported('seccomp_unotify_report') },
-  { long: 'nice_level', arg: 'VALUE', help: 'Set jailed process niceness (-20 is highest -priority, 19 is lowest). By default, set to 19', apply: setNum('nice_level') },
-  ...CGROUP_FLAGS.map(([key, arg, help]): Flag => ({ long: key, arg, help, apply: BIG_CGROUP.has(key) ? setBig(key) : NUM_CGROUP.has(key) ? setNum(key) : setStr(key) })),
+  { long: 'nice_level', arg: 'VALUE', help: 'Set jailed process niceness (-20 is highest -priority, 19 is lowest). By default, set to 19', numeric: true, apply: setNum('nice_level', 'int32') },
+  ...CGROUP_FLAGS.map(([key, arg, help, num]): Flag => (num ? { long: key, arg, help, numeric: true, apply: setNum(key, ...num) } : { long: key, arg, help, apply: setStr(key) })),
   { long: 'use_cgroupv2', help: 'Use cgroup v2', apply: set('use_cgroupv2', true) },
   { long: 'detect_cgroupv2', help: 'Use cgroupv2, if it is available. (Specify instead of use_cgroupv2)', apply: set('detect_cgroupv2', true) },
   { long: 'iface_no_lo', help: "Don't bring the 'lo' interface up", apply: set('iface_no_lo', true) },
@@ -260,7 +276,7 @@ export const FLAGS: readonly Flag[] = [
   { long: 'forward_signals', help: 'Forward fatal signals to the child process instead of always using SIGKILL', apply: set('forward_signals', true) },
   { long: 'use_core_scheduling', help: 'Use core scheduling (prctl PR_SCHED_CORE) to isolate the jail on its own physical cores (kernel >= 5.14)', apply: set('use_core_scheduling', true) },
   { long: 'user_net', help: 'Enable user-mode networking (nstun)', apply: unsupported('user_net') },
-  { long: 'oom_score_adj', arg: 'VALUE', help: 'Set oom_score_adj of the jailed process (-1000 .. 1000)', apply: (s, v) => { s.cfg.oom_score_adj = parseNum(v); } },
+  { long: 'oom_score_adj', arg: 'VALUE', help: 'Set oom_score_adj of the jailed process (-1000 .. 1000)', numeric: true, apply: (s, v) => { s.cfg.oom_score_adj = Number(parseNumber('oom_score_adj', v, 'int32')); } },
   { long: 'init', help: 'tsjail: run a small reaper as PID 1 of the jail; the program runs as PID 2, zombies are reaped and signals forwarded', apply: set('init', true) },
   { long: 'landlock_ro', arg: 'PATH', help: 'tsjail: Landlock, allow reading under PATH (as seen in the jail); repeatable', apply: push((s) => ll(s).ro) },
   { long: 'landlock_rw', arg: 'PATH', help: 'tsjail: Landlock, allow reading and writing under PATH; repeatable', apply: push((s) => ll(s).rw) },
@@ -268,13 +284,13 @@ export const FLAGS: readonly Flag[] = [
   { long: 'landlock_ro_try', arg: 'PATH', help: 'tsjail: like --landlock_ro; a missing PATH is skipped with a warning', apply: push((s) => ll(s).ro_try) },
   { long: 'landlock_rw_try', arg: 'PATH', help: 'tsjail: like --landlock_rw; a missing PATH is skipped with a warning', apply: push((s) => ll(s).rw_try) },
   { long: 'landlock_rx_try', arg: 'PATH', help: 'tsjail: like --landlock_rx; a missing PATH is skipped with a warning', apply: push((s) => ll(s).rx_try) },
-  { long: 'landlock_bind_tcp', arg: 'PORT', help: 'tsjail: Landlock (ABI >= 4), allow bind() to this TCP port; repeatable', apply: (s, v) => { ll(s).bind_tcp.push(port('landlock_bind_tcp', v)); } },
-  { long: 'landlock_connect_tcp', arg: 'PORT', help: 'tsjail: Landlock (ABI >= 4), allow connect() to this TCP port; repeatable', apply: (s, v) => { ll(s).connect_tcp.push(port('landlock_connect_tcp', v)); } },
-  { long: 'landlock_scope', arg: 'LIST', help: "tsjail: Landlock (ABI >= 6) scopes, comma-separated: 'abstract_unix', 'signal'", apply: (s, v) => { for (const x of csv(v)) { if (x === 'abstract_unix') ll(s).scope_abstract_unix = true; else if (x === 'signal') ll(s).scope_signal = true; else throw new UsageError(`--landlock_scope: unknown scope '${x}'`); } } },
+  { long: 'landlock_bind_tcp', arg: 'PORT', help: 'tsjail: Landlock (ABI >= 4), allow bind() to this TCP port; repeatable', numeric: true, apply: (s, v) => { ll(s).bind_tcp.push(port('landlock_bind_tcp', v)); } },
+  { long: 'landlock_connect_tcp', arg: 'PORT', help: 'tsjail: Landlock (ABI >= 4), allow connect() to this TCP port; repeatable', numeric: true, apply: (s, v) => { ll(s).connect_tcp.push(port('landlock_connect_tcp', v)); } },
+  { long: 'landlock_scope', arg: 'LIST', help: "tsjail: Landlock (ABI >= 6) scopes, comma-separated: 'abstract_unix', 'signal'", apply: (s, v) => { for (const x of csv(v)) { if (x === 'abstract_unix') ll(s).scope_abstract_unix = true; else if (x === 'signal') ll(s).scope_signal = true; else throw new UsageError(`--landlock_scope: unknown scope ${quoted(x)}`); } } },
   { long: 'landlock_required', help: 'tsjail: fail when the kernel cannot enforce every Landlock rule asked for (default: best effort, with a warning)', apply: (s) => { ll(s).required = true; } },
-  { long: 'status_fd', arg: 'FD', help: 'tsjail: write JSON status lines (start, exit, statistics) to this fd', apply: (s, v) => { s.cfg.ext.status_fd = parseNum(v); } },
+  { long: 'status_fd', arg: 'FD', help: 'tsjail: write JSON status lines (start, exit, statistics) to this fd', numeric: true, apply: (s, v) => { s.cfg.ext.status_fd = fd('status_fd', v); } },
   { long: 'status_file', arg: 'PATH', help: 'tsjail: append JSON status lines to this file', apply: (s, v) => { s.cfg.ext.status_file = v; } },
   ...LEGACY_FLAGS,
-  { long: 'compat', arg: 'VERSION', help: "tsjail: behave as nsjail 3.4 ('3.4'): no time limit by default on the command line, 3.4's log lines, the last --seccomp_string wins (default: nsjail master)", apply: (s, v) => { if (v !== '3.4' && v !== 'master') throw new UsageError(`--compat: '${v}' is not '3.4' or 'master'`); s.cli.compat = v === '3.4' ? '3.4' : undefined; } },
+  { long: 'compat', arg: 'VERSION', help: "tsjail: behave as nsjail 3.4 ('3.4'): no time limit by default on the command line, 3.4's log lines, the last --seccomp_string wins (default: nsjail master)", apply: (s, v) => { if (v !== '3.4' && v !== 'master') throw new UsageError(`--compat: ${quoted(v)} is not '3.4' or 'master'`); s.cli.compat = v === '3.4' ? '3.4' : undefined; } },
   { long: 'dump_config', help: 'tsjail: print the effective configuration (command line merged) as a text-format config and exit', apply: (s) => { s.cli.dump_config = true; } },
 ];

@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import type { JailSpec } from '../spec.js';
 import { defaultSpec } from '../spec.js';
+import { printable, quoted } from '../text.js';
 import { FLAGS, UsageError, type Flag } from './flags.js';
 
 export { UsageError } from './flags.js';
@@ -33,7 +34,7 @@ export function expandAbbreviations(argv: readonly string[]): string[] {
       continue;
     }
     const matches = FLAGS.filter((f) => !f.legacy && f.long.startsWith(name));
-    if (matches.length > 1) throw new UsageError(`option '--${name}' is ambiguous; possibilities: ${matches.map((f) => `'--${f.long}'`).join(' ')}`);
+    if (matches.length > 1) throw new UsageError(`option ${quoted(`--${name}`)} is ambiguous; possibilities: ${matches.map((f) => `'--${f.long}'`).join(' ')}`, true);
     out.push(matches.length === 1 ? `--${matches[0]!.long}${eq < 0 ? '' : a.slice(eq)}` : a);
   }
   return out;
@@ -62,7 +63,8 @@ export async function parseCommandLine(argv: readonly string[], applyConfig?: Co
   try {
     program.parse(expandAbbreviations(argv), { from: 'user' });
   } catch {
-    throw new UsageError(errText.replace(/^error: /, '').trim() || "Couldn't parse cmdline options");
+    // One line: commander adds its suggestion on a line of its own, and echoes the option as typed.
+    throw new UsageError(printable(errText.replace(/^error: /, '').trim().replace(/\n(?=\(Did you mean)/, ' '), 200) || "Couldn't parse cmdline options", true);
   }
   const spec = defaultSpec();
   let help = false;

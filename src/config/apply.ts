@@ -36,11 +36,13 @@ export const UNSUPPORTED_FIELDS = [
   'seccomp_unotify_report',
 ] as const;
 
-/** A config file's contribution: its state, plus the id maps nsjail keeps outside the proto. */
+/** A config file's contribution: its state, plus the id maps and argv nsjail keeps outside the proto. */
 export interface ConfigFromFile {
   state: ConfigState;
   uidmap: IdMap[];
   gidmap: IdMap[];
+  /** exec_bin as an argv: [path, arg…], argv[0] replaced by arg0 when given. */
+  argv: string[];
 }
 
 const has = (m: object, key: string): boolean => Object.hasOwn(m, key);
@@ -84,7 +86,14 @@ export function configToState(msg: NsJailConfigMessage): ConfigFromFile {
     if (used) state.unsupported.push(key);
   }
 
-  return { state, uidmap: msg.uidmap.map(toIdMap), gidmap: msg.gidmap.map(toIdMap) };
+  return { state, uidmap: msg.uidmap.map(toIdMap), gidmap: msg.gidmap.map(toIdMap), argv: state.exec_bin ? exeArgv(state.exec_bin) : [] };
+}
+
+/** nsjail builds the argv when it reads the file: a -x given later changes the path run, not argv[0]. */
+function exeArgv(e: Exe): string[] {
+  const argv = [...(e.path !== undefined ? [e.path] : []), ...e.arg];
+  if (e.arg0 !== undefined && argv.length) argv[0] = e.arg0;
+  return argv;
 }
 
 /** The prototype holds the proto defaults; own properties are what the file set. */
@@ -195,13 +204,14 @@ export function applyConfigObject(spec: JailSpec, config: Record<string, unknown
 }
 
 function applyConfigMessage(spec: JailSpec, msg: NsJailConfigMessage, env: NodeJS.ProcessEnv): string[] {
-  const { state, uidmap, gidmap } = configToState(msg);
+  const { state, uidmap, gidmap, argv } = configToState(msg);
   const { envar, warnings } = expandEnvar(state.envar, env);
   state.envar = envar;
 
   // nsjail holds these outside its proto: they accumulate across -C and flags.
   spec.cli.uidmap.push(...uidmap);
   spec.cli.gidmap.push(...gidmap);
+  spec.cli.config_argv.push(...argv);
   spec.cli.pass_fd.push(...state.pass_fd);
   state.pass_fd = [];
   // Log settings take effect as the file is read and outlive a later -C.

@@ -42,16 +42,17 @@ export function effectiveConfig(spec: JailSpec): EffectiveConfig {
   }
   if (cli.experimental_mnt !== undefined) notes.push(`--experimental_mnt=${cli.experimental_mnt} has no config field`);
 
-  // A command after `--` replaces argv but keeps a known exec path.
-  if (cli.argv.length > 0) {
-    const [argv0, ...args] = cli.argv as [string, ...string[]];
+  // The argv in effect (a command after `--`, else what config files gave) with the exec path kept.
+  const argv = cli.argv.length ? cli.argv : cli.config_argv;
+  if (argv.length > 0) {
+    const [argv0, ...args] = argv as [string, ...string[]];
     const known = state.exec_bin?.path;
     const exe: { -readonly [K in keyof Exe]: Exe[K] } = { path: known ?? argv0, arg: args, exec_fd: state.exec_bin?.exec_fd ?? false };
     if (known !== undefined && known !== argv0) exe.arg0 = argv0;
     state.exec_bin = exe;
   }
 
-  return { state, uidmap: [...cli.uidmap], gidmap: [...cli.gidmap], notes };
+  return { state, uidmap: [...cli.uidmap], gidmap: [...cli.gidmap], argv: [...argv], notes };
 }
 
 function mountDefaults(): MountPt {

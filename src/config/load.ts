@@ -10,6 +10,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type * as Protobuf from 'protobufjs';
+import { InputFileError, readInputFile } from '../input-file.js';
+import { printable, quoted } from '../text.js';
 
 /** A config file that cannot be read or parsed; main exits 255 on it, as nsjail does. */
 export class ConfigError extends Error {
@@ -236,9 +238,10 @@ function liftRequired(ns: JsonNamespace, name: string): void {
 export function loadConfigFile(path: string): NsJailConfigMessage {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readInputFile(path, 'config file').toString('utf8');
   } catch (e) {
-    throw new ConfigError(`Couldn't read config file '${path}': ${(e as Error).message}`);
+    if (e instanceof InputFileError) throw new ConfigError(`Couldn't read ${e.message}`);
+    throw e;
   }
   return parseConfigText(text, path);
 }
@@ -248,10 +251,11 @@ export type ParseAttempt = { ok: true; msg: NsJailConfigMessage } | { ok: false;
 
 export function parseConfigText(text: string, origin: string): NsJailConfigMessage {
   // nsjail refuses an empty file outright; whitespace alone counts as empty.
-  if (text.trim() === '') throw new ConfigError(`Config file '${origin}' is empty`);
+  if (text.trim() === '') throw new ConfigError(`Config file ${quoted(origin, 200)} is empty`);
   const s = loadSchema();
   const parsed = chooseFormat(parseAsText(s, text, origin), parseAsJson(s, text, origin), origin, text.trimStart().startsWith('{'));
   checkRequired(s.NsJailConfig, parsed, origin);
+  checkNoNul(s.NsJailConfig, parsed, origin);
   // Both parsers leave nested messages as plain objects; make every level a
   // message instance, so absent fields read their proto defaults.
   return s.NsJailConfig.fromObject({ ...parsed }) as unknown as NsJailConfigMessage;
@@ -259,13 +263,14 @@ export function parseConfigText(text: string, origin: string): NsJailConfigMessa
 
 /** nsjail's rule: exactly one of the two parsers must accept the file. */
 export function chooseFormat(asText: ParseAttempt, asJson: ParseAttempt, origin: string, looksLikeJson = false): NsJailConfigMessage {
-  if (asText.ok && asJson.ok) throw new ConfigError(`Config file '${origin}' was ambiguously parsed: it is valid both as text format and as ProtoJSON`);
+  if (asText.ok && asJson.ok) throw new ConfigError(`Config file ${quoted(origin, 200)} was ambiguously parsed: it is valid both as text format and as ProtoJSON`);
   if (asText.ok) return asText.msg;
   if (asJson.ok) return asJson.msg;
   // Both failed: show the error of the format the file seems to be in first.
-  const lines = [`  text format: ${asText.error}`, `  ProtoJSON: ${asJson.error}`];
+  // Parsers quote the offending text, which may hold a newline or control characters: one line each.
+  const lines = [`  text format: ${printable(asText.error, 300)}`, `  ProtoJSON: ${printable(asJson.error, 300)}`];
   if (looksLikeJson) lines.reverse();
-  return fail(`Couldn't parse config file '${origin}' as text format or as ProtoJSON:\n${lines.join('\n')}`);
+  return fail(`Couldn't parse config file ${quoted(origin, 200)} as text format or as ProtoJSON:\n${lines.join('\n')}`);
 }
 
 function fail(message: string): never {
@@ -487,4 +492,31 @@ function checkRequired(type: Protobuf.Type, msg: NsJailConfigMessage, origin: st
   };
   walk(type, msg as unknown as Record<string, unknown>, '');
   if (missing.length) throw new ConfigError(`${origin}: Message missing required fields: ${missing.join(', ')}`);
+}
+
+// ---- NUL bytes ---------------------------------------------------------------
+
+/** Informational strings that never reach a system call. */
+const FREE_TEXT = new Set(['name', 'description']);
+
+/**
+ * Strings become C strings for system calls (paths, hostname, argv, env, cgroup
+ * names…), where a NUL byte would silently cut them short: refuse it, naming the field.
+ */
+function checkNoNul(type: Protobuf.Type, msg: NsJailConfigMessage, origin: string): void {
+  const walk = (t: Protobuf.Type, m: Record<string, unknown>, path: string): void => {
+    for (const f of t.fieldsArray) {
+      if (!Object.hasOwn(m, f.name) || (!path && FREE_TEXT.has(f.name))) continue;
+      const here = path ? `${path}.${f.name}` : f.name;
+      const values = f.repeated && Array.isArray(m[f.name]) ? (m[f.name] as unknown[]) : [m[f.name]];
+      values.forEach((v, n) => {
+        const at = f.repeated ? `${here}[${n}]` : here;
+        if (f.type === 'string' && typeof v === 'string' && v.includes('\0')) {
+          throw new ConfigError(`${origin}: ${at}: a NUL byte is not allowed in '${printable(v)}'`);
+        }
+        if (f.resolvedType && 'fieldsArray' in f.resolvedType && v && typeof v === 'object') walk(f.resolvedType as Protobuf.Type, v as Record<string, unknown>, at);
+      });
+    }
+  };
+  walk(type, msg as unknown as Record<string, unknown>, '');
 }

@@ -70,6 +70,11 @@ export function errnoMessage(n: number): string {
 export function formatErrno(n: number): string {
   return `${errnoName(n)} (${errnoMessage(n)})`;
 }
+/** A Node fs/net error as `ENOSPC (No space left on device)`; other errors by their message. */
+export function formatNodeError(e: unknown): string {
+  const errno = (e as NodeJS.ErrnoException | undefined)?.errno;
+  return typeof errno === 'number' ? formatErrno(-errno) : String((e as Error | undefined)?.message ?? e);
+}
 export function errnoValue(name: string): number | undefined {
   return byName.get(name);
 }

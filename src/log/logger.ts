@@ -8,12 +8,16 @@
 import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isatty } from 'node:tty';
+import { formatNodeError } from '../linux/errno.js';
 import type { LogLevel } from '../spec.js';
 
 const LEVELS = { DEBUG: 20, INFO: 30, WARNING: 40, ERROR: 50, FATAL: 60 } as const;
 const LETTER: Record<number, string> = { 20: 'D', 30: 'I', 40: 'W', 50: 'E', 60: 'F' };
 const COLOR: Record<string, string> = { D: '\x1b[0;4m', I: '\x1b[1m', W: '\x1b[0;33m', E: '\x1b[1;31m', F: '\x1b[7;35m' };
 const PINO_LEVEL: Record<LogLevel, string> = { DEBUG: 'debug', INFO: 'info', WARNING: 'warn', ERROR: 'error', FATAL: 'fatal' };
+
+/** The log destination cannot be used; the settings in force before stay (stderr at start-up). */
+export class LogSetupError extends Error {}
 
 export interface LogSettings {
   level: LogLevel;
@@ -50,14 +54,27 @@ class Logger {
   private color = false;
   private ownFd?: number;
 
+  /** Throws LogSetupError when the file cannot be opened or the fd is not open; nothing changes then. */
   configure(s: Partial<LogSettings>): void {
-    this.settings = { ...this.settings, ...s };
-    if (this.ownFd !== undefined) closeSync(this.ownFd);
-    this.ownFd = undefined;
-    if (this.settings.file) {
-      this.ownFd = openSync(this.settings.file, 'a', 0o640);
-      this.settings.fd = this.ownFd;
+    const next = { ...this.settings, ...s };
+    let ownFd: number | undefined;
+    if (next.file) {
+      try {
+        ownFd = openSync(next.file, 'a', 0o640);
+      } catch (e) {
+        throw new LogSetupError(`log file '${next.file}': open(O_WRONLY|O_CREAT|O_APPEND, 0640) failed: ${formatNodeError(e)}`);
+      }
+      next.fd = ownFd;
+    } else {
+      try {
+        fstatSync(next.fd);
+      } catch (e) {
+        throw new LogSetupError(`log fd ${next.fd}: fstat(${next.fd}) failed: ${formatNodeError(e)}`);
+      }
     }
+    if (this.ownFd !== undefined) closeSync(this.ownFd);
+    this.ownFd = ownFd;
+    this.settings = next;
     this.color = this.settings.format === 'text' && !process.env.NO_COLOR && isatty(this.settings.fd);
     this.pino = undefined;
   }

@@ -8,7 +8,8 @@ import type { Arg, ChildOp } from './ops.js';
 
 /** C++ std::quoted(s, '\'') as nsjail prints paths. */
 export function q(s: string): string {
-  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  // Control characters as \xNN, so a described call stays on its line.
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
 }
 
 function argText(a: Arg): string {

@@ -7,6 +7,7 @@
 import { signalName } from '../linux/errno.js';
 import { waitPid, type Rusage } from '../linux/libc.js';
 import { log } from '../log/logger.js';
+import { longTimeout, type LongTimer } from './timer.js';
 
 export type KillReason = 'time_limit' | 'signal' | 'setup_failed';
 
@@ -27,7 +28,7 @@ interface Jail {
   remote: string;
   start: number;
   timeLimit: number;
-  timer?: NodeJS.Timeout;
+  timer?: LongTimer;
   /** A spare jail waiting for its connection: not counted, listed or logged until assigned. */
   spare: boolean;
   /** Resolves false when the launch failed before execve: the exit is then not the program's. */
@@ -100,7 +101,7 @@ export class Supervisor {
   track(pid: number, remote: string, timeLimit: number, executed?: Promise<boolean>, spare = false): Promise<ExitInfo> {
     return new Promise((resolve) => {
       const start = Date.now();
-      const timer = timeLimit > 0 ? setTimeout(() => this.timeLimitHit(pid), timeLimit * 1000) : undefined;
+      const timer = timeLimit > 0 ? longTimeout(() => this.timeLimitHit(pid), timeLimit * 1000) : undefined;
       this.jails.set(pid, { pid, remote, start, timeLimit, timer, executed, spare, resolve });
       this.keepAlive ??= setInterval(() => this.reap(), 1000);
       // It may have died already (a SIGCHLD before tracking is not lost: reap now).
@@ -113,7 +114,7 @@ export class Supervisor {
     const j = this.jails.get(pid);
     if (!j) return;
     Object.assign(j, { remote, start: Date.now(), timeLimit, spare: false });
-    if (timeLimit > 0) j.timer = setTimeout(() => this.timeLimitHit(pid), timeLimit * 1000);
+    if (timeLimit > 0) j.timer = longTimeout(() => this.timeLimitHit(pid), timeLimit * 1000);
   }
 
   kill(pid: number, signal: NodeJS.Signals | number, reason?: KillReason): void {
@@ -179,7 +180,7 @@ export class Supervisor {
       }
       if (!w) continue;
       this.jails.delete(j.pid);
-      if (j.timer) clearTimeout(j.timer);
+      j.timer?.clear();
       const termSig = w.status & 0x7f;
       const exited = termSig === 0;
       const exitCode = exited ? (w.status >> 8) & 0xff : undefined;

@@ -5,6 +5,7 @@
  * tried here exactly as the jail would build it.
  */
 import { writeFileSync } from 'node:fs';
+import { InputFileError } from '../input-file.js';
 import { formatAction } from './actions.js';
 import { archByName } from './arch.js';
 import { loadBpfFile } from './bpffile.js';
@@ -184,7 +185,7 @@ export async function runSeccompCommand(argv: string[], io: Io): Promise<number>
       io.stderr(`tsjail seccomp: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    if (e instanceof SeccompCompileError) {
+    if (e instanceof SeccompCompileError || e instanceof InputFileError) {
       io.stderr(`tsjail seccomp: ${e.message}\n`);
       return 1;
     }

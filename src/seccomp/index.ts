@@ -33,7 +33,8 @@
  * is how a ptrace/SECCOMP_RET_TRACE tracer skips a call, and seccomp re-checks
  * the new number.
  */
-import { readFileSync } from 'node:fs';
+import { InputFileError, readInputFile } from '../input-file.js';
+import { printable } from '../text.js';
 import { action, type Action } from './actions.js';
 import { encode } from './bpf.js';
 import { generate } from './codegen.js';
@@ -86,7 +87,7 @@ const splitList = (values: readonly string[]) => values.flatMap((v) => v.split('
 function listRules(flag: string, values: readonly string[], act: Action, table: SyscallTable): Rule[] {
   return splitList(values).map((name) => {
     const nr = /^\d+$/.test(name) ? Number(name) : syscallByName(table, name)?.nr;
-    if (nr === undefined || nr > 0xffffffff) throw new SeccompCompileError(`${flag}: unknown syscall \`${name}'`);
+    if (nr === undefined || nr > 0xffffffff) throw new SeccompCompileError(`${flag}: unknown syscall \`${printable(name)}'`);
     return { nr, action: act };
   });
 }
@@ -108,7 +109,7 @@ export function analyze(input: SeccompInput, table: SyscallTable = TABLES.x86_64
   const operator: Rule[] = [];
   const expanded = expandPresets(presets);
   if (expanded.unknown !== undefined) {
-    throw new SeccompCompileError(`--seccomp_preset: unknown preset \`${expanded.unknown}' (known: ${presetNames().join(', ')})`);
+    throw new SeccompCompileError(`--seccomp_preset: unknown preset \`${printable(expanded.unknown)}' (known: ${presetNames().join(', ')})`);
   }
   for (const name of expanded.presets) operator.push(...resolve(parse(PRESETS[name]), table).rules);
   operator.push(...listRules('--syscall_deny', input.deny, action('ERRNO', EPERM), table));
@@ -137,9 +138,10 @@ export function analyze(input: SeccompInput, table: SyscallTable = TABLES.x86_64
 function readPolicyFile(path: string): string {
   try {
     // latin1 keeps bytes 1:1, so a stray non-ASCII byte is reported like Kafel does.
-    return readFileSync(path, 'latin1');
+    return readInputFile(path, '--seccomp_policy').toString('latin1');
   } catch (e) {
-    throw new SeccompCompileError(`--seccomp_policy: cannot read '${path}': ${(e as Error).message}`);
+    if (e instanceof InputFileError) throw new SeccompCompileError(e.message);
+    throw e;
   }
 }
 

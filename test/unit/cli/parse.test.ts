@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseNum, parseRlimit, parseIdMap, parseMode } from '../../../src/cli/flags.js';
+import { parseNumber, parseRlimit, parseIdMap, parseMode } from '../../../src/cli/flags.js';
 import { expandAbbreviations, parseCommandLine, usage, UsageError } from '../../../src/cli/parse.js';
 
 describe('getopt_long-compatible parsing', () => {
@@ -39,11 +39,11 @@ describe('getopt_long-compatible parsing', () => {
     expect((await parseCommandLine(['-p', '9000', '-Mo', '--', '/bin/sh'])).spec.cfg.mode).toBe('STANDALONE_ONCE');
   });
 
-  it('parses numbers like strtoul base 0', () => {
-    expect(parseNum('0x10')).toBe(16);
-    expect(parseNum('010')).toBe(8);
-    expect(parseNum('12abc')).toBe(12);
-    expect(parseNum('junk')).toBe(0);
+  it('parses numbers with strtoul base-0 syntax, but only whole numbers (nsjail reads junk as 0)', () => {
+    expect(parseNumber('t', '0x10', 'uint32')).toBe(16n);
+    expect(parseNumber('t', '010', 'uint32')).toBe(8n);
+    expect(() => parseNumber('t', '12abc', 'uint32')).toThrow("--t: '12abc' is not a number");
+    expect(() => parseNumber('t', 'junk', 'uint32')).toThrow("--t: 'junk' is not a number");
   });
 
   it('rlimit keywords are case-insensitive and never multiplied', () => {
@@ -52,12 +52,12 @@ describe('getopt_long-compatible parsing', () => {
     expect(parseRlimit('rlimit_as', 'Max')).toEqual({ value: 0n, type: 'HARD' });
     expect(parseRlimit('rlimit_as', 'inf')).toEqual({ value: 0n, type: 'INF' });
     expect(parseRlimit('rlimit_as', '64')).toEqual({ value: 64n, type: 'VALUE' });
-    expect(() => parseRlimit('rlimit_as', '12x')).toThrow(/not a number/);
+    expect(() => parseRlimit('rlimit_as', '12x')).toThrow("--rlimit_as: '12x' is neither a number (in MiB) nor 'soft', 'hard' or 'inf'");
   });
 
-  it('id maps: inside[:outside[:count]], count at least 1', () => {
+  it('id maps: inside[:outside[:count]], count 1 when not given (0 is refused by validation)', () => {
     expect(parseIdMap('99999', false)).toEqual({ inside_id: '99999', outside_id: '', count: 1, use_newidmap: false });
-    expect(parseIdMap('0:1000:0', true)).toEqual({ inside_id: '0', outside_id: '1000', count: 1, use_newidmap: true });
+    expect(parseIdMap('0:1000:0', true)).toEqual({ inside_id: '0', outside_id: '1000', count: 0, use_newidmap: true });
   });
 
   it('mount options split on colons as nsjail', async () => {

@@ -16,8 +16,8 @@ function expectRoundTrip(spec: JailSpec): string {
 }
 
 function specFromFile(path: string): JailSpec {
-  const { state, uidmap, gidmap } = configToState(loadConfigFile(path));
-  return { cfg: state, cli: { ...defaultCli(), uidmap, gidmap } };
+  const { state, uidmap, gidmap, argv } = configToState(loadConfigFile(path));
+  return { cfg: state, cli: { ...defaultCli(), uidmap, gidmap, config_argv: argv } };
 }
 
 describe.skipIf(!haveNsjailConfigs)('nsjail configs round-trip through --dump_config', () => {

@@ -15,9 +15,9 @@ describe('tsjail\'s example configs', () => {
   });
 
   it.each(examples)('%s loads, uses only supported fields and round-trips through --dump_config', (file) => {
-    const { state, uidmap, gidmap } = configToState(loadConfigFile(`${CONFIGS}${file}`));
+    const { state, uidmap, gidmap, argv } = configToState(loadConfigFile(`${CONFIGS}${file}`));
     expect(state.unsupported).toEqual([]);
-    const spec = { cfg: state, cli: { ...defaultCli(), uidmap, gidmap } };
+    const spec = { cfg: state, cli: { ...defaultCli(), uidmap, gidmap, config_argv: argv } };
     const { notes, ...want } = effectiveConfig(spec);
     expect(notes).toEqual([]);
     expect(configToState(parseConfigText(dumpConfig(spec), 'dump.cfg'))).toEqual(want);
