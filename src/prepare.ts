@@ -105,14 +105,19 @@ function resolveId(id: string, db: '/etc/passwd' | '/etc/group', current: number
   throw new PrepareError(`cannot resolve ${db === '/etc/passwd' ? 'user' : 'group'} '${id}'`);
 }
 
-function resolveMap(maps: readonly IdMap[], db: '/etc/passwd' | '/etc/group', current: number): IdRange[] {
+/**
+ * Id map entries. `selfOutside`: an entry that names an inside id but no outside id maps to
+ * that same id on the host (tsjail run as root, a new user namespace). nsjail maps it to the
+ * caller, which as root makes the jail's user host root: `--user 99999` would read
+ * /etc/shadow through `--chroot /`. `--user 99999:0` still asks for that explicitly.
+ */
+export function resolveMap(maps: readonly IdMap[], db: '/etc/passwd' | '/etc/group', current: number, selfOutside = false): IdRange[] {
   if (maps.length === 0) return [{ inside: current, outside: current, count: 1, newidmap: false }];
-  return maps.map((m) => ({
-    inside: resolveId(m.inside_id, db, current),
-    outside: resolveId(m.outside_id, db, current),
-    count: Math.max(1, m.count),
-    newidmap: m.use_newidmap,
-  }));
+  return maps.map((m) => {
+    const inside = resolveId(m.inside_id, db, current);
+    const own = selfOutside && !m.use_newidmap && m.outside_id === '' && m.inside_id !== '';
+    return { inside, outside: own ? inside : resolveId(m.outside_id, db, current), count: Math.max(1, m.count), newidmap: m.use_newidmap };
+  });
 }
 
 /** mount(8)-style options: flags split from filesystem data. */
@@ -343,8 +348,9 @@ export function execOf(spec: JailSpec): { path: string; argv: string[] } {
 export function prepare(spec: JailSpec, host: HostFacts): Prepared {
   const { cfg } = spec;
   // Command-line and config id maps accumulate in spec.cli (nsjail keeps them outside the proto).
-  const uidMap = resolveMap(spec.cli.uidmap, '/etc/passwd', host.uid);
-  const gidMap = resolveMap(spec.cli.gidmap, '/etc/group', host.gid);
+  const asRoot = host.uid === 0 && cfg.clone_newuser;
+  const uidMap = resolveMap(spec.cli.uidmap, '/etc/passwd', host.uid, asRoot);
+  const gidMap = resolveMap(spec.cli.gidmap, '/etc/group', host.gid, asRoot);
   const { path, argv } = execOf(spec);
   const { mounts, warnings: mountWarnings } = prepareMounts(spec);
   const persona = Object.entries(PERSONA).reduce((acc, [k, bit]) => (cfg[k as keyof typeof PERSONA] ? acc | bit : acc), 0);

@@ -73,3 +73,22 @@ describe('buildChildProgram fixes the setup order', () => {
     expect(texts).toContain('fcntl(7, F_SETFD, 0): keep open across execve');
   });
 });
+
+describe('id maps', () => {
+  const maps = async (args: string[], uid: number) => {
+    const { spec } = await parseCommandLine([...args, '--', '/bin/true']);
+    const p = prepare(spec, { ...host, uid, gid: uid });
+    return [p.uidMap.map((m) => `${m.inside}:${m.outside}`), p.gidMap.map((m) => `${m.inside}:${m.outside}`)];
+  };
+
+  it('as root, an inside id without an outside id is the same id on the host', async () => {
+    expect(await maps(['-u', '99999', '-g', '99998'], 0)).toEqual([['99999:99999'], ['99998:99998']]);
+    expect(await maps(['-u', '99999:0', '-g', '99998:0'], 0)).toEqual([['99999:0'], ['99998:0']]);
+    expect(await maps([], 0)).toEqual([['0:0'], ['0:0']]);
+  });
+
+  it('unprivileged, or without a user namespace, the caller stays the outside id', async () => {
+    expect(await maps(['-u', '99999'], 1000)).toEqual([['99999:1000'], ['1000:1000']]);
+    expect(await maps(['-u', '99999', '--disable_clone_newuser'], 0)).toEqual([['99999:0'], ['0:0']]);
+  });
+});
