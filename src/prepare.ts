@@ -243,12 +243,15 @@ function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip
   };
   if (m.is_symlink) return { ...base, kind: 'symlink', src: src ?? '', flags: 0n, isDir: false };
   if (m.src_content?.length) return { ...base, kind: 'content', src: '', flags: MS.MS_BIND, isDir: false, content: m.src_content };
-  if (m.is_dev) return { ...base, kind: 'dev', src: '', flags: 0n, isDir: true, readonly: false };
+  if (m.is_dev) return { ...base, kind: 'dev', src: '', flags: 0n, isDir: true };
   if (m.is_overlay) return { ...base, kind: 'overlay', src: realHostPath(src || dst), flags: 0n, isDir: true, readonly: false };
   if (m.is_bind || (optFlags & MS.MS_BIND) !== 0n) {
     const host = realHostPath(src ?? '');
+    // Host device nodes only where asked for: --dev_bind, a config's explicit `nodev: false`, the `dev`
+    // option, or a source under /dev named as such (nsjail's configs bind /dev/null, /dev/urandom).
+    const devices = m.dev === true || (clear & MS.MS_NODEV) !== 0n || host === '/dev' || host.startsWith('/dev/');
     // nsjail: is_dir when present, else what the source is (a missing one counts as a file; the mount fails anyway).
-    return { ...base, kind: 'bind', src: host, flags: MS.MS_BIND | MS.MS_REC, isDir: m.is_dir ?? isDirOnHost(host) ?? false };
+    return { ...base, nodev: base.nodev || !devices, kind: 'bind', src: host, flags: MS.MS_BIND | MS.MS_REC, isDir: m.is_dir ?? isDirOnHost(host) ?? false };
   }
   return { ...base, kind: 'fs', src: src || 'none', flags: optFlags & ~ACCESS_FLAGS, isDir: m.is_dir ?? true };
 }
@@ -289,6 +292,18 @@ export function pickWorkBase(mounts: readonly PreparedMount[]): string {
   throw new PrepareError(`no directory to mount the work tmpfs on (tried ${WORK_BASES.join(', ')}; each is missing or holds a mount source)`);
 }
 
+/**
+ * A root bound from the host (`--chroot /`) brings the host's /dev with it; its nodes are dead
+ * (nodev), so the jail gets the minimal /dev instead, read-only, on top of it and under any
+ * entry the user puts below /dev. Not when an entry mounts /dev itself.
+ */
+function implicitDev(list: readonly PreparedMount[]): PreparedMount | undefined {
+  const root = list.find((m) => m.dst === '/' && (m.kind === 'bind' || m.kind === 'overlay'));
+  if (!root || !isDirOnHost(`${root.src === '/' ? '' : root.src}/dev`) || list.some((m) => m.dst === '/dev')) return undefined;
+  const dev: MountPt = { dst: '/dev', is_dev: true, is_dir: true, is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: true, nodev: true, noexec: true };
+  return prepareMount(dev) as PreparedMount;
+}
+
 /** The prepared mount list, and the warnings for entries dropped on the way. */
 export function prepareMounts(spec: JailSpec): { mounts: PreparedMount[]; warnings: string[] } {
   const mounts: PreparedMount[] = [];
@@ -298,6 +313,8 @@ export function prepareMounts(spec: JailSpec): { mounts: PreparedMount[]; warnin
     if ('skip' in p) warnings.push(p.skip);
     else mounts.push(p);
   }
+  const dev = implicitDev(mounts);
+  if (dev) mounts.splice(mounts.findIndex((m) => m.dst === '/') + 1, 0, dev);
   return { mounts, warnings };
 }
 

@@ -291,7 +291,7 @@ export function planMounts(p: Prepared, ctx: PlanContext): ChildOp[] {
   p.mounts.forEach((m, n) => {
     const label = entryLabel(m);
     const soft: OpOptions = m.mandatory ? {} : { soft: true };
-    const deferRo = m.kind === 'fs' && m.readonly && DEFER_RO_FS.has(m.fstype);
+    const deferRo = m.readonly && ((m.kind === 'fs' && DEFER_RO_FS.has(m.fstype)) || m.kind === 'dev');
     const t = m.kind === 'symlink' ? undefined : deferRo ? allocSlot(ctx) : scratch;
     ops.push(...planSource(p, L, m, n, t ?? scratch, label, soft), ...planAttach(L, m, t, label, soft));
     if (t === undefined) return;

@@ -2,7 +2,7 @@
  * Issue 13: attacks from inside a CTF-style jail (`--chroot / --user 99999`, run as root),
  * each judged from the host: canary files, host processes, the host keyring.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,5 +60,39 @@ describe.skipIf(!!skip)("the jail's ids are its own on the host", () => {
     writeFileSync(cfg, 'uidmap { inside_id: "4242" }\ngidmap { inside_id: "4343" }\nmount { src: "/" dst: "/" is_bind: true }\nmount { dst: "/proc" fstype: "proc" }\n');
     const r = await runTsjail(['-Mo', '-q', '-C', cfg, '--', '/bin/sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map']);
     expect(r.stdout.split('\n').map((l) => l.trim().split(/\s+/).join(' '))).toEqual(['4242 4242 1', '4343 4343 1', '']);
+  });
+});
+
+describe.skipIf(!!skip)('no host devices unless asked', () => {
+  /** A scratch dir holding a char device made by the test (1,3: a null device), so no real host device is written. */
+  function nodeDir(): string {
+    const d = scratch();
+    execFileSync('/usr/bin/mknod', ['-m', '666', join(d, 'null'), 'c', '1', '3']);
+    return d;
+  }
+
+  it('--chroot / is nodev and brings a private read-only minimal /dev instead of the host one', async () => {
+    const d = nodeDir();
+    const r = await sh(`echo x > ${d}/null && echo host-node-open; ls -A /dev | tr "\\n" " "; echo; touch /dev/kmsg || echo no-kmsg; echo x > /dev/null && echo null-ok`, CTF);
+    expect(r.stdout).toBe('fd full null ptmx pts random shm stderr stdin stdout tty urandom zero \nno-kmsg\nnull-ok\n');
+    expect(r.stderr).toContain(`${d}/null: Permission denied`);
+    expect(r.stderr).toContain("cannot touch '/dev/kmsg': Read-only file system");
+  });
+
+  it('--dev_bind, a config `nodev: false` and a source under /dev keep device nodes working; -R and -B do not', async () => {
+    const d = nodeDir();
+    const probe = (dir: string) => `echo x > ${dir}/null && echo ${dir}-ok`;
+    const r = await sh([probe('/mnt/r'), probe('/mnt/b'), probe('/mnt/dev'), 'echo x > /mnt/n && echo /mnt/n-ok'].join('; '), [
+      // not -T: O_CREAT on another user's device node in a sticky directory is refused anyway
+      ...CTF, '-m', 'none:/mnt:tmpfs:mode=0755', '-R', `${d}:/mnt/r`, '-B', `${d}:/mnt/b`, '--dev_bind', `${d}:/mnt/dev`, '-R', '/dev/null:/mnt/n',
+    ]);
+    expect(r.stdout).toBe('/mnt/dev-ok\n/mnt/n-ok\n');
+    expect(r.stderr).toContain('/mnt/r/null: Permission denied');
+    expect(r.stderr).toContain('/mnt/b/null: Permission denied');
+    const cfg = join(scratch(), 'dev.cfg');
+    writeFileSync(cfg, [`mount { src: "${d}" dst: "/a" is_bind: true nodev: false }`, `mount { src: "${d}" dst: "/b" is_bind: true }`, ...['/bin', '/lib', '/lib64', '/usr'].map((s) => `mount { src: "${s}" dst: "${s}" is_bind: true mandatory: false }`)].join('\n'));
+    const c = await runTsjail(['-Mo', '-q', '-C', cfg, ...CTF, '--', '/bin/sh', '-c', `${probe('/a')}; ${probe('/b')}`]);
+    expect(c.stdout).toBe('/a-ok\n');
+    expect(c.stderr).toContain('/b/null: Permission denied');
   });
 });

@@ -170,7 +170,7 @@ describe.skipIf(!!skip)('exit status as nsjail', () => {
     const r = await runTsjail(['--compat', '3.4', '-R', '/bin', '--', '/bin/true']);
     expect(r.stderr).toMatch(/Jail parameters: .* time_limit:0, personality:0, daemonize:false, .* clone_newcgroup:true, clone_newtime:false, keep_caps:false, disable_no_new_privs:false, max_cpus:0\n/);
     expect(r.stderr).toContain("Mount: '/' flags:MS_RDONLY type:'tmpfs' options:'' dir:true\n");
-    expect(r.stderr).toContain("Mount: '/bin' -> '/bin' flags:MS_RDONLY|MS_BIND|MS_REC|MS_PRIVATE type:'' options:'' dir:true\n");
+    expect(r.stderr).toContain("Mount: '/bin' -> '/bin' flags:MS_RDONLY|MS_NODEV|MS_BIND|MS_REC|MS_PRIVATE type:'' options:'' dir:true\n");
   });
 
   it('logs JSON lines with --log_format json, and to a file with --log', async () => {

@@ -81,7 +81,7 @@ describe('planMounts: the exact op list', () => {
       ...PROLOGUE,
       // the bind: a clone of the host dir, read-only before it is attached
       'open_tree(-100, "/oldroot/usr", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) >$2',
-      'mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_RDONLY, 32) ?$2',
+      'mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_RDONLY|MOUNT_ATTR_NODEV, 32) ?$2',
       'chroot("/newroot") ?$2',
       'chdir("/") ?$2',
       'mkdirat(-100, "/u", 493) ?$2',
@@ -108,10 +108,11 @@ describe('planMounts: the exact op list', () => {
   });
 
   it('--chroot --rw: one writable bind on /, no read-only root, /proc nosuid,nodev,noexec and read-only', async () => {
-    const { raw } = await plan(['--chroot', '/', '--rw']);
+    const { raw } = await plan(['--chroot', '/usr', '--rw']);
     expect(raw).toEqual([
       ...PROLOGUE,
-      'open_tree(-100, "/oldroot", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) >$2',
+      'open_tree(-100, "/oldroot/usr", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) >$2',
+      'mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_NODEV, 32) ?$2',
       'chroot("/newroot") ?$2',
       'chdir("/") ?$2',
       'move_mount($2, "", -100, "/", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_SYMLINKS) ?$2',
@@ -164,8 +165,27 @@ describe('planMounts: the exact op list', () => {
     const { raw } = await plan(['--bindmount_ro_try', '/nonexistent:/x', '--disable_proc']);
     expect(raw).toContain('open_tree(-100, "/oldroot/nonexistent", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) >$2 soft');
     // flags that protect are never soft: a failure there fails the jail
-    expect(raw).toContain('mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_RDONLY, 32) ?$2');
+    expect(raw).toContain('mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_RDONLY|MOUNT_ATTR_NODEV, 32) ?$2');
     expect(raw).toContain('move_mount($2, "", -100, "/x", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_SYMLINKS) ?$2 soft');
+  });
+
+  it('binds are nodev unless devices are asked for; a host root gets a read-only minimal /dev', async () => {
+    const kinds = async (args: string[]) => (await plan([...args, '--disable_proc'])).p.mounts.map((m) => `${m.kind}:${m.dst}:${m.nodev ? 'nodev' : 'dev'}${m.readonly ? ':ro' : ''}`);
+    expect(await kinds(['--chroot', '/', '-R', '/etc:/e', '--dev_bind', '/usr:/u', '-B', '/srv:/s:dev', '-R', '/dev/null'])).toEqual([
+      'bind:/:nodev:ro',
+      'dev:/dev:nodev:ro',
+      'bind:/e:nodev:ro',
+      'bind:/u:dev',
+      'bind:/s:dev',
+      'bind:/dev/null:dev:ro',
+    ]);
+    // asked for a /dev of its own, or no /dev in the root: nothing added
+    expect(await kinds(['--chroot', '/', '--mount_dev'])).toEqual(['bind:/:nodev:ro', 'dev:/dev:dev']);
+    expect(await kinds(['--chroot', '/', '-m', 'none:/dev:tmpfs'])).toEqual(['bind:/:nodev:ro', 'fs:/dev:dev']);
+    expect(await kinds(['--chroot', '/usr'])).toEqual(['bind:/:nodev:ro']);
+    const { raw } = await plan(['--chroot', '/', '--disable_proc']);
+    const ro = raw.indexOf('mount_setattr($3, "", AT_EMPTY_PATH, set:MOUNT_ATTR_RDONLY, 32) ?$3');
+    expect(ro).toBeGreaterThan(raw.indexOf('move_mount($3, "", -100, "/dev", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_SYMLINKS) ?$3'));
   });
 
   it('src_content: a private file, cloned read-only and attached as a file', async () => {
@@ -222,7 +242,7 @@ describe('errors name the call, the user-facing paths, the flags and the errno',
     const { ops } = await plan(['-R', '/nonexistent:/x']);
     const o = ops.find((x) => x.kind === 'open_tree')!;
     expect(describeFailure(o, 2)).toBe(
-      "open_tree('/nonexistent', OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) for mount('/nonexistent' -> '/x', MS_RDONLY|MS_BIND|MS_REC|MS_PRIVATE): ENOENT (No such file or directory)",
+      "open_tree('/nonexistent', OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) for mount('/nonexistent' -> '/x', MS_RDONLY|MS_NODEV|MS_BIND|MS_REC|MS_PRIVATE): ENOENT (No such file or directory)",
     );
     expect(describeFailure(o, 13)).toContain("(hint: the source path needs search permission for the jail's user (try 'chmod o+x' on its directories))");
   });
