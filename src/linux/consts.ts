@@ -31,6 +31,7 @@ export const SYS = {
   umount2: 166,
   sethostname: 170,
   sched_setaffinity: 203,
+  keyctl: 250,
   openat: 257,
   mkdirat: 258,
   mknodat: 259,

@@ -13,7 +13,7 @@ import { planNet } from '../phases/net.js';
 import { planRlimits } from '../phases/rlimits.js';
 import { planSeccomp } from '../phases/seccomp.js';
 import { planParentDeath, planSync } from '../phases/sync.js';
-import { planUser } from '../phases/user.js';
+import { planSessionKeyring, planUser } from '../phases/user.js';
 import { planUts } from '../phases/uts.js';
 import type { Prepared } from '../prepare.js';
 import type { ChildOp } from './ops.js';
@@ -36,6 +36,9 @@ export function buildChildProgram(p: Prepared, ctx: PlanContext, extras: PlanExt
     ...exec.open,
     // Leave the host-root credentials right away; capabilities are kept for setup.
     ...planUser(p),
+    // A session keyring of the jail's own, owned by its user (hence after the switch), before
+    // anything the jail runs could reach the caller's keys.
+    ...planSessionKeyring(),
     // Stdio before mounts: /dev/null is the host's, opened before the root changes.
     ...planStdio(p, ctx),
     // /proc is mounted here, in the new pid namespace this child is PID 1 of.

@@ -2,13 +2,13 @@
  * Issue 13: attacks from inside a CTF-style jail (`--chroot / --user 99999`, run as root),
  * each judged from the host: canary files, host processes, the host keyring.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { jail, runTsjail, sh } from './helpers/run-tsjail.js';
-import { missingRoot, missingUserns } from './helpers/require.js';
+import { jail, runTsjail, sh, TSJAIL } from './helpers/run-tsjail.js';
+import { missingBinary, missingRoot, missingUserns } from './helpers/require.js';
 
 const skip = missingRoot() ?? missingUserns();
 const CTF = ['--user', '99999', '--group', '99999'];
@@ -94,5 +94,46 @@ describe.skipIf(!!skip)('no host devices unless asked', () => {
     const c = await runTsjail(['-Mo', '-q', '-C', cfg, ...CTF, '--', '/bin/sh', '-c', `${probe('/a')}; ${probe('/b')}`]);
     expect(c.stdout).toBe('/a-ok\n');
     expect(c.stderr).toContain('/b/null: Permission denied');
+  });
+});
+
+describe.skipIf(!!(skip ?? missingBinary('/usr/bin/cc')))('a fresh session keyring for every jail', () => {
+  it("the jail cannot find or read a key in the caller's session keyring", () => {
+    const d = scratch();
+    // `hold`: a session keyring of this test's own holding a canary key, then exec the rest;
+    // `probe`: search the session keyring for the canary and read it.
+    writeFileSync(
+      join(d, 'keys.c'),
+      `#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "probe")) {
+    long id = syscall(SYS_keyctl, 10 /* KEYCTL_SEARCH */, -3 /* @s */, "user", "tsjail-canary", 0);
+    if (id < 0) { printf("search: %s\\n", strerror(errno)); return 1; }
+    char buf[64] = {0};
+    long n = syscall(SYS_keyctl, 11 /* KEYCTL_READ */, id, buf, sizeof buf - 1);
+    printf("read: %s\\n", n < 0 ? strerror(errno) : buf);
+    return 0;
+  }
+  if (syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL) < 0) { perror("join"); return 2; }
+  if (syscall(SYS_add_key, "user", "tsjail-canary", "secret", 6, -3) < 0) { perror("add_key"); return 2; }
+  execv(argv[1], argv + 1);
+  perror("execv");
+  return 2;
+}
+`,
+    );
+    const bin = join(d, 'keys');
+    execFileSync('/usr/bin/cc', ['-O', '-o', bin, join(d, 'keys.c')]);
+    const run = (argv: string[]) => spawnSync(bin, argv, { encoding: 'utf8', timeout: 30_000, env: { PATH: '/usr/bin:/bin', NO_COLOR: '1' } });
+    // The canary is reachable through possession without a jail in between ...
+    expect(run([bin, 'probe']).stdout).toBe('read: secret\n');
+    // ... and not from inside one.
+    const r = run([process.execPath, TSJAIL, '-Mo', '-q', '--chroot', '/', ...CTF, '--', bin, 'probe']);
+    expect(r.stdout).toBe('search: Required key not available\n');
+    expect(r.status).toBe(1);
   });
 });

@@ -28,6 +28,13 @@ describe('buildChildProgram fixes the setup order', () => {
     expect(kinds.indexOf('setresgid')).toBeLessThan(kinds.indexOf('setresuid'));
   });
 
+  it("joins a fresh session keyring as the jail's user, before any mount", async () => {
+    const { kinds, texts } = await plan(['--chroot', '/', '-u', '99999']);
+    expect(texts).toContain('keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)');
+    expect(kinds.indexOf('keyctl')).toBeGreaterThan(kinds.indexOf('setresuid'));
+    expect(kinds.indexOf('keyctl')).toBeLessThan(kinds.indexOf('mount'));
+  });
+
   it('drops capabilities after mounts and hostname, seccomp right before execve', async () => {
     const { kinds } = await plan(['--chroot', '/']);
     const last = (k: string) => kinds.lastIndexOf(k as never);
