@@ -95,7 +95,9 @@ export async function execute(spec: JailSpec): Promise<number> {
   // The detached copy of --daemon drops its marker before the jail's environment is built.
   const daemon = spec.cfg.daemon ? await import('./modes/daemon.js') : undefined;
   const detached = daemon?.takeDaemonMarker() ?? false;
-  const p: Prepared = { ...prepare(spec, host), seccomp: await compileFilter(spec) };
+  const prepared = prepare(spec, host);
+  const pins = prepared.cfg.clone_newns && !detached ? (await import('./phases/pins.js')).pinBindSources(prepared.mounts) : undefined;
+  const p: Prepared = { ...prepared, seccomp: await compileFilter(spec), pins };
   if (!detached) logParams(p);
   if (daemon && !detached) return daemon.daemonize(p);
   const hooks = await buildHooks(p);

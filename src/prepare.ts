@@ -9,6 +9,7 @@ import { capValue, CLONE_FLAGS, flagsToStr, MS, MS_FLAGS, PERSONA, RLIMITS, RLIM
 import type { ConfigState, IdMap, JailSpec, MountPt, RlimitName } from './spec.js';
 import { RLIMIT_NAMES } from './spec.js';
 import { q } from './plan/describe.js';
+import type { Pins } from './phases/pins.js';
 
 export class PrepareError extends Error {}
 
@@ -72,6 +73,8 @@ export interface Prepared {
   readonly cpuMask?: Uint8Array;
   readonly passFds: readonly number[];
   readonly seccomp?: Uint8Array;
+  /** Bind sources opened once for the run (set by execute when tsjail may clone mounts). */
+  readonly pins?: Pins;
 }
 
 export function cloneFlagsOf(cfg: ConfigState): bigint {

@@ -44,6 +44,7 @@ export const SYS = {
   open_tree: 428,
   move_mount: 429,
   close_range: 436,
+  openat2: 437,
   mount_setattr: 442,
   landlock_create_ruleset: 444,
   landlock_add_rule: 445,
@@ -112,6 +113,12 @@ export const AT_FDCWD = -100;
 export const AT_RECURSIVE = 0x8000;
 export const AT_EMPTY_PATH = 0x1000;
 export const MNT_DETACH = 2;
+/** openat2(2) struct open_how.resolve bits. */
+export const RESOLVE_FLAGS: NamedBits = [
+  ['RESOLVE_NO_MAGICLINKS', 0x2n],
+  ['RESOLVE_NO_SYMLINKS', 0x4n],
+];
+export const F_DUPFD_CLOEXEC = 1030;
 
 export const O_FLAGS: NamedBits = [
   ['O_WRONLY', 0o1n],

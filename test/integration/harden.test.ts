@@ -3,7 +3,7 @@
  * each judged from the host: canary files, host processes, the host keyring.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -135,5 +135,56 @@ int main(int argc, char **argv) {
     const r = run([process.execPath, TSJAIL, '-Mo', '-q', '--chroot', '/', ...CTF, '--', bin, 'probe']);
     expect(r.stdout).toBe('search: Required key not available\n');
     expect(r.status).toBe(1);
+  });
+});
+
+describe.skipIf(!!skip)('bind sources are pinned for the run', () => {
+  /** W (writable by the jail's user) holds sub/marker; sub is also bound read-only on its own. */
+  function sources(owner: number): string {
+    const w = scratch();
+    mkdirSync(join(w, 'sub'));
+    writeFileSync(join(w, 'sub', 'marker'), 'original\n');
+    execFileSync('/bin/chown', ['-R', `${owner}:${owner}`, w]);
+    return w;
+  }
+  // Each run lists the read-only bind, then (once) swaps its source for a symlink to /etc.
+  const SWAP = 'ls /mnt/s | head -3 | tr "\\n" " "; echo; test -L /mnt/w/sub || { mv /mnt/w/sub /mnt/w/sub.old && ln -s /etc /mnt/w/sub; }';
+  const binds = (w: string) => ['-m', 'none:/mnt:tmpfs:mode=0755', '-B', `${w}:/mnt/w`, '-R', `${w}/sub:/mnt/s`];
+  /** Runs -Mr until `runs` lines are out, then SIGTERM (or until it stops by itself). */
+  const rerun = (pre: string[], args: string[], runs: number) =>
+    new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve, reject) => {
+      const c = spawn(pre[0]!, [...pre.slice(1), process.execPath, TSJAIL, '-Mr', '-q', '--chroot', '/', ...args, '--', '/bin/sh', '-c', SWAP], {
+        env: { PATH: '/usr/bin:/bin', NO_COLOR: '1', HOME: '/tmp' },
+      });
+      let stdout = '';
+      let stderr = '';
+      const timer = setTimeout(() => c.kill('SIGKILL'), 30_000);
+      c.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.split('\n').length > runs) c.kill('SIGTERM');
+      });
+      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      c.on('error', reject);
+      c.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ stdout, stderr, code });
+      });
+    });
+
+  it('-Mr: a symlink planted in a writable bind source does not redirect a later bind (the original is bound)', async () => {
+    const w = sources(99999);
+    const r = await rerun(['/usr/bin/env'], [...CTF, ...binds(w)], 3);
+    expect(r.stdout.split('\n').slice(0, 3)).toEqual(['marker ', 'marker ', 'marker ']);
+    expect(readlinkSync(join(w, 'sub'))).toBe('/etc');
+  });
+
+  it.skipIf(!!missingBinary('/usr/bin/setpriv'))('unprivileged (nothing to pin): the planted symlink stops the next jail with ELOOP', async () => {
+    const w = sources(1000);
+    // The jail set up while the first one ran still has the original; the one after it stops -Mr with 255.
+    const r = await rerun(['/usr/bin/setpriv', '--reuid=1000', '--regid=1000', '--clear-groups'], binds(w), Infinity);
+    expect(r.code).toBe(255);
+    expect(r.stdout.split('\n')[0]).toBe('marker ');
+    expect(r.stderr).toContain(`openat2('${w}/sub', O_PATH, RESOLVE_NO_SYMLINKS) for mount('${w}/sub' -> '/mnt/s', MS_RDONLY|MS_NODEV|MS_BIND|MS_REC|MS_PRIVATE): ELOOP`);
+    expect(r.stdout).not.toContain('passwd');
   });
 });

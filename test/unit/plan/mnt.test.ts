@@ -30,6 +30,7 @@ const arg = (a: Arg): string => {
 };
 
 /** `kind(args) >$save ?$cond soft`: every argument, so paths and flags are asserted exactly. */
+const raw_ = (o: ChildOp): string => raw(o);
 const raw = (o: ChildOp) =>
   `${o.kind}(${o.args.map(arg).join(', ')})${o.save !== undefined ? ` >$${o.save}` : ''}${o.cond !== undefined ? ` ?$${o.cond}` : ''}${o.soft ? ' soft' : ''}`;
 
@@ -71,6 +72,13 @@ const PROLOGUE = [
   'openat(-100, "/", O_DIRECTORY|O_CLOEXEC|O_PATH, 0) >$0',
 ];
 const BACK = ['fchdir($0)', 'chroot(".")'];
+/** A bind source the parent did not pin: opened without following symlinks, cloned through the fd, the clone put in its place. */
+const byPath = (src: string, soft = '') => [
+  `openat2(-100, "${src}", {O_PATH|O_CLOEXEC, RESOLVE_NO_SYMLINKS}, 24) >$2${soft}`,
+  'open_tree($2, "", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_EMPTY_PATH|AT_RECURSIVE) >$3 ?$2',
+  'dup3($3, $2, O_CLOEXEC) ?$2',
+  'close($3) ?$2',
+];
 const SWITCH = ['close($0) ?$0', 'chdir("/newroot")', 'pivot_root(".", ".")', 'umount2(".", 2)', 'chdir("/")'];
 const ROOT_RO = ['mount_setattr($1, "", AT_EMPTY_PATH, set:MOUNT_ATTR_RDONLY, 32) ?$1', 'close($1) ?$1'];
 
@@ -80,7 +88,7 @@ describe('planMounts: the exact op list', () => {
     expect(raw).toEqual([
       ...PROLOGUE,
       // the bind: a clone of the host dir, read-only before it is attached
-      'open_tree(-100, "/oldroot/usr", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) >$2',
+      ...byPath('/oldroot/usr'),
       'mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_RDONLY|MOUNT_ATTR_NODEV, 32) ?$2',
       'chroot("/newroot") ?$2',
       'chdir("/") ?$2',
@@ -111,7 +119,7 @@ describe('planMounts: the exact op list', () => {
     const { raw } = await plan(['--chroot', '/usr', '--rw']);
     expect(raw).toEqual([
       ...PROLOGUE,
-      'open_tree(-100, "/oldroot/usr", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) >$2',
+      ...byPath('/oldroot/usr'),
       'mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_NODEV, 32) ?$2',
       'chroot("/newroot") ?$2',
       'chdir("/") ?$2',
@@ -139,9 +147,9 @@ describe('planMounts: the exact op list', () => {
 
   it('a read-only tmpfs stays writable until every mount point exists, through its own fd', async () => {
     const { raw } = await plan(['-m', 'none:/a:tmpfs:ro,nosuid,size=8m', '-T', '/a/b', '--disable_proc']);
-    expect(raw).toContain('mount("none", ".", "tmpfs", MS_NOSUID, "size=8m") >$3');
-    expect(raw).not.toContain('close($3) ?$3\nmkdirat');
-    const ro = raw.indexOf('mount_setattr($3, "", AT_EMPTY_PATH, set:MOUNT_ATTR_RDONLY, 32) ?$3');
+    expect(raw).toContain('mount("none", ".", "tmpfs", MS_NOSUID, "size=8m") >$4');
+    expect(raw).not.toContain('close($4) ?$4\nmkdirat');
+    const ro = raw.indexOf('mount_setattr($4, "", AT_EMPTY_PATH, set:MOUNT_ATTR_RDONLY, 32) ?$4');
     expect(ro).toBeGreaterThan(raw.indexOf('mkdirat(-100, "/a/b", 493) ?$2'));
     expect(ro).toBeLessThan(raw.indexOf('pivot_root(".", ".")'));
   });
@@ -163,7 +171,7 @@ describe('planMounts: the exact op list', () => {
 
   it('-try binds: only the source is soft, and nothing else runs when it is missing', async () => {
     const { raw } = await plan(['--bindmount_ro_try', '/nonexistent:/x', '--disable_proc']);
-    expect(raw).toContain('open_tree(-100, "/oldroot/nonexistent", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) >$2 soft');
+    expect(raw.join('\n')).toContain(byPath('/oldroot/nonexistent', ' soft').join('\n'));
     // flags that protect are never soft: a failure there fails the jail
     expect(raw).toContain('mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_RDONLY|MOUNT_ATTR_NODEV, 32) ?$2');
     expect(raw).toContain('move_mount($2, "", -100, "/x", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_SYMLINKS) ?$2 soft');
@@ -184,8 +192,20 @@ describe('planMounts: the exact op list', () => {
     expect(await kinds(['--chroot', '/', '-m', 'none:/dev:tmpfs'])).toEqual(['bind:/:nodev:ro', 'fs:/dev:dev']);
     expect(await kinds(['--chroot', '/usr'])).toEqual(['bind:/:nodev:ro']);
     const { raw } = await plan(['--chroot', '/', '--disable_proc']);
-    const ro = raw.indexOf('mount_setattr($3, "", AT_EMPTY_PATH, set:MOUNT_ATTR_RDONLY, 32) ?$3');
-    expect(ro).toBeGreaterThan(raw.indexOf('move_mount($3, "", -100, "/dev", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_SYMLINKS) ?$3'));
+    const ro = raw.indexOf('mount_setattr($4, "", AT_EMPTY_PATH, set:MOUNT_ATTR_RDONLY, 32) ?$4');
+    expect(ro).toBeGreaterThan(raw.indexOf('move_mount($4, "", -100, "/dev", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_SYMLINKS) ?$4'));
+  });
+
+  it('a pinned bind source: the clone tsjail put at a fixed descriptor, taken into the entry slot', async () => {
+    const { spec } = await parseCommandLine(['-R', '/usr:/u', '--disable_proc', '--', '/bin/true']);
+    const p = { ...prepare(spec, host), workBase: '/tmp', pins: { fds: [77], arm: () => () => undefined } };
+    const raw = planMounts(p, newContext({ errFd: 3 })).map(raw_);
+    expect(raw.slice(PROLOGUE.length, PROLOGUE.length + 3)).toEqual([
+      'fcntl(77, 1030, 0) >$2',
+      'close(77)',
+      'mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_RDONLY|MOUNT_ATTR_NODEV, 32) ?$2',
+    ]);
+    expect(raw.some((o) => o.startsWith('openat2') || o.startsWith('open_tree'))).toBe(false);
   });
 
   it('src_content: a private file, cloned read-only and attached as a file', async () => {
@@ -218,7 +238,7 @@ describe('planMounts: the exact op list', () => {
   it('--no_pivotroot: work paths on the host, MS_MOVE and chroot at the end', async () => {
     const { raw } = await plan(['--no_pivotroot', '-R', '/usr', '--disable_proc']);
     expect(raw).not.toContain('pivot_root(".", "oldroot")');
-    expect(raw).toContain('open_tree(-100, "/usr", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) >$2');
+    expect(raw).toContain(byPath('/usr')[0]);
     expect(raw).toContain('chroot("/tmp/newroot") ?$2');
     expect(raw.slice(-6)).toEqual(['close($0) ?$0', 'chdir("/tmp/newroot")', 'mount(".", "/", NULL, MS_MOVE, NULL)', 'chroot(".")', 'chdir("/")', 'chdir("/")']);
   });
@@ -240,11 +260,12 @@ describe('planMounts: the exact op list', () => {
 describe('errors name the call, the user-facing paths, the flags and the errno', () => {
   it('a missing bind source', async () => {
     const { ops } = await plan(['-R', '/nonexistent:/x']);
-    const o = ops.find((x) => x.kind === 'open_tree')!;
+    const o = ops.find((x) => x.kind === 'openat2')!;
     expect(describeFailure(o, 2)).toBe(
-      "open_tree('/nonexistent', OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) for mount('/nonexistent' -> '/x', MS_RDONLY|MS_NODEV|MS_BIND|MS_REC|MS_PRIVATE): ENOENT (No such file or directory)",
+      "openat2('/nonexistent', O_PATH, RESOLVE_NO_SYMLINKS) for mount('/nonexistent' -> '/x', MS_RDONLY|MS_NODEV|MS_BIND|MS_REC|MS_PRIVATE): ENOENT (No such file or directory)",
     );
     expect(describeFailure(o, 13)).toContain("(hint: the source path needs search permission for the jail's user (try 'chmod o+x' on its directories))");
+    expect(describeFailure(o, 40)).toContain('(hint: a symlink appeared in the source path after tsjail resolved it at start, and tsjail does not follow it)');
   });
 
   it('a filesystem mount, a mount point under a read-only mount, a locked flag', async () => {
