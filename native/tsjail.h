@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define TSJ_ABI_VERSION 1
+#define TSJ_ABI_VERSION 2
 #define TSJ_PLAN_MAGIC 0x504a5354u /* "TSJP" */
 #define TSJ_MAX_SLOTS 256
 
@@ -35,8 +35,9 @@
 
 /* Pseudo calls: mechanisms that are not one syscall. */
 #define TSJ_PSEUDO_BASE 0x10000u
-/* Fork; the parent becomes a reaper (PID 1 of the jail), the child goes on
- * with the plan. args[0]: the error-pipe fd the reaper must close. */
+/* Fork. The parent (PID 1 of the jail) runs the next args[0] ops, which end
+ * in the execve of its init; the child skips them and goes on with the plan.
+ * The result is the child's pid in the parent (checked with expect), 0 in the child. */
 #define TSJ_OP_INIT_FORK (TSJ_PSEUDO_BASE + 1)
 
 struct tsj_op {

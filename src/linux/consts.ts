@@ -12,6 +12,7 @@ export const SYS = {
   write: 1,
   recvmsg: 47,
   close: 3,
+  rt_sigprocmask: 14,
   ioctl: 16,
   socket: 41,
   execve: 59,

@@ -60,7 +60,7 @@ function load(): Libc {
     close: c.func('int close(int fd)'),
   };
   const abi = lib.tsj_abi_version();
-  if (abi !== 1) throw new Error(`native runner ABI ${abi}, expected 1: rebuild with 'npm run build'`);
+  if (abi !== 2) throw new Error(`native runner ABI ${abi}, expected 2: rebuild with 'npm run build'`);
   return lib;
 }
 

@@ -7,7 +7,7 @@ import { SYS } from '../linux/consts.js';
 import { errnoValue } from '../linux/errno.js';
 import type { Arg, ChildOp } from './ops.js';
 
-export const TSJ_ABI_VERSION = 1;
+export const TSJ_ABI_VERSION = 2;
 const PLAN_MAGIC = 0x504a5354;
 const HDR_SIZE = 32;
 /** Where op k's record starts: OPS_OFF + k * OP_SIZE; its args[j] at +8 + 8*j. */

@@ -25,6 +25,7 @@ export interface PlanExtras {
 
 export function buildChildProgram(p: Prepared, ctx: PlanContext, extras: PlanExtras = {}): ChildOp[] {
   const exec = planExec(p, ctx);
+  const init = planInit(p, ctx);
   return [
     // Die with tsjail from the first instruction: an orphaned half-built jail is a leak.
     ...planParentDeath(ctx),
@@ -32,8 +33,9 @@ export function buildChildProgram(p: Prepared, ctx: PlanContext, extras: PlanExt
     ...planSync(ctx),
     // Lowering the OOM score may need the credentials we still hold before the uid switch.
     ...planOomScore(p, ctx),
-    // --execute_fd opens the host binary before the mount namespace hides it.
+    // --execute_fd opens the host binary before the mount namespace hides it; --init its PID 1's.
     ...exec.open,
+    ...init.open,
     // Leave the host-root credentials right away; capabilities are kept for setup.
     ...planUser(p),
     // A session keyring of the jail's own, owned by its user (hence after the switch), before
@@ -58,8 +60,9 @@ export function buildChildProgram(p: Prepared, ctx: PlanContext, extras: PlanExt
     ...planProcess(p),
     // After every open above, so none of our descriptors reaches the program.
     ...planCloseOnExec(p),
-    // The reaper forks once the jail is complete; the filter below binds the program only.
-    ...planInit(p, ctx),
+    // PID 1 forks off once the jail is complete and execs tsjail-init under its own filter
+    // (phases/init.ts); the filter below binds the program.
+    ...init.fork,
     // Seccomp last, so the filter need not allow any setup syscall.
     ...planSeccomp(p),
     ...exec.exec,

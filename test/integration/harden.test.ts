@@ -188,3 +188,14 @@ describe.skipIf(!!skip)('bind sources are pinned for the run', () => {
     expect(r.stdout).not.toContain('passwd');
   });
 });
+
+describe.skipIf(!!skip)('--init: a minimal PID 1', () => {
+  it("PID 1 shows nothing of tsjail's, holds no capabilities, has no_new_privs and a filter", async () => {
+    const r = await sh(
+      'tr "\\0" " " < /proc/1/cmdline; echo; wc -c < /proc/1/environ; grep -E "^(CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):" /proc/1/status; ls /proc/1/fd | wc -l; exit 4',
+      ['--init', '--keep_caps', '-E', 'SECRET=hunter2'],
+    );
+    expect(r.stdout).toBe('init \n0\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n0\n');
+    expect(r.exitCode).toBe(4);
+  });
+});

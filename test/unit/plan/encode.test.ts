@@ -14,7 +14,7 @@ describe('encodePlan: the native wire format', () => {
 
   it('writes the header', () => {
     expect(blob.readUInt32LE(0)).toBe(0x504a5354);
-    expect(blob.readUInt32LE(4)).toBe(1);
+    expect(blob.readUInt32LE(4)).toBe(2);
     expect(blob.readUInt32LE(8)).toBe(blob.length);
     expect(blob.readUInt32LE(12)).toBe(3);
   });
