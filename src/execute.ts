@@ -46,7 +46,18 @@ async function buildHooks(p: Prepared): Promise<JailHooks> {
     hooks.parent = cg.parent;
     hooks.onExit.unshift(cg.onExit);
     hooks.dispose.push(cg.dispose);
-  } else hooks.onExit.unshift((await import('./cgroup/accounting.js')).accountingHook());
+  } else {
+    hooks.onExit.unshift((await import('./cgroup/accounting.js')).accountingHook());
+    // Without a pid namespace nothing else ends what the program leaves running (cgroup/track.ts).
+    if (!p.cfg.clone_newpid && p.cfg.mode !== 'STANDALONE_EXECVE') {
+      const t = (await import('./cgroup/track.js')).setupTracking(p);
+      if (t) {
+        hooks.parent = t.parent;
+        hooks.onExit.push(t.onExit);
+        hooks.dispose.push(t.dispose);
+      }
+    }
+  }
   if (p.cfg.ext.status_fd !== undefined || p.cfg.ext.status_file !== undefined) {
     const { StatusChannel } = await import('./status.js');
     const status = new StatusChannel(p.cfg.ext);

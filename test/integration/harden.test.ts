@@ -3,7 +3,7 @@
  * each judged from the host: canary files, host processes, the host keyring.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -197,5 +197,32 @@ describe.skipIf(!!skip)('--init: a minimal PID 1', () => {
     );
     expect(r.stdout).toBe('init \n0\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n0\n');
     expect(r.exitCode).toBe(4);
+  });
+});
+
+describe.skipIf(!!skip)('time limits hold without a pid namespace', () => {
+  /** Alive and not a zombie (a killed daemon waits for the host's init to reap it). */
+  const running = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+
+  it('-t with --disable_clone_newpid kills the daemon the program left, not only the program', async () => {
+    const d = scratch();
+    execFileSync('/bin/chown', ['99999:99999', d]);
+    const r = await sh('setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > /mnt/d/daemon; exec sleep 100', [
+      ...CTF, '--disable_clone_newpid', '-t', '1', '-m', 'none:/mnt:tmpfs:mode=0755', '-B', `${d}:/mnt/d`,
+    ]);
+    expect(r.exitCode).toBe(137);
+    const daemon = Number(readFileSync(join(d, 'daemon'), 'utf8'));
+    expect(daemon).toBeGreaterThan(0);
+    // tsjail empties the jail's cgroup before it exits: the daemon is gone (or a zombie) by now.
+    const alive = running(daemon);
+    if (alive) process.kill(daemon, 'SIGKILL');
+    expect(alive).toBe(false);
   });
 });
