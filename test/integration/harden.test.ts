@@ -178,6 +178,16 @@ describe.skipIf(!!skip)('bind sources are pinned for the run', () => {
     expect(readlinkSync(join(w, 'sub'))).toBe('/etc');
   });
 
+  it('-Mo: a new tsjail refuses a source reached through a symlink the jail could have planted', async () => {
+    const w = sources(99999);
+    const first = await sh(SWAP, [...CTF, ...binds(w)]);
+    expect(first.stdout).toBe('marker \n');
+    const second = await sh(SWAP, [...CTF, ...binds(w)]);
+    expect(second.exitCode).toBe(255);
+    expect(second.stdout).toBe('');
+    expect(second.stderr).toContain(`bind source '${w}/sub': '${w}/sub' is a symlink inside the writable bind source '${w}', owned by the jail's user (an earlier jail may have planted it): tsjail does not follow it`);
+  });
+
   it.skipIf(!!missingBinary('/usr/bin/setpriv'))('unprivileged (nothing to pin): the planted symlink stops the next jail with ELOOP', async () => {
     const w = sources(1000);
     // The jail set up while the first one ran still has the original; the one after it stops -Mr with 255.

@@ -1,4 +1,7 @@
 /** The mount plan as data: exact op lists for small specs, option splitting, nsjail's Mount lines. */
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../../src/cli/parse.js';
 import { flagsToStr, MS_FLAGS as MS_TABLE } from '../../../src/linux/consts.js';
@@ -6,7 +9,7 @@ import { newContext } from '../../../src/phases/context.js';
 import { planMounts } from '../../../src/phases/mnt.js';
 import { describeFailure } from '../../../src/plan/describe.js';
 import type { Arg, ChildOp } from '../../../src/plan/ops.js';
-import { mountLogLine, pickWorkBase, prepare, prepareMount, splitMountOptions, type PreparedMount } from '../../../src/prepare.js';
+import { mountLogLine, pickWorkBase, plantedLink, prepare, prepareMount, splitMountOptions, type PreparedMount } from '../../../src/prepare.js';
 import { FAKE_HOST } from '../helpers/host.js';
 import type { MountPt } from '../../../src/spec.js';
 
@@ -358,5 +361,23 @@ describe('prepareMount', () => {
     expect(pickWorkBase([bind('/usr')])).toBe('/tmp');
     expect(pickWorkBase([bind('/tmp')])).not.toBe('/tmp');
     expect(pickWorkBase([bind('/tmp/sub')])).not.toBe('/tmp');
+  });
+});
+
+describe('plantedLink: symlinks a jail could have planted in a writable source', () => {
+  it('finds one owned by a jail id inside a writable root, follows the host\'s own', () => {
+    const w = mkdtempSync(join(tmpdir(), 'tsjail-planted-'));
+    try {
+      mkdirSync(join(w, 'real'));
+      symlinkSync(join(w, 'real'), join(w, 'link'));
+      const own = lstatSync(join(w, 'link')).uid;
+      expect(plantedLink(join(w, 'link', 'x'), [w], (u) => u === own)).toEqual({ link: join(w, 'link'), root: w });
+      // not a jail id, or not below a writable source: followed
+      expect(plantedLink(join(w, 'link', 'x'), [w], () => false)).toBeUndefined();
+      expect(plantedLink(join(w, 'link', 'x'), ['/elsewhere'], () => true)).toBeUndefined();
+      expect(plantedLink(join(w, 'real'), [w], () => true)).toBeUndefined();
+    } finally {
+      rmSync(w, { recursive: true, force: true });
+    }
   });
 });
