@@ -21,7 +21,8 @@ import { readHostFacts } from './host.js';
 import { signalName } from './linux/errno.js';
 import { dupCloexec, pipeCloexec } from './linux/libc.js';
 import { log, type LogSettings } from './log/logger.js';
-import { prepare } from './prepare.js';
+import type { Pins } from './phases/pins.js';
+import { prepare, type Prepared } from './prepare.js';
 import { LaunchError, launchJail } from './proc/spawn.js';
 import { Supervisor, type ExitInfo } from './proc/supervisor.js';
 import type { JailSpec } from './spec.js';
@@ -222,6 +223,11 @@ function resultOf(e: ExitInfo, error?: JailError): JailResult {
   };
 }
 
+/** Closes a jail's pinned bind sources with the rest of its clean-up. */
+function releasing(pins: Pins): Feature {
+  return { name: 'pins', applies: () => true, prepare: () => ({ dispose: () => pins.release() }) };
+}
+
 /**
  * Starts a jail and returns once it is cloned (its program may still be
  * setting up). Invalid options reject with a ValidationError; a failure while
@@ -234,10 +240,13 @@ export async function startJail(opts: JailOptions): Promise<Jail> {
   let features: ActiveFeatures;
   const jail = new Jail();
   let ends: Ends | undefined;
-  let p;
+  let p: Prepared;
   try {
-    p = prepare(spec, readHostFacts());
-    features = await prepareFeatures(p, [...FEATURES, ...(opts.features ?? [])]);
+    const base = prepare(spec, readHostFacts());
+    // Bind sources opened once, without following symlinks, as for the CLI (phases/pins.ts); closed when the jail ends.
+    const pins = base.cfg.clone_newns ? (await import('./phases/pins.js')).pinBindSources(base.mounts) : undefined;
+    p = { ...base, pins };
+    features = await prepareFeatures(p, [...FEATURES, ...(opts.features ?? []), ...(pins ? [releasing(pins)] : [])]);
   } catch (e) {
     throw e instanceof JailError ? e : new JailError(errorText(e), { stage: 'prepare' });
   }

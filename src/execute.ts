@@ -33,7 +33,10 @@ export async function execute(spec: JailSpec, opts: ExecuteOptions = {}): Promis
   const daemon = spec.cfg.daemon ? await import('./modes/daemon.js') : undefined;
   const detached = daemon?.takeDaemonMarker() ?? false;
   // Prepare in one place: the base, then every feature's step (filters compiled, files checked), before anything is logged or cloned.
-  const p = prepare(spec, host);
+  const base = prepare(spec, host);
+  // Bind sources opened once for the whole run (phases/pins.ts), before --daemon detaches.
+  const pins = base.cfg.clone_newns && !detached ? (await import('./phases/pins.js')).pinBindSources(base.mounts) : undefined;
+  const p: Prepared = { ...base, pins };
   const features = await prepareFeatures(p, opts.features ? [...FEATURES, ...opts.features] : FEATURES);
   if (!detached) logParams(p);
   if (daemon && !detached) {

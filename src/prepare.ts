@@ -4,7 +4,7 @@
  * keywords into numbers, the environment and argv, mount entries with their
  * flags split from their data. Seccomp and Landlock preparation plug in here.
  */
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { capValue, CLONE_FLAGS, flagsToStr, MS, MS_FLAGS, PERSONA, RLIMITS, RLIM64_INFINITY } from './linux/consts.js';
 import type { ConfigState, IdMap, JailSpec, MountPt, RlimitName } from './spec.js';
 import { RLIMIT_NAMES } from './spec.js';
@@ -12,6 +12,7 @@ import { q } from './plan/describe.js';
 import { wantsSeccomp } from './features/predicates.js';
 import { ID_MAX, isNumericId, parseId } from './numbers.js';
 import { quoted } from './text.js';
+import type { Pins } from './phases/pins.js';
 
 export class PrepareError extends Error {}
 
@@ -28,6 +29,8 @@ export interface PreparedMount {
   readonly kind: MountKind;
   /** Host path (bind, overlay lower dir), symlink target, or the fs source ('none'). */
   readonly src: string;
+  /** A bind's or overlay's source as written (env prefix applied), before host symlinks were followed. */
+  readonly srcGiven?: string;
   /** Absolute path inside the jail. */
   readonly dst: string;
   readonly fstype: string;
@@ -76,6 +79,8 @@ export interface Prepared {
   readonly passFds: readonly number[];
   /** PR_SET_NO_NEW_PRIVS for the program: unless disabled, and always under a seccomp filter (the kernel requires it unprivileged). */
   readonly noNewPrivs: boolean;
+  /** Bind sources opened once for the run (set by execute when tsjail may clone mounts). */
+  readonly pins?: Pins;
 }
 
 export function cloneFlagsOf(cfg: ConfigState): bigint {
@@ -115,10 +120,18 @@ function resolveId(id: string, db: '/etc/passwd' | '/etc/group', current: number
   throw new PrepareError(`cannot resolve ${db === '/etc/passwd' ? 'user' : 'group'} ${quoted(id)}`);
 }
 
-function resolveMap(maps: readonly IdMap[], db: '/etc/passwd' | '/etc/group', current: number): IdRange[] {
+/**
+ * Id map entries. `selfOutside`: an entry that names an inside id but no outside id maps to
+ * that same id on the host (tsjail run as root, a new user namespace). nsjail maps it to the
+ * caller, which as root makes the jail's user host root: `--user 99999` would read
+ * /etc/shadow through `--chroot /`. `--user 99999:0` still asks for that explicitly.
+ */
+export function resolveMap(maps: readonly IdMap[], db: '/etc/passwd' | '/etc/group', current: number, selfOutside = false): IdRange[] {
   if (maps.length === 0) return [{ inside: current, outside: current, count: 1, newidmap: false }];
   return maps.map((m) => {
-    const r = { inside: resolveId(m.inside_id, db, current), outside: resolveId(m.outside_id, db, current), count: m.count, newidmap: m.use_newidmap };
+    const inside = resolveId(m.inside_id, db, current);
+    const own = selfOutside && !m.use_newidmap && m.outside_id === '' && m.inside_id !== '';
+    const r = { inside, outside: own ? inside : resolveId(m.outside_id, db, current), count: m.count, newidmap: m.use_newidmap };
     // Names and the caller's id are only known now; validation checked the numbers given.
     if (r.count < 1 || BigInt(Math.max(r.inside, r.outside)) + BigInt(r.count) - 1n > ID_MAX) {
       throw new PrepareError(`${db === '/etc/passwd' ? 'uid' : 'gid'} map ${r.inside} ${r.outside} ${r.count}: ${r.count < 1 ? 'maps no ids' : `the range goes past id ${ID_MAX}`}`);
@@ -250,12 +263,15 @@ function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip
   };
   if (m.is_symlink) return { ...base, kind: 'symlink', src: src ?? '', flags: 0n, isDir: false };
   if (m.src_content?.length) return { ...base, kind: 'content', src: '', flags: MS.MS_BIND, isDir: false, content: m.src_content };
-  if (m.is_dev) return { ...base, kind: 'dev', src: '', flags: 0n, isDir: true, readonly: false };
-  if (m.is_overlay) return { ...base, kind: 'overlay', src: realHostPath(src || dst), flags: 0n, isDir: true, readonly: false };
+  if (m.is_dev) return { ...base, kind: 'dev', src: '', flags: 0n, isDir: true };
+  if (m.is_overlay) return { ...base, kind: 'overlay', src: realHostPath(src || dst), srcGiven: src || dst, flags: 0n, isDir: true, readonly: false };
   if (m.is_bind || (optFlags & MS.MS_BIND) !== 0n) {
     const host = realHostPath(src ?? '');
+    // Host device nodes only where asked for: --dev_bind, a config's explicit `nodev: false`, the `dev`
+    // option, or a source under /dev named as such (nsjail's configs bind /dev/null, /dev/urandom).
+    const devices = m.dev === true || (clear & MS.MS_NODEV) !== 0n || host === '/dev' || host.startsWith('/dev/');
     // nsjail: is_dir when present, else what the source is (a missing one counts as a file; the mount fails anyway).
-    return { ...base, kind: 'bind', src: host, flags: MS.MS_BIND | MS.MS_REC, isDir: m.is_dir ?? isDirOnHost(host) ?? false };
+    return { ...base, nodev: base.nodev || !devices, kind: 'bind', src: host, srcGiven: src ?? '', flags: MS.MS_BIND | MS.MS_REC, isDir: m.is_dir ?? isDirOnHost(host) ?? false };
   }
   return { ...base, kind: 'fs', src: src || 'none', flags: optFlags & ~ACCESS_FLAGS, isDir: m.is_dir ?? true };
 }
@@ -296,8 +312,58 @@ export function pickWorkBase(mounts: readonly PreparedMount[]): string {
   throw new PrepareError(`no directory to mount the work tmpfs on (tried ${WORK_BASES.join(', ')}; each is missing or holds a mount source)`);
 }
 
-/** The prepared mount list, and the warnings for entries dropped on the way. */
-export function prepareMounts(spec: JailSpec): { mounts: PreparedMount[]; warnings: string[] } {
+/**
+ * A root bound from the host (`--chroot /`) brings the host's /dev with it; its nodes are dead
+ * (nodev), so the jail gets the minimal /dev instead, read-only, on top of it and under any
+ * entry the user puts below /dev. Not when an entry mounts /dev itself.
+ */
+function implicitDev(list: readonly PreparedMount[]): PreparedMount | undefined {
+  const root = list.find((m) => m.dst === '/' && (m.kind === 'bind' || m.kind === 'overlay'));
+  if (!root || !isDirOnHost(`${root.src === '/' ? '' : root.src}/dev`) || list.some((m) => m.dst === '/dev')) return undefined;
+  const dev: MountPt = { dst: '/dev', is_dev: true, is_dir: true, is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: true, nodev: true, noexec: true };
+  return prepareMount(dev) as PreparedMount;
+}
+
+/**
+ * The first symlink on the way to `path` that lies inside a writable bind source and belongs to
+ * a host id the jail runs as: an earlier jail may have planted it to redirect this source.
+ */
+export function plantedLink(path: string, writable: readonly string[], jailOwns: (uid: number) => boolean): { link: string; root: string } | undefined {
+  let cur = '/';
+  let rest = path.split('/').filter(Boolean);
+  for (let hops = 0; rest.length; ) {
+    const c = rest.shift()!;
+    if (c === '.') continue;
+    if (c === '..') {
+      cur = cur.slice(0, cur.lastIndexOf('/')) || '/';
+      continue;
+    }
+    const next = cur === '/' ? `/${c}` : `${cur}/${c}`;
+    let st;
+    try {
+      st = lstatSync(next);
+    } catch {
+      return undefined; // missing: the mount reports it
+    }
+    if (!st.isSymbolicLink()) {
+      cur = next;
+      continue;
+    }
+    const root = writable.find((r) => r === '/' || next.startsWith(`${r}/`));
+    if (root !== undefined && jailOwns(st.uid)) return { link: next, root };
+    if (++hops > 40) return undefined;
+    const target = readlinkSync(next);
+    if (target.startsWith('/')) cur = '/';
+    rest = [...target.split('/').filter(Boolean), ...rest];
+  }
+  return undefined;
+}
+
+/**
+ * The prepared mount list, and the warnings for entries dropped on the way. `jailOwns` (the host
+ * ids the jail runs as) refuses sources reached through a symlink the jail could have planted.
+ */
+export function prepareMounts(spec: JailSpec, jailOwns?: (uid: number) => boolean): { mounts: PreparedMount[]; warnings: string[] } {
   const mounts: PreparedMount[] = [];
   const warnings: string[] = [];
   for (const m of effectiveMounts(spec)) {
@@ -305,6 +371,17 @@ export function prepareMounts(spec: JailSpec): { mounts: PreparedMount[]; warnin
     if ('skip' in p) warnings.push(p.skip);
     else mounts.push(p);
   }
+  const writable = mounts.filter((m) => m.kind === 'bind' && !m.readonly).map((m) => m.src);
+  for (const m of jailOwns && writable.length ? mounts : []) {
+    const found = m.srcGiven !== undefined ? plantedLink(m.srcGiven, writable, jailOwns!) : undefined;
+    if (found) {
+      throw new PrepareError(
+        `bind source ${q(m.srcGiven!)}: ${q(found.link)} is a symlink inside the writable bind source ${q(found.root)}, owned by the jail's user (an earlier jail may have planted it): tsjail does not follow it`,
+      );
+    }
+  }
+  const dev = implicitDev(mounts);
+  if (dev) mounts.splice(mounts.findIndex((m) => m.dst === '/') + 1, 0, dev);
   return { mounts, warnings };
 }
 
@@ -353,10 +430,13 @@ export function execOf(spec: JailSpec): { path: string; argv: string[] } {
 export function prepare(spec: JailSpec, host: HostFacts): Prepared {
   const { cfg } = spec;
   // Command-line and config id maps accumulate in spec.cli (nsjail keeps them outside the proto).
-  const uidMap = resolveMap(spec.cli.uidmap, '/etc/passwd', host.uid);
-  const gidMap = resolveMap(spec.cli.gidmap, '/etc/group', host.gid);
+  const asRoot = host.uid === 0 && cfg.clone_newuser;
+  const uidMap = resolveMap(spec.cli.uidmap, '/etc/passwd', host.uid, asRoot);
+  const gidMap = resolveMap(spec.cli.gidmap, '/etc/group', host.gid, asRoot);
   const { path, argv } = execOf(spec);
-  const { mounts, warnings: mountWarnings } = prepareMounts(spec);
+  // The host ids the jail's processes have (not host root: a jail that is host root is not contained anyway).
+  const jailOwns = (uid: number) => uid !== 0 && (cfg.clone_newuser ? uidMap.some((r) => uid >= r.outside && uid < r.outside + r.count) : uid === uidMap[0]!.inside);
+  const { mounts, warnings: mountWarnings } = prepareMounts(spec, jailOwns);
   const persona = Object.entries(PERSONA).reduce((acc, [k, bit]) => (cfg[k as keyof typeof PERSONA] ? acc | bit : acc), 0);
   return {
     spec,

@@ -47,6 +47,8 @@ export interface MountPt {
   readonly is_overlay?: boolean;
   /** tsjail: a minimal /dev at dst. */
   readonly is_dev?: boolean;
+  /** tsjail: host device nodes work through this bind (--dev_bind; a config's explicit `nodev: false`). Binds are nodev otherwise. */
+  readonly dev?: boolean;
 }
 
 export interface Exe {

@@ -142,6 +142,8 @@ function toMountPt(m: NsJailConfigMessage['mount'][number]): MountPt {
   if (has(m, 'src_content')) out.src_content = new Uint8Array(m.src_content);
   if (has(m, 'is_dir')) out.is_dir = m.is_dir;
   if (has(m, 'is_dev')) out.is_dev = m.is_dev;
+  // nsjail's default is false too, so only a `nodev: false` written out asks for host devices.
+  if (has(m, 'nodev') && !m.nodev) out.dev = true;
   if (has(m, 'is_overlay')) out.is_overlay = m.is_overlay;
   return out;
 }

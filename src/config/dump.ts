@@ -120,6 +120,11 @@ function mountMessage(m: MountPt): Record<string, unknown> {
   // Optional fields are written when set, since their presence is what the file said.
   for (const [key, value] of Object.entries(m)) {
     if (value === undefined) continue;
+    // Host devices through a bind: nsjail's field written out at its default value.
+    if (key === 'dev') {
+      if (value) out['nodev'] = false;
+      continue;
+    }
     if (key in defaults && key !== 'dst' && value === defaults[key]) continue;
     out[key] = value;
   }

@@ -26,6 +26,15 @@ export const FEATURES: readonly Feature[] = [
     },
   },
   {
+    // Without a pid namespace nothing else ends what the program leaves running: a limit-free cgroup holds it (cgroup/track.ts).
+    name: 'tracking',
+    applies: (s) => !wantsCgroups(s.cfg) && !s.cfg.clone_newpid && s.cfg.mode !== 'STANDALONE_EXECVE',
+    async prepare(p) {
+      const t = (await import('../cgroup/track.js')).setupTracking(p);
+      return t ? { beforeRelease: t.parent.beforeRelease, undoRelease: t.parent.onFailure, onExit: t.onExit, dispose: t.dispose } : {};
+    },
+  },
+  {
     name: 'status',
     applies: (s) => wantsStatus(s.cfg),
     async prepare(p) {

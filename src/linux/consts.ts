@@ -12,6 +12,7 @@ export const SYS = {
   write: 1,
   recvmsg: 47,
   close: 3,
+  rt_sigprocmask: 14,
   ioctl: 16,
   socket: 41,
   execve: 59,
@@ -31,6 +32,7 @@ export const SYS = {
   umount2: 166,
   sethostname: 170,
   sched_setaffinity: 203,
+  keyctl: 250,
   openat: 257,
   mkdirat: 258,
   mknodat: 259,
@@ -43,6 +45,7 @@ export const SYS = {
   open_tree: 428,
   move_mount: 429,
   close_range: 436,
+  openat2: 437,
   mount_setattr: 442,
   landlock_create_ruleset: 444,
   landlock_add_rule: 445,
@@ -111,6 +114,12 @@ export const AT_FDCWD = -100;
 export const AT_RECURSIVE = 0x8000;
 export const AT_EMPTY_PATH = 0x1000;
 export const MNT_DETACH = 2;
+/** openat2(2) struct open_how.resolve bits. */
+export const RESOLVE_FLAGS: NamedBits = [
+  ['RESOLVE_NO_MAGICLINKS', 0x2n],
+  ['RESOLVE_NO_SYMLINKS', 0x4n],
+];
+export const F_DUPFD_CLOEXEC = 1030;
 
 export const O_FLAGS: NamedBits = [
   ['O_WRONLY', 0o1n],

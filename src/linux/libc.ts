@@ -28,6 +28,10 @@ interface Libc {
   syscall3: Fn;
   memfd_create: Fn;
   execve: Fn;
+  syscallPath: Fn;
+  syscallFdFlags: Fn;
+  dup3: Fn;
+  close: Fn;
 }
 
 let lib: Libc | undefined;
@@ -52,6 +56,10 @@ function load(): Libc {
     syscall3: c.func('long syscall(long nr, void *a, size_t b, uint32_t c)'),
     memfd_create: c.func('int memfd_create(const char *name, unsigned int flags)'),
     execve: c.func('int execve(const char *path, const char **argv, const char **envp)'),
+    syscallPath: c.func('long syscall(long nr, int dirfd, const char *path, void *arg, size_t size)'),
+    syscallFdFlags: c.func('long syscall(long nr, int dirfd, const char *path, unsigned int flags)'),
+    dup3: c.func('int dup3(int oldfd, int newfd, int flags)'),
+    close: c.func('int close(int fd)'),
   };
   const abi = lib.tsj_abi_version();
   if (abi !== WIRE.ABI_VERSION) throw new Error(`native runner ABI ${abi}, expected ${WIRE.ABI_VERSION}: rebuild with 'npm run build'`);
@@ -187,3 +195,36 @@ export function execInPlace(path: string, argv: readonly string[], env: readonly
   throw new SyscallError(`execve('${path}')`, errno());
 }
 
+
+const SYS_open_tree = 428;
+const SYS_openat2 = 437;
+const O_PATH = 0o10000000;
+const RESOLVE_NO_MAGICLINKS = 0x02;
+const RESOLVE_NO_SYMLINKS = 0x04;
+const OPEN_TREE_CLONE = 0x1;
+const AT_EMPTY_PATH = 0x1000;
+const AT_RECURSIVE = 0x8000;
+
+/** An O_PATH descriptor of `path`, refusing every symlink on the way (openat2 RESOLVE_NO_SYMLINKS). */
+export function openNoSymlinks(path: string): number {
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(O_PATH | O_CLOEXEC), 0);
+  how.writeBigUInt64LE(BigInt(RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), 16);
+  const r = Number(load().syscallPath(SYS_openat2, -100, path, how, how.length));
+  return check(`openat2('${path}', O_PATH|O_CLOEXEC, RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS)`, r);
+}
+
+/** A detached copy of the mount tree at the descriptor (open_tree OPEN_TREE_CLONE|AT_RECURSIVE); `what` names it in errors. */
+export function cloneMountTree(fd: number, what: string): number {
+  const r = Number(load().syscallFdFlags(SYS_open_tree, fd, '', OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE));
+  return check(`open_tree(${what}, OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_EMPTY_PATH|AT_RECURSIVE)`, r);
+}
+
+/** dup3(old, new, O_CLOEXEC): `new` now refers to what `old` does. */
+export function dupOnto(oldFd: number, newFd: number): void {
+  check(`dup3(${oldFd}, ${newFd}, O_CLOEXEC)`, load().dup3(oldFd, newFd, O_CLOEXEC));
+}
+
+export function closeFd(fd: number): void {
+  load().close(fd);
+}

@@ -75,7 +75,7 @@ export const WIRE = {
   F_COND: 1 << 21,
   /** Pseudo calls (mechanisms that are not one syscall) are numbered from here. */
   PSEUDO_BASE: 0x10000,
-  /** Fork; the parent becomes the jail's reaper, the child goes on. args[0]: the error pipe the reaper closes. */
+  /** Fork. The parent (the jail's PID 1) runs the next args[0] ops, ending in its init's execve; the child skips them. Returns the child's pid in the parent, 0 in the child. */
   OP_INIT_FORK: 0x10001,
   /** The runner reports this op index when the plan itself is malformed. */
   BAD_PLAN_INDEX: 0xffffffff,

@@ -134,6 +134,9 @@ export function runExecve(prepared: Prepared, features: ActiveFeatures): number 
   const plans = [helperPlan(p, process.pid), ...parts].map((o) => (o.length ? encodePlan(o, describe) : Buffer.alloc(0)));
   const fd = memfdCreate('tsjail-plan');
   writeSync(fd, encodeExec(p.cloneFlags, logFd, plans));
+  // The pinned bind sources' clones stay at their descriptors through the exec (phases/pins.ts).
+  p.pins?.arm();
+  for (const at of p.pins?.fds ?? []) if (at !== undefined) keepOnExec(at);
   // Node opens its descriptors close-on-exec; these must reach the launcher.
   for (const k of new Set([0, 1, 2, logFd])) {
     try {

@@ -7,7 +7,9 @@
  *      reachable even if it lies under the work dir;
  *   2. a 16 MiB tmpfs at /newroot;
  *   3. per entry, first the source, as a mount not yet in the new root:
- *      binds are open_tree(2) clones of /oldroot/<src> that get their access
+ *      binds are open_tree(2) clones of the source (the one tsjail pinned at
+ *      start, see pins.ts, or /oldroot/<src> opened without following a
+ *      symlink) that get their access
  *      flags (ro, nosuid, ...) before they are attached, so a read-only host
  *      directory never becomes writable, not even while the root is built;
  *      filesystems are mounted on a staging dir with the host as root, so
@@ -28,6 +30,7 @@ import {
   AT_EMPTY_PATH,
   AT_FDCWD,
   AT_RECURSIVE,
+  F_DUPFD_CLOEXEC,
   MNT_DETACH,
   MOUNT_ATTR,
   MOVE_MOUNT_FLAGS,
@@ -36,6 +39,7 @@ import {
   O,
   O_FLAGS,
   OPEN_TREE_FLAGS,
+  RESOLVE_FLAGS,
   S_IFREG,
   flagsToStr,
 } from '../linux/consts.js';
@@ -53,6 +57,7 @@ const ATTR = { ro: bit('MOUNT_ATTR_RDONLY'), nosuid: bit('MOUNT_ATTR_NOSUID'), n
 const OPEN_TREE_CLONE = bit('OPEN_TREE_CLONE', OPEN_TREE_FLAGS) | bit('OPEN_TREE_CLOEXEC', OPEN_TREE_FLAGS);
 const MOVE_ATTACH = bit('MOVE_MOUNT_F_EMPTY_PATH', MOVE_MOUNT_FLAGS) | bit('MOVE_MOUNT_T_SYMLINKS', MOVE_MOUNT_FLAGS);
 const O_DIR_PATH = O.O_PATH | O.O_DIRECTORY | O.O_CLOEXEC;
+const RESOLVE_NO_SYMLINKS = bit('RESOLVE_NO_SYMLINKS', RESOLVE_FLAGS);
 
 const HINTS = {
   source: { EACCES: "the source path needs search permission for the jail's user (try 'chmod o+x' on its directories)" },
@@ -77,6 +82,8 @@ interface Layout {
   readonly files: string;
   /** Slot of an O_PATH fd of the work root, to leave the new root's chroot. */
   readonly workFd: number;
+  /** Scratch slot for a bind's clone before it takes its entry's slot. */
+  readonly treeFd: number;
   readonly pivot: boolean;
 }
 
@@ -146,6 +153,30 @@ function stageDone(stage: string, t: number): ChildOp {
   return op('openat', 'mnt', [int(AT_FDCWD), str(stage), int(O_DIR_PATH, O_FLAGS), int(0)], { cond: t, save: t });
 }
 
+/**
+ * A bind source tsjail could not pin: opened by path without following any symlink (the path was
+ * resolved at start, so one found now was planted since), then cloned through that descriptor.
+ * The clone replaces the path descriptor at its number (dup3), so slot t holds it as for any entry.
+ */
+function sourceByPath(L: Layout, m: PreparedMount, t: number, label: string, soft: OpOptions): ChildOp[] {
+  const how = new Struct(24).u64(0, O.O_PATH | O.O_CLOEXEC).u64(16, RESOLVE_NO_SYMLINKS).done();
+  const resolve = flagsToStr(RESOLVE_NO_SYMLINKS, RESOLVE_FLAGS);
+  const flags = OPEN_TREE_CLONE | BigInt(AT_RECURSIVE) | BigInt(AT_EMPTY_PATH);
+  const hints = { ...HINTS.source, ELOOP: 'a symlink appeared in the source path after tsjail resolved it at start, and tsjail does not follow it', ...(soft.soft ? SKIPPED : {}) };
+  const tree = slot(L.treeFd, 'fd');
+  return [
+    op('openat2', 'mnt', [int(AT_FDCWD), str(join(L.host, m.src)), bytes(how, `{O_PATH|O_CLOEXEC, ${resolve}}`), int(24)], {
+      ...soft,
+      save: t,
+      hints,
+      text: `openat2(${q(m.src)}, O_PATH, ${resolve}) for ${label}`,
+    }),
+    op('open_tree', 'mnt', [slot(t, 'fd'), str(''), int(flags, OPEN_TREE_FLAGS)], { cond: t, save: L.treeFd, text: `open_tree(fd(${q(m.src)}), ${flagsToStr(flags, OPEN_TREE_FLAGS)}) for ${label}` }),
+    op('dup3', 'mnt', [tree, slot(t, 'fd'), int(O.O_CLOEXEC, O_FLAGS)], { cond: t }),
+    op('close', 'mnt', [tree], { cond: t }),
+  ];
+}
+
 /** The source of one entry, in the work root. Leaves a mount fd in slot t (negative: skip the entry). */
 function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: number, label: string, soft: OpOptions): ChildOp[] {
   const userns = p.cfg.clone_newuser;
@@ -153,15 +184,11 @@ function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: numb
     case 'symlink':
       return [];
     case 'bind': {
-      const flags = OPEN_TREE_CLONE | BigInt(AT_RECURSIVE);
-      const src = join(L.host, m.src);
-      const ops = [
-        op('open_tree', 'mnt', [int(AT_FDCWD), str(src), int(flags, OPEN_TREE_FLAGS)], {
-          ...soft,
-          save: t,
-          hints: { ...HINTS.source, ...(soft.soft ? SKIPPED : {}) },
-          text: `open_tree(${q(m.src)}, ${flagsToStr(flags, OPEN_TREE_FLAGS)}) for ${label}`,
-        }),
+      const pinned = p.pins?.fds[n];
+      const ops = pinned === undefined ? sourceByPath(L, m, t, label, soft) : [
+        // tsjail's clone of the source it opened at start (see phases/pins.ts), at a fixed descriptor.
+        op('fcntl', 'mnt', [int(pinned), int(F_DUPFD_CLOEXEC), int(0)], { save: t, text: `fcntl(<clone of pinned ${q(m.src)}>, F_DUPFD_CLOEXEC) for ${label}` }),
+        op('close', 'mnt', [int(pinned)], { text: `close(<clone of pinned ${q(m.src)}>)` }),
       ];
       // Before attaching: a read-only bind is never writable in the jail's tree, not even for mkdir.
       const set = attrsOf(m, m.readonly);
@@ -267,8 +294,8 @@ export function planMounts(p: Prepared, ctx: PlanContext): ChildOp[] {
   }
   const pivot = !cfg.no_pivotroot;
   const base = pivot ? '' : p.workBase;
-  const L: Layout = { host: pivot ? '/oldroot' : '', newRoot: `${base}/newroot`, files: `${base}/files`, workFd: allocSlot(ctx), pivot };
-  const rootFd = allocSlot(ctx);
+  const [workFd, rootFd, scratch, treeFd] = [allocSlot(ctx), allocSlot(ctx), allocSlot(ctx), allocSlot(ctx)];
+  const L: Layout = { host: pivot ? '/oldroot' : '', newRoot: `${base}/newroot`, files: `${base}/files`, workFd, treeFd, pivot };
   const ops: ChildOp[] = [
     // Private first: nothing we mount may propagate back to the host.
     mount(null, '/', null, MS.MS_REC | MS.MS_PRIVATE, null, { text: "mount('/', MS_REC|MS_PRIVATE)" }),
@@ -287,11 +314,10 @@ export function planMounts(p: Prepared, ctx: PlanContext): ChildOp[] {
   // Read-only at the end, through the fd kept since mounting: tmpfs roots and tmpfs entries.
   const late: ChildOp[] = spec.cli.rw ? [] : [setattrFd(rootFd, ATTR.ro, false, "the root tmpfs '/'")];
   late.push(close(rootFd));
-  const scratch = allocSlot(ctx);
   p.mounts.forEach((m, n) => {
     const label = entryLabel(m);
     const soft: OpOptions = m.mandatory ? {} : { soft: true };
-    const deferRo = m.kind === 'fs' && m.readonly && DEFER_RO_FS.has(m.fstype);
+    const deferRo = m.readonly && ((m.kind === 'fs' && DEFER_RO_FS.has(m.fstype)) || m.kind === 'dev');
     const t = m.kind === 'symlink' ? undefined : deferRo ? allocSlot(ctx) : scratch;
     ops.push(...planSource(p, L, m, n, t ?? scratch, label, soft), ...planAttach(L, m, t, label, soft));
     if (t === undefined) return;

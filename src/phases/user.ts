@@ -25,6 +25,24 @@ export function planUser(p: Prepared): ChildOp[] {
   ];
 }
 
+const KEYCTL_JOIN_SESSION_KEYRING = 1;
+
+/**
+ * A new anonymous session keyring: the jail no longer possesses the caller's
+ * (tsjail's) session keyring, so keys in it cannot be searched for or read.
+ * After the id switch, so that the keyring belongs to the jail's user.
+ */
+export function planSessionKeyring(): ChildOp[] {
+  return [
+    op('keyctl', 'user', [int(KEYCTL_JOIN_SESSION_KEYRING), nul], {
+      text: 'keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)',
+      // A kernel without keys has no keyring to leak.
+      okErrno: ['ENOSYS'],
+      hints: { EDQUOT: "the jail user's key quota is used up (one keyring per running jail; see /proc/sys/kernel/keys/maxkeys and /proc/key-users)" },
+    }),
+  ];
+}
+
 export function idMapText(map: readonly IdRange[]): string {
   return map.map((m) => `${m.inside} ${m.outside} ${m.count}\n`).join('');
 }

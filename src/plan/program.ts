@@ -12,7 +12,7 @@ import { planMounts } from '../phases/mnt.js';
 import { planNet } from '../phases/net.js';
 import { planRlimits } from '../phases/rlimits.js';
 import { planParentDeath, planSync } from '../phases/sync.js';
-import { planUser } from '../phases/user.js';
+import { planSessionKeyring, planUser } from '../phases/user.js';
 import { planUts } from '../phases/uts.js';
 import type { Anchor, Anchors } from '../features/types.js';
 import type { Prepared } from '../prepare.js';
@@ -22,6 +22,7 @@ import type { ChildOp } from './ops.js';
 export function buildChildProgram(p: Prepared, ctx: PlanContext, anchors: Anchors = {}): ChildOp[] {
   const exec = planExec(p, ctx);
   const at = (a: Anchor) => (anchors[a] ?? []).flatMap((step) => step(p, ctx));
+  const init = planInit(p, ctx);
   return [
     // Die with tsjail from the first instruction: an orphaned half-built jail is a leak.
     ...planParentDeath(ctx),
@@ -29,10 +30,14 @@ export function buildChildProgram(p: Prepared, ctx: PlanContext, anchors: Anchor
     ...planSync(ctx),
     // Lowering the OOM score may need the credentials we still hold before the uid switch.
     ...planOomScore(p, ctx),
-    // --execute_fd opens the host binary before the mount namespace hides it.
+    // --execute_fd opens the host binary before the mount namespace hides it; --init its PID 1's.
     ...exec.open,
+    ...init.open,
     // Leave the host-root credentials right away; capabilities are kept for setup.
     ...planUser(p),
+    // A session keyring of the jail's own, owned by its user (hence after the switch), before
+    // anything the jail runs could reach the caller's keys.
+    ...planSessionKeyring(),
     // Stdio before mounts: /dev/null is the host's, opened before the root changes.
     ...planStdio(p, ctx),
     // /proc is mounted here, in the new pid namespace this child is PID 1 of.
@@ -54,8 +59,9 @@ export function buildChildProgram(p: Prepared, ctx: PlanContext, anchors: Anchor
     ...planProcess(p),
     // After every open above, so none of our descriptors reaches the program.
     ...planCloseOnExec(p),
-    // The reaper forks once the jail is complete; the filter below binds the program only.
-    ...planInit(p, ctx),
+    // PID 1 forks off once the jail is complete and execs tsjail-init under its own filter
+    // (phases/init.ts); the filter below binds the program.
+    ...init.fork,
     // 'filter': seccomp filters last, so they need not allow any setup syscall.
     ...at('filter'),
     ...exec.exec,

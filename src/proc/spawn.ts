@@ -162,10 +162,15 @@ export function launchJail(p: Prepared, opts: LaunchOptions = {}): Launched {
   const closeHandoff = () => [handParent, handChild].filter((fd) => fd >= 0).forEach((fd) => closeSync(fd));
   let pid: number;
   let region: bigint | undefined;
+  let unpin: (() => void) | undefined;
   try {
+    // Fresh clones of the pinned bind sources, at the descriptors the plan names (phases/pins.ts).
+    unpin = p.pins?.arm();
     // Share memory until execve unless --init forks a reaper that lives on in the child.
     ({ pid, region } = spawnPlan(plan, p.cloneFlags, errW, !p.cfg.init));
+    unpin?.();
   } catch (e) {
+    unpin?.();
     [syncR, syncW, errR, errW].forEach((fd) => closeSync(fd));
     closeHandoff();
     throw e;

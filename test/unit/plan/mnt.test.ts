@@ -1,4 +1,7 @@
 /** The mount plan as data: exact op lists for small specs, option splitting, nsjail's Mount lines. */
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../../src/cli/parse.js';
 import { flagsToStr, MS_FLAGS as MS_TABLE } from '../../../src/linux/consts.js';
@@ -6,7 +9,7 @@ import { newContext } from '../../../src/phases/context.js';
 import { planMounts } from '../../../src/phases/mnt.js';
 import { describeFailure } from '../../../src/plan/describe.js';
 import type { Arg, ChildOp } from '../../../src/plan/ops.js';
-import { mountLogLine, pickWorkBase, prepare, prepareMount, splitMountOptions, type PreparedMount } from '../../../src/prepare.js';
+import { mountLogLine, pickWorkBase, plantedLink, prepare, prepareMount, splitMountOptions, type PreparedMount } from '../../../src/prepare.js';
 import { FAKE_HOST } from '../helpers/host.js';
 import type { MountPt } from '../../../src/spec.js';
 
@@ -30,6 +33,7 @@ const arg = (a: Arg): string => {
 };
 
 /** `kind(args) >$save ?$cond soft`: every argument, so paths and flags are asserted exactly. */
+const raw_ = (o: ChildOp): string => raw(o);
 const raw = (o: ChildOp) =>
   `${o.kind}(${o.args.map(arg).join(', ')})${o.save !== undefined ? ` >$${o.save}` : ''}${o.cond !== undefined ? ` ?$${o.cond}` : ''}${o.soft ? ' soft' : ''}`;
 
@@ -71,6 +75,13 @@ const PROLOGUE = [
   'openat(-100, "/", O_DIRECTORY|O_CLOEXEC|O_PATH, 0) >$0',
 ];
 const BACK = ['fchdir($0)', 'chroot(".")'];
+/** A bind source the parent did not pin: opened without following symlinks, cloned through the fd, the clone put in its place. */
+const byPath = (src: string, soft = '') => [
+  `openat2(-100, "${src}", {O_PATH|O_CLOEXEC, RESOLVE_NO_SYMLINKS}, 24) >$2${soft}`,
+  'open_tree($2, "", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_EMPTY_PATH|AT_RECURSIVE) >$3 ?$2',
+  'dup3($3, $2, O_CLOEXEC) ?$2',
+  'close($3) ?$2',
+];
 const SWITCH = ['close($0) ?$0', 'chdir("/newroot")', 'pivot_root(".", ".")', 'umount2(".", 2)', 'chdir("/")'];
 const ROOT_RO = ['mount_setattr($1, "", AT_EMPTY_PATH, set:MOUNT_ATTR_RDONLY, 32) ?$1', 'close($1) ?$1'];
 
@@ -80,8 +91,8 @@ describe('planMounts: the exact op list', () => {
     expect(raw).toEqual([
       ...PROLOGUE,
       // the bind: a clone of the host dir, read-only before it is attached
-      'open_tree(-100, "/oldroot/usr", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) >$2',
-      'mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_RDONLY, 32) ?$2',
+      ...byPath('/oldroot/usr'),
+      'mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_RDONLY|MOUNT_ATTR_NODEV, 32) ?$2',
       'chroot("/newroot") ?$2',
       'chdir("/") ?$2',
       'mkdirat(-100, "/u", 493) ?$2',
@@ -108,10 +119,11 @@ describe('planMounts: the exact op list', () => {
   });
 
   it('--chroot --rw: one writable bind on /, no read-only root, /proc nosuid,nodev,noexec and read-only', async () => {
-    const { raw } = await plan(['--chroot', '/', '--rw']);
+    const { raw } = await plan(['--chroot', '/usr', '--rw']);
     expect(raw).toEqual([
       ...PROLOGUE,
-      'open_tree(-100, "/oldroot", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) >$2',
+      ...byPath('/oldroot/usr'),
+      'mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_NODEV, 32) ?$2',
       'chroot("/newroot") ?$2',
       'chdir("/") ?$2',
       'move_mount($2, "", -100, "/", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_SYMLINKS) ?$2',
@@ -138,9 +150,9 @@ describe('planMounts: the exact op list', () => {
 
   it('a read-only tmpfs stays writable until every mount point exists, through its own fd', async () => {
     const { raw } = await plan(['-m', 'none:/a:tmpfs:ro,nosuid,size=8m', '-T', '/a/b', '--disable_proc']);
-    expect(raw).toContain('mount("none", ".", "tmpfs", MS_NOSUID, "size=8m") >$3');
-    expect(raw).not.toContain('close($3) ?$3\nmkdirat');
-    const ro = raw.indexOf('mount_setattr($3, "", AT_EMPTY_PATH, set:MOUNT_ATTR_RDONLY, 32) ?$3');
+    expect(raw).toContain('mount("none", ".", "tmpfs", MS_NOSUID, "size=8m") >$4');
+    expect(raw).not.toContain('close($4) ?$4\nmkdirat');
+    const ro = raw.indexOf('mount_setattr($4, "", AT_EMPTY_PATH, set:MOUNT_ATTR_RDONLY, 32) ?$4');
     expect(ro).toBeGreaterThan(raw.indexOf('mkdirat(-100, "/a/b", 493) ?$2'));
     expect(ro).toBeLessThan(raw.indexOf('pivot_root(".", ".")'));
   });
@@ -162,10 +174,41 @@ describe('planMounts: the exact op list', () => {
 
   it('-try binds: only the source is soft, and nothing else runs when it is missing', async () => {
     const { raw } = await plan(['--bindmount_ro_try', '/nonexistent:/x', '--disable_proc']);
-    expect(raw).toContain('open_tree(-100, "/oldroot/nonexistent", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) >$2 soft');
+    expect(raw.join('\n')).toContain(byPath('/oldroot/nonexistent', ' soft').join('\n'));
     // flags that protect are never soft: a failure there fails the jail
-    expect(raw).toContain('mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_RDONLY, 32) ?$2');
+    expect(raw).toContain('mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_RDONLY|MOUNT_ATTR_NODEV, 32) ?$2');
     expect(raw).toContain('move_mount($2, "", -100, "/x", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_SYMLINKS) ?$2 soft');
+  });
+
+  it('binds are nodev unless devices are asked for; a host root gets a read-only minimal /dev', async () => {
+    const kinds = async (args: string[]) => (await plan([...args, '--disable_proc'])).p.mounts.map((m) => `${m.kind}:${m.dst}:${m.nodev ? 'nodev' : 'dev'}${m.readonly ? ':ro' : ''}`);
+    expect(await kinds(['--chroot', '/', '-R', '/etc:/e', '--dev_bind', '/usr:/u', '-B', '/srv:/s:dev', '-R', '/dev/null'])).toEqual([
+      'bind:/:nodev:ro',
+      'dev:/dev:nodev:ro',
+      'bind:/e:nodev:ro',
+      'bind:/u:dev',
+      'bind:/s:dev',
+      'bind:/dev/null:dev:ro',
+    ]);
+    // asked for a /dev of its own, or no /dev in the root: nothing added
+    expect(await kinds(['--chroot', '/', '--mount_dev'])).toEqual(['bind:/:nodev:ro', 'dev:/dev:dev']);
+    expect(await kinds(['--chroot', '/', '-m', 'none:/dev:tmpfs'])).toEqual(['bind:/:nodev:ro', 'fs:/dev:dev']);
+    expect(await kinds(['--chroot', '/usr'])).toEqual(['bind:/:nodev:ro']);
+    const { raw } = await plan(['--chroot', '/', '--disable_proc']);
+    const ro = raw.indexOf('mount_setattr($4, "", AT_EMPTY_PATH, set:MOUNT_ATTR_RDONLY, 32) ?$4');
+    expect(ro).toBeGreaterThan(raw.indexOf('move_mount($4, "", -100, "/dev", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_SYMLINKS) ?$4'));
+  });
+
+  it('a pinned bind source: the clone tsjail put at a fixed descriptor, taken into the entry slot', async () => {
+    const { spec } = await parseCommandLine(['-R', '/usr:/u', '--disable_proc', '--', '/bin/true']);
+    const p = { ...prepare(spec, host), workBase: '/tmp', pins: { fds: [77], arm: () => () => undefined } };
+    const raw = planMounts(p, newContext({ errFd: 3 })).map(raw_);
+    expect(raw.slice(PROLOGUE.length, PROLOGUE.length + 3)).toEqual([
+      'fcntl(77, 1030, 0) >$2',
+      'close(77)',
+      'mount_setattr($2, "", AT_EMPTY_PATH|AT_RECURSIVE, set:MOUNT_ATTR_RDONLY|MOUNT_ATTR_NODEV, 32) ?$2',
+    ]);
+    expect(raw.some((o) => o.startsWith('openat2') || o.startsWith('open_tree'))).toBe(false);
   });
 
   it('src_content: a private file, cloned read-only and attached as a file', async () => {
@@ -198,7 +241,7 @@ describe('planMounts: the exact op list', () => {
   it('--no_pivotroot: work paths on the host, MS_MOVE and chroot at the end', async () => {
     const { raw } = await plan(['--no_pivotroot', '-R', '/usr', '--disable_proc']);
     expect(raw).not.toContain('pivot_root(".", "oldroot")');
-    expect(raw).toContain('open_tree(-100, "/usr", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) >$2');
+    expect(raw).toContain(byPath('/usr')[0]);
     expect(raw).toContain('chroot("/tmp/newroot") ?$2');
     expect(raw.slice(-6)).toEqual(['close($0) ?$0', 'chdir("/tmp/newroot")', 'mount(".", "/", NULL, MS_MOVE, NULL)', 'chroot(".")', 'chdir("/")', 'chdir("/")']);
   });
@@ -220,11 +263,12 @@ describe('planMounts: the exact op list', () => {
 describe('errors name the call, the user-facing paths, the flags and the errno', () => {
   it('a missing bind source', async () => {
     const { ops } = await plan(['-R', '/nonexistent:/x']);
-    const o = ops.find((x) => x.kind === 'open_tree')!;
+    const o = ops.find((x) => x.kind === 'openat2')!;
     expect(describeFailure(o, 2)).toBe(
-      "open_tree('/nonexistent', OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) for mount('/nonexistent' -> '/x', MS_RDONLY|MS_BIND|MS_REC|MS_PRIVATE): ENOENT (No such file or directory)",
+      "openat2('/nonexistent', O_PATH, RESOLVE_NO_SYMLINKS) for mount('/nonexistent' -> '/x', MS_RDONLY|MS_NODEV|MS_BIND|MS_REC|MS_PRIVATE): ENOENT (No such file or directory)",
     );
     expect(describeFailure(o, 13)).toContain("(hint: the source path needs search permission for the jail's user (try 'chmod o+x' on its directories))");
+    expect(describeFailure(o, 40)).toContain('(hint: a symlink appeared in the source path after tsjail resolved it at start, and tsjail does not follow it)');
   });
 
   it('a filesystem mount, a mount point under a read-only mount, a locked flag', async () => {
@@ -317,5 +361,23 @@ describe('prepareMount', () => {
     expect(pickWorkBase([bind('/usr')])).toBe('/tmp');
     expect(pickWorkBase([bind('/tmp')])).not.toBe('/tmp');
     expect(pickWorkBase([bind('/tmp/sub')])).not.toBe('/tmp');
+  });
+});
+
+describe('plantedLink: symlinks a jail could have planted in a writable source', () => {
+  it('finds one owned by a jail id inside a writable root, follows the host\'s own', () => {
+    const w = mkdtempSync(join(tmpdir(), 'tsjail-planted-'));
+    try {
+      mkdirSync(join(w, 'real'));
+      symlinkSync(join(w, 'real'), join(w, 'link'));
+      const own = lstatSync(join(w, 'link')).uid;
+      expect(plantedLink(join(w, 'link', 'x'), [w], (u) => u === own)).toEqual({ link: join(w, 'link'), root: w });
+      // not a jail id, or not below a writable source: followed
+      expect(plantedLink(join(w, 'link', 'x'), [w], () => false)).toBeUndefined();
+      expect(plantedLink(join(w, 'link', 'x'), ['/elsewhere'], () => true)).toBeUndefined();
+      expect(plantedLink(join(w, 'real'), [w], () => true)).toBeUndefined();
+    } finally {
+      rmSync(w, { recursive: true, force: true });
+    }
   });
 });

@@ -30,6 +30,13 @@ describe('buildChildProgram fixes the setup order', () => {
     expect(kinds.indexOf('setresgid')).toBeLessThan(kinds.indexOf('setresuid'));
   });
 
+  it("joins a fresh session keyring as the jail's user, before any mount", async () => {
+    const { kinds, texts } = await plan(['--chroot', '/', '-u', '99999']);
+    expect(texts).toContain('keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)');
+    expect(kinds.indexOf('keyctl')).toBeGreaterThan(kinds.indexOf('setresuid'));
+    expect(kinds.indexOf('keyctl')).toBeLessThan(kinds.indexOf('mount'));
+  });
+
   it('drops capabilities after mounts and hostname, seccomp right before execve', async () => {
     const { kinds } = await plan(['--chroot', '/']);
     const last = (k: string) => kinds.lastIndexOf(k as never);
@@ -93,5 +100,24 @@ describe('process knobs reach the plan', () => {
     };
     expect(await filterFlags(['--seccomp_log'])).toMatchObject({ t: 'int', v: 2n });
     expect(await filterFlags([])).toMatchObject({ t: 'int', v: 0n });
+  });
+});
+
+describe('id maps', () => {
+  const maps = async (args: string[], uid: number) => {
+    const { spec } = await parseCommandLine([...args, '--', '/bin/true']);
+    const p = prepare(spec, { ...host, uid, gid: uid });
+    return [p.uidMap.map((m) => `${m.inside}:${m.outside}`), p.gidMap.map((m) => `${m.inside}:${m.outside}`)];
+  };
+
+  it('as root, an inside id without an outside id is the same id on the host', async () => {
+    expect(await maps(['-u', '99999', '-g', '99998'], 0)).toEqual([['99999:99999'], ['99998:99998']]);
+    expect(await maps(['-u', '99999:0', '-g', '99998:0'], 0)).toEqual([['99999:0'], ['99998:0']]);
+    expect(await maps([], 0)).toEqual([['0:0'], ['0:0']]);
+  });
+
+  it('unprivileged, or without a user namespace, the caller stays the outside id', async () => {
+    expect(await maps(['-u', '99999'], 1000)).toEqual([['99999:1000'], ['1000:1000']]);
+    expect(await maps(['-u', '99999', '--disable_clone_newuser'], 0)).toEqual([['99999:0'], ['0:0']]);
   });
 });
