@@ -26,11 +26,11 @@ import { prepare, type Prepared } from './prepare.js';
 import { LaunchError, launchJail } from './proc/spawn.js';
 import { Supervisor, type ExitInfo } from './proc/supervisor.js';
 import type { JailSpec } from './spec.js';
-import { exitReason, type ExitReason } from './status.js';
+import { cpuLimitMs, exitReason, verdictOf, type ExitReason, type Verdict } from './status.js';
 import { validateSpec } from './validate.js';
 
 export { JailError, ValidationError } from './errors.js';
-export type { ExitReason } from './status.js';
+export type { ExitReason, Verdict } from './status.js';
 export type { Feature, FeatureRun, Anchor } from './features/types.js';
 
 /**
@@ -65,6 +65,8 @@ export interface JailResult {
   readonly signal?: number;
   readonly signalName?: string;
   readonly reason: ExitReason;
+  /** The judge's verdict: OK, TLE, MLE, OLE, RE, SV or SE (as the status channel's; see src/status.ts). */
+  readonly verdict: Verdict;
   readonly wallMs: number;
   readonly userMs: number;
   readonly systemMs: number;
@@ -144,6 +146,7 @@ export async function specFromOptions(opts: JailOptions): Promise<JailSpec> {
   const problems = validateSpec(spec);
   if (spec.cfg.mode !== 'STANDALONE_ONCE') problems.push(`the API runs one program per jail: mode ${spec.cfg.mode} is the command line's (leave mode ONCE)`);
   if (spec.cfg.daemon) problems.push('--daemon detaches the command-line tool: not available through the API');
+  if (spec.cfg.ext.output_limit > 0n) problems.push("--output_limit is the command line's (tsjail relays the jail's output there); through the API the caller reads stdout and stderr and can cut them itself");
   if (problems.length) throw new ValidationError(problems);
   return spec;
 }
@@ -206,7 +209,7 @@ function streamOf(fd: number, readable: boolean): Socket {
   return new Socket({ fd, readable, writable: !readable });
 }
 
-function resultOf(e: ExitInfo, error?: JailError): JailResult {
+function resultOf(e: ExitInfo, error?: JailError, cpuLimit?: number): JailResult {
   const a = readAccounting(e);
   const failed = e.reason === 'setup_failed';
   return {
@@ -215,6 +218,7 @@ function resultOf(e: ExitInfo, error?: JailError): JailResult {
     ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}),
     ...(e.signal !== undefined ? { signal: e.signal, signalName: signalName(e.signal) } : {}),
     reason: exitReason(a),
+    verdict: verdictOf(a, cpuLimit),
     wallMs: Math.round(a.wallMs),
     userMs: Math.round(a.userMs),
     systemMs: Math.round(a.systemMs),
@@ -295,7 +299,7 @@ export async function startJail(opts: JailOptions): Promise<Jail> {
     opts.signal?.removeEventListener('abort', abort);
     byPid.delete(pid);
     features.dispose();
-    const r = resultOf(e, launched.failure !== undefined ? new JailError(launched.failure, { stage: 'child' }) : undefined);
+    const r = resultOf(e, launched.failure !== undefined ? new JailError(launched.failure, { stage: 'child' }) : undefined, cpuLimitMs(p.rlimits));
     if (r.reason === 'seccomp') jail.emit('violation', { pid, signal: r.signal! });
     jail._end(r);
   });

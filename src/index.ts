@@ -3,4 +3,4 @@
  * validation and error messages as the command line. See src/api.ts.
  */
 export { configureLog, Jail, JailError, runJail, specFromOptions, startJail, ValidationError } from './api.js';
-export type { Anchor, ExitReason, Feature, FeatureRun, JailEvents, JailOptions, JailResult, RunResult, StdioOption } from './api.js';
+export type { Anchor, ExitReason, Feature, FeatureRun, JailEvents, JailOptions, JailResult, RunResult, StdioOption, Verdict } from './api.js';

@@ -170,6 +170,16 @@ export interface TsjailExt {
   status_fd?: number;
   status_file?: string;
   log_format: 'text' | 'json';
+  /** --metrics_addr HOST:PORT: Prometheus metrics at /metrics and readiness at /healthz (listen and re-run modes). */
+  metrics_addr?: string;
+  /** --pow: kCTF proof-of-work difficulty (sloth rounds) a client solves before it gets a jail (listen mode); 0 = no gate. */
+  pow: number;
+  /** --pow_timeout: seconds a client has to send its solution. */
+  pow_timeout: number;
+  /** --pow_bypass_key: a P-256 public key (PEM) whose signature of a challenge stands for its solution (kCTF's healthcheck bypass). */
+  pow_bypass_key?: string;
+  /** --output_limit: bytes of stdout and stderr together a jail may write before it is cut off and killed; 0 = no cap. */
+  output_limit: bigint;
 }
 
 /** State that survives --config (nsjail keeps it outside the proto). */
@@ -206,6 +216,11 @@ export interface JailSpec {
   cli: CliState;
 }
 
+/** The largest --pow difficulty: verifying an answer costs tsjail this many modular squarings (about 1.5 s at the maximum). */
+export const POW_MAX = 1_000_000;
+/** The longest --pow_timeout, in seconds (a day). */
+export const POW_TIMEOUT_MAX = 86_400;
+
 export const RLIMIT_NAMES: readonly RlimitName[] = ['as', 'core', 'cpu', 'fsize', 'nofile', 'nproc', 'stack', 'memlock', 'rtprio', 'msgqueue'];
 
 export function defaultExt(): TsjailExt {
@@ -216,6 +231,9 @@ export function defaultExt(): TsjailExt {
     seccomp_preset: [],
     seccomp_equivalents: true,
     log_format: 'text',
+    pow: 0,
+    pow_timeout: 600,
+    output_limit: 0n,
   };
 }
 

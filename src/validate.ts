@@ -5,7 +5,8 @@
 import { capValue, RLIM64_INFINITY, RLIMITS } from './linux/consts.js';
 import { ID_MAX, IntegerError, isNumericId, parseId } from './numbers.js';
 import { wantsCgroups } from './features/predicates.js';
-import type { ConfigState, IdMap, JailSpec } from './spec.js';
+import { parseHostPort } from './hostport.js';
+import { POW_MAX, POW_TIMEOUT_MAX, type ConfigState, type IdMap, type JailSpec } from './spec.js';
 import { quoted } from './text.js';
 import { RLIMIT_NAMES } from './spec.js';
 
@@ -22,6 +23,26 @@ function cgroupErrors(cfg: ConfigState): string[] {
   return errors;
 }
 
+/** Metrics, the proof-of-work gate and the output cap: the modes they work in and their ranges (config files reach here unchecked). */
+function serviceErrors(cfg: ConfigState): string[] {
+  const e = cfg.ext;
+  const errors: string[] = [];
+  if (e.metrics_addr !== undefined) {
+    const a = parseHostPort(e.metrics_addr);
+    if (typeof a === 'string') errors.push(`metrics_addr ${a}`);
+    if (cfg.mode !== 'LISTEN_TCP' && cfg.mode !== 'STANDALONE_RERUN') errors.push(`metrics_addr: metrics are served in listen (-Ml) and re-run (-Mr) modes, not in ${cfg.mode}`);
+  }
+  if (e.pow > POW_MAX) errors.push(`pow ${e.pow} is outside 1..${POW_MAX} (0 turns the gate off)`);
+  if (e.pow > 0 && cfg.mode !== 'LISTEN_TCP') errors.push(`pow: the proof-of-work gate is for listen mode (-Ml), not ${cfg.mode}`);
+  if (e.pow_timeout < 1 || e.pow_timeout > POW_TIMEOUT_MAX) errors.push(`pow_timeout ${e.pow_timeout} is outside 1..${POW_TIMEOUT_MAX} seconds`);
+  if (e.pow_bypass_key !== undefined && e.pow === 0) errors.push('pow_bypass_key is set without pow: there is no challenge to bypass');
+  if (e.output_limit > 0n) {
+    if (cfg.mode === 'STANDALONE_EXECVE') errors.push('output_limit needs a supervising tsjail to count the output: -Me replaces tsjail with the program (use -Mo)');
+    if (cfg.silent) errors.push("output_limit with silent: the program's output goes to /dev/null, there is nothing to cut");
+  }
+  return errors;
+}
+
 export function validateSpec(spec: JailSpec): string[] {
   const { cfg, cli } = spec;
   const errors: string[] = [];
@@ -33,6 +54,7 @@ export function validateSpec(spec: JailSpec): string[] {
     errors.push('both a seccomp policy file (--seccomp_policy) and a seccomp string (--seccomp_string) are set: choose one');
   }
   errors.push(...cgroupErrors(cfg));
+  errors.push(...serviceErrors(cfg));
   for (const c of cfg.cap) if (capValue(c) === undefined) errors.push(`unknown capability ${quoted(c)} (names are exact, e.g. CAP_NET_ADMIN)`);
   if (cfg.mode === 'LISTEN_TCP' && cfg.port === 0) errors.push('listen mode needs a port (--port)');
   if (cfg.nice_level < -20 || cfg.nice_level > 19) errors.push(`nice_level ${cfg.nice_level} is outside -20..19`);

@@ -21,6 +21,8 @@ export type KillCause =
   | 'tsjail_signal'
   /** Setup failed before execve. */
   | 'setup_failed'
+  /** Its stdout and stderr together crossed --output_limit: tsjail cut them and sent SIGKILL. */
+  | 'output_limit'
   /** Any other signal (the program's own crash, or a kill from outside). */
   | 'signal';
 
@@ -62,6 +64,8 @@ function killCause(e: ExitInfo, oomKills: number): KillCause | undefined {
       return 'time_limit';
     case 'setup_failed':
       return 'setup_failed';
+    case 'output_limit':
+      return 'output_limit';
     case 'signal':
       return 'tsjail_signal';
     case undefined:
@@ -107,6 +111,7 @@ const CAUSE_TEXT: Record<KillCause, (a: Accounting) => string> = {
   oom_kill: () => 'OOM killer (memory cgroup limit)',
   tsjail_signal: () => "tsjail's fatal signal",
   setup_failed: () => 'setup failure',
+  output_limit: () => 'output limit',
   signal: (a) => `signal ${signalName(a.signal!)} (${a.signal})`,
 };
 
@@ -118,6 +123,17 @@ export function accountingLine(remote: string, a: Accounting): string {
     `pid=${a.pid} (${remote}) wall time: ${sec(a.wallMs)} s, user time: ${sec(a.userMs)} s, system time: ${sec(a.systemMs)} s` +
     ` (${a.cpuSource}), peak memory: ${a.memorySource === 'rusage' ? '<= ' : ''}${a.peakMemoryBytes} bytes (${a.memorySource})${killed}`
   );
+}
+
+/**
+ * A cause learnt after the exit was recorded: the output relay can see the
+ * cap crossed only once it has read what the program wrote just before it
+ * ended. It replaces an exit of the program's own (status or signal), never
+ * a kill of tsjail's or the OOM killer's.
+ */
+export function amendKillCause(e: ExitInfo, cause: KillCause): void {
+  const a = readAccounting(e);
+  if (a.killCause === undefined || a.killCause === 'signal') recorded.set(e, { ...a, killCause: cause });
 }
 
 /** Record and log one exit's accounting; an OOM kill is a warning naming the cgroup. */

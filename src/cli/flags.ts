@@ -5,8 +5,9 @@
  */
 import { log } from '../log/logger.js';
 import { IntegerError, isNumericId, parseId, parseInteger, type IntegerOptions, type IntType } from '../numbers.js';
+import { parseHostPort } from '../hostport.js';
 import { quoted } from '../text.js';
-import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, RlimitSetting } from '../spec.js';
+import { POW_MAX, POW_TIMEOUT_MAX, type ConfigState, type IdMap, type JailSpec, type LogLevel, type MountPt, type RlimitName, type RlimitSetting } from '../spec.js';
 
 /**
  * A command line tsjail refuses. showUsage: getopt's own refusals (an unknown
@@ -291,6 +292,11 @@ export const FLAGS: readonly Flag[] = [
   { long: 'landlock_required', help: 'tsjail: fail when the kernel cannot enforce every Landlock rule asked for (default: best effort, with a warning)', apply: (s) => { ll(s).required = true; } },
   { long: 'status_fd', arg: 'FD', help: 'tsjail: write JSON status lines (start, exit, statistics) to this fd', numeric: true, apply: (s, v) => { s.cfg.ext.status_fd = fd('status_fd', v); } },
   { long: 'status_file', arg: 'PATH', help: 'tsjail: append JSON status lines to this file', apply: (s, v) => { s.cfg.ext.status_file = v; } },
+  { long: 'output_limit', arg: 'BYTES', help: `tsjail: cut the program's output (stdout and stderr together) after this many bytes and kill it, ${SIZES_HELP} (default: 0 - no limit)`, numeric: true, apply: (s, v) => { s.cfg.ext.output_limit = parseNumber('output_limit', v, 'uint64', { sizes: true, min: 1n }); } },
+  { long: 'metrics_addr', arg: 'HOST:PORT', help: 'tsjail: serve Prometheus metrics at http://HOST:PORT/metrics and readiness at /healthz (listen and re-run modes); IPv6 in brackets', apply: (s, v) => { const a = parseHostPort(v); if (typeof a === 'string') throw new UsageError(`--metrics_addr: ${a}`); s.cfg.ext.metrics_addr = v; } },
+  { long: 'pow', arg: 'DIFFICULTY', help: `tsjail: listen mode: a client gets its jail only after solving a kCTF proof-of-work challenge of this difficulty (sloth rounds, 1..${POW_MAX}; 1337 is about a second of solving)`, numeric: true, apply: (s, v) => { s.cfg.ext.pow = Number(parseNumber('pow', v, 'uint32', { min: 1n, max: BigInt(POW_MAX) })); } },
+  { long: 'pow_timeout', arg: 'SECONDS', help: 'tsjail: seconds a client has to send its proof-of-work solution (default: 600)', numeric: true, apply: (s, v) => { s.cfg.ext.pow_timeout = Number(parseNumber('pow_timeout', v, 'uint32', { min: 1n, max: BigInt(POW_TIMEOUT_MAX) })); } },
+  { long: 'pow_bypass_key', arg: 'PEM_FILE', help: "tsjail: a P-256 public key; 'b.' followed by the hex of its ECDSA signature of the challenge is accepted in place of a solution (kCTF's bypass for health checks)", apply: (s, v) => { s.cfg.ext.pow_bypass_key = v; } },
   ...LEGACY_FLAGS,
   { long: 'compat', arg: 'VERSION', help: "tsjail: behave as nsjail 3.4 ('3.4'): no time limit by default on the command line, 3.4's log lines, the last --seccomp_string wins (default: nsjail master)", apply: (s, v) => { if (v !== '3.4' && v !== 'master') throw new UsageError(`--compat: ${quoted(v)} is not '3.4' or 'master'`); s.cli.compat = v === '3.4' ? '3.4' : undefined; } },
   { long: 'dump_config', help: 'tsjail: print the effective configuration (command line merged) as a text-format config and exit', apply: (s) => { s.cli.dump_config = true; } },

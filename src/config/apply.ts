@@ -173,6 +173,11 @@ function toExt(m: NonNullable<NsJailConfigMessage['tsjail']>): TsjailExt {
   const format = LOG_FORMATS.find((f) => f === m.log_format);
   if (!format) throw new ConfigError(`config field 'tsjail.log_format': '${m.log_format}' is not one of ${LOG_FORMATS.join(', ')}`);
   ext.log_format = format;
+  if (has(m, 'metrics_addr')) ext.metrics_addr = m.metrics_addr;
+  ext.pow = m.pow;
+  ext.pow_timeout = m.pow_timeout;
+  if (has(m, 'pow_bypass_key')) ext.pow_bypass_key = m.pow_bypass_key;
+  ext.output_limit = big(m.output_limit);
   return ext;
 }
 

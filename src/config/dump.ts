@@ -153,5 +153,10 @@ function extMessage(ext: TsjailExt): Record<string, unknown> | undefined {
   if (ext.status_fd !== undefined) out['status_fd'] = ext.status_fd;
   if (ext.status_file !== undefined) out['status_file'] = ext.status_file;
   if (ext.log_format !== def.log_format) out['log_format'] = ext.log_format;
+  if (ext.metrics_addr !== undefined) out['metrics_addr'] = ext.metrics_addr;
+  if (ext.pow !== def.pow) out['pow'] = ext.pow;
+  if (ext.pow_timeout !== def.pow_timeout) out['pow_timeout'] = ext.pow_timeout;
+  if (ext.pow_bypass_key !== undefined) out['pow_bypass_key'] = ext.pow_bypass_key;
+  if (ext.output_limit !== def.output_limit) out['output_limit'] = ext.output_limit;
   return Object.keys(out).length ? out : undefined;
 }

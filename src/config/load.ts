@@ -85,6 +85,11 @@ export interface TsjailConfigMessage {
   status_fd: number;
   status_file: string;
   log_format: string;
+  metrics_addr: string;
+  pow: number;
+  pow_timeout: number;
+  pow_bypass_key: string;
+  output_limit: Int64;
 }
 
 /** Enum fields hold numbers (see MODE_NAMES etc. in apply.ts). */

@@ -38,7 +38,8 @@ export const FEATURES: readonly Feature[] = [
     name: 'status',
     applies: (s) => wantsStatus(s.cfg),
     async prepare(p) {
-      const status = new (await import('../status.js')).StatusChannel(p.cfg.ext);
+      const { StatusChannel, cpuLimitMs } = await import('../status.js');
+      const status = new StatusChannel(p.cfg.ext, cpuLimitMs(p.rlimits));
       return {
         onStart: (pid, remote) => status.start(pid, remote),
         onSetupFailed: (error, pid, remote) => status.setupFailed(error, pid, remote),

@@ -9,7 +9,8 @@ import { waitPid, type Rusage } from '../linux/libc.js';
 import { log } from '../log/logger.js';
 import { longTimeout, type LongTimer } from './timer.js';
 
-export type KillReason = 'time_limit' | 'signal' | 'setup_failed';
+/** Why tsjail ended a jail: its time limit, tsjail's own fatal signal, a failed setup, or its output crossing --output_limit. */
+export type KillReason = 'time_limit' | 'signal' | 'setup_failed' | 'output_limit';
 
 export interface ExitInfo {
   readonly pid: number;

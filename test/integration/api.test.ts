@@ -15,7 +15,7 @@ describe.skipIf(!!skip)('library API', () => {
     const r = await runJail({ args: [...BASE, '--user', '99999', '--group', '99999'], command: ['/bin/sh', '-c', 'id; echo oops >&2; exit 3'] });
     expect(r.stdout.toString()).toBe('uid=99999 gid=99999 groups=99999\n');
     expect(r.stderr.toString()).toBe('oops\n');
-    expect(r).toMatchObject({ code: 3, exitCode: 3, reason: 'exited' });
+    expect(r).toMatchObject({ code: 3, exitCode: 3, reason: 'exited', verdict: 'RE' });
     expect(r.wallMs).toBeGreaterThanOrEqual(0);
     expect(r.pid).toBeGreaterThan(0);
   });
@@ -27,7 +27,7 @@ describe.skipIf(!!skip)('library API', () => {
 
   it('kills at the time limit with reason time_limit', async () => {
     const r = await runJail({ args: [...BASE, '-t', '1'], command: ['/bin/sleep', '30'] });
-    expect(r).toMatchObject({ code: 137, signal: 9, signalName: 'SIGKILL', reason: 'time_limit' });
+    expect(r).toMatchObject({ code: 137, signal: 9, signalName: 'SIGKILL', reason: 'time_limit', verdict: 'TLE' });
   });
 
   it('cancels through an AbortSignal once the program runs', async () => {
@@ -49,7 +49,7 @@ describe.skipIf(!!skip)('library API', () => {
 
   it('gives a setup failure as reason setup_failed with a typed error', async () => {
     const r = await runJail({ args: BASE, command: ['/nonexistent'] });
-    expect(r).toMatchObject({ code: 255, reason: 'setup_failed' });
+    expect(r).toMatchObject({ code: 255, reason: 'setup_failed', verdict: 'SE' });
     expect(r.error).toBeInstanceOf(JailError);
     expect(r.error!.message).toContain("execve('/nonexistent') failed: ENOENT");
   });

@@ -48,7 +48,7 @@ describe.skipIf(!!skip)('status channel', () => {
     expect(exitCode).toBe(255);
     expect(lines).toEqual([
       { event: 'start', pid: expect.any(Number), remote: '[STANDALONE MODE]' },
-      { ...exitShape, exit_code: 255, reason: 'exited' },
+      { ...exitShape, exit_code: 255, reason: 'exited', verdict: 'RE' },
     ]);
     expect(lines[1]!.pid).toBe(lines[0]!.pid);
     expect(lines[1]!.peak_memory_bytes as number).toBeGreaterThan(0);
@@ -59,14 +59,14 @@ describe.skipIf(!!skip)('status channel', () => {
     expect(exitCode).toBe(255);
     expect(lines).toEqual([
       { event: 'start', pid: expect.any(Number), remote: '[STANDALONE MODE]' },
-      { event: 'setup_failed', pid: lines[0]!.pid, remote: '[STANDALONE MODE]', error: expect.stringContaining("execve('/nonexistent') failed: ENOENT") },
+      { event: 'setup_failed', pid: lines[0]!.pid, remote: '[STANDALONE MODE]', error: expect.stringContaining("execve('/nonexistent') failed: ENOENT"), verdict: 'SE' },
     ]);
   });
 
   it('a time limit kill: signal 9, reason "time_limit"', async () => {
     const { lines, exitCode } = await withStatus(['-Mo', '--chroot', '/', '-q', '-t', '1', '--', '/bin/sleep', '10']);
     expect(exitCode).toBe(137);
-    expect(lines[1]).toEqual({ ...exitShape, signal: 9, signal_name: 'SIGKILL', reason: 'time_limit' });
+    expect(lines[1]).toEqual({ ...exitShape, signal: 9, signal_name: 'SIGKILL', reason: 'time_limit', verdict: 'TLE' });
     expect(lines[1]!.wall_ms as number).toBeGreaterThanOrEqual(950);
   });
 
@@ -74,18 +74,35 @@ describe.skipIf(!!skip)('status channel', () => {
     const { lines } = await withStatus(['-Mo', '--chroot', '/', '-q', '--', '/bin/sh', '-c', 'echo up; sleep 10'], {
       onSpawn: (c) => c.stdout!.on('data', () => c.kill('SIGINT')),
     });
-    expect(lines[1]).toMatchObject({ event: 'exit', signal: 9, reason: 'signal' });
+    expect(lines[1]).toMatchObject({ event: 'exit', signal: 9, reason: 'signal', verdict: 'SE' });
   });
 
   it('a seccomp kill: SIGSYS, reason "seccomp"', async () => {
     const { lines, exitCode } = await withStatus(['-Mo', '--chroot', '/', '-q', '--seccomp_string', 'KILL_PROCESS { newuname } DEFAULT ALLOW', '--', '/bin/uname']);
     expect(exitCode).toBe(159);
-    expect(lines[1]).toEqual({ ...exitShape, signal: 31, signal_name: 'SIGSYS', reason: 'seccomp' });
+    expect(lines[1]).toEqual({ ...exitShape, signal: 31, signal_name: 'SIGSYS', reason: 'seccomp', verdict: 'SV' });
+  });
+
+  it('CPU time past --rlimit_cpu: SIGKILL, verdict "TLE"', async () => {
+    const { lines } = await withStatus(['-Mo', '--chroot', '/', '-q', '--rlimit_cpu', '1', '--', '/bin/sh', '-c', 'while :; do :; done']);
+    expect(lines[1]).toMatchObject({ event: 'exit', signal: 9, reason: 'killed', verdict: 'TLE' });
+    expect((lines[1]!.user_ms as number) + (lines[1]!.sys_ms as number)).toBeGreaterThanOrEqual(500);
+  });
+
+  // Without a pid namespace: PID 1 of one ignores the signals it has no handler for, even its own.
+  it('a crash: SIGSEGV, verdict "RE"', async () => {
+    const { lines } = await withStatus(['-Mo', '--chroot', '/', '-q', '--disable_clone_newpid', '--', '/bin/sh', '-c', 'kill -SEGV $$']);
+    expect(lines[1]).toMatchObject({ event: 'exit', signal: 11, reason: 'killed', verdict: 'RE' });
+  });
+
+  it('a file written past --rlimit_fsize: SIGXFSZ, verdict "OLE"', async () => {
+    const { lines } = await withStatus(['-Mo', '--chroot', '/', '-q', '--disable_clone_newpid', '-T', '/tmp', '--rlimit_fsize', '1', '--', '/bin/sh', '-c', 'exec head -c 2000000 /dev/zero > /tmp/f']);
+    expect(lines[1]).toMatchObject({ event: 'exit', signal: 25, reason: 'killed', verdict: 'OLE' });
   });
 
   it.skipIf(!!missingMemoryCgroup())('an OOM kill: reason "oom" and the cgroup peak memory', async () => {
     const { lines } = await withStatus(['-Mo', '--chroot', '/', '-q', '--cgroup_mem_max', String(32 << 20), '--rlimit_as', 'max', '--', '/bin/sh', '-c', 'a=$(head -c 200000000 /dev/zero | tr "\\0" x); echo survived']);
-    expect(lines[1]).toMatchObject({ event: 'exit', signal: 9, reason: 'oom' });
+    expect(lines[1]).toMatchObject({ event: 'exit', signal: 9, reason: 'oom', verdict: 'MLE' });
     expect(lines[1]!.memory_source).not.toBe('rusage');
     expect(lines[1]!.peak_memory_bytes as number).toBeGreaterThan(16 << 20);
   });
@@ -102,7 +119,7 @@ describe.skipIf(!!skip)('status channel', () => {
     }
     const [start, exit] = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
     expect(start).toEqual({ event: 'start', pid: expect.any(Number), remote: expect.stringMatching(/^\[::ffff:127\.0\.0\.1\]:\d+$/) });
-    expect(exit).toMatchObject({ event: 'exit', pid: start!.pid, remote: start!.remote, exit_code: 0, reason: 'exited' });
+    expect(exit).toMatchObject({ event: 'exit', pid: start!.pid, remote: start!.remote, exit_code: 0, reason: 'exited', verdict: 'OK' });
   });
 
   it('-Me: one start line with the pid tsjail had', async () => {

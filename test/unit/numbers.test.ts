@@ -43,6 +43,8 @@ interface CliRow {
   readonly bad: readonly string[];
   /** Ids are names when they are not numbers: junk there is a user name, resolved later. */
   readonly noJunk?: true;
+  /** Options the option needs to be valid at all (a mode). */
+  readonly with?: readonly string[];
 }
 
 const u32 = (flag: string, get: (s: JailSpec) => unknown): CliRow => ({
@@ -109,6 +111,10 @@ const CLI_ROWS: readonly CliRow[] = [
   portRow('landlock_bind_tcp', (s) => s.cfg.ext.landlock.bind_tcp.at(-1)),
   portRow('landlock_connect_tcp', (s) => s.cfg.ext.landlock.connect_tcp.at(-1)),
   fdRow('status_fd', (s) => s.cfg.ext.status_fd),
+  // A cap of 0 would cut everything: refused.
+  { flag: 'output_limit', get: (s) => s.cfg.ext.output_limit, ok: [['1', 1n], ['1M', 1n << 20n], ['0x10', 16n], [U64_MAX, (1n << 64n) - 1n]], bad: ['0', '-1', '18446744073709551616', '1MB'] },
+  { flag: 'pow', with: ['-Ml', '--port', '1'], get: (s) => s.cfg.ext.pow, ok: [['1', 1], ['1000000', 1000000], ['0x10', 16]], bad: ['0', '1000001', '-1', U32_MAX] },
+  { flag: 'pow_timeout', get: (s) => s.cfg.ext.pow_timeout, ok: [['1', 1], ['86400', 86400]], bad: ['0', '86401', '-1'] },
   rl('as', MIB_MAX, MIB_OVER, { bad: ['4G'] }),
   rl('core', MIB_MAX, MIB_OVER),
   rl('cpu', U64_MAX, '18446744073709551617'),
@@ -133,12 +139,12 @@ describe('numeric options', () => {
   for (const row of CLI_ROWS) {
     it(`--${row.flag}`, async () => {
       for (const [text, want] of row.ok) {
-        const r = await runCli([`--${row.flag}`, text]);
+        const r = await runCli([...(row.with ?? []), `--${row.flag}`, text]);
         expect(r.ok ? '' : r.error, `--${row.flag} ${text}`).toBe('');
         if (r.ok) expect(row.get(r.spec), `--${row.flag} ${text}`).toMatchObject(want as object);
       }
       for (const text of [...row.bad, ...(row.noJunk ? [] : JUNK)]) {
-        const r = await runCli([`--${row.flag}`, text]);
+        const r = await runCli([...(row.with ?? []), `--${row.flag}`, text]);
         expect(r.ok, `--${row.flag} '${text}' was accepted`).toBe(false);
         // One line, naming the option (or its field) and the value.
         if (!r.ok) {
@@ -155,7 +161,7 @@ describe('numeric options', () => {
   });
 
   it('size suffixes are explained in --help of the byte options', () => {
-    for (const f of ['cgroup_mem_max', 'cgroup_mem_memsw_max', 'cgroup_mem_swap_max', 'rlimit_msgqueue']) {
+    for (const f of ['cgroup_mem_max', 'cgroup_mem_memsw_max', 'cgroup_mem_swap_max', 'rlimit_msgqueue', 'output_limit']) {
       expect(FLAGS.find((x) => x.long === f)!.help, f).toMatch(/K, M, G or T suffix/);
     }
   });
@@ -182,7 +188,7 @@ async function runConfig(text: string): Promise<Outcome> {
 }
 
 /** A field path (a.b.c) with a value, as text format and as ProtoJSON. */
-function configTexts(path: string, value: string, repeated: boolean): [string, string] {
+function configTexts(path: string, value: string, repeated: boolean, extra?: string): [string, string] {
   const parts = path.split('.');
   const leaf = parts.pop()!;
   // An rlimit value counts only with type VALUE (the default of some is SOFT).
@@ -195,6 +201,10 @@ function configTexts(path: string, value: string, repeated: boolean): [string, s
     text = `${p} { ${text} }`;
     json = `"${p}": ${['uidmap', 'gidmap', 'traffic_rule', 'rule4', 'rule6'].includes(p) ? `[{${json}}]` : `{${json}}`}`;
   }
+  if (extra) {
+    text = `${extra} ${text}`;
+    json = `${extra.replace(/(\w+): (\w+)/g, (_, k: string, v: string) => `"${k}": ${/^\d+$/.test(v) ? v : `"${v}"`},`)} ${json}`;
+  }
   return [text, `{${json}}`];
 }
 
@@ -203,6 +213,8 @@ interface FieldRow {
   readonly bad: readonly string[];
   /** The field belongs to a capability tsjail refuses as a whole. */
   readonly unsupported?: true;
+  /** Top-level text-format fields the value needs to be valid at all (a mode). */
+  readonly with?: string;
 }
 
 const U32_FIELD: FieldRow = { ok: ['0', U32_MAX, '0x10'], bad: ['4294967296', '-1'] };
@@ -257,6 +269,9 @@ const CONFIG_ROWS: Readonly<Record<string, FieldRow>> = {
   'tsjail.landlock.bind_tcp': PORT_FIELD,
   'tsjail.landlock.connect_tcp': PORT_FIELD,
   'tsjail.status_fd': I32_FD,
+  'tsjail.pow': { with: 'mode: LISTEN port: 1', ok: ['0', '1000000'], bad: ['1000001', '-1', '4294967296'] },
+  'tsjail.pow_timeout': { ok: ['1', '86400'], bad: ['0', '86401', '-1'] },
+  'tsjail.output_limit': U64_FIELD,
 };
 
 /** Every integer field reachable from NsJailConfig, as dotted paths, with whether it is repeated. */
@@ -286,14 +301,14 @@ describe('numeric config fields', () => {
       const leaf = path.split('.').pop()!;
       for (const v of row.ok) {
         // ProtoJSON has no hex: only text format takes strtoul syntax.
-        const [text0, json] = configTexts(path, v, repeated);
+        const [text0, json] = configTexts(path, v, repeated, row.with);
         for (const text of /^0x/.test(v) ? [text0] : [text0, json]) {
           const r = await runConfig(text);
           expect(r.ok ? '' : r.error, text).toBe('');
         }
       }
       for (const v of [...row.bad, 'ten', '1.5']) {
-        for (const text of configTexts(path, v, repeated)) {
+        for (const text of configTexts(path, v, repeated, row.with)) {
           const r = await runConfig(text);
           expect(r.ok, `${text} was accepted`).toBe(false);
           if (!r.ok) expect(r.error, text).toMatch(row.unsupported && /^-?\d+$/.test(v) && BigInt(v) >= 0n && BigInt(v) < 1n << 32n ? /not supported yet/ : new RegExp(`${leaf}|${path.split('.')[0]}|uid|gid`));

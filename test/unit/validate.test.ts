@@ -30,3 +30,28 @@ describe('validateSpec reports every problem before any clone', () => {
     expect(await problems(['--init', '--disable_clone_newpid', '--', '/x'])).toContain('--init needs a new pid namespace (drop --disable_clone_newpid)');
   });
 });
+
+describe('metrics, proof-of-work and the output cap', () => {
+  it('name the mode they need', async () => {
+    expect(await problems(['--metrics_addr', '127.0.0.1:9100', '--', '/x'])).toEqual(['metrics_addr: metrics are served in listen (-Ml) and re-run (-Mr) modes, not in STANDALONE_ONCE']);
+    expect(await problems(['-Mr', '--metrics_addr', '127.0.0.1:9100', '--', '/x'])).toEqual([]);
+    expect(await problems(['-Ml', '--port', '9000', '--metrics_addr', '[::]:9100', '--', '/x'])).toEqual([]);
+    expect(await problems(['-Mr', '--pow', '20', '--', '/x'])).toEqual(['pow: the proof-of-work gate is for listen mode (-Ml), not STANDALONE_RERUN']);
+    expect(await problems(['-Me', '--output_limit', '1M', '--', '/x'])).toEqual([expect.stringContaining('output_limit needs a supervising tsjail')]);
+    expect(await problems(['--silent', '--output_limit', '1M', '--', '/x'])).toEqual([expect.stringContaining('output_limit with silent')]);
+    expect(await problems(['-Ml', '--port', '9000', '--pow_bypass_key', '/k.pem', '--', '/x'])).toEqual(['pow_bypass_key is set without pow: there is no challenge to bypass']);
+  });
+
+  it('refuse a malformed metrics address on the command line, naming it', async () => {
+    for (const [v, why] of [
+      ['9100', "'9100' is not HOST:PORT"],
+      ['localhost:9100', "'localhost' is not an IPv4 address (names are not resolved; IPv6 goes in brackets)"],
+      ['[127.0.0.1]:9100', "'127.0.0.1' is not an IPv6 address"],
+      ['::1:9100', "'::1:9100' is not HOST:PORT"],
+      ['127.0.0.1:65536', 'port 65536 is not a TCP port (0..65535)'],
+      ['127.0.0.1:', "'127.0.0.1:' is not HOST:PORT"],
+    ]) {
+      await expect(parseCommandLine(['-Mr', '--metrics_addr', v!, '--', '/x']), v).rejects.toThrow(why!);
+    }
+  });
+});

@@ -106,7 +106,13 @@ describe('dumpConfig', () => {
     spec.cfg.ext.syscall_allow.push('read', 'write');
     spec.cfg.ext.status_file = '/tmp/status';
     spec.cfg.ext.log_format = 'json';
+    spec.cfg.ext.metrics_addr = '[::1]:9100';
+    spec.cfg.ext.pow = 1337;
+    spec.cfg.ext.pow_timeout = 30;
+    spec.cfg.ext.pow_bypass_key = '/etc/pow.pem';
+    spec.cfg.ext.output_limit = 1n << 20n;
     const text = expectRoundTrip(spec);
+    expect(text).toContain('  metrics_addr: "[::1]:9100"\n  pow: 1337\n  pow_timeout: 30\n  pow_bypass_key: "/etc/pow.pem"\n  output_limit: 1048576\n');
     expect(text).toContain('mode: LISTEN');
     expect(text).toContain('rlimit_nofile_type: HARD');
     expect(text).toContain('tsjail {\n  landlock {\n    ro: "/usr"\n    bind_tcp: 8080\n    required: true\n  }');
