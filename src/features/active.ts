@@ -8,7 +8,7 @@ import type { ParentSetup } from '../proc/spawn.js';
 import type { ExitInfo } from '../proc/supervisor.js';
 import type { JailSpec } from '../spec.js';
 import { FEATURES } from './table.js';
-import { ANCHORS, type Anchors, type Feature, type FeatureRun, type PlanStep } from './types.js';
+import { ANCHORS, type Anchors, type Feature, type FeatureRun, type JailControl, type LaunchStdio, type PlanStep, type RunEvent } from './types.js';
 
 export class ActiveFeatures {
   /** Ops for buildChildProgram(), by anchor, in table order. */
@@ -37,8 +37,22 @@ export class ActiveFeatures {
     };
   }
 
-  onStart(pid: number, remote: string): void {
-    for (const r of this.runs) r.onStart?.(pid, remote);
+  /** Does a feature supply the jails' fds 0-2 (then listen mode hands it the connection instead of the jail)? */
+  get ownsStdio(): boolean {
+    return this.runs.some((r) => r.stdio);
+  }
+
+  /** One launch's fds 0-2 from the feature that supplies them, if any. */
+  openStdio(): LaunchStdio | undefined {
+    return this.runs.find((r) => r.stdio)?.stdio!();
+  }
+
+  onStart(pid: number, remote: string, ctl?: JailControl): void {
+    for (const r of this.runs) r.onStart?.(pid, remote, ctl);
+  }
+
+  onRunEvent(e: RunEvent): void {
+    for (const r of this.runs) r.onRunEvent?.(e);
   }
 
   onSetupFailed(error: string, pid: number | undefined, remote: string): void {
@@ -76,6 +90,8 @@ export async function prepareFeatures(p: Prepared, table: readonly Feature[] = F
   const spec: JailSpec = p.spec;
   try {
     for (const f of table) if (f.applies(spec)) runs.push({ name: f.name, ...(await f.prepare(p)) });
+    const stdio = runs.filter((r) => r.stdio).map((r) => r.name);
+    if (stdio.length > 1) throw new Error(`features ${stdio.join(' and ')} both supply the jail's stdio: only one can`);
   } catch (e) {
     // A later feature failed: what the earlier ones set up for the run goes.
     new ActiveFeatures(runs).dispose();

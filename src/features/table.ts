@@ -35,6 +35,14 @@ export const FEATURES: readonly Feature[] = [
     },
   },
   {
+    // After the cgroup hooks (left-over writers of the pipes are killed there), before the status channel (it reads the verdict).
+    name: 'output_limit',
+    applies: (s) => s.cfg.ext.output_limit > 0n,
+    async prepare(p) {
+      return (await import('./output.js')).outputLimit(p);
+    },
+  },
+  {
     name: 'status',
     applies: (s) => wantsStatus(s.cfg),
     async prepare(p) {

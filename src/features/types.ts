@@ -10,7 +10,8 @@
 import type { PlanContext } from '../phases/context.js';
 import type { ChildOp } from '../plan/ops.js';
 import type { Prepared } from '../prepare.js';
-import type { ExitInfo } from '../proc/supervisor.js';
+import type { Socket } from 'node:net';
+import type { ExitInfo, KillReason } from '../proc/supervisor.js';
 import type { JailSpec } from '../spec.js';
 
 /**
@@ -24,6 +25,32 @@ export type Anchor = (typeof ANCHORS)[number];
 export type PlanStep = (p: Prepared, ctx: PlanContext) => ChildOp[];
 export type Anchors = Partial<Record<Anchor, readonly PlanStep[]>>;
 
+/** What the supervised modes let a feature do to a jail it is told has started. */
+export interface JailControl {
+  /** Listen mode, when a feature supplies the jail's stdio: the client's connection, which the feature then owns and closes. */
+  readonly conn?: Socket;
+  /** SIGKILL the jail, recording why (the status channel's reason and verdict). */
+  kill(reason: KillReason): void;
+  /** Resolves when tsjail is told to stop (its fatal signal): a feature waiting on a jail's behalf gives up then. */
+  readonly stopping: Promise<unknown>;
+}
+
+/** Descriptors one launch's fds 0-2 come from, supplied by a feature (its pipes). */
+export interface LaunchStdio {
+  readonly child: readonly [number, number, number];
+  /** The clone happened (pid) or the launch failed (undefined): tsjail's copies of `child` can go. */
+  launched(pid: number | undefined): void;
+}
+
+/** Events of a supervised mode (not of one jail), for features that report on the run as a whole. */
+export type RunEvent =
+  /** The run serves: listen mode is listening, re-run mode's first jail runs. */
+  | { readonly kind: 'ready' }
+  /** Listen mode: a connection got a jail, or was turned away (by a limit, naming it, or by the proof-of-work gate). */
+  | { readonly kind: 'connection'; readonly result: 'accepted' | 'rejected_limit' | 'pow_failed'; readonly limit?: 'max_conns' | 'max_conns_per_ip' }
+  /** Listen mode: how a proof-of-work challenge ended, and how long the client took. */
+  | { readonly kind: 'pow'; readonly outcome: 'correct' | 'wrong' | 'eof' | 'timeout' | 'bypass'; readonly seconds: number };
+
 /** What a feature does for one run, once prepared. Every member is optional. */
 export interface FeatureRun {
   /** Ops this feature adds to every child plan, by anchor. */
@@ -36,8 +63,15 @@ export interface FeatureRun {
    * threw, so it must tolerate a pid it knows nothing of.
    */
   undoRelease?(pid: number): void;
-  /** Right after clone (for a spare: when it gets its connection), with the peer. */
-  onStart?(pid: number, remote: string): void;
+  /**
+   * Per launch (spares too), before clone: the jail's fds 0-2 are this feature's descriptors instead of tsjail's
+   * stdio or the connection. At most one feature of a run has it.
+   */
+  stdio?(): LaunchStdio;
+  /** Right after clone (for a spare: when it gets its connection), with the peer; the supervised modes give control. */
+  onStart?(pid: number, remote: string, ctl?: JailControl): void;
+  /** A supervised mode's events (readiness, connections, proof-of-work). */
+  onRunEvent?(e: RunEvent): void;
   /** A launch that failed before execve, with the reason; pid when the clone happened. */
   onSetupFailed?(error: string, pid: number | undefined, remote: string): void;
   /** After each jail is reaped, awaited before the mode sees the exit; runs in table order. */

@@ -32,6 +32,7 @@ interface Libc {
   syscallFdFlags: Fn;
   dup3: Fn;
   close: Fn;
+  recv: Fn;
 }
 
 let lib: Libc | undefined;
@@ -60,6 +61,7 @@ function load(): Libc {
     syscallFdFlags: c.func('long syscall(long nr, int dirfd, const char *path, unsigned int flags)'),
     dup3: c.func('int dup3(int oldfd, int newfd, int flags)'),
     close: c.func('int close(int fd)'),
+    recv: c.func('long recv(int fd, void *buf, size_t len, int flags)'),
   };
   const abi = lib.tsj_abi_version();
   if (abi !== WIRE.ABI_VERSION) throw new Error(`native runner ABI ${abi}, expected ${WIRE.ABI_VERSION}: rebuild with 'npm run build'`);
@@ -227,4 +229,22 @@ export function dupOnto(oldFd: number, newFd: number): void {
 
 export function closeFd(fd: number): void {
   load().close(fd);
+}
+
+const MSG_PEEK = 0x2;
+const MSG_DONTWAIT = 0x40;
+const EAGAIN = 11;
+const EINTR = 4;
+
+/**
+ * recv(MSG_DONTWAIT), with MSG_PEEK to look without taking: the bytes read
+ * (0 at EOF), or undefined when nothing is waiting. Lets tsjail read a line
+ * from a client and no byte more, so what follows it stays for the jail.
+ */
+export function recvNow(fd: number, buf: Buffer, len: number, peek: boolean): number | undefined {
+  const r = Number(load().recv(fd, buf, len, MSG_DONTWAIT | (peek ? MSG_PEEK : 0)));
+  if (r >= 0) return r;
+  const e = errno();
+  if (e === EAGAIN || e === EINTR) return undefined;
+  throw new SyscallError(`recv(${fd}, …, ${len}, MSG_DONTWAIT${peek ? '|MSG_PEEK' : ''})`, e);
 }

@@ -8,13 +8,20 @@
  *
  * SIGINT/SIGTERM kill every jail and end with 0; a socket that cannot be
  * bound ends with 1 (nsjail).
+ *
+ * With --pow a client first answers a proof-of-work challenge (pow-gate.ts,
+ * the only case where tsjail reads from the client); while it does, it counts
+ * against --max_conns and --max_conns_per_ip as a jail would. With a feature
+ * that supplies the jails' stdio (--output_limit relays the output), that
+ * feature gets the connection instead of the jail.
  */
 import { createServer, isIP, isIPv4, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { RunContext } from './context.js';
 import { formatErrno } from '../linux/errno.js';
 import { log } from '../log/logger.js';
 import type { ConfigState } from '../spec.js';
-import { startJail, startSpare, type Spare } from './jail.js';
+import { startJail, startSpare, type Conn, type Spare } from './jail.js';
+import type { PowGate } from './pow-gate.js';
 
 /** nsjail's connToText: `[::ffff:127.0.0.1]:37144` (IPv4 peers in their mapped form). */
 export function connText(address: string | undefined, port: number | undefined): string {
@@ -39,27 +46,30 @@ function socketFd(s: Socket): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
-/** nsjail's limitConns(): --max_conns over all jails, --max_conns_per_ip over the live jails' peers. */
-function limitConns(cfg: ConfigState, live: number, peers: ReadonlyMap<number, string>, ip: string, remote: string): boolean {
+type Limit = 'max_conns' | 'max_conns_per_ip';
+
+/** nsjail's limitConns(): --max_conns over all jails, --max_conns_per_ip over the live jails' peers. The limit hit, if any. */
+function limitConns(cfg: ConfigState, live: number, peers: Iterable<string>, ip: string, remote: string): Limit | undefined {
   if (cfg.max_conns > 0 && live >= cfg.max_conns) {
     log.warn(`Rejecting connection, max_conns limit reached: ${cfg.max_conns}`);
-    return false;
+    return 'max_conns';
   }
-  if (cfg.max_conns_per_ip === 0) return true;
+  if (cfg.max_conns_per_ip === 0) return undefined;
   let n = 0;
-  for (const peer of peers.values()) if (peer === ip) n++;
-  if (n < cfg.max_conns_per_ip) return true;
+  for (const peer of peers) if (peer === ip) n++;
+  if (n < cfg.max_conns_per_ip) return undefined;
   log.warn(`Rejecting connection from '${remote}', max_conns_per_ip limit reached: ${cfg.max_conns_per_ip}`);
-  return false;
+  return 'max_conns_per_ip';
 }
 
 export async function runListen(ctx: RunContext): Promise<number> {
-  const { p, sup } = ctx;
+  const { p, sup, features } = ctx;
   const { bindhost, port } = p.cfg;
   if (!isIP(bindhost)) {
     log.error(`inet_pton('${bindhost}') failed: not an IPv4 or IPv6 address (--bindhost)`);
     return 1;
   }
+  const gate: PowGate | undefined = p.cfg.ext.pow > 0 ? (await import('./pow-gate.js')).PowGate.create(p.cfg.ext) : undefined;
   const server = createServer({ pauseOnConnect: true });
   try {
     await listen(server, bindhost, port);
@@ -71,14 +81,18 @@ export async function runListen(ctx: RunContext): Promise<number> {
   }
   const local = server.address() as AddressInfo;
   log.info(`Listening on ${connText(local.address, local.port)}`);
+  features.onRunEvent({ kind: 'ready' });
 
-  // Peer address of each live jail, for --max_conns_per_ip.
+  // Peer address of each live jail, for --max_conns_per_ip; and of each client still answering the proof of work.
   const peers = new Map<number, string>();
+  const pending = new Map<Socket, string>();
   // One jail is kept set up ahead of the next connection, which then only has to be handed over:
   // the clone and the setup leave the connection's critical path. A spare that fails is not
   // replaced (its error is logged): connections then get jails started for them, as nsjail does.
   let spare: Spare | undefined;
-  let sparesWork = p.cfg.mode === 'LISTEN_TCP' && !p.cfg.silent && !p.cfg.stderr_to_null;
+  // Not when a feature relays the stdio: a spare waiting before its execve holds a copy of every
+  // descriptor tsjail has, the other jails' stdin pipes too, and would keep their EOF from them.
+  let sparesWork = p.cfg.mode === 'LISTEN_TCP' && !p.cfg.silent && !p.cfg.stderr_to_null && !features.ownsStdio;
   const prepareSpare = () => {
     if (!sparesWork || spare || sup.fatalSignalReceived !== undefined) return;
     const s = startSpare(ctx, true);
@@ -95,6 +109,20 @@ export async function runListen(ctx: RunContext): Promise<number> {
     });
   };
   setImmediate(prepareSpare);
+  /** A connection that passed the limits (and the proof of work) gets its jail. */
+  const serve = (s: Socket, conn: Conn, ip: string, remote: string) => {
+    const taken = spare;
+    spare = undefined;
+    const jail = taken?.handOff(remote, conn) ?? startJail(ctx, remote, conn, taken !== undefined);
+    features.onRunEvent({ kind: 'connection', result: 'accepted' });
+    // The child holds its own reference now: closing ours sends nothing to the peer. A feature that
+    // supplies the stdio relays through the socket and closes it.
+    if (!jail || !features.ownsStdio) s.destroy();
+    setImmediate(prepareSpare);
+    if (!jail) return;
+    peers.set(jail.pid, ip);
+    void jail.exited.then(() => peers.delete(jail.pid));
+  };
   server.on('connection', (s: Socket) => {
     const fd = socketFd(s);
     const ip = s.remoteAddress;
@@ -104,25 +132,34 @@ export async function runListen(ctx: RunContext): Promise<number> {
     }
     const remote = connText(ip, s.remotePort);
     log.info(`New connection from: ${remote} on: ${connText(s.localAddress, s.localPort)}`);
-    if (!limitConns(p.cfg, sup.size, peers, ip, remote)) {
+    const limit = limitConns(p.cfg, sup.size + pending.size, [...peers.values(), ...pending.values()], ip, remote);
+    if (limit) {
+      features.onRunEvent({ kind: 'connection', result: 'rejected_limit', limit });
       s.destroy();
       return;
     }
-    const taken = spare;
-    spare = undefined;
-    const jail = taken?.handOff(remote, fd) ?? startJail(ctx, remote, fd, taken !== undefined);
-    // The child holds its own reference now: closing ours sends nothing to the peer.
-    s.destroy();
-    setImmediate(prepareSpare);
-    if (!jail) return;
-    peers.set(jail.pid, ip);
-    void jail.exited.then(() => peers.delete(jail.pid));
+    if (!gate) return serve(s, { fd, socket: s }, ip, remote);
+    pending.set(s, ip);
+    void gate
+      .check(s, fd, remote, () => sup.fatalSignalReceived !== undefined)
+      .catch((e: unknown) => {
+        log.error(`Proof-of-work from '${remote}': ${(e as Error).message}`);
+        return undefined;
+      })
+      .then((r) => {
+        pending.delete(s);
+        if (r) features.onRunEvent({ kind: 'pow', outcome: r.outcome, seconds: r.seconds });
+        if (r && (r.outcome === 'correct' || r.outcome === 'bypass') && sup.fatalSignalReceived === undefined && !s.destroyed) return serve(s, { fd, socket: s }, ip, remote);
+        if (r) features.onRunEvent({ kind: 'connection', result: 'pow_failed' });
+        else s.destroy();
+      });
   });
   // accept() failures (EMFILE, ECONNABORTED) are not fatal to the server.
   server.on('error', (e) => log.warn(`accept(): ${(e as Error).message}`));
 
   await sup.whenFatal();
   spare = undefined;
+  for (const s of pending.keys()) s.destroy();
   // The supervisor has signalled every jail; execute() reaps them.
   server.close();
   return 0;

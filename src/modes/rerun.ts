@@ -13,6 +13,7 @@ import { STANDALONE } from './once.js';
 
 export async function runRerun(ctx: RunContext): Promise<number> {
   let spare: Spare | undefined;
+  let ready = false;
   for (;;) {
     const fatal = ctx.sup.fatalSignalReceived;
     if (fatal !== undefined) return 128 + fatal;
@@ -23,6 +24,9 @@ export async function runRerun(ctx: RunContext): Promise<number> {
       log.error("Couldn't launch the child process");
       return 255;
     }
+    // Serving once the first program runs (health checks).
+    if (!ready) ctx.features.onRunEvent({ kind: 'ready' });
+    ready = true;
     await jail.exited;
   }
 }

@@ -103,8 +103,11 @@ interface Template {
 }
 const templates = new WeakMap<Prepared, Template[]>();
 
-/** Where the jail's stdio comes from: tsjail's, a connection known at clone, one handed over later, tsjail's in a spare released later, or three descriptors (the library API). */
-type Stdio = 'inherit' | 'conn' | 'handoff' | 'go' | 'fds';
+/**
+ * Where the jail's stdio comes from: tsjail's, a connection known at clone, one handed over later, tsjail's in a spare
+ * released later, three descriptors (the library API, a feature that relays the output), or those in a spare released later.
+ */
+type Stdio = 'inherit' | 'conn' | 'handoff' | 'go' | 'fds' | 'go+fds';
 
 function planTemplate(p: Prepared, anchors: Anchors | undefined, stdio: Stdio): Template {
   const list = templates.get(p) ?? [];
@@ -117,9 +120,9 @@ function planTemplate(p: Prepared, anchors: Anchors | undefined, stdio: Stdio): 
     syncParentFd: fd(1),
     errFd: fd(2),
     connFd: stdio === 'conn' ? fd(3) : undefined,
-    handoffFd: stdio === 'handoff' || stdio === 'go' ? fd(4) : undefined,
+    handoffFd: stdio === 'handoff' || stdio === 'go' || stdio === 'go+fds' ? fd(4) : undefined,
     handoffConn: stdio === 'handoff',
-    stdioFds: stdio === 'fds' ? [fd(5), fd(6), fd(7)] : undefined,
+    stdioFds: stdio === 'fds' || stdio === 'go+fds' ? [fd(5), fd(6), fd(7)] : undefined,
   });
   const ops = buildChildProgram(p, ctx, anchors);
   const plan = encodePlan(ops);
@@ -145,7 +148,7 @@ export interface LaunchOptions {
   readonly connFd?: number;
   /** A spare jail, released later with (or without) its connection. */
   readonly handoff?: 'conn' | 'go';
-  /** The program's fds 0-2 (the library API); the parent keeps and closes its own copies. */
+  /** The program's fds 0-2 (the library API, or a feature's pipes; with handoff 'go' too); the parent keeps and closes its own copies. */
   readonly stdioFds?: readonly [number, number, number];
   readonly anchors?: Anchors;
   readonly parent?: ParentSetup;
@@ -155,7 +158,7 @@ export function launchJail(p: Prepared, opts: LaunchOptions = {}): Launched {
   const [syncR, syncW] = pipeCloexec();
   const [errR, errW] = pipeCloexec();
   const [handParent, handChild] = opts.handoff ? seqpacketPair() : [-1, -1];
-  const stdio: Stdio = opts.handoff === 'conn' ? 'handoff' : opts.handoff === 'go' ? 'go' : opts.connFd !== undefined ? 'conn' : opts.stdioFds ? 'fds' : 'inherit';
+  const stdio: Stdio = opts.handoff === 'conn' ? 'handoff' : opts.handoff === 'go' ? (opts.stdioFds ? 'go+fds' : 'go') : opts.connFd !== undefined ? 'conn' : opts.stdioFds ? 'fds' : 'inherit';
   const { ops, plan, at } = planTemplate(p, opts.anchors, stdio);
   // tsj_spawn copies the blob before clone: patching the shared template in place is safe.
   [syncR, syncW, errW, opts.connFd ?? -1, handChild, ...(opts.stdioFds ?? [-1, -1, -1])].forEach((v, i) => at[i]!.forEach((o) => plan.writeBigInt64LE(BigInt(v), o)));
