@@ -57,6 +57,10 @@ async function runPhases(argv: readonly string[]): Promise<number> {
     const { runSeccompCommand } = await import('./seccomp/command.js');
     return runSeccompCommand(argv.slice(1), { stdout: (s: string) => writeSync(1, s), stderr: (s: string) => writeSync(2, s) });
   }
+  if (argv[0] === 'pow') {
+    const { runPowCommand } = await import('./pow-command.js');
+    return runPowCommand(argv.slice(1), { stdout: (s: string) => writeSync(1, s), stderr: (s: string) => writeSync(2, s) });
+  }
   let spec: JailSpec;
   try {
     const parsed = await parseCommandLine(argv, applyConfig);
