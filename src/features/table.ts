@@ -79,4 +79,12 @@ export const FEATURES: readonly Feature[] = [
       return step ? { ops: { root_final: step } } : {};
     },
   },
+  {
+    // Last: its exit hook counts the reason the hooks above settled (the output cap's included).
+    name: 'metrics',
+    applies: (s) => s.cfg.ext.metrics_addr !== undefined,
+    async prepare(p) {
+      return (await import('./metrics.js')).startMetrics(p);
+    },
+  },
 ];
