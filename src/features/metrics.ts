@@ -85,7 +85,7 @@ export async function startMetrics(p: Prepared): Promise<FeatureRun> {
   const gated = p.cfg.ext.pow > 0 ? registers : [];
   const conns = new prom.Counter({
     name: 'tsjail_connections_total',
-    help: "Listen mode: connections, by result: accepted (given a jail), rejected_limit (with the limit: max_conns or max_conns_per_ip), pow_failed",
+    help: 'Listen mode: connections, by result: accepted (past the limits and the proof of work), rejected_limit (with the limit: max_conns or max_conns_per_ip), pow_failed',
     labelNames: ['result', 'limit'],
     registers: listening,
   });

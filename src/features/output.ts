@@ -199,7 +199,12 @@ class Relay {
 
   private send(to: Target, data: Buffer, src: Socket): void {
     const sink = this.dest(to);
-    if (!sink.stream || sink.stream.destroyed) return;
+    if (!sink.stream) return; // tsjail's fd was closed: the output went nowhere before either
+    if (sink.stream.destroyed) {
+      // The reader went away (EPIPE): the program's next write fails as it would have written there itself.
+      src.destroy();
+      return;
+    }
     sink.pending++;
     const ok = sink.stream.write(data, () => {
       if (--sink.pending === 0) for (const f of sink.idle.splice(0)) f();
@@ -207,7 +212,18 @@ class Relay {
     // Backpressure: the program blocks on a full pipe, as it would on a slow reader. Not once it has ended.
     if (!ok && !this.exited) {
       src.pause();
-      sink.stream.once('drain', () => src.resume());
+      const stream = sink.stream;
+      const onDrain = () => {
+        stream.off('close', onClose);
+        src.resume();
+      };
+      // A reader that went away while the program waits: it gets EPIPE, as it would have.
+      const onClose = () => {
+        stream.off('drain', onDrain);
+        src.destroy();
+      };
+      stream.once('drain', onDrain);
+      stream.once('close', onClose);
     }
   }
 
@@ -234,7 +250,7 @@ class Relay {
       });
       return;
     }
-    const flushed = [...this.targets].map((to) => this.dest(to)).map((sink) => (sink.pending === 0 ? Promise.resolve() : new Promise<void>((r) => sink.idle.push(r))));
+    const flushed = [...this.targets].map((to) => this.dest(to)).map((sink) => (sink.pending === 0 || sink.stream?.destroyed ? Promise.resolve() : new Promise<void>((r) => sink.idle.push(r))));
     await Promise.race([Promise.all(flushed), this.ctl?.stopping ?? new Promise(() => {})]);
   }
 

@@ -9,8 +9,10 @@
  * tsjail reads the answer line and no byte after it: the socket stays paused
  * in Node, the line's end is found with recv(MSG_PEEK) and exactly that much
  * is taken, so whatever the client sent after it (a script that does not
- * wait for `Correct`) stays in the socket for the program. Nothing waits in
- * the kernel for us, so the socket is polled, every 20 ms, while it is pending.
+ * wait for `Correct`) stays in the socket for the program. Node cannot wait
+ * for readable data without reading it, so a pending socket is polled: every
+ * 20 ms at first, backing off to 250 ms over the first seconds (solving takes
+ * seconds; a thousand clients at work cost 4000 recv calls a second).
  */
 import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -24,7 +26,8 @@ export type PowOutcome = 'correct' | 'wrong' | 'eof' | 'timeout' | 'bypass';
 
 /** Longer answers are refused unread: a solution is 218 characters, a bypass signature about 146. */
 const MAX_LINE = 4096;
-const POLL_MS = 20;
+/** The poll interval: 20 ms, growing by 50 ms a second of waiting, up to 250 ms. */
+const pollMs = (waited: number) => Math.min(250, 20 + waited / 20);
 
 export function banner(challenge: string): string {
   return (
@@ -83,7 +86,7 @@ export class PowGate {
       }
       const step = this.takeLine(fd, partial);
       if (step === undefined) {
-        await new Promise((r) => setTimeout(r, POLL_MS));
+        await new Promise((r) => setTimeout(r, pollMs(Date.now() - t0)));
         continue;
       }
       if (step === 'long') {

@@ -91,6 +91,14 @@ describe.skipIf(!!skip)('--output_limit', () => {
     }
   });
 
+  it('a reader that goes away: the program gets EPIPE as without a cap, and tsjail ends (no wait on a dead pipe)', async () => {
+    const r = await runTsjail(['-Mo', '--chroot', '/', '-q', '--output_limit', '10M', '--', '/usr/bin/yes'], {
+      onSpawn: (c) => c.stdout!.once('data', () => c.stdout!.destroy()),
+    });
+    expect(r.exitCode).toBe(1); // yes: "standard output: Broken pipe" (SIGPIPE is ignored by PID 1 of a pid namespace)
+    expect(r.stderr).toContain('Broken pipe');
+  });
+
   it('a cap of 0 is refused with one line naming the option, exit 255', async () => {
     const r = await runTsjail(['-Mo', '--chroot', '/', '--output_limit', '0', '--', '/bin/true']);
     expect(r.exitCode).toBe(255);
