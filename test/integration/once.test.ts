@@ -188,3 +188,14 @@ describe.skipIf(!!skip)('exit status as nsjail', () => {
     rmSync(dir, { recursive: true });
   });
 });
+
+describe.skipIf(!!skip)('typed failures in JSON logs', () => {
+  it('a child-side failure carries call, errno, hint, op and phase as fields', async () => {
+    const r = await runTsjail(['-Mo', '--chroot', '/', '--log_format', 'json', '--', '/nonexistent']);
+    expect(r.exitCode).toBe(255);
+    const line = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((o) => o.call === "execve('/nonexistent')");
+    expect(line).toMatchObject({ errno: 2, errno_name: 'ENOENT', phase: 'exec', stage: 'child' });
+    expect(typeof line!.op).toBe('number');
+    expect(String(line!.msg)).toContain("execve('/nonexistent') failed: ENOENT (No such file or directory)");
+  });
+});
