@@ -4,6 +4,7 @@
  */
 import { capValue } from './linux/consts.js';
 import { wantsCgroups } from './features/predicates.js';
+import { netErrors } from './net/validate.js';
 import type { ConfigState, JailSpec } from './spec.js';
 
 function cgroupErrors(cfg: ConfigState): string[] {
@@ -43,5 +44,6 @@ export function validateSpec(spec: JailSpec): string[] {
     if (m.is_bind && !m.src && !m.prefix_src_env) errors.push(`bind mount to '${m.dst}' has no source`);
   }
   for (const fd of [...cli.pass_fd, ...cfg.pass_fd]) if (fd < 0) errors.push(`pass_fd ${fd} is negative`);
+  errors.push(...netErrors(cfg, process.geteuid?.()));
   return errors;
 }

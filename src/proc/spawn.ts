@@ -30,6 +30,9 @@ export class LaunchError extends Error {
 
 /** Parent-side steps between clone and release (cgroups, id maps, networking). */
 export interface ParentSetup {
+  /** Right before clone3() in this thread; afterClone always follows it, also when the clone fails. */
+  beforeClone?: () => void;
+  afterClone?: () => void;
   /** Runs before the id maps are written; may throw. */
   beforeRelease?: (pid: number) => void;
   /** Undo what beforeRelease did when the launch fails. */
@@ -151,8 +154,13 @@ export function launchJail(p: Prepared, opts: { connFd?: number; handoff?: 'conn
   let pid: number;
   let region: bigint | undefined;
   try {
-    // Share memory until execve unless --init forks a reaper that lives on in the child.
-    ({ pid, region } = spawnPlan(plan, p.cloneFlags, errW, !p.cfg.init));
+    opts.parent?.beforeClone?.();
+    try {
+      // Share memory until execve unless --init forks a reaper that lives on in the child.
+      ({ pid, region } = spawnPlan(plan, p.cloneFlags, errW, !p.cfg.init));
+    } finally {
+      opts.parent?.afterClone?.();
+    }
   } catch (e) {
     [syncR, syncW, errR, errW].forEach((fd) => closeSync(fd));
     closeHandoff();
