@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing tsjail needs from Debian's packages when it
-# is missing: a C compiler and make (native/), python3, netcat and iproute2 (tests).
+# is missing: a C compiler and make (native/), python3, netcat and iproute2 (tests),
+# nftables (traffic_rule) and passt (user_net runs pasta).
 set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
@@ -10,6 +11,8 @@ command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
 [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
+[ -x /usr/sbin/nft ] || [ -x /sbin/nft ] || need+=(nftables)
+command -v pasta >/dev/null 2>&1 || need+=(passt)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "tsjail: please install: ${need[*]}" >&2
