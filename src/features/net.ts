@@ -235,7 +235,7 @@ async function prepareUserNet(p: Prepared): Promise<FeatureRun> {
   const stop = (pid: number) => {
     const child = running.get(pid);
     running.delete(pid);
-    child?.kill('SIGKILL');
+    if (child) pasta.stopPasta(child);
   };
   return {
     beforeRelease(pid) {

@@ -146,6 +146,22 @@ function pastaMessage(log: string): string {
 export class PastaError extends Error {}
 
 /**
+ * SIGKILL pasta and wait, up to a bound, until it is dead (a zombie the event
+ * loop reaps later counts as dead): the jail's end, a failed launch and
+ * tsjail's exit leave no pasta serving a namespace.
+ */
+export function stopPasta(child: ChildProcess): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGKILL');
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    const st = procState(child.pid);
+    if (st === undefined || st === 'Z' || Date.now() > deadline) return;
+    Atomics.wait(sleeper, 0, 0, 1);
+  }
+}
+
+/**
  * Start pasta for jail `pid` and wait until it is ready. Synchronous: it runs
  * between clone and release, where the launch does not return to the event
  * loop. Throws PastaError with pasta's own message when it exits early.
@@ -186,7 +202,7 @@ export function startPasta(s: PastaSetup, pid: number): ChildProcess {
       Atomics.wait(sleeper, 0, 0, 2);
     }
   } catch (e) {
-    child.kill('SIGKILL');
+    stopPasta(child);
     throw e;
   } finally {
     rmSync(dir, { recursive: true, force: true });
