@@ -271,12 +271,28 @@ describe.skipIf(!!skip || !!noPasta || !!noNft)("nsjail's network configs run", 
     });
   }
 
-  it.skipIf(!!missingBinary('/usr/sbin/apache2'))('configs/apache.cfg runs with its macvlan on an interface that exists', async () => {
-    const t = startTsjail(['--config', join(NSJ, 'configs/apache.cfg'), '-I', IF_M, '--macvlan_vs_ip', '10.215.0.7', '--macvlan_vs_gw', '10.215.0.1']);
+  it.skipIf(!!missingBinary('/usr/sbin/apache2'))('configs/apache.cfg serves HTTP on its macvlan, cloned from an interface that exists', async () => {
+    // The config's 1 GiB address-space limit is too small for today's apache2 (each worker thread reserves a
+    // malloc arena), so it is raised on the command line; everything else is the file's.
+    const t = startTsjail(['--config', join(NSJ, 'configs/apache.cfg'), '-I', IF_M, '--macvlan_vs_ip', '10.215.0.7', '--macvlan_vs_gw', '10.215.0.1', '--rlimit_as', '4096']);
     await t.waitFor('err', /Executing '\/usr\/sbin\/apache2'/);
+    // From the test's namespace, on the other side of the pair: retried until apache listens.
+    const get = `
+import socket, time
+end = time.monotonic() + 20
+while True:
+    try:
+        s = socket.create_connection(("10.215.0.7", 80), timeout=2); break
+    except OSError:
+        if time.monotonic() > end: raise
+        time.sleep(0.05)
+s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n"); print(s.recv(64).decode().splitlines()[0])
+`;
+    const reply = execFileSync('/usr/sbin/ip', ['netns', 'exec', NS, 'python3', '-c', get]).toString();
     t.child.kill('SIGTERM');
     await t.closed;
-    expect(t.output().err).not.toMatch(/\[E\]/);
+    expect(reply).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(t.output().err).not.toMatch(/^\[E\]/m);
   });
 });
 
