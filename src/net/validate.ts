@@ -13,6 +13,11 @@ import { trafficRuleErrors } from './traffic.js';
 /** The macvlan modes nsjail's --macvlan_vs_mo accepts (any case). */
 export const MACVLAN_MODE_NAMES: readonly string[] = ['private', 'vepa', 'bridge', 'passthru'];
 
+function sameNetwork(a: Uint8Array, b: Uint8Array, prefix: number): boolean {
+  for (let bit = 0; bit < prefix; bit++) if ((a[bit >> 3]! ^ b[bit >> 3]!) & (0x80 >> (bit & 7))) return false;
+  return true;
+}
+
 /** Options that set up the jail's own network namespace from the parent (as root). */
 export function netSetupOptions(cfg: ConfigState): string[] {
   const used: string[] = [];
@@ -30,6 +35,11 @@ export function netErrors(cfg: ConfigState, euid: number | undefined): string[] 
     if (!ipv4Bytes(cfg.macvlan_vs_ip)) errors.push(`macvlan_vs_ip '${cfg.macvlan_vs_ip}' is not an IPv4 address`);
     if (netmaskPrefix(cfg.macvlan_vs_nm) === undefined) errors.push(`macvlan_vs_nm '${cfg.macvlan_vs_nm}' is not an IPv4 netmask`);
     if (!ipv4Bytes(cfg.macvlan_vs_gw)) errors.push(`macvlan_vs_gw '${cfg.macvlan_vs_gw}' is not an IPv4 address`);
+    const [ip, gw, prefix] = [ipv4Bytes(cfg.macvlan_vs_ip), ipv4Bytes(cfg.macvlan_vs_gw), netmaskPrefix(cfg.macvlan_vs_nm)];
+    const zero = (b: Uint8Array) => b.every((x) => x === 0);
+    if (ip && gw && prefix !== undefined && !zero(ip) && !zero(gw) && !sameNetwork(ip, gw, prefix)) {
+      errors.push(`macvlan_vs_gw '${cfg.macvlan_vs_gw}' is outside ${cfg.macvlan_vs_ip}/${prefix} (macvlan_vs_ip/macvlan_vs_nm): no route could reach it`);
+    }
     if (cfg.macvlan_vs_ma !== '' && !macBytes(cfg.macvlan_vs_ma)) errors.push(`macvlan_vs_ma '${cfg.macvlan_vs_ma}' is not a MAC address (xx:xx:xx:xx:xx:xx)`);
     if (!MACVLAN_MODE_NAMES.includes(cfg.macvlan_vs_mo.toLowerCase())) {
       errors.push(`macvlan_vs_mo '${cfg.macvlan_vs_mo}': macvlan mode can only be one of the values: 'private'/'vepa'/'bridge'/'passthru'`);

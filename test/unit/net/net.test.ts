@@ -149,6 +149,10 @@ describe('validation of the networking options', () => {
       "macvlan_vs_nm '255.0.255.0' is not an IPv4 netmask",
       "macvlan_vs_mo 'foo': macvlan mode can only be one of the values: 'private'/'vepa'/'bridge'/'passthru'",
     ]);
+    expect(await problems(['-I', 'eth0', '--macvlan_vs_ip', '10.0.0.5', '--macvlan_vs_gw', '10.0.1.1'])).toEqual([
+      "macvlan_vs_gw '10.0.1.1' is outside 10.0.0.5/24 (macvlan_vs_ip/macvlan_vs_nm): no route could reach it",
+    ]);
+    expect(await problems(['-I', 'eth0', '--macvlan_vs_ip', '10.0.0.5', '--macvlan_vs_gw', '0.0.0.0'])).toEqual([]);
     expect(await problems(['--traffic_rule', 'proto=tcp,dport=90-80'])).toEqual(['traffic_rule[0].dport..dport_end 90-80 is an inverted port range']);
   });
 
