@@ -31,6 +31,9 @@ export class LaunchError extends Error {
 
 /** Parent-side steps between clone and release (cgroups, id maps, networking). */
 export interface ParentSetup {
+  /** Right before clone3() in this thread; afterClone always follows it, also when the clone fails. */
+  beforeClone?: () => void;
+  afterClone?: () => void;
   /** Runs before the id maps are written; may throw. */
   beforeRelease?: (pid: number) => void;
   /** Undo what beforeRelease did when the launch fails. */
@@ -181,11 +184,16 @@ export function launchJail(p: Prepared, opts: LaunchOptions = {}): Launched {
   let region: bigint | undefined;
   let unpin: (() => void) | undefined;
   try {
-    // Fresh clones of the pinned bind sources, at the descriptors the plan names (phases/pins.ts).
-    unpin = p.pins?.arm();
-    // Share memory until execve unless --init forks a reaper that lives on in the child.
-    ({ pid, region } = spawnPlan(plan, p.cloneFlags, errW, !p.cfg.init));
-    unpin?.();
+    opts.parent?.beforeClone?.();
+    try {
+      // Fresh clones of the pinned bind sources, at the descriptors the plan names (phases/pins.ts).
+      unpin = p.pins?.arm();
+      // Share memory until execve unless --init forks a reaper that lives on in the child.
+      ({ pid, region } = spawnPlan(plan, p.cloneFlags, errW, !p.cfg.init));
+      unpin?.();
+    } finally {
+      opts.parent?.afterClone?.();
+    }
   } catch (e) {
     unpin?.();
     [syncR, syncW, errR, errW].forEach((fd) => closeSync(fd));

@@ -154,9 +154,9 @@ describe.skipIf(!!skip)('exit status as nsjail', () => {
   });
 
   it('refuses an option it does not implement, by name', async () => {
-    const r = await runTsjail(['--user_net', '--chroot', '/', '--', '/bin/true']);
+    const r = await runTsjail(['--seccomp_unotify', '--chroot', '/', '--', '/bin/true']);
     expect(r.exitCode).toBe(255);
-    expect(r.stderr).toContain("option '--user_net' is not supported yet");
+    expect(r.stderr).toContain("option '--seccomp_unotify' is not supported yet");
   });
 
   it('logs nsjail start-up and exit lines', async () => {
