@@ -69,6 +69,7 @@ export function setupCgroupsFromParent(p: Prepared, host: CgroupHost = kernelHos
   for (const c of v1) removeStaleLogged(host, v1ParentDir(c));
   // An explicit --use_cgroupv2 gets a cgroup even without limits: cgroup.kill and CPU accounting.
   const v2Jail = v2 !== undefined && (v2Writes(cfg).length > 0 || cfg.use_cgroupv2);
+  const memoryLimit = v2 ? v2Writes(cfg).some(([c]) => c === 'memory') : v1.some((c) => c.name === 'memory');
 
   const jails = new Map<number, JailCgroup>();
   const remove = (pid: number) => {
@@ -109,6 +110,7 @@ export function setupCgroupsFromParent(p: Prepared, host: CgroupHost = kernelHos
         });
       },
       onFailure: remove,
+      privateMemory: memoryLimit,
     },
     onExit(e) {
       const j = jails.get(e.pid);

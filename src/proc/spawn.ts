@@ -32,6 +32,13 @@ export interface ParentSetup {
   beforeRelease?: (pid: number) => void;
   /** Undo what beforeRelease did when the launch fails. */
   onFailure?: (pid: number) => void;
+  /**
+   * beforeRelease puts the child in a memory cgroup with a limit: it must not
+   * share tsjail's memory. The memcg OOM killer kills every process using the
+   * victim's memory, so a CLONE_VM child hitting the limit before execve
+   * would take tsjail down with it.
+   */
+  privateMemory?: boolean;
 }
 
 export interface Launched {
@@ -143,8 +150,9 @@ export function launchJail(p: Prepared, opts: { connFd?: number; handoff?: 'conn
   let pid: number;
   let region: bigint | undefined;
   try {
-    // Share memory until execve unless --init forks a reaper that lives on in the child.
-    ({ pid, region } = spawnPlan(plan, p.cloneFlags, errW, !p.cfg.init));
+    // Share memory until execve (no page tables to copy) unless --init forks a reaper that
+    // lives on in the child, or the child is charged to a memory cgroup that may OOM-kill it.
+    ({ pid, region } = spawnPlan(plan, p.cloneFlags, errW, !p.cfg.init && !opts.parent?.privateMemory));
   } catch (e) {
     [syncR, syncW, errR, errW].forEach((fd) => closeSync(fd));
     closeHandoff();

@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startServer, talk } from './helpers/listen.js';
 import { runTsjail, type RunResult } from './helpers/run-tsjail.js';
 import { missingBinary, missingRoot, missingUserns } from './helpers/require.js';
 
@@ -81,6 +82,33 @@ describe.skipIf(!!(skip ?? missingV1()))('cgroup v1', () => {
     expect(r.stderr).toMatch(new RegExp(`pid=${pid} \\(\\[STANDALONE MODE\\]\\) was killed by the OOM killer: memory cgroup '/sys/fs/cgroup/memory/NSJAIL/NSJAIL.${pid}' reached its limit \\(memory.limit_in_bytes=67108864\\), oom_kill: 1`));
     expect(r.stderr).toMatch(/peak memory: \d+ bytes \(memory.max_usage_in_bytes\), killed by: OOM killer/);
     expect(cgroupsOf(pid)).toEqual([]);
+  });
+
+  // The jail must not share tsjail's memory (CLONE_VM) while it can be OOM-killed: the
+  // kernel kills every process using the victim's memory, tsjail included (issue 11).
+  it('a memory-cgroup OOM before execve kills the jail (137), never tsjail: 6 runs of 6', async () => {
+    for (let i = 0; i < 6; i++) {
+      const r = await run(['-q', '--cgroup_mem_max', '1'], ['/bin/true']);
+      expect(r.signal, r.stderr).toBeNull();
+      expect(r.exitCode).toBe(137);
+      expect(r.stderr).toMatch(/was killed by the OOM killer: memory cgroup '[^']+' reached its limit/);
+    }
+  });
+
+  it('-Ml: a jail OOM-killed before execve leaves tsjail serving the next connection', async () => {
+    const s = await startServer(['--chroot', '/', '--cgroup_mem_max', '1', '--', '/bin/echo', 'hi']);
+    const killed = () => s.log().match(/pid=\d+ \(\[::ffff:127\.0\.0\.1\]:\d+\) terminated with signal: SIGKILL \(9\)/g)?.length ?? 0;
+    try {
+      for (let n = 1; n <= 3; n++) {
+        expect(await talk(s.port)).toEqual({ data: '', ended: true });
+        await s.waitLog(new RegExp(`(New connection from[^]*){${n}}`));
+        for (const t0 = Date.now(); killed() < n && Date.now() - t0 < 10_000; ) await new Promise((r) => setTimeout(r, 20));
+        expect(killed(), s.log()).toBe(n);
+        expect(s.child.exitCode).toBeNull();
+      }
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
   });
 
   it('--cgroup_pids_max: fork fails past it', async () => {

@@ -134,6 +134,12 @@ describe('hooks on a scratch v2 tree', () => {
     expect(t.fs.exists(dir)).toBe(false);
   });
 
+  it('asks for a child with its own memory only when the jail has a memory limit', () => {
+    expect(setupCgroupsFromParent(prepared({ cgroup_mem_max: 4096n }), t.host).parent.privateMemory).toBe(true);
+    expect(setupCgroupsFromParent(prepared({ cgroup_mem_swap_max: 0n }), t.host).parent.privateMemory).toBe(true);
+    expect(setupCgroupsFromParent(prepared({}), t.host).parent.privateMemory).toBe(false);
+  });
+
   it('undoes a failed launch and leaves nothing at dispose', () => {
     const h = setupCgroupsFromParent(prepared({}), t.host);
     h.parent.beforeRelease(400);
