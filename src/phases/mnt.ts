@@ -226,8 +226,19 @@ function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: numb
   }
 }
 
+/**
+ * With --no_pivotroot the work tmpfs sits on a host dir (e.g. /tmp), so the
+ * recursive bind of one of its ancestors (--chroot /) copies it along: where
+ * that copy lands in the jail, or undefined.
+ */
+function workCopyIn(L: Layout, workBase: string, m: PreparedMount): string | undefined {
+  if (L.pivot || m.kind !== 'bind') return undefined;
+  const under = m.src === '/' ? workBase !== '/' : workBase.startsWith(m.src + '/');
+  return under ? join(m.dst, workBase.slice(m.src === '/' ? 0 : m.src.length)) : undefined;
+}
+
 /** Attach one entry inside the new root (chrooted, so every path resolves there). */
-function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: string, soft: OpOptions): ChildOp[] {
+function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: string, soft: OpOptions, workCopy?: string): ChildOp[] {
   const c: OpOptions = t === undefined ? {} : { cond: t };
   const s: OpOptions = { ...soft, ...c };
   const parts = m.dst.split('/').filter(Boolean);
@@ -250,6 +261,12 @@ function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: s
         text: `move_mount(-> ${q(m.dst)}) for ${label}`,
       }),
     );
+    // The jail sees the directory beneath (the chroot's own /tmp), never tsjail's work files. A
+    // fresh chroot sees the mount just attached, should it be on '/'.
+    if (workCopy) {
+      ops.push(op('fchdir', 'mnt', [slot(L.workFd, 'fd(work root)')], c), chroot('.', c), chroot(L.newRoot, c), chdir('/', c));
+      ops.push(op('umount2', 'mnt', [str(workCopy), int(MNT_DETACH)], { ...c, text: `umount2(${q(workCopy)}, MNT_DETACH): the work tmpfs copied with ${label}` }));
+    }
   }
   // Back to the work root; the next chroot into the new root also sees a mount made on '/'.
   ops.push(op('fchdir', 'mnt', [slot(L.workFd, 'fd(work root)')]), chroot('.'));
@@ -293,7 +310,7 @@ export function planMounts(p: Prepared, ctx: PlanContext): ChildOp[] {
     const soft: OpOptions = m.mandatory ? {} : { soft: true };
     const deferRo = m.kind === 'fs' && m.readonly && DEFER_RO_FS.has(m.fstype);
     const t = m.kind === 'symlink' ? undefined : deferRo ? allocSlot(ctx) : scratch;
-    ops.push(...planSource(p, L, m, n, t ?? scratch, label, soft), ...planAttach(L, m, t, label, soft));
+    ops.push(...planSource(p, L, m, n, t ?? scratch, label, soft), ...planAttach(L, m, t, label, soft, workCopyIn(L, p.workBase, m)));
     if (t === undefined) return;
     if (deferRo) late.push(setattrFd(t, ATTR.ro, false, label, soft), close(t));
     else ops.push(close(t));
