@@ -72,6 +72,19 @@ export function setupCgroupsFromParent(p: Prepared, host: CgroupHost = kernelHos
   const memoryLimit = v2 ? v2Writes(cfg).some(([c]) => c === 'memory') : v1.some((c) => c.name === 'memory');
 
   const jails = new Map<number, JailCgroup>();
+  /** Parent cgroups tsjail had to create, in creation order: removed at the end if nothing else lives there. */
+  const madeParents: string[] = [];
+  const removeMadeParents = () => {
+    for (const dir of madeParents.splice(0).reverse()) {
+      try {
+        if (host.fs.children(dir).length) continue; // another tsjail's jails are in it
+        host.fs.rmdir(dir);
+        log.debug(`Removed parent cgroup '${dir}' (created by this run)`);
+      } catch (e) {
+        log.debug(`Parent cgroup '${dir}' stays: ${(e as Error).message}`);
+      }
+    }
+  };
   const remove = (pid: number) => {
     const j = jails.get(pid);
     if (!j) return;
@@ -104,10 +117,16 @@ export function setupCgroupsFromParent(p: Prepared, host: CgroupHost = kernelHos
           if (v2Jail) j.v2 = setupV2Jail(host, v2, cfg, pid, (d) => j.dirs.push(d));
           return;
         }
-        setupV1Jail(host, v1, pid, (dir, name) => {
-          j.dirs.push(dir);
-          if (name === 'memory' || name === 'cpu') j[name] = dir;
-        });
+        setupV1Jail(
+          host,
+          v1,
+          pid,
+          (dir, name) => {
+            j.dirs.push(dir);
+            if (name === 'memory' || name === 'cpu') j[name] = dir;
+          },
+          (dir) => madeParents.push(dir),
+        );
       },
       onFailure: remove,
       privateMemory: memoryLimit,
@@ -120,6 +139,7 @@ export function setupCgroupsFromParent(p: Prepared, host: CgroupHost = kernelHos
     },
     dispose() {
       for (const pid of [...jails.keys()]) remove(pid);
+      removeMadeParents();
       if (v2) disposeV2(host, v2);
     },
   };

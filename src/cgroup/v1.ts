@@ -80,26 +80,36 @@ const MISSING: Record<string, string> = {
   'memory.memsw.limit_in_bytes': 'swap accounting is off (boot with swapaccount=1), so memory+swap cannot be limited',
 };
 
-/** mkdir -p of the parent below the mount: nsjail requires it to exist, tsjail creates it. */
-function ensureParent(host: CgroupHost, c: V1Controller): void {
+/** mkdir -p of the parent below the mount: nsjail requires it to exist, tsjail creates it (and says which dirs it made). */
+function ensureParent(host: CgroupHost, c: V1Controller, madeParent: (dir: string) => void): void {
   if (!host.fs.exists(c.mount)) {
     throw new CgroupError(`no cgroup v1 '${c.name}' hierarchy at '${c.mount}' (--cgroup_${c.option}_mount); on a cgroup v2 host use --use_cgroupv2 or --detect_cgroupv2`, 'ENOENT');
   }
   let dir = c.mount;
   for (const part of c.parent.split('/').filter(Boolean)) {
     dir = join(dir, part);
-    if (host.fs.mkdir(dir)) log.debug(`Created parent cgroup '${dir}'`);
+    if (host.fs.mkdir(dir)) {
+      log.debug(`Created parent cgroup '${dir}'`);
+      madeParent(dir);
+    }
   }
 }
 
 /**
  * Create, limit and join one jail's cgroup in every hierarchy it needs.
  * `created` receives each directory as soon as it exists, so a failure
- * half-way is undone by the caller.
+ * half-way is undone by the caller; `madeParent` each parent dir that did
+ * not exist (removed at the end of the run).
  */
-export function setupV1Jail(host: CgroupHost, ctrls: readonly V1Controller[], pid: number, created: (dir: string, c: V1Name) => void): void {
+export function setupV1Jail(
+  host: CgroupHost,
+  ctrls: readonly V1Controller[],
+  pid: number,
+  created: (dir: string, c: V1Name) => void,
+  madeParent: (dir: string) => void = () => {},
+): void {
   for (const c of ctrls) {
-    ensureParent(host, c);
+    ensureParent(host, c, madeParent);
     const dir = v1JailDir(c, pid);
     log.debug(`Create '${dir}' for pid=${pid}`);
     host.fs.mkdir(dir);

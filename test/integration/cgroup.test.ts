@@ -171,6 +171,21 @@ describe.skipIf(!!(skip ?? missingV1()))('cgroup v1', () => {
     expect(leftovers()).toEqual([]);
   });
 
+  it('a --cgroup_*_parent that tsjail had to create is removed at exit; one that existed stays', async () => {
+    const top = `TSJAIL_TEST.${process.pid}`;
+    const r = await run(['-q', '--cgroup_pids_max', '8', '--cgroup_pids_parent', `${top}/sub`, '--cgroup_mem_max', String(64 << 20), '--cgroup_mem_parent', top], ['/bin/true']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(existsSync(join(V1.pids, top))).toBe(false);
+    expect(existsSync(join(V1.memory, top))).toBe(false);
+    mkdirSync(join(V1.pids, top));
+    try {
+      expect((await run(['-q', '--cgroup_pids_max', '8', '--cgroup_pids_parent', top], ['/bin/true'])).exitCode).toBe(0);
+      expect(readdirSync(join(V1.pids, top)).filter((n) => n.startsWith('NSJAIL'))).toEqual([]);
+    } finally {
+      rmdirSync(join(V1.pids, top));
+    }
+  });
+
   it('removes stale NSJAIL.<pid> cgroups of dead processes at start', async () => {
     const dead = jailPidOf(await run([], ['/bin/true']));
     const stale = join(V1.pids, 'NSJAIL', `NSJAIL.${dead}`);
