@@ -11,6 +11,7 @@ import { logParams } from './log/params.js';
 import { runOnce } from './modes/once.js';
 import type { PlanExtras } from './plan/program.js';
 import { prepare, type Prepared } from './prepare.js';
+import { deliverPendingSignals, FATAL_SIGNALS, takeEarlySignal } from './proc/early-signals.js';
 import type { ParentSetup } from './proc/spawn.js';
 import { Supervisor, type ExitInfo } from './proc/supervisor.js';
 import type { JailSpec, Mode } from './spec.js';
@@ -97,6 +98,15 @@ export async function execute(spec: JailSpec): Promise<number> {
   const detached = daemon?.takeDaemonMarker() ?? false;
   const p: Prepared = { ...prepare(spec, host), seccomp: await compileFilter(spec) };
   if (!detached) logParams(p);
+  await deliverPendingSignals();
+  if ((daemon && !detached) || p.cfg.mode === 'STANDALONE_EXECVE') {
+    // No supervisor to take over a fatal signal that came during start-up: stop here instead.
+    const early = takeEarlySignal();
+    if (early !== undefined) {
+      log.info(`Server stops due to fatal signal (${FATAL_SIGNALS[early]}) caught. Exiting`);
+      return 128 + FATAL_SIGNALS[early];
+    }
+  }
   if (daemon && !detached) return daemon.daemonize(p);
   const hooks = await buildHooks(p);
   if (p.cfg.mode === 'STANDALONE_EXECVE') return (await import('./modes/execve.js')).runExecve(p, hooks);

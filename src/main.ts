@@ -5,6 +5,7 @@
 import { writeSync } from 'node:fs';
 import { parseCommandLine, usage, UsageError } from './cli/parse.js';
 import { log } from './log/logger.js';
+import { dropEarlySignals } from './proc/early-signals.js';
 import type { JailSpec } from './spec.js';
 import { validateSpec } from './validate.js';
 
@@ -23,6 +24,7 @@ async function applyConfig(spec: JailSpec, path: string): Promise<void> {
 
 export async function runMain(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'seccomp') {
+    dropEarlySignals();
     const { runSeccompCommand } = await import('./seccomp/index.js');
     return runSeccompCommand(argv.slice(1), { stdout: out, stderr: (s: string) => writeSync(2, s) });
   }

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Before any other module: keep Node off the jail's stdio (see proc/stdio.ts).
+// Before any other module: catch fatal signals from the start (proc/early-signals.ts), and keep
+// Node off the jail's stdio (proc/stdio.ts).
+import '../proc/early-signals.js';
 import '../proc/stdio.js';
 import { runMain } from '../main.js';
 
