@@ -14,7 +14,7 @@ import type { ConfigState } from '../spec.js';
 import { recordAccounting, type CgroupUsage } from './accounting.js';
 import { kernelHost, type CgroupHost } from './files.js';
 import { removeCgroup, removeStale } from './remove.js';
-import { readV1Usage, setupV1Jail, v1Controllers, v1ParentDir } from './v1.js';
+import { checkV1Mounts, readV1Usage, setupV1Jail, v1Controllers, v1ParentDir } from './v1.js';
 import { disposeV2, isPureV2, readV2Usage, setupV2, setupV2Jail, v2Writes } from './v2.js';
 
 export type CgroupVersion = 1 | 2;
@@ -66,6 +66,7 @@ export function setupCgroupsFromParent(p: Prepared, host: CgroupHost = kernelHos
     if (cfg.cgroup_net_cls_classid > 0) log.warn('net_cls is a cgroup v1 controller: --cgroup_net_cls_classid is ignored on cgroup v2');
     removeStaleLogged(host, v2.base);
   }
+  checkV1Mounts(host, v1);
   for (const c of v1) removeStaleLogged(host, v1ParentDir(c));
   // An explicit --use_cgroupv2 gets a cgroup even without limits: cgroup.kill and CPU accounting.
   const v2Jail = v2 !== undefined && (v2Writes(cfg).length > 0 || cfg.use_cgroupv2);

@@ -5,12 +5,13 @@
  * unified mount has no controllers: creation, joining, cgroup.kill and
  * clean-up run there, the limit writes against the scratch tree of the unit tests).
  */
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServer, talk } from './helpers/listen.js';
-import { runTsjail, type RunResult } from './helpers/run-tsjail.js';
+import { runTsjail, TSJAIL, type RunResult } from './helpers/run-tsjail.js';
 import { missingBinary, missingRoot, missingUserns } from './helpers/require.js';
 
 const V1 = { memory: '/sys/fs/cgroup/memory', pids: '/sys/fs/cgroup/pids', cpu: '/sys/fs/cgroup/cpu' };
@@ -164,11 +165,43 @@ describe.skipIf(!!(skip ?? missingV1()))('cgroup v1', () => {
   });
 
   it('a parent-side failure half-way removes what was created', async () => {
-    // net_cls is not mounted on this host: the memory cgroup exists by then and must go.
-    const r = await run([...all, '--cgroup_net_cls_classid', '0x100001', '--cgroup_net_cls_mount', '/sys/fs/cgroup/net_cls_missing'], ['/bin/true']);
+    // The pids parent cannot be made (a file is in the way): the memory cgroup exists by then and must go.
+    const r = await run([...all, '--cgroup_pids_parent', 'cgroup.procs/x'], ['/bin/true']);
     expect(r.exitCode).toBe(255);
-    expect(r.stderr).toContain("no cgroup v1 'net_cls' hierarchy at '/sys/fs/cgroup/net_cls_missing'");
+    expect(r.stderr).toContain("mkdir('/sys/fs/cgroup/pids/cgroup.procs/x', 0700): ENOTDIR (Not a directory)");
     expect(leftovers()).toEqual([]);
+  });
+
+  it.each<[string, () => string, RegExp]>([
+    ['a hierarchy that is not mounted', () => '/sys/fs/cgroup/memory_missing', /no cgroup v1 'memory' hierarchy at '\/sys\/fs\/cgroup\/memory_missing' \(--cgroup_mem_mount\)/],
+    ['a plain directory', () => mkdtempSync(join(tmpdir(), 'tsjail-notcg-')), /--cgroup_mem_mount '[^']+' is not a cgroup v1 'memory' hierarchy: it lies on the \w+ mount at '[^']+'/],
+    ["another controller's hierarchy", () => V1.pids, /--cgroup_mem_mount '\/sys\/fs\/cgroup\/pids' is not a cgroup v1 'memory' hierarchy: it lies on the cgroup v1 hierarchy of pids at '\/sys\/fs\/cgroup\/pids'/],
+  ])('--cgroup_mem_mount at %s is refused before any clone, in one line, and nothing is made there', async (_, dir, why) => {
+    const mount = dir();
+    const before = existsSync(mount) ? readdirSync(mount).sort() : [];
+    try {
+      const r = await run(['-q', '--cgroup_mem_max', String(64 << 20), '--cgroup_mem_mount', mount], ['/bin/true']);
+      expect(r.exitCode).toBe(255);
+      const errors = r.stderr.split('\n').filter((l) => l.startsWith('[E]'));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(why);
+      expect(existsSync(mount) ? readdirSync(mount).sort() : []).toEqual(before);
+    } finally {
+      if (mount.startsWith(tmpdir())) rmSync(mount, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!!missingBinary('/usr/bin/setpriv'))('rootless: the EACCES of cgroup v1 comes with a hint', async () => {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const c = spawn('/usr/bin/setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--', process.execPath, TSJAIL, '-Mo', '--chroot', '/', '-q', '--cgroup_pids_max', '8', '--', '/bin/true'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      c.on('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(r.code).toBe(255);
+    expect(r.stderr).toMatch(/mkdir\('\/sys\/fs\/cgroup\/pids\/NSJAIL[^']*', 0700\): EACCES \(Permission denied\) \(hint: cgroup v1 has no delegation to unprivileged users: run tsjail as root/);
   });
 
   it('a --cgroup_*_parent that tsjail had to create is removed at exit; one that existed stays', async () => {
