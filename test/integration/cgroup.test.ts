@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServer, talk } from './helpers/listen.js';
 import { runTsjail, TSJAIL, type RunResult } from './helpers/run-tsjail.js';
-import { missingBinary, missingRoot, missingUserns } from './helpers/require.js';
+import { missingBinary, missingRoot, missingUnprivilegedUserns, missingUserns } from './helpers/require.js';
 
 const V1 = { memory: '/sys/fs/cgroup/memory', pids: '/sys/fs/cgroup/pids', cpu: '/sys/fs/cgroup/cpu' };
 
@@ -191,7 +191,7 @@ describe.skipIf(!!(skip ?? missingV1()))('cgroup v1', () => {
     }
   });
 
-  it.skipIf(!!missingBinary('/usr/bin/setpriv'))('rootless: the EACCES of cgroup v1 comes with a hint', async () => {
+  it.skipIf(!!(missingBinary('/usr/bin/setpriv') ?? missingUnprivilegedUserns()))('rootless: the EACCES of cgroup v1 comes with a hint', async () => {
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const c = spawn('/usr/bin/setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--', process.execPath, TSJAIL, '-Mo', '--chroot', '/', '-q', '--cgroup_pids_max', '8', '--', '/bin/true'], {
         stdio: ['ignore', 'ignore', 'pipe'],
