@@ -309,7 +309,7 @@ const WORK_BASES = ['/tmp', '/mnt', '/run', '/var/tmp', '/opt', '/srv', '/media'
 export function pickWorkBase(mounts: readonly PreparedMount[]): string {
   const sources = mounts.filter((m) => m.kind === 'bind' || m.kind === 'overlay').map((m) => m.src);
   const inside = (dir: string, path: string) => path === dir || path.startsWith(dir + '/');
-  for (const d of WORK_BASES) if (isDirOnHost(d) && !sources.some((s) => inside(realHostPath(d), s))) return d;
+  for (const d of WORK_BASES) if (isDirOnHost(d) && !sources.some((s) => inside(realHostPath(d), s))) return realHostPath(d);
   throw new PrepareError(`no directory to mount the work tmpfs on (tried ${WORK_BASES.join(', ')}; each is missing or holds a mount source)`);
 }
 

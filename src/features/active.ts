@@ -32,6 +32,7 @@ export class ActiveFeatures {
           }
         : {}),
       beforeRelease: (pid) => runs.forEach((r) => r.beforeRelease?.(pid)),
+      privateMemory: runs.some((r) => r.privateMemory),
       // Undo in reverse, every feature (each tolerates a pid it did not set up), and never stop half-way.
       onFailure: (pid) =>
         [...runs].reverse().forEach((r) => {

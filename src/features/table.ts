@@ -15,7 +15,7 @@ export const FEATURES: readonly Feature[] = [
     applies: (s) => wantsCgroups(s.cfg),
     async prepare(p) {
       const cg = (await import('../cgroup/index.js')).setupCgroupsFromParent(p);
-      return { beforeRelease: cg.parent.beforeRelease, undoRelease: cg.parent.onFailure, onExit: cg.onExit, dispose: cg.dispose };
+      return { beforeRelease: cg.parent.beforeRelease, undoRelease: cg.parent.onFailure, privateMemory: cg.parent.privateMemory, onExit: cg.onExit, dispose: cg.dispose };
     },
   },
   {

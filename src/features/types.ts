@@ -42,6 +42,12 @@ export interface FeatureRun {
    * threw, so it must tolerate a pid it knows nothing of.
    */
   undoRelease?(pid: number): void;
+  /**
+   * beforeRelease charges the child to a memory cgroup with a limit: it must not
+   * share tsjail's memory until execve, or that cgroup's OOM killer would take
+   * tsjail down with it (every process using the victim's memory is killed).
+   */
+  readonly privateMemory?: boolean;
   /** Right after clone (for a spare: when it gets its connection), with the peer. */
   onStart?(pid: number, remote: string): void;
   /** A launch that failed before execve, with the reason; pid when the clone happened. */
