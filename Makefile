@@ -11,6 +11,8 @@ ZSHDIR ?= $(PREFIX)/share/zsh/site-functions
 FISHDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null || echo 0)
 DEB := dist/tsjail_$(VERSION)_amd64.deb
+# gzip: xz takes minutes over a 100 MB binary; any dpkg reads gzip.
+DEB_COMPRESS ?= gzip
 SOURCES := $(shell find src native proto -type f -not -path 'native/build/*' 2>/dev/null) package.json .ci/build.mjs .ci/gen-wire.mjs .ci/sea.mjs
 
 all: dist/tsjail
@@ -19,10 +21,10 @@ all: dist/tsjail
 node_modules:
 	npm install --no-audit --no-fund
 
-build: node_modules
+build: | node_modules
 	npm run build
 
-dist/tsjail: node_modules $(SOURCES)
+dist/tsjail: $(SOURCES) | node_modules
 	npm run build
 	node .ci/sea.mjs
 
@@ -32,7 +34,7 @@ test: build
 # The man page and completions come from the binary's flag table (`tsjail generate`).
 dist/extras: dist/tsjail
 	rm -rf $@ && mkdir -p $@
-	@if dist/tsjail --help 2>&1 | grep -q 'generate' && dist/tsjail generate man >$@/tsjail.1; then \
+	@if dist/tsjail --help 2>&1 | grep -q 'tsjail generate' && dist/tsjail generate man >$@/tsjail.1; then \
 		dist/tsjail generate bash >$@/tsjail.bash && \
 		dist/tsjail generate zsh >$@/_tsjail && \
 		dist/tsjail generate fish >$@/tsjail.fish; \
@@ -70,7 +72,7 @@ deb: dist/tsjail dist/extras
 		' One executable (Node.js inside) that runs programs in namespaces with' \
 		' mounts, id maps, rlimits, cgroups, seccomp and Landlock, reading' \
 		" nsjail's flags and configuration files." >dist/deb/DEBIAN/control
-	dpkg-deb --root-owner-group --build dist/deb $(DEB)
+	dpkg-deb --root-owner-group -Z$(DEB_COMPRESS) --build dist/deb $(DEB)
 
 clean:
 	rm -rf dist
