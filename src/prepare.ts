@@ -44,10 +44,10 @@ export interface PreparedMount {
   readonly isDir: boolean;
   readonly mandatory: boolean;
   readonly content?: Uint8Array;
-  /** The nsjail-style `Mount:` / `Symlink:` log line. */
-  readonly logLine: string;
+  /** The nsjail-style `Mount:` / `Symlink:` log line (built only when it is printed). */
+  readonly logLine: () => string;
   /** The same line as nsjail 3.4 printed it (--compat 3.4): with the mount flags, and dir: always. */
-  readonly logLine34: string;
+  readonly logLine34: () => string;
 }
 
 export interface PreparedRlimit {
@@ -238,7 +238,7 @@ function flags34(r: Omit<PreparedMount, 'logLine34'>): bigint {
 
 export function prepareMount(m: MountPt): PreparedMount | { skip: string } {
   const r = prepareMountKind(m);
-  return 'skip' in r ? r : { ...r, logLine34: mountLogLine(m, { flags: flags34(r), isDir: r.isDir }) };
+  return 'skip' in r ? r : { ...r, logLine34: () => mountLogLine(m, { flags: flags34(r), isDir: r.isDir }) };
 }
 
 function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip: string } {
@@ -260,7 +260,7 @@ function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip
     nodev: m.nodev || (optFlags & MS.MS_NODEV) !== 0n,
     noexec: m.noexec || (optFlags & MS.MS_NOEXEC) !== 0n,
     mandatory: m.mandatory,
-    logLine: mountLogLine(m),
+    logLine: () => mountLogLine(m),
   };
   if (m.is_symlink) return { ...base, kind: 'symlink', src: src ?? '', flags: 0n, isDir: false };
   if (m.src_content?.length) return { ...base, kind: 'content', src: '', flags: MS.MS_BIND, isDir: false, content: m.src_content };

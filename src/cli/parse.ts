@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import type { JailSpec } from '../spec.js';
 import { defaultSpec } from '../spec.js';
 import { printable, quoted } from '../text.js';
-import { FLAGS, UsageError, type Flag } from './flags.js';
+import { FLAGS, UsageError } from './flags.js';
+import { scanArgv, type Scanned } from './getopt.js';
 
 export { UsageError } from './flags.js';
 
@@ -49,23 +50,8 @@ export interface ParseResult {
 export type ConfigApplier = (spec: JailSpec, path: string) => Promise<void>;
 
 export async function parseCommandLine(argv: readonly string[], applyConfig?: ConfigApplier): Promise<ParseResult> {
-  const require = createRequire(import.meta.url);
-  const { Command } = require('commander') as typeof import('commander');
-  const program = new Command();
-  program.exitOverride().helpOption(false).argument('[command...]').allowExcessArguments(true);
-  let errText = '';
-  program.configureOutput({ writeErr: (s) => (errText += s), writeOut: () => {} });
-  const events: Array<{ flag: Flag; value: string }> = [];
-  for (const f of FLAGS) {
-    program.option(`${f.short ? `-${f.short}, ` : ''}--${f.long}${f.arg ? ' <value>' : ''}`);
-    program.on(`option:${f.long}`, (v: string | undefined) => events.push({ flag: f, value: v ?? '' }));
-  }
-  try {
-    program.parse(expandAbbreviations(argv), { from: 'user' });
-  } catch {
-    // One line: commander adds its suggestion on a line of its own, and echoes the option as typed.
-    throw new UsageError(printable(errText.replace(/^error: /, '').trim().replace(/\n(?=\(Did you mean)/, ' '), 200) || "Couldn't parse cmdline options", true);
-  }
+  const args = expandAbbreviations(argv);
+  const { events, operands } = scanArgv(args) ?? parseWithCommander(args);
   const spec = defaultSpec();
   let help = false;
   for (const { flag, value } of events) {
@@ -75,9 +61,31 @@ export async function parseCommandLine(argv: readonly string[], applyConfig?: Co
       await applyConfig(spec, value);
     } else flag.apply(spec, value);
   }
-  spec.cli.argv = [...program.args];
+  spec.cli.argv = operands;
   if (spec.cli.compat === '3.4') applyCompat34(spec, events.map((e) => e.flag.long));
   return { spec, help };
+}
+
+/** What scanArgv() leaves: commander parses the line, and its refusal becomes a UsageError. */
+export function parseWithCommander(args: readonly string[]): Scanned {
+  const require = createRequire(import.meta.url);
+  const { Command } = require('commander') as typeof import('commander');
+  const program = new Command();
+  program.exitOverride().helpOption(false).argument('[command...]').allowExcessArguments(true);
+  let errText = '';
+  program.configureOutput({ writeErr: (s) => (errText += s), writeOut: () => {} });
+  const events: Scanned['events'] = [];
+  for (const f of FLAGS) {
+    program.option(`${f.short ? `-${f.short}, ` : ''}--${f.long}${f.arg ? ' <value>' : ''}`);
+    program.on(`option:${f.long}`, (v: string | undefined) => events.push({ flag: f, value: v ?? '' }));
+  }
+  try {
+    program.parse(args, { from: 'user' });
+  } catch {
+    // One line: commander adds its suggestion on a line of its own, and echoes the option as typed.
+    throw new UsageError(printable(errText.replace(/^error: /, '').trim().replace(/\n(?=\(Did you mean)/, ' '), 200) || "Couldn't parse cmdline options", true);
+  }
+  return { events, operands: [...program.args] };
 }
 
 /**
