@@ -59,6 +59,12 @@ const SUBCOMMANDS: Record<string, (args: readonly string[]) => Promise<number>> 
     const { runSeccompCommand } = await import('./seccomp/command.js');
     return runSeccompCommand([...args], { stdout: (s: string) => writeSync(1, s), stderr: (s: string) => writeSync(2, s) });
   },
+  doctor: async (args) => {
+    if (args.length) throw new UsageError(`doctor takes no arguments (got ${args.length})`);
+    const { runDoctor } = await import('./doctor/index.js');
+    out(runDoctor(), 'doctor');
+    return 0;
+  },
 };
 
 /**
