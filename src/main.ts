@@ -65,6 +65,12 @@ const SUBCOMMANDS: Record<string, (args: readonly string[]) => Promise<number>> 
     out(runDoctor(), 'doctor');
     return 0;
   },
+  // For packaging (make install, the Debian package): not in --help.
+  generate: async (args) => {
+    const { generate } = await import('./cli/generate.js');
+    out(generate(args), 'generate');
+    return 0;
+  },
 };
 
 /**
