@@ -222,7 +222,7 @@ const MACVLAN_VS = {
   nm: ['MASK', 'its netmask', '255.255.255.0'],
   gw: ['ADDR', 'the default gateway through it', '192.168.0.1'],
   ma: ['MAC', 'its MAC address', 'one the kernel picks'],
-  mo: ['MODE', 'its MACVLAN mode', 'private'],
+  mo: ['MODE', 'its MACVLAN mode: private, vepa, bridge or passthru', 'private'],
 } as const;
 
 /** --seccomp_preset's names, for completion; a unit test keeps them equal to src/seccomp/presets.ts (not imported here: it is slow to load). */
@@ -271,7 +271,7 @@ export const FLAGS: readonly Flag[] = [
   { long: 'exec_file', short: 'x', arg: 'PATH', topic: 'process', help: "The program to execute, when it is not the command's first word (which still becomes argv[0]). No PATH search: an absolute path, or one relative to --cwd.", def: "the command's first word", apply: (s, v) => { s.cfg.exec_bin = { arg: s.cfg.exec_bin?.arg ?? [], exec_fd: s.cfg.exec_bin?.exec_fd ?? false, ...(s.cfg.exec_bin?.arg0 !== undefined ? { arg0: s.cfg.exec_bin.arg0 } : {}), path: v }; } },
   { long: 'execute_fd', topic: 'process', help: "Open the program on the host, before the jail's mounts exist, and start it from that descriptor with execveat(2); it need not be visible inside the jail.", apply: (s) => { s.cfg.exec_bin = { arg: [], ...s.cfg.exec_bin, exec_fd: true }; } },
   { long: 'chroot', short: 'c', arg: 'DIR', topic: 'filesystem', help: "Make host directory DIR the jail's root: a recursive bind, read-only unless --rw.", def: 'none; the root is an empty tmpfs, read-only once set up', apply: (s, v) => { s.cli.chroot = v; } },
-  { long: 'no_pivotroot', topic: 'filesystem', help: 'Switch to the new root with mount(MS_MOVE) and chroot(2) instead of pivot_root(2), for hosts where pivot_root fails (a root on initramfs). Weaker: the old root stays underneath, and a program with enough capabilities can climb out.', apply: set('no_pivotroot', true) },
+  { long: 'no_pivotroot', topic: 'filesystem', help: 'Enter the new root by moving it over / (MS_MOVE) and calling chroot(2), not pivot_root(2), for hosts where pivot_root fails (a root on initramfs). Weaker: the old root stays underneath, and a program with enough capabilities can climb out.', apply: set('no_pivotroot', true) },
   { long: 'rw', topic: 'filesystem', help: 'Leave the root writable: the --chroot bind, or the tmpfs root when there is no --chroot.', def: 'read-only', apply: (s) => { s.cli.rw = true; } },
   { long: 'user', short: 'u', arg: 'USER', topic: 'identity', help: "The program's user, by name or uid. Also takes a uid_map line, INSIDE[:OUTSIDE[:COUNT]], written directly; repeatable, the first entry gives the program's uid. Names are looked up as getpwnam(3) does (files, LDAP, sssd…). Run as root, an INSIDE id without OUTSIDE is that same id on the host.", def: "the caller's uid", numeric: true, apply: (s, v) => { s.cli.uidmap.push(parseIdMap(v, false, 'user')); } },
   { long: 'group', short: 'g', arg: 'GROUP', topic: 'identity', help: "The program's group, by name or gid, or a gid_map line INSIDE[:OUTSIDE[:COUNT]]; repeatable, as --user. Names are looked up as getgrnam(3) does.", def: "the caller's gid", numeric: true, apply: (s, v) => { s.cli.gidmap.push(parseIdMap(v, false, 'group')); } },
@@ -347,7 +347,7 @@ export const FLAGS: readonly Flag[] = [
   { long: 'disable_tsc', topic: 'process', help: 'Make the rdtsc and rdtscp instructions fault (prctl PR_SET_TSC; x86 only). Dynamically linked programs die at once (ld.so reads the TSC); static ones run. A seccomp rule must also refuse prctl(PR_SET_TSC), or the program can switch the TSC back on.', apply: set('disable_tsc', true) },
   { long: 'forward_signals', topic: 'process', help: 'When tsjail gets SIGINT or SIGTERM, pass that signal on to the jails instead of killing them with SIGKILL.', apply: set('forward_signals', true) },
   { long: 'use_core_scheduling', topic: 'process', help: "Give the jail a core-scheduling cookie of its own (prctl PR_SCHED_CORE), so that no other task runs on a hyperthread sibling of the jail's CPU at the same time. Linux >= 5.14 with CONFIG_SCHED_CORE.", apply: set('use_core_scheduling', true) },
-  { long: 'user_net', topic: 'network', refused: true, help: "User-mode networking: the jail gets an interface whose traffic tsjail carries through the host's sockets.", apply: unsupported('user_net') },
+  { long: 'user_net', topic: 'network', refused: true, help: "User-mode networking: an interface in the jail whose traffic leaves through ordinary sockets on the host, without root.", apply: unsupported('user_net') },
   { long: 'oom_score_adj', arg: 'N', topic: 'process', help: "Write N, from -1000 to 1000, to the program's oom_score_adj: the higher, the sooner the OOM killer picks it.", def: "tsjail's own", numeric: true, apply: (s, v) => { s.cfg.oom_score_adj = Number(parseNumber('oom_score_adj', v, 'int32')); } },
   { long: 'init', topic: 'process', help: "Start a small reaper as PID 1 of the jail's pid namespace: the program runs as PID 2, orphans are reaped, and the signals the jail gets reach the program.", apply: set('init', true) },
   { long: 'landlock_ro', arg: 'PATH', topic: 'landlock', help: 'Allow reading files and listing directories under PATH; repeatable.', apply: push((s) => ll(s).ro) },
