@@ -10,9 +10,10 @@ import { quoted } from '../text.js';
 import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, RlimitSetting } from '../spec.js';
 
 /**
- * A command line tsjail refuses. showUsage: getopt's own refusals (an unknown
- * option, a missing value, a bad -M), after which nsjail prints its usage; a
- * bad value is one line naming the option and the value.
+ * A command line tsjail refuses: one line naming the option and the problem,
+ * which the entry point prints with a pointer to `tsjail --help` (never the
+ * whole usage). showUsage marks getopt's own refusals (an unknown option, a
+ * missing value, a bad -M) as against a bad value; both are printed alike.
  */
 export class UsageError extends Error {
   constructor(

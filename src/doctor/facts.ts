@@ -148,7 +148,7 @@ function cgroupMounts(): CgroupMount[] {
     }
     // As tsjail chooses: the mount root when writable, else its own cgroup (a delegated subtree).
     const rootWritable = writable(m.mount);
-    const base = rootWritable || !own ? m.mount : join(m.mount, own);
+    const base = rootWritable || !own || own === '/' ? m.mount : join(m.mount, own);
     const controllers = (readTrim(join(base, 'cgroup.controllers')) ?? '').split(/\s+/).filter(Boolean);
     return { version: 2, mount: m.mount, controllers, base, writable: writable(base), delegated: base !== m.mount && writable(base) };
   });

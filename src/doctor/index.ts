@@ -91,7 +91,7 @@ function cgroupV1(f: DoctorFacts): Check[] {
     const place = m.mount === `/sys/fs/cgroup/${ctrl}` ? '' : `; give ${mountOpt} ${m.mount} unless /sys/fs/cgroup/${ctrl} leads there`;
     return m.writable
       ? { feature, status: 'yes', found: `${m.mount}, writable`, then: `${opts} ${opts.includes(',') ? 'work' : 'works'} (v1, the default)${place}` }
-      : { feature, status: 'no', found: `${m.mount}, not writable by uid ${f.uid}`, then: `${opts} fail with v1: tsjail cannot create cgroups there` };
+      : { feature, status: 'no', found: `${m.mount}, not writable by uid ${f.uid}`, then: `${opts} ${opts.includes(',') ? 'fail' : 'fails'} with v1: tsjail cannot create cgroups there` };
   });
 }
 
