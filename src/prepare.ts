@@ -91,7 +91,8 @@ export function cloneFlagsOf(cfg: ConfigState): bigint {
     CLONE_NEWPID: cfg.clone_newpid,
     CLONE_NEWIPC: cfg.clone_newipc,
     CLONE_NEWUTS: cfg.clone_newuts,
-    CLONE_NEWNET: cfg.clone_newnet,
+    // --netns: the jail is cloned inside the joined namespace (src/features/net.ts).
+    CLONE_NEWNET: cfg.clone_newnet && cfg.ext.netns === undefined,
     CLONE_NEWCGROUP: cfg.clone_newcgroup,
     CLONE_NEWTIME: cfg.clone_newtime,
   };

@@ -42,7 +42,7 @@ interface JailCgroup {
 
 export interface CgroupHooks {
   readonly version: CgroupVersion;
-  readonly parent: Required<ParentSetup>;
+  readonly parent: Required<Pick<ParentSetup, 'beforeRelease' | 'onFailure'>>;
   readonly onExit: (e: ExitInfo) => void;
   readonly dispose: () => void;
 }

@@ -8,6 +8,8 @@ import { log } from '../log/logger.js';
 import { IntegerError, isNumericId, parseId, parseInteger, type IntegerOptions, type IntType } from '../numbers.js';
 import { quoted } from '../text.js';
 import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, RlimitSetting } from '../spec.js';
+import { defaultUserNet } from '../spec.js';
+import { parseTrafficRuleFlag } from '../net/traffic.js';
 
 /**
  * A command line tsjail refuses: one line naming the option and the problem,
@@ -255,8 +257,8 @@ const LEGACY_FLAGS: readonly Flag[] = [
   { long: 'use_switchroot', legacy: true, topic: 'legacy', help: 'The earlier name of --no_pivotroot; accepted.', apply: set('no_pivotroot', true) },
   { long: 'pivot_root_only', legacy: true, topic: 'legacy', help: 'Asked for pivot_root(2), which is the default now; accepted.', apply: set('no_pivotroot', false) },
   { long: 'tmpfs_size', legacy: true, topic: 'legacy', arg: 'BYTES', help: 'Refused: a tmpfs size is given per mount now, -m none:DST:tmpfs:size=N.', apply: gone('tmpfs_size', "give the size per mount: -m none:DST:tmpfs:size=N") },
-  ...['iface', 'iface_vs_ip', 'iface_vs_nm', 'iface_vs_gw'].map((n): Flag => ({ long: n, legacy: true, topic: 'legacy', arg: 'VALUE', help: `Refused: renamed --${n.replace('iface', 'macvlan_iface').replace('macvlan_iface_vs', 'macvlan_vs')}.`, apply: gone(n, `now --${n.replace('iface', 'macvlan_iface').replace('macvlan_iface_vs', 'macvlan_vs')}, and MACVLAN is not supported yet`) })),
-  ...['use_pasta', 'use_nstun'].map((n): Flag => ({ long: n, legacy: true, topic: 'legacy', help: 'Refused: nsjail 3.5 and 3.6 only, replaced by --user_net.', apply: gone(n, 'replaced by --user_net, and user-mode networking is not supported yet') })),
+  ...['iface', 'iface_vs_ip', 'iface_vs_nm', 'iface_vs_gw'].map((n): Flag => ({ long: n, legacy: true, topic: 'legacy', arg: 'VALUE', help: `Refused: renamed --${n.replace('iface', 'macvlan_iface').replace('macvlan_iface_vs', 'macvlan_vs')}.`, apply: gone(n, `now --${n.replace('iface', 'macvlan_iface').replace('macvlan_iface_vs', 'macvlan_vs')}`) })),
+  ...['use_pasta', 'use_nstun'].map((n): Flag => ({ long: n, legacy: true, topic: 'legacy', help: 'Refused: nsjail 3.5 and 3.6 only, replaced by --user_net.', apply: gone(n, 'replaced by --user_net') })),
 ];
 
 const MODE_HELP =
@@ -339,8 +341,8 @@ export const FLAGS: readonly Flag[] = [
   { long: 'use_cgroupv2', topic: 'limits', help: 'Put the cgroup limits in the v2 hierarchy (--cgroupv2_mount). Chosen on its own on a host that runs v2 only.', def: 'v1', apply: set('use_cgroupv2', true) },
   { long: 'detect_cgroupv2', topic: 'limits', help: 'Use v2 when --cgroupv2_mount holds a cgroup2 filesystem, v1 otherwise.', apply: set('detect_cgroupv2', true) },
   { long: 'iface_no_lo', topic: 'network', help: "Leave the loopback interface of the jail's network namespace down.", def: 'loopback up', apply: set('iface_no_lo', true) },
-  { long: 'iface_own', arg: 'IFACE', topic: 'network', refused: true, help: "Move host interface IFACE into the jail's network namespace; repeatable.", apply: (s, v) => { s.cfg.iface_own.push(v); s.cfg.unsupported.push('--iface_own'); } },
-  { long: 'macvlan_iface', short: 'I', arg: 'IFACE', topic: 'network', refused: true, help: "Give the jail an interface named 'vs', a MACVLAN on top of host interface IFACE.", apply: unsupported('macvlan_iface') },
+  { long: 'iface_own', arg: 'IFACE', topic: 'network', help: "Move host interface IFACE into the jail's network namespace as it is (down, unconfigured), and back when the jail ends; repeatable. Needs root.", apply: push((s) => s.cfg.iface_own) },
+  { long: 'macvlan_iface', short: 'I', arg: 'IFACE', topic: 'network', help: "Give the jail an interface named 'vs', a MACVLAN on top of host interface IFACE, configured by the --macvlan_vs_* options. Needs root.", apply: (s, v) => { s.cfg.macvlan_iface = v; } },
   ...(['ip', 'nm', 'gw', 'ma', 'mo'] as const).map((k): Flag => {
     const [arg, what, def] = MACVLAN_VS[k];
     return { long: `macvlan_vs_${k}`, arg, topic: 'network', help: `With --macvlan_iface: ${what}.`, def, ...(k === 'mo' ? { choices: ['private', 'vepa', 'bridge', 'passthru'] } : {}), apply: setStr(`macvlan_vs_${k}`) };
@@ -348,7 +350,9 @@ export const FLAGS: readonly Flag[] = [
   { long: 'disable_tsc', topic: 'process', help: 'Make the rdtsc and rdtscp instructions fault (prctl PR_SET_TSC; x86 only). Dynamically linked programs die at once (ld.so reads the TSC); static ones run. A seccomp rule must also refuse prctl(PR_SET_TSC), or the program can switch the TSC back on.', apply: set('disable_tsc', true) },
   { long: 'forward_signals', topic: 'process', help: 'When tsjail gets SIGINT or SIGTERM, pass that signal on to the jails instead of killing them with SIGKILL.', apply: set('forward_signals', true) },
   { long: 'use_core_scheduling', topic: 'process', help: "Give the jail a core-scheduling cookie of its own (prctl PR_SCHED_CORE), so that no other task runs on a hyperthread sibling of the jail's CPU at the same time. Linux >= 5.14 with CONFIG_SCHED_CORE.", apply: set('use_core_scheduling', true) },
-  { long: 'user_net', topic: 'network', refused: true, help: "User-mode networking: an interface in the jail whose traffic leaves through ordinary sockets on the host, without root.", apply: unsupported('user_net') },
+  { long: 'user_net', topic: 'network', help: "User-mode networking, no root needed: the jail gets eth0 (10.255.255.2, gateway 10.255.255.1, fc00::2) and its traffic leaves through pasta on the host, standing in for nsjail's nstun. Needs pasta (Debian: passt).", apply: (s) => { s.cfg.user_net = { ...(s.cfg.user_net ?? defaultUserNet()), backend: 'NSTUN' }; } },
+  { long: 'traffic_rule', arg: 'RULE', topic: 'network', help: "A firewall rule for what the jail sends, as comma-separated KEY=VALUE with the config's field names (src_ip, dst_ip, iif, oif, proto, sport, dport, sport_end, dport_end, action, ip_family), e.g. proto=tcp,dport=443,action=reject; repeatable, the first rule that matches decides. Needs root and nft.", apply: (s, v) => { try { s.cfg.traffic_rule.push(parseTrafficRuleFlag(v)); } catch (e) { throw new UsageError((e as Error).message); } } },
+  { long: 'netns', arg: 'PATH', topic: 'network', help: 'Run the jail in this existing network namespace (/run/netns/NAME, /proc/PID/ns/net) instead of a new one, used as it is. Needs root.', apply: (s, v) => { s.cfg.ext.netns = v; } },
   { long: 'oom_score_adj', arg: 'N', topic: 'process', help: "Write N, from -1000 to 1000, to the program's oom_score_adj: the higher, the sooner the OOM killer picks it.", def: "tsjail's own", numeric: true, apply: (s, v) => { s.cfg.oom_score_adj = Number(parseNumber('oom_score_adj', v, 'int32')); } },
   { long: 'init', topic: 'process', help: "Start a small reaper as PID 1 of the jail's pid namespace: the program runs as PID 2, orphans are reaped, and the signals the jail gets reach the program.", apply: set('init', true) },
   { long: 'landlock_ro', arg: 'PATH', topic: 'landlock', help: 'Allow reading files and listing directories under PATH; repeatable.', apply: push((s) => ll(s).ro) },

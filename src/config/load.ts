@@ -84,6 +84,7 @@ export interface TsjailConfigMessage {
   seccomp_bpf_file: string;
   status_fd: number;
   status_file: string;
+  netns: string;
   log_format: string;
 }
 

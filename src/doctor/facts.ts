@@ -5,10 +5,11 @@
  */
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { machine, release, userInfo } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { probeLandlockAbi, type LandlockSupport } from '../linux/landlock.js';
 import { PROBES, probeSeccompNotify, type SyscallProbe } from '../linux/probe.js';
+import { findProgram } from '../net/pasta.js';
 
 export interface IdRange {
   readonly start: number;
@@ -52,7 +53,7 @@ export interface DoctorFacts {
   readonly namespaces: readonly string[];
   readonly ia32: boolean;
   readonly kmsgReadable: boolean;
-  /** Programs found on PATH (or in the fixed places tsjail uses), by name. */
+  /** Programs tsjail runs for some options (pasta, setpriv, nft), where it would find them. */
   readonly programs: Readonly<Record<string, string | undefined>>;
   /** nf_tables in the kernel: how it was seen, or undefined when nothing says it is there. */
   readonly nfTables?: string;
@@ -95,21 +96,6 @@ export function parseSubIds(text: string, user: string | undefined, id: number):
     if (/^\d+$/.test(start ?? '') && /^\d+$/.test(count ?? '')) out.push({ start: Number(start), count: Number(count) });
   }
   return out;
-}
-
-/** The first executable of that name on PATH, as `command -v` finds it. */
-function onPath(name: string, extra: readonly string[] = []): string | undefined {
-  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...extra]) {
-    if (!dir) continue;
-    const p = join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      if (statSync(p).isFile()) return p;
-    } catch {
-      /* not here */
-    }
-  }
-  return undefined;
 }
 
 function writable(path: string): boolean {
@@ -197,7 +183,8 @@ export function readDoctorFacts(): DoctorFacts {
     namespaces,
     ia32: existsSync('/proc/sys/abi/vsyscall32'),
     kmsgReadable: readable('/dev/kmsg'),
-    programs: { pasta: onPath('pasta'), nft: onPath('nft', ['/usr/sbin', '/sbin']) },
+    // Found as tsjail finds them when a jail needs them.
+    programs: { pasta: findProgram(process.env.NSJAIL_PASTA_PATH || 'pasta'), setpriv: findProgram('setpriv'), nft: findProgram('nft') },
     ...optional('nfTables', kernelHas('nf_tables', 'CONFIG_NF_TABLES')),
     overlayfs: /\toverlay$/m.test(readTrim('/proc/filesystems') ?? '') || existsSync('/sys/module/overlay'),
   };

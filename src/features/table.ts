@@ -7,6 +7,7 @@
 import { planSeccomp } from '../phases/seccomp.js';
 import type { Feature } from './types.js';
 import { wantsCgroups, wantsLandlock, wantsSeccomp, wantsStatus } from './predicates.js';
+import { NET_FEATURES } from './net.js';
 
 export const FEATURES: readonly Feature[] = [
   {
@@ -47,6 +48,7 @@ export const FEATURES: readonly Feature[] = [
       };
     },
   },
+  ...NET_FEATURES,
   {
     name: 'seccomp',
     applies: (s) => wantsSeccomp(s.cfg),

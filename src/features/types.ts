@@ -28,6 +28,12 @@ export type Anchors = Partial<Record<Anchor, readonly PlanStep[]>>;
 export interface FeatureRun {
   /** Ops this feature adds to every child plan, by anchor. */
   readonly ops?: Partial<Record<Anchor, PlanStep>>;
+  /**
+   * Right before clone3(), in the thread that clones (e.g. to clone into another namespace); may throw.
+   * afterClone runs right after, also when the clone failed, whenever beforeClone succeeded.
+   */
+  beforeClone?(): void;
+  afterClone?(): void;
   /** Between clone and release, before the id maps are written; may throw (the launch then fails). */
   beforeRelease?(pid: number): void;
   /**

@@ -5,12 +5,13 @@
  */
 import { closeSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { JailError } from '../errors.js';
 import { errnoName } from '../linux/errno.js';
 import { pipeCloexec, reapKilled, releasePlan, seqpacketPair, sendFd, spawnPlan } from '../linux/libc.js';
 import { log } from '../log/logger.js';
 import { newContext, type PlanContext } from '../phases/context.js';
 import { setupUserFromParent } from '../phases/user.js';
-import { describeFailure } from '../plan/describe.js';
+import { describeOp } from '../plan/describe.js';
 import { encodePlan } from '../plan/encode.js';
 import type { ChildOp } from '../plan/ops.js';
 import type { Anchors } from '../features/types.js';
@@ -30,6 +31,9 @@ export class LaunchError extends Error {
 
 /** Parent-side steps between clone and release (cgroups, id maps, networking). */
 export interface ParentSetup {
+  /** Right before clone3() in this thread; afterClone always follows it, also when the clone fails. */
+  beforeClone?: () => void;
+  afterClone?: () => void;
   /** Runs before the id maps are written; may throw. */
   beforeRelease?: (pid: number) => void;
   /** Undo what beforeRelease did when the launch fails. */
@@ -40,8 +44,9 @@ export interface Launched {
   readonly pid: number;
   /** Resolves once the child exec'd (true) or failed before it (false; the error is logged). */
   readonly executed: Promise<boolean>;
-  /** Why the launch failed, once `executed` resolved false. */
+  /** Why the launch failed, once `executed` resolved false: as a line, and typed. */
   failure?: string;
+  error?: JailError;
   /** A spare jail: release it, with its connection in listen mode, once; throws if it is gone. */
   handOff?: (connFd?: number) => void;
   /** A spare jail that will not get a connection: drop tsjail's end of its hand-off socket. */
@@ -64,14 +69,29 @@ function parseReports(buf: Buffer): Report[] {
   return out;
 }
 
-function describeReport(ops: readonly ChildOp[], r: Report): string {
+/** A child's report as a typed error: the op as a call, its errno and hint, its place in the plan. */
+function reportError(ops: readonly ChildOp[], r: Report): JailError {
   if (r.index === WIRE.BAD_PLAN_INDEX) {
     const where = r.ret >= 0n && ops[Number(r.ret)] ? `op ${Number(r.ret) + 1} (${ops[Number(r.ret)]!.kind}) has a slot or offset out of range` : 'its header or relocations are malformed';
-    return `plan rejected by the native runner: ${where}: ${errnoName(r.errno)}`;
+    return new JailError(`plan rejected by the native runner: ${where}`, { errno: r.errno, stage: 'child' });
   }
   const op = ops[r.index];
-  if (!op) return r.index === ops.length ? 'the plan ended without execve' : `the native runner reported op ${r.index}, which the plan does not have: ${errnoName(r.errno)}`;
-  return `${describeFailure(op, r.errno)} [op ${r.index + 1}/${ops.length}, phase ${op.phase}]`;
+  if (!op) {
+    return r.index === ops.length
+      ? new JailError('the plan ended without execve', { stage: 'child' })
+      : new JailError(`the native runner reported op ${r.index}, which the plan does not have`, { errno: r.errno, stage: 'child' });
+  }
+  const call = describeOp(op);
+  const exec = op.kind === 'execve' || op.kind === 'execveat';
+  return new JailError(exec ? `${call} failed` : call, {
+    call,
+    errno: r.errno,
+    hint: op.hints?.[errnoName(r.errno)],
+    op: r.index,
+    ops: ops.length,
+    phase: op.phase,
+    stage: 'child',
+  });
 }
 
 function readAll(fd: number): Promise<Buffer> {
@@ -164,11 +184,16 @@ export function launchJail(p: Prepared, opts: LaunchOptions = {}): Launched {
   let region: bigint | undefined;
   let unpin: (() => void) | undefined;
   try {
-    // Fresh clones of the pinned bind sources, at the descriptors the plan names (phases/pins.ts).
-    unpin = p.pins?.arm();
-    // Share memory until execve unless --init forks a reaper that lives on in the child.
-    ({ pid, region } = spawnPlan(plan, p.cloneFlags, errW, !p.cfg.init));
-    unpin?.();
+    opts.parent?.beforeClone?.();
+    try {
+      // Fresh clones of the pinned bind sources, at the descriptors the plan names (phases/pins.ts).
+      unpin = p.pins?.arm();
+      // Share memory until execve unless --init forks a reaper that lives on in the child.
+      ({ pid, region } = spawnPlan(plan, p.cloneFlags, errW, !p.cfg.init));
+      unpin?.();
+    } finally {
+      opts.parent?.afterClone?.();
+    }
   } catch (e) {
     unpin?.();
     [syncR, syncW, errR, errW].forEach((fd) => closeSync(fd));
@@ -205,10 +230,12 @@ export function launchJail(p: Prepared, opts: LaunchOptions = {}): Launched {
       if (region !== undefined) releasePlan(region);
       closeHand();
       for (const r of parseReports(buf)) {
-        if (r.soft) log.warn(describeReport(ops, r));
+        const err = reportError(ops, r);
+        if (r.soft) log.warn(err.render(), err.fields());
         else {
-          launched.failure = describeReport(ops, r);
-          log.error(launched.failure);
+          launched.error = err;
+          launched.failure = err.render();
+          log.error(launched.failure, err.fields());
         }
       }
       return launched.failure === undefined;

@@ -21,7 +21,7 @@ const HOST: DoctorFacts = {
   namespaces: ['user', 'mnt', 'pid', 'ipc', 'uts', 'net', 'cgroup', 'time'],
   ia32: true,
   kmsgReadable: false,
-  programs: { pasta: '/usr/bin/pasta', nft: undefined },
+  programs: { pasta: '/usr/bin/pasta', setpriv: '/usr/bin/setpriv', nft: undefined },
   overlayfs: true,
 };
 
@@ -80,6 +80,13 @@ describe('doctor checks', () => {
     expect(check({ ...HOST, seccompNotify: { present: false, errno: 22 } }, 'seccomp user notification')).toMatchObject({ status: 'no', found: 'seccomp(SECCOMP_GET_NOTIF_SIZES): EINVAL' });
     expect(check(HOST, 'seccomp kill names').status).toBe('no');
     expect(check({ ...HOST, uid: 0, kmsgReadable: true }, 'seccomp kill names').status).toBe('yes');
+  });
+
+  it('pasta and nftables: what --user_net and --traffic_rule need', () => {
+    expect(check(HOST, 'pasta')).toMatchObject({ status: 'yes', then: '--user_net and config user_net { } work' });
+    expect(check({ ...HOST, programs: { ...HOST.programs, setpriv: undefined } }, 'pasta').status).toBe('no');
+    expect(check(HOST, 'nftables')).toMatchObject({ status: 'no', then: expect.stringContaining('--traffic_rule and config traffic_rule fail') });
+    expect(check({ ...HOST, programs: { ...HOST.programs, nft: '/usr/sbin/nft' }, nfTables: 'CONFIG_NF_TABLES=y' }, 'nftables')).toMatchObject({ status: 'yes', found: '/usr/sbin/nft, CONFIG_NF_TABLES=y' });
   });
 
   it('kernel features: an old kernel, a missing mount API, a seccomp filter around tsjail', () => {

@@ -76,6 +76,7 @@ function valueFor(f: Flag): string {
   if (f.choices) return f.choices[0]!;
   if (f.numeric || /^(N|PORT|FD|ID|MS|SECONDS|MIB|KIB|BYTES)$/.test(f.arg!)) return f.long === 'user' || f.long === 'group' ? '0' : f.long.endsWith('_mapping') ? '0:0:1' : '1';
   if (f.long === 'env') return 'A=1';
+  if (f.long === 'traffic_rule') return 'proto=tcp,dport=80';
   if (f.long === 'cap') return 'CAP_CHOWN';
   if (f.arg === 'LIST') return f.long.startsWith('syscall_') ? 'read' : 'x';
   return '/tmp';
@@ -113,7 +114,7 @@ describe('tsjail --help', () => {
     const limits = usage('limits').replace(/\n {8}/g, ' ');
     expect(limits).toMatch(/--time_limit SECONDS [^\n]*Default: 600 seconds\.\n/);
     expect(limits).toContain('--rlimit_as MIB Size of the address space (RLIMIT_AS), in MiB, or a keyword. Default: 4096 MiB.\n');
-    expect(usage('network')).toContain('--user_net  [not supported yet: refused]');
+    expect(usage('seccomp')).toContain('--seccomp_unotify  [not supported yet: refused]');
     expect(usage('legacy')).toContain('--use_switchroot  [legacy]');
   });
 
