@@ -8,7 +8,7 @@ import { machine, release, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { probeLandlockAbi, type LandlockSupport } from '../linux/landlock.js';
-import { PROBES, probeSeccompNotify, type SyscallProbe } from '../linux/probe.js';
+import { PROBES, probeIa32, probeSeccompNotify, type SyscallProbe } from '../linux/probe.js';
 import { findProgram } from '../net/pasta.js';
 
 export interface IdRange {
@@ -51,7 +51,8 @@ export interface DoctorFacts {
   readonly seccompNotify: SyscallProbe;
   /** Namespace kinds this kernel has (/proc/self/ns entries). */
   readonly namespaces: readonly string[];
-  readonly ia32: boolean;
+  /** A 32-bit x86 program ran (undefined: the 64-bit control did not either, so nothing could be told). */
+  readonly ia32: boolean | undefined;
   readonly kmsgReadable: boolean;
   /** Programs tsjail runs for some options (pasta, setpriv, nft), where it would find them. */
   readonly programs: Readonly<Record<string, string | undefined>>;
@@ -181,7 +182,7 @@ export function readDoctorFacts(): DoctorFacts {
     syscalls,
     seccompNotify: probeSeccompNotify(),
     namespaces,
-    ia32: existsSync('/proc/sys/abi/vsyscall32'),
+    ia32: probeIa32(),
     kmsgReadable: readable('/dev/kmsg'),
     // Found as tsjail finds them when a jail needs them.
     programs: { pasta: findProgram(process.env.NSJAIL_PASTA_PATH || 'pasta'), setpriv: findProgram('setpriv'), nft: findProgram('nft') },

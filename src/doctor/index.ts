@@ -193,9 +193,11 @@ function kernelFeatures(f: DoctorFacts, v: [number, number]): Check[] {
     f.overlayfs && atLeast(v, 5, 11)
       ? { feature: 'overlayfs', status: 'yes', found: 'overlay filesystem, Linux >= 5.11', then: '--tmp_overlay works in a user namespace' }
       : { feature: 'overlayfs', status: 'no', found: f.overlayfs ? 'Linux < 5.11' : 'no overlay filesystem', then: '--tmp_overlay fails' },
-    f.ia32
-      ? { feature: 'ia32 emulation', status: 'info', found: '/proc/sys/abi/vsyscall32', then: "32-bit x86 programs can run; under any seccomp filter tsjail builds their system calls are killed (the filters are x86_64's)" }
-      : { feature: 'ia32 emulation', status: 'info', found: 'absent', then: 'only 64-bit programs run' },
+    f.ia32 === undefined
+      ? { feature: 'ia32 emulation', status: 'info', found: 'not tested: a program run from a memfd did not run', then: 'unknown whether 32-bit x86 programs run' }
+      : f.ia32
+        ? { feature: 'ia32 emulation', status: 'info', found: 'a 32-bit x86 program ran', then: "32-bit programs run in jails; under any seccomp filter tsjail builds their system calls are killed (the filters are x86_64's)" }
+        : { feature: 'ia32 emulation', status: 'info', found: 'a 32-bit x86 program was refused', then: 'only 64-bit programs run in jails' },
     maxkeys !== undefined
       ? { feature: 'session keyrings', status: 'info', found: `kernel.keys.maxkeys = ${maxkeys}${f.sysctl['kernel/keys/root_maxkeys'] ? `, root_maxkeys = ${f.sysctl['kernel/keys/root_maxkeys']}` : ''}`, then: `each running jail holds one keyring of its user: at most ${maxkeys} at once per non-root uid, then EDQUOT` }
       : { feature: 'session keyrings', status: 'no', found: 'no kernel.keys sysctls', then: 'jails fail to start (each joins a new session keyring)' },

@@ -95,6 +95,9 @@ describe('doctor checks', () => {
     expect(check(noApi, 'open_tree, move_mount, mount_setattr')).toMatchObject({ status: 'no', found: 'open_tree refused with EPERM (a seccomp filter around tsjail?), mount_setattr absent (ENOSYS)' });
     expect(check({ ...HOST, namespaces: ['user', 'mnt'] }, 'time namespaces')).toMatchObject({ status: 'no', then: expect.stringContaining('--enable_clone_newtime fails') });
     expect(check({ ...HOST, kernel: '5.4.0', syscalls: { ...HOST.syscalls } }, 'clone3, CLONE_CLEAR_SIGHAND').status).toBe('partly');
+    expect(check(HOST, 'ia32 emulation').then).toContain('their system calls are killed');
+    expect(check({ ...HOST, ia32: false }, 'ia32 emulation').then).toContain('only 64-bit programs run');
+    expect(check({ ...HOST, ia32: undefined }, 'ia32 emulation').found).toContain('not tested');
   });
 
   it('renders one line per check: feature, status, found -> what follows', () => {
