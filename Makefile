@@ -34,7 +34,7 @@ test: build
 # The man page and completions come from the binary's flag table (`tsjail generate`).
 dist/extras: dist/tsjail
 	rm -rf $@ && mkdir -p $@
-	@if dist/tsjail --help 2>&1 | grep -q 'tsjail generate' && dist/tsjail generate man >$@/tsjail.1; then \
+	@if dist/tsjail generate man >$@/tsjail.1 2>/dev/null; then \
 		dist/tsjail generate bash >$@/tsjail.bash && \
 		dist/tsjail generate zsh >$@/_tsjail && \
 		dist/tsjail generate fish >$@/tsjail.fish; \

@@ -72,7 +72,7 @@ await build({
   platform: 'node',
   target: 'node20',
   outfile: join(work, 'tsjail.js'),
-  define: { 'import.meta.url': '__tsjail_url', TSJAIL_SCHEMA: readFileSync(schema, 'utf8') },
+  define: { 'import.meta.url': '__tsjail_url', TSJAIL_SCHEMA: readFileSync(schema, 'utf8'), __TSJAIL_VERSION__: JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version) },
   banner: { js: "const __tsjail_url = require('url').pathToFileURL(__filename).href;" },
   plugins: [singleBinary],
   logLevel: 'warning',

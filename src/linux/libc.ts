@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { embedded, type AssetName } from '../embedded.js';
 import { JailError } from '../errors.js';
 import { formatNodeError } from './errno.js';
+import { quoted } from '../text.js';
 import { WIRE } from './wire.js';
 
 const NATIVE_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../native/build');
@@ -41,6 +42,9 @@ interface Libc {
   syscallFdFlags: Fn;
   dup3: Fn;
   close: Fn;
+  syscallProbe: Fn;
+  getpwnam_r: Fn;
+  getgrnam_r: Fn;
 }
 interface Runner {
   tsj_abi_version: Fn;
@@ -84,6 +88,9 @@ function loadLibc(): Libc {
     syscallFdFlags: c.func('long syscall(long nr, int dirfd, const char *path, unsigned int flags)'),
     dup3: c.func('int dup3(int oldfd, int newfd, int flags)'),
     close: c.func('int close(int fd)'),
+    syscallProbe: c.func('long syscall(long nr, long a, long b, void *c, long d, long e)'),
+    getpwnam_r: c.func('int getpwnam_r(const char *name, void *pwd, void *buf, size_t buflen, void *result)'),
+    getgrnam_r: c.func('int getgrnam_r(const char *name, void *grp, void *buf, size_t buflen, void *result)'),
   };
   return libc;
 }
@@ -362,4 +369,38 @@ export function nativePath(name: Exclude<AssetName, 'koffi.node'>): string {
   let path = nativePaths.get(name);
   if (!path) nativePaths.set(name, (path = sealedMemfd(name)));
   return path;
+}
+
+/**
+ * A raw syscall with integer arguments and a pointer (or null) third, for
+ * probes such as seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sizes) or a mount call
+ * with invalid flags; -errno on failure.
+ */
+export function rawSyscallProbe(nr: number, a: number, b: number, ptr: Buffer | null, d = 0, e = 0): number {
+  const r = Number(load().syscallProbe(nr, a, b, ptr, d, e));
+  return r < 0 ? -errno() : r;
+}
+
+const ERANGE = 34;
+/** Answers of a lookup that found nothing (getpwnam_r(3): some NSS modules give these instead of 0). */
+const NOT_FOUND = new Set([2 /* ENOENT */, 3 /* ESRCH */, 9 /* EBADF */, 1 /* EPERM */]);
+
+/**
+ * getpwnam_r(3) / getgrnam_r(3): the id of a user or group name as the C
+ * library resolves it, through nsswitch.conf (files, LDAP, sssd, systemd…).
+ * undefined when there is no such name. uid_t and gid_t both sit at offset 16
+ * of struct passwd and struct group on x86_64 (after two char pointers).
+ */
+export function lookupId(db: 'passwd' | 'group', name: string): number | undefined {
+  if (name.includes('\0')) return undefined; // no C string can hold it, so no entry has it
+  const call = db === 'passwd' ? 'getpwnam_r' : 'getgrnam_r';
+  const entry = Buffer.alloc(48);
+  const result = Buffer.alloc(8);
+  for (let size = 1024; ; size *= 4) {
+    const r = Number(load()[call](name, entry, Buffer.alloc(size), size, result));
+    if (r === ERANGE && size < 1 << 24) continue;
+    if (r === 0) return result.readBigUInt64LE(0) === 0n ? undefined : entry.readUInt32LE(16);
+    if (NOT_FOUND.has(r)) return undefined;
+    throw new SyscallError(`${call}(${quoted(name)})`, r);
+  }
 }
