@@ -299,7 +299,7 @@ export async function startJail(opts: JailOptions): Promise<Jail> {
     opts.signal?.removeEventListener('abort', abort);
     byPid.delete(pid);
     features.dispose();
-    const r = resultOf(e, launched.failure !== undefined ? new JailError(launched.failure, { stage: 'child' }) : undefined, cpuLimitMs(p.rlimits));
+    const r = resultOf(e, launched.error, cpuLimitMs(p.rlimits));
     if (r.reason === 'seccomp') jail.emit('violation', { pid, signal: r.signal! });
     jail._end(r);
   });

@@ -51,6 +51,57 @@ export interface MountPt {
   readonly dev?: boolean;
 }
 
+/** nsjail's TrafficRule: one firewall rule enforced in the jail's network namespace (src/net/traffic.ts). */
+export type TrafficProto = 'UNKNOWN_PROTO' | 'TCP' | 'UDP' | 'ICMP' | 'ICMPV6';
+export type TrafficAction = 'UNKNOWN_ACTION' | 'DROP' | 'REJECT' | 'ALLOW';
+export interface TrafficRule {
+  readonly src_ip?: string;
+  readonly dst_ip?: string;
+  readonly iif?: string;
+  readonly oif?: string;
+  readonly proto: TrafficProto;
+  readonly sport?: number;
+  readonly dport?: number;
+  readonly sport_end?: number;
+  readonly dport_end?: number;
+  readonly action: TrafficAction;
+  readonly ip_family: 'IPV4' | 'IPV6';
+}
+
+/** nsjail's UserNet.Pasta, with the proto's defaults. */
+export interface PastaOptions {
+  nat: boolean;
+  enable_tcp: boolean;
+  enable_udp: boolean;
+  enable_icmp: boolean;
+  ip4_enabled: boolean;
+  mask4: string;
+  enable_ip4_dhcp: boolean;
+  ip6_enabled: boolean;
+  mask6: string;
+  enable_ip6_dhcp: boolean;
+  enable_ip6_ra: boolean;
+  enable_dns: boolean;
+  dns_forward: string;
+  map_gw: boolean;
+  tcp_map_in: string;
+  udp_map_in: string;
+  tcp_map_out: string;
+  udp_map_out: string;
+}
+
+/** nsjail's UserNet: present = user-mode networking on. */
+export interface UserNet {
+  backend: 'NSTUN' | 'PASTA';
+  /** Presence matters: nsjail's NSTUN backend has no pasta block; tsjail serves NSTUN with pasta's NAT (src/net/pasta.ts). */
+  pasta?: PastaOptions;
+  ip4: string;
+  gw4: string;
+  ip6: string;
+  gw6: string;
+  ns_iface: string;
+}
+
 export interface Exe {
   readonly path?: string;
   readonly arg: readonly string[];
@@ -134,6 +185,8 @@ export interface ConfigState {
   macvlan_vs_gw: string;
   macvlan_vs_ma: string;
   macvlan_vs_mo: string;
+  traffic_rule: TrafficRule[];
+  user_net?: UserNet;
   use_core_scheduling: boolean;
   exec_bin?: Exe;
   /** --init (nsjail PR #272, field 102): a reaper as PID 1, the program as PID 2. */
@@ -180,6 +233,8 @@ export interface TsjailExt {
   pow_bypass_key?: string;
   /** --output_limit: bytes of stdout and stderr together a jail may write before it is cut off and killed; 0 = no cap. */
   output_limit: bigint;
+  /** --netns PATH: join this network namespace instead of creating one. */
+  netns?: string;
 }
 
 /** State that survives --config (nsjail keeps it outside the proto). */
@@ -324,11 +379,39 @@ export function defaultConfig(fromCli: boolean): ConfigState {
     macvlan_vs_gw: '192.168.0.1',
     macvlan_vs_ma: '',
     macvlan_vs_mo: 'private',
+    traffic_rule: [],
     use_core_scheduling: false,
     init: false,
     unsupported: [],
     ext: defaultExt(),
   };
+}
+
+export function defaultPasta(): PastaOptions {
+  return {
+    nat: true,
+    enable_tcp: true,
+    enable_udp: true,
+    enable_icmp: true,
+    ip4_enabled: true,
+    mask4: '255.255.255.0',
+    enable_ip4_dhcp: false,
+    ip6_enabled: true,
+    mask6: '64',
+    enable_ip6_dhcp: false,
+    enable_ip6_ra: false,
+    enable_dns: false,
+    dns_forward: '',
+    map_gw: true,
+    tcp_map_in: 'none',
+    udp_map_in: 'none',
+    tcp_map_out: 'none',
+    udp_map_out: 'none',
+  };
+}
+
+export function defaultUserNet(): UserNet {
+  return { backend: 'NSTUN', ip4: '10.255.255.2', gw4: '10.255.255.1', ip6: 'fc00::2', gw6: 'fc00::1', ns_iface: 'eth0' };
 }
 
 export function defaultCli(): CliState {

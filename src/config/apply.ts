@@ -4,8 +4,9 @@
  * before it, while what nsjail keeps outside its proto (id maps, pass_fd,
  * log settings, chroot, rw, proc_rw) survives and accumulates.
  */
-import type { ConfigState, Exe, IdMap, JailSpec, LogLevel, Mode, MountPt, RlimitType, TsjailExt } from '../spec.js';
-import { RLIMIT_NAMES, defaultConfig, defaultExt } from '../spec.js';
+import type { ConfigState, Exe, IdMap, JailSpec, LogLevel, Mode, MountPt, PastaOptions, RlimitType, TrafficRule, TsjailExt, UserNet } from '../spec.js';
+import { RLIMIT_NAMES, defaultConfig, defaultExt, defaultPasta, defaultUserNet } from '../spec.js';
+import { IP_FAMILIES, TRAFFIC_ACTIONS, TRAFFIC_PROTOS } from '../net/traffic.js';
 import type { Int64, NsJailConfigMessage } from './load.js';
 import { ConfigError, loadConfigFile, parseConfigText } from './load.js';
 
@@ -17,21 +18,11 @@ const LOG_FORMATS: readonly TsjailExt['log_format'][] = ['text', 'json'];
 
 /**
  * Fields whose capability tsjail does not have yet. Validation refuses a run
- * that uses one ("config field 'user_net' is not supported yet"), so a config
- * never silently loses part of its meaning. A field counts as used when it is
- * given with a value other than its default; user_net counts when merely
- * present, since `user_net { }` alone turns networking on.
+ * that uses one ("config field 'seccomp_unotify' is not supported yet"), so a
+ * config never silently loses part of its meaning. A field counts as used when
+ * it is given with a value other than its default.
  */
 export const UNSUPPORTED_FIELDS = [
-  'iface_own',
-  'macvlan_iface',
-  'macvlan_vs_ip',
-  'macvlan_vs_nm',
-  'macvlan_vs_gw',
-  'macvlan_vs_ma',
-  'macvlan_vs_mo',
-  'traffic_rule',
-  'user_net',
   'seccomp_unotify',
   'seccomp_unotify_report',
 ] as const;
@@ -78,11 +69,15 @@ export function configToState(msg: NsJailConfigMessage): ConfigFromFile {
   state.mount = msg.mount.map(toMountPt);
   if (has(msg, 'exec_bin') && msg.exec_bin) state.exec_bin = toExe(msg.exec_bin);
   if (has(msg, 'tsjail') && msg.tsjail) state.ext = toExt(msg.tsjail);
+  state.traffic_rule = msg.traffic_rule.map((r, i) => toTrafficRule(r as Record<string, unknown>, i));
+  if (has(msg, 'user_net') && msg.user_net) state.user_net = toUserNet(msg.user_net as Record<string, unknown>);
+  // nsjail's nstun rules have no pasta equivalent: refused by name.
+  for (const key of ['rule4', 'rule6']) if (((msg.user_net as Record<string, unknown[]> | null)?.[key] ?? []).length) state.unsupported.push(`user_net.${key}`);
 
   const base = defaultMessage(msg);
   for (const key of UNSUPPORTED_FIELDS) {
     const value = m[key];
-    const used = key === 'user_net' ? has(m, key) : Array.isArray(value) ? value.length > 0 : has(m, key) && value !== base[key];
+    const used = Array.isArray(value) ? value.length > 0 : has(m, key) && value !== base[key];
     if (used) state.unsupported.push(key);
   }
 
@@ -152,6 +147,34 @@ function toExe(m: NonNullable<NsJailConfigMessage['exec_bin']>): Exe {
   return { path: m.path, arg: [...m.arg], exec_fd: m.exec_fd, ...(has(m, 'arg0') ? { arg0: m.arg0 } : {}) };
 }
 
+const TRAFFIC_OPTIONAL = ['src_ip', 'dst_ip', 'iif', 'oif', 'sport', 'dport', 'sport_end', 'dport_end'] as const;
+
+function toTrafficRule(m: Record<string, unknown>, i: number): TrafficRule {
+  const out: { -readonly [K in keyof TrafficRule]: TrafficRule[K] } = {
+    proto: enumName(TRAFFIC_PROTOS, m['proto'] as number, `traffic_rule[${i}].proto`),
+    action: enumName(TRAFFIC_ACTIONS, m['action'] as number, `traffic_rule[${i}].action`),
+    ip_family: enumName(IP_FAMILIES, m['ip_family'] as number, `traffic_rule[${i}].ip_family`),
+  };
+  for (const key of TRAFFIC_OPTIONAL) if (has(m, key)) (out as Record<string, unknown>)[key] = m[key];
+  return out;
+}
+
+const USER_NET_BACKENDS: readonly UserNet['backend'][] = ['NSTUN', 'PASTA'];
+const PASTA_KEYS = Object.keys(defaultPasta()) as (keyof PastaOptions)[];
+
+function toUserNet(m: Record<string, unknown>): UserNet {
+  const u = defaultUserNet();
+  u.backend = enumName(USER_NET_BACKENDS, m['backend'] as number, 'user_net.backend');
+  for (const key of ['ip4', 'gw4', 'ip6', 'gw6', 'ns_iface'] as const) u[key] = m[key] as string;
+  const pasta = m['pasta'] as Record<string, unknown> | null | undefined;
+  if (has(m, 'pasta') && pasta) {
+    const p = defaultPasta() as unknown as Record<string, unknown>;
+    for (const key of PASTA_KEYS) p[key] = pasta[key];
+    u.pasta = p as unknown as PastaOptions;
+  }
+  return u;
+}
+
 function toExt(m: NonNullable<NsJailConfigMessage['tsjail']>): TsjailExt {
   const ext = defaultExt();
   if (has(m, 'landlock') && m.landlock) {
@@ -170,6 +193,7 @@ function toExt(m: NonNullable<NsJailConfigMessage['tsjail']>): TsjailExt {
   if (has(m, 'seccomp_bpf_file')) ext.seccomp_bpf_file = m.seccomp_bpf_file;
   if (has(m, 'status_fd')) ext.status_fd = m.status_fd;
   if (has(m, 'status_file')) ext.status_file = m.status_file;
+  if (has(m, 'netns')) ext.netns = m.netns;
   const format = LOG_FORMATS.find((f) => f === m.log_format);
   if (!format) throw new ConfigError(`config field 'tsjail.log_format': '${m.log_format}' is not one of ${LOG_FORMATS.join(', ')}`);
   ext.log_format = format;

@@ -3,8 +3,9 @@
  * as nsjail text format that loads back to the same jail. Command-line state
  * that nsjail keeps outside its proto is folded into config fields first.
  */
-import type { ConfigState, Exe, IdMap, JailSpec, MountPt, TsjailExt } from '../spec.js';
-import { RLIMIT_NAMES, defaultExt } from '../spec.js';
+import type { ConfigState, Exe, IdMap, JailSpec, MountPt, TrafficRule, TsjailExt, UserNet } from '../spec.js';
+import { RLIMIT_NAMES, defaultExt, defaultPasta, defaultUserNet } from '../spec.js';
+import { IP_FAMILIES, TRAFFIC_ACTIONS, TRAFFIC_PROTOS } from '../net/traffic.js';
 import type { ConfigFromFile } from './apply.js';
 import { DIRECT_FIELDS, LOG_LEVEL_NAMES, MODE_NAMES, RLIMIT_TYPE_NAMES, configToState } from './apply.js';
 import type { NsJailConfigMessage } from './load.js';
@@ -95,6 +96,8 @@ export function stateToMessage(eff: ConfigFromFile, base: ConfigState): Record<s
   if (eff.gidmap.length) out['gidmap'] = eff.gidmap.map(idMapMessage);
   if (state.mount.length) out['mount'] = state.mount.map(mountMessage);
   if (state.exec_bin) out['exec_bin'] = exeMessage(state.exec_bin);
+  if (state.traffic_rule.length) out['traffic_rule'] = state.traffic_rule.map(trafficRuleMessage);
+  if (state.user_net) out['user_net'] = userNetMessage(state.user_net);
   const ext = extMessage(state.ext);
   if (ext) out['tsjail'] = ext;
   return out;
@@ -139,6 +142,29 @@ function exeMessage(e: Exe): Record<string, unknown> {
   return out;
 }
 
+function trafficRuleMessage(r: TrafficRule): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(r)) if (value !== undefined && !['proto', 'action', 'ip_family'].includes(key)) out[key] = value;
+  if (r.proto !== 'UNKNOWN_PROTO') out['proto'] = TRAFFIC_PROTOS.indexOf(r.proto);
+  if (r.action !== 'DROP') out['action'] = TRAFFIC_ACTIONS.indexOf(r.action);
+  if (r.ip_family !== 'IPV4') out['ip_family'] = IP_FAMILIES.indexOf(r.ip_family);
+  return out;
+}
+
+function changed<T extends object>(value: T, base: T): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) if (v !== undefined && v !== (base as Record<string, unknown>)[key]) out[key] = v;
+  return out;
+}
+
+function userNetMessage(u: UserNet): Record<string, unknown> {
+  const { pasta, backend, ...rest } = u;
+  const out = changed(rest, defaultUserNet());
+  if (backend !== 'NSTUN') out['backend'] = 1;
+  if (pasta) out['pasta'] = changed(pasta, defaultPasta());
+  return out;
+}
+
 function extMessage(ext: TsjailExt): Record<string, unknown> | undefined {
   const def = defaultExt();
   const out: Record<string, unknown> = {};
@@ -152,6 +178,7 @@ function extMessage(ext: TsjailExt): Record<string, unknown> | undefined {
   if (ext.seccomp_bpf_file !== undefined) out['seccomp_bpf_file'] = ext.seccomp_bpf_file;
   if (ext.status_fd !== undefined) out['status_fd'] = ext.status_fd;
   if (ext.status_file !== undefined) out['status_file'] = ext.status_file;
+  if (ext.netns !== undefined) out['netns'] = ext.netns;
   if (ext.log_format !== def.log_format) out['log_format'] = ext.log_format;
   if (ext.metrics_addr !== undefined) out['metrics_addr'] = ext.metrics_addr;
   if (ext.pow !== def.pow) out['pow'] = ext.pow;

@@ -10,6 +10,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type * as Protobuf from 'protobufjs';
+import { embedded } from '../embedded.js';
 import { InputFileError, readInputFile } from '../input-file.js';
 import { printable, quoted } from '../text.js';
 
@@ -84,6 +85,7 @@ export interface TsjailConfigMessage {
   seccomp_bpf_file: string;
   status_fd: number;
   status_file: string;
+  netns: string;
   log_format: string;
   metrics_addr: string;
   pow: number;
@@ -195,24 +197,11 @@ const requiredFields = new Map<string, string[]>();
 
 let schema: Schema | undefined;
 
-/** The schema, compiled to JSON at build time; the .proto is parsed only if that is missing or stale. */
+/** The schema, compiled to JSON at build time (inside the single binary); the .proto is parsed only if that is missing or stale. */
 export function loadSchema(): Schema {
   if (schema) return schema;
   const require = createRequire(import.meta.url);
-  const jsonPath = fileURLToPath(new URL('../../dist/config/schema.json', import.meta.url));
-  const protoPath = fileURLToPath(new URL('../../proto/config.proto', import.meta.url));
-  const mtime = (p: string): number => statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? -1;
-
-  let json: JsonNamespace | undefined;
-  if (mtime(jsonPath) >= mtime(protoPath)) {
-    json = JSON.parse(readFileSync(jsonPath, 'utf8')) as JsonNamespace;
-    // A schema compiled without keepCase has camelCase names and would reject every nsjail config.
-    if (!json.nested?.['nsjail']?.nested?.['NsJailConfig']?.fields?.['pass_fd']) json = undefined;
-  }
-  if (!json) {
-    const full = require('protobufjs') as typeof Protobuf;
-    json = new full.Root().loadSync(protoPath, { keepCase: true }).toJSON() as JsonNamespace;
-  }
+  const json = (embedded?.schema as JsonNamespace | undefined) ?? schemaFromFiles();
   // nsjail's parsers refuse a missing required field; checkRequired() does it
   // for both formats, naming the path, so the parsers get them as optional.
   liftRequired(json, '');
@@ -226,6 +215,20 @@ export function loadSchema(): Schema {
     protojson: require('protobufjs/ext/protojson.js') as ProtoJson,
   };
   return schema;
+}
+
+function schemaFromFiles(): JsonNamespace {
+  const require = createRequire(import.meta.url);
+  const jsonPath = fileURLToPath(new URL('../../dist/config/schema.json', import.meta.url));
+  const protoPath = fileURLToPath(new URL('../../proto/config.proto', import.meta.url));
+  const mtime = (p: string): number => statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? -1;
+  if (mtime(jsonPath) >= mtime(protoPath)) {
+    const json = JSON.parse(readFileSync(jsonPath, 'utf8')) as JsonNamespace;
+    // A schema compiled without keepCase has camelCase names and would reject every nsjail config.
+    if (json.nested?.['nsjail']?.nested?.['NsJailConfig']?.fields?.['pass_fd']) return json;
+  }
+  const full = require('protobufjs') as typeof Protobuf;
+  return new full.Root().loadSync(protoPath, { keepCase: true }).toJSON() as JsonNamespace;
 }
 
 interface JsonNamespace {

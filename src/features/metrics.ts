@@ -15,9 +15,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readAccounting } from '../cgroup/accounting.js';
+import { readVersion } from '../cli/version.js';
 import { parseHostPort, formatHostPort, type HostPort } from '../hostport.js';
 import { formatErrno } from '../linux/errno.js';
 import { log } from '../log/logger.js';
@@ -40,17 +39,13 @@ const ENDED: Record<ExitReason, string> = {
 const WALL_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 const CPU_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 600];
 
-/** tsjail's version, from the package.json above this module (the bundle and the tsc output sit at different depths). */
+/** tsjail's version; 'unknown' rather than no metrics when it cannot be read. */
 function version(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)), i = 0; i < 4; dir = dirname(dir), i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'tsjail' && pkg.version) return pkg.version;
-    } catch {
-      /* not here */
-    }
+  try {
+    return readVersion();
+  } catch {
+    return 'unknown';
   }
-  return 'unknown';
 }
 
 function maxFds(): number {

@@ -55,6 +55,12 @@ export type RunEvent =
 export interface FeatureRun {
   /** Ops this feature adds to every child plan, by anchor. */
   readonly ops?: Partial<Record<Anchor, PlanStep>>;
+  /**
+   * Right before clone3(), in the thread that clones (e.g. to clone into another namespace); may throw.
+   * afterClone runs right after, also when the clone failed, whenever beforeClone succeeded.
+   */
+  beforeClone?(): void;
+  afterClone?(): void;
   /** Between clone and release, before the id maps are written; may throw (the launch then fails). */
   beforeRelease?(pid: number): void;
   /**
@@ -63,6 +69,12 @@ export interface FeatureRun {
    * threw, so it must tolerate a pid it knows nothing of.
    */
   undoRelease?(pid: number): void;
+  /**
+   * beforeRelease charges the child to a memory cgroup with a limit: it must not
+   * share tsjail's memory until execve, or that cgroup's OOM killer would take
+   * tsjail down with it (every process using the victim's memory is killed).
+   */
+  readonly privateMemory?: boolean;
   /**
    * Per launch (spares too), before clone: the jail's fds 0-2 are this feature's descriptors instead of tsjail's
    * stdio or the connection. At most one feature of a run has it.

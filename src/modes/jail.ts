@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import type { RunContext } from './context.js';
 import type { JailControl } from '../features/types.js';
-import { formatErrno } from '../linux/errno.js';
+import { errnoName, formatErrno } from '../linux/errno.js';
 import { SyscallError } from '../linux/libc.js';
 import { log } from '../log/logger.js';
 import { LaunchError, launchJail } from '../proc/spawn.js';
@@ -33,7 +33,12 @@ export interface Spare {
   readonly exited: Promise<ExitInfo>;
   /** Releases it (with its connection in listen mode); returns the jail, or undefined if the spare is gone (the caller starts one directly, already announced). */
   handOff(remote: string, conn?: Conn): Started | undefined;
+  /** After `executed` resolved false: the child ran short of a resource (EMFILE in a burst), a later spare may work. */
+  shortage(): boolean;
 }
+
+/** tsjail ran short of a resource (descriptors, memory, processes): a later launch may well succeed. */
+const SHORTAGE = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN']);
 
 /** One promise per supervisor for every jail's control (listen mode starts many). */
 const stopping = new WeakMap<Supervisor, Promise<number>>();
@@ -45,8 +50,11 @@ function control(sup: Supervisor, pid: number, conn: Conn | undefined, stdioOwne
   return { ...(stdioOwned && conn ? { conn: conn.socket } : {}), kill: (reason) => sup.kill(pid, 'SIGKILL', reason), stopping: whenStopping };
 }
 
-/** Undefined when clone or the parent-side setup failed (logged, as for startJail). */
-export function startSpare({ p, sup, features }: RunContext, withConn: boolean): Spare | undefined {
+/**
+ * Undefined when clone or the parent-side setup failed (logged, as for
+ * startJail); `failed` then learns whether that was a passing shortage.
+ */
+export function startSpare({ p, sup, features }: RunContext, withConn: boolean, failed?: (shortage: boolean) => void): Spare | undefined {
   // A feature's pipes are the jail's stdio from the clone on; the release then carries no connection.
   const io = features.openStdio();
   let jail;
@@ -55,6 +63,7 @@ export function startSpare({ p, sup, features }: RunContext, withConn: boolean):
   } catch (e) {
     io?.launched(undefined);
     log.error(e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message);
+    failed?.(e instanceof SyscallError && SHORTAGE.has(errnoName(e.errno)));
     return undefined;
   }
   const { pid } = jail;
@@ -64,6 +73,7 @@ export function startSpare({ p, sup, features }: RunContext, withConn: boolean):
     pid,
     executed: jail.executed,
     exited,
+    shortage: () => jail.failureErrno !== undefined && SHORTAGE.has(errnoName(jail.failureErrno)),
     handOff(remote, conn) {
       // Before the release: the program may be done before the next line of ours runs.
       log.info(`Executing '${p.exec.path}' for '${remote}'`);
