@@ -45,6 +45,9 @@ describe.skipIf(!!skip)('library API', () => {
     const mode = await startJail({ args: ['-Ml', '--port', '9000'], command: ['/bin/true'] }).catch((e: unknown) => e);
     expect((mode as ValidationError).problems[0]).toMatch(/the API runs one program per jail/);
     expect(await startJail({ args: ['--bogus'] }).catch((e: unknown) => e)).toBeInstanceOf(ValidationError);
+    // The caller reads the output itself: tsjail has nothing to relay and count.
+    const cap = await startJail({ args: ['--output_limit', '1M'], command: ['/bin/true'] }).catch((e: unknown) => e);
+    expect((cap as ValidationError).problems).toEqual([expect.stringMatching(/^--output_limit is the command line's/)]);
   });
 
   it('gives a setup failure as reason setup_failed with a typed error', async () => {
