@@ -283,6 +283,15 @@ export function outputLimit(p: Prepared): FeatureRun {
     return (sinks[n] ??= openSink(n));
   };
   const close = (e: Ends) => [...e.out.map((o) => o.fd), ...(e.stdin !== undefined ? [e.stdin] : [])].forEach((fd) => closeSync(fd));
+  /** The child's descriptors go with the clone; tsjail's ends wait for the jail's start (or close with its failure). */
+  const launchStdio = (child: [number, number, number], ends: Ends) => ({
+    child,
+    launched(pid: number | undefined) {
+      for (const fd of new Set(child)) closeSync(fd);
+      if (pid === undefined) close(ends);
+      else waiting.set(pid, ends);
+    },
+  });
 
   return {
     stdio() {
@@ -313,17 +322,6 @@ export function outputLimit(p: Prepared): FeatureRun {
       } catch (e) {
         made.forEach((fd) => closeSync(fd));
         throw e;
-      }
-
-      function launchStdio(child: [number, number, number], ends: Ends) {
-        return {
-          child,
-          launched(pid: number | undefined) {
-            for (const fd of new Set(child)) closeSync(fd);
-            if (pid === undefined) close(ends);
-            else waiting.set(pid, ends);
-          },
-        };
       }
     },
     onStart(pid, remote, ctl) {
