@@ -77,9 +77,11 @@ describe.skipIf(!!skip)('--metrics_addr', () => {
       // D fails the proof of work; E and F pass and run to their end.
       const d = await client(s.port, '', 'wrong');
       expect(d.text).toMatch(/Proof-of-work fail/);
-      for (const name of ['e', 'f']) {
+      for (const [i, name] of ['e', 'f'].entries()) {
         const r = await client(s.port, `${name}\n`, 'solve');
         await r.closed;
+        // The client sees EOF before tsjail has reaped the jail; until then its peer still counts for --max_conns_per_ip.
+        await until(() => scrape(mport), (m) => m.get('tsjail_jails_ended_total{reason="exit"}') === i + 1);
       }
       const m = await until(
         () => scrape(mport),
