@@ -69,7 +69,7 @@ export interface InitPlan {
 }
 
 export function planInit(p: Prepared, ctx: PlanContext): InitPlan {
-  if (!p.cfg.init || !p.cfg.clone_newpid) return { open: [], fork: [] };
+  if (!p.init) return { open: [], fork: [] };
   const s = allocSlot(ctx);
   const fd = slot(s, `fd('${INIT_BINARY}')`);
   const prctl = (option: keyof typeof PR, a2: number, label: string) => op('prctl', 'init', [named(PR[option], PR_NAMES), int(a2), int(0), int(0), int(0)], { text: `${label} (PID 1)` });
