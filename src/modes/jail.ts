@@ -4,8 +4,7 @@
  * features' hooks (start at clone, setup_failed when the launch fails before execve).
  */
 import type { RunContext } from './context.js';
-import { formatErrno } from '../linux/errno.js';
-import { SyscallError } from '../linux/libc.js';
+import { errorText } from '../errors.js';
 import { log } from '../log/logger.js';
 import { LaunchError, launchJail } from '../proc/spawn.js';
 import type { ExitInfo } from '../proc/supervisor.js';
@@ -33,7 +32,7 @@ export function startSpare({ p, sup, features }: RunContext, withConn: boolean):
   try {
     jail = launchJail(p, { handoff: withConn ? 'conn' : 'go', anchors: features.anchors, parent: features.parent });
   } catch (e) {
-    log.error(e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message);
+    log.error(errorText(e));
     return undefined;
   }
   const { pid } = jail;
@@ -69,7 +68,7 @@ export function startJail({ p, sup, features }: RunContext, remote: string, conn
   try {
     jail = launchJail(p, { connFd, anchors: features.anchors, parent: features.parent });
   } catch (e) {
-    const msg = e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message;
+    const msg = errorText(e);
     log.error(msg);
     const pid = e instanceof LaunchError ? e.pid : undefined;
     features.onSetupFailed(msg, pid, remote);

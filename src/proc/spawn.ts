@@ -3,13 +3,10 @@
  * child, and read its error pipe (EOF = execve succeeded). Reports name the
  * failing op through the describer.
  */
-import { closeSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { errnoName } from '../linux/errno.js';
-import { pipeCloexec, reapKilled, releasePlan, seqpacketPair, sendFd, spawnPlan } from '../linux/libc.js';
+import { JailError, errorText } from '../errors.js';
 import { log } from '../log/logger.js';
 import { newContext, type PlanContext } from '../phases/context.js';
-import { setupUserFromParent } from '../phases/user.js';
 import { describeFailure } from '../plan/describe.js';
 import { encodePlan } from '../plan/encode.js';
 import type { ChildOp } from '../plan/ops.js';
@@ -17,14 +14,17 @@ import type { Anchors } from '../features/types.js';
 import { buildChildProgram } from '../plan/program.js';
 import { opArgOffset, REPORT, WIRE } from '../linux/wire.js';
 import type { Prepared } from '../prepare.js';
+import { sys } from './sys.js';
 
-/** A failure between clone and release; the child (pid) was killed and still needs reaping. */
-export class LaunchError extends Error {
+/** A failure between clone and release; the child (pid) was killed and reaped. Keeps the cause's call and errno. */
+export class LaunchError extends JailError {
   constructor(
-    message: string,
+    cause: unknown,
     readonly pid?: number,
   ) {
-    super(message);
+    const c = cause instanceof JailError ? cause : undefined;
+    super(c ? c.message : typeof cause === 'string' ? cause : errorText(cause), { call: c?.call, args: c?.args, errno: c?.errno, hint: c?.hint, stage: 'launch' });
+    this.name = 'LaunchError';
   }
 }
 
@@ -42,6 +42,8 @@ export interface Launched {
   readonly executed: Promise<boolean>;
   /** Why the launch failed, once `executed` resolved false. */
   failure?: string;
+  /** The parent-side failure behind it, when there is one (the report pipe could not be read). */
+  error?: JailError;
   /** A spare jail: release it, with its connection in listen mode, once; throws if it is gone. */
   handOff?: (connFd?: number) => void;
   /** A spare jail that will not get a connection: drop tsjail's end of its hand-off socket. */
@@ -72,16 +74,6 @@ function describeReport(ops: readonly ChildOp[], r: Report): string {
   const op = ops[r.index];
   if (!op) return r.index === ops.length ? 'the plan ended without execve' : `the native runner reported op ${r.index}, which the plan does not have: ${errnoName(r.errno)}`;
   return `${describeFailure(op, r.errno)} [op ${r.index + 1}/${ops.length}, phase ${op.phase}]`;
-}
-
-function readAll(fd: number): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    const s = new Socket({ fd, readable: true, writable: false });
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('error', () => resolve(Buffer.concat(chunks)));
-    s.on('close', () => resolve(Buffer.concat(chunks)));
-  });
 }
 
 /**
@@ -152,73 +144,93 @@ export interface LaunchOptions {
 }
 
 export function launchJail(p: Prepared, opts: LaunchOptions = {}): Launched {
-  const [syncR, syncW] = pipeCloexec();
-  const [errR, errW] = pipeCloexec();
-  const [handParent, handChild] = opts.handoff ? seqpacketPair() : [-1, -1];
-  const stdio: Stdio = opts.handoff === 'conn' ? 'handoff' : opts.handoff === 'go' ? 'go' : opts.connFd !== undefined ? 'conn' : opts.stdioFds ? 'fds' : 'inherit';
-  const { ops, plan, at } = planTemplate(p, opts.anchors, stdio);
-  // tsj_spawn copies the blob before clone: patching the shared template in place is safe.
-  [syncR, syncW, errW, opts.connFd ?? -1, handChild, ...(opts.stdioFds ?? [-1, -1, -1])].forEach((v, i) => at[i]!.forEach((o) => plan.writeBigInt64LE(BigInt(v), o)));
-  const closeHandoff = () => [handParent, handChild].filter((fd) => fd >= 0).forEach((fd) => closeSync(fd));
+  // Every descriptor opened here is closed on every failure path: a launch refused half-way
+  // (EMFILE in a burst of connections) must leave nothing behind.
+  const held = new Set<number>();
+  const hold = (pair: [number, number]) => (pair.forEach((fd) => held.add(fd)), pair);
+  const close = (...fds: number[]) => fds.forEach((fd) => held.delete(fd) && sys.close(fd));
+  let syncR = -1, syncW = -1, errR = -1, errW = -1, handParent = -1, handChild = -1;
+  let ops: readonly ChildOp[];
   let pid: number;
   let region: bigint | undefined;
   let unpin: (() => void) | undefined;
   try {
+    [syncR, syncW] = hold(sys.pipeCloexec());
+    [errR, errW] = hold(sys.pipeCloexec());
+    if (opts.handoff) [handParent, handChild] = hold(sys.seqpacketPair());
+    const stdio: Stdio = opts.handoff === 'conn' ? 'handoff' : opts.handoff === 'go' ? 'go' : opts.connFd !== undefined ? 'conn' : opts.stdioFds ? 'fds' : 'inherit';
+    const t = planTemplate(p, opts.anchors, stdio);
+    ops = t.ops;
+    // tsj_spawn copies the blob before clone: patching the shared template in place is safe.
+    [syncR, syncW, errW, opts.connFd ?? -1, handChild, ...(opts.stdioFds ?? [-1, -1, -1])].forEach((v, i) => t.at[i]!.forEach((o) => t.plan.writeBigInt64LE(BigInt(v), o)));
     // Fresh clones of the pinned bind sources, at the descriptors the plan names (phases/pins.ts).
     unpin = p.pins?.arm();
     // Share memory until execve unless --init forks a reaper that lives on in the child.
-    ({ pid, region } = spawnPlan(plan, p.cloneFlags, errW, !p.cfg.init));
+    ({ pid, region } = sys.spawnPlan(t.plan, p.cloneFlags, errW, !p.cfg.init));
     unpin?.();
   } catch (e) {
     unpin?.();
-    [syncR, syncW, errR, errW].forEach((fd) => closeSync(fd));
-    closeHandoff();
+    close(...held);
     throw e;
   }
-  closeSync(syncR);
-  closeSync(errW);
-  if (handChild >= 0) closeSync(handChild);
+  close(syncR, errW, handChild);
   try {
     opts.parent?.beforeRelease?.(pid);
-    setupUserFromParent(p, pid);
-    writeSync(syncW, 'G');
+    sys.setupUser(p, pid);
+    sys.write(syncW, 'G');
   } catch (e) {
-    process.kill(pid, 'SIGKILL');
-    reapKilled(pid);
-    if (region !== undefined) releasePlan(region);
+    sys.kill(pid, 'SIGKILL');
+    sys.reapKilled(pid);
+    if (region !== undefined) sys.releasePlan(region);
     opts.parent?.onFailure?.(pid);
-    closeSync(syncW);
-    closeSync(errR);
-    if (handParent >= 0) closeSync(handParent);
-    throw new LaunchError((e as Error).message, pid);
+    close(...held);
+    throw new LaunchError(e, pid);
   }
-  closeSync(syncW);
+  close(syncW);
+  // The reader owns the error pipe from here.
+  held.delete(errR);
   let handOpen = handParent >= 0;
   const closeHand = () => {
-    if (handOpen) closeSync(handParent);
+    if (handOpen) close(handParent);
     handOpen = false;
   };
   const launched: Launched = {
     pid,
-    executed: readAll(errR).then(function childReports(buf) {
-      // EOF: the child exec'd or died, so it no longer uses its plan memory.
-      if (region !== undefined) releasePlan(region);
-      closeHand();
-      for (const r of parseReports(buf)) {
-        if (r.soft) log.warn(describeReport(ops, r));
-        else {
-          launched.failure = describeReport(ops, r);
-          log.error(launched.failure);
+    executed: sys.readToEnd(errR, `report pipe of pid=${pid}`).then(
+      function childReports(buf) {
+        // EOF: the child exec'd or died, so it no longer uses its plan memory.
+        if (region !== undefined) sys.releasePlan(region);
+        closeHand();
+        for (const r of parseReports(buf)) {
+          if (r.soft) log.warn(describeReport(ops, r));
+          else {
+            launched.failure = describeReport(ops, r);
+            log.error(launched.failure);
+          }
         }
-      }
-      return launched.failure === undefined;
-    }),
+        return launched.failure === undefined;
+      },
+      function reportLost(e: unknown) {
+        // Whether the child exec'd is unknown: it must not run on as if it had, nor count as the program.
+        launched.error = e instanceof JailError ? e : new JailError(errorText(e), { stage: 'launch' });
+        launched.failure = `${launched.error.render()}: the launch outcome is unknown, the jail is killed`;
+        log.error(launched.failure);
+        try {
+          sys.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone already */
+        }
+        // The child may still run on its plan memory (it is killed, not yet reaped): the region stays mapped.
+        closeHand();
+        return false;
+      },
+    ),
   };
   if (handOpen) {
     launched.handOff = (connFd) => {
       if (!handOpen) throw new LaunchError(`the spare jail pid=${pid} is gone`, pid);
       try {
-        sendFd(handParent, connFd ?? -1);
+        sys.sendFd(handParent, connFd ?? -1);
       } finally {
         closeHand();
       }
