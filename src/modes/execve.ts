@@ -6,10 +6,9 @@
  * buildChildProgram()'s, as in every mode: for -Me it enters the namespaces
  * itself and runs the mount phase in a child (src/phases/launcher.ts).
  */
-import { writeSync } from 'node:fs';
 import type { ActiveFeatures } from '../features/active.js';
 import type { Anchors } from '../features/types.js';
-import { EXEC_LAUNCHER, execInPlace, keepOnExec, memfdCreate } from '../linux/libc.js';
+import { EXEC_LAUNCHER } from '../linux/libc.js';
 import { EXEC_HDR, WIRE } from '../linux/wire.js';
 import { log, logTime } from '../log/logger.js';
 import { newContext } from '../phases/context.js';
@@ -18,6 +17,7 @@ import { encodePlan } from '../plan/encode.js';
 import type { ChildOp } from '../plan/ops.js';
 import { buildChildProgram } from '../plan/program.js';
 import type { Prepared } from '../prepare.js';
+import { sys } from '../proc/sys.js';
 import { STANDALONE } from './once.js';
 
 /** The launcher's input: its header, then the plan. */
@@ -48,15 +48,15 @@ export function runExecve(p: Prepared, features: ActiveFeatures): number {
   }
   const logFd = log.fd;
   const { plan } = execvePlan(p, features.anchors, process.pid);
-  const fd = memfdCreate('tsjail-plan');
-  writeSync(fd, encodeExec(plan, logFd));
+  const fd = sys.memfdCreate('tsjail-plan');
+  sys.write(fd, encodeExec(plan, logFd));
   // The pinned bind sources' clones stay at their descriptors through the exec (phases/pins.ts).
   p.pins?.arm();
-  for (const at of p.pins?.fds ?? []) if (at !== undefined) keepOnExec(at);
+  for (const at of p.pins?.fds ?? []) if (at !== undefined) sys.keepOnExec(at);
   // Node opens its descriptors close-on-exec; these must reach the launcher.
   for (const k of new Set([0, 1, 2, logFd])) {
     try {
-      keepOnExec(k);
+      sys.keepOnExec(k);
     } catch {
       /* a closed stdio descriptor stays closed */
     }
@@ -64,5 +64,5 @@ export function runExecve(p: Prepared, features: ActiveFeatures): number {
   log.info(`Executing '${p.exec.path}' for '${STANDALONE}'`);
   features.onStart(process.pid, STANDALONE);
   features.dispose();
-  return execInPlace(EXEC_LAUNCHER, ['tsjail-exec', String(fd)], []);
+  return sys.execInPlace(EXEC_LAUNCHER, ['tsjail-exec', String(fd)], []);
 }

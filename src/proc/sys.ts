@@ -1,13 +1,14 @@
 /**
  * The seam between src/proc, src/modes and the kernel: every call they make
- * on processes and descriptors goes through `sys`, the real implementation
+ * on processes and descriptors goes through `sys` (koffi stays in
+ * src/linux/libc.ts), the real implementation
  * unless a test installed another one. Unit tests install a recording fake
  * (test/unit/helpers/fake-sys.ts) and assert the exact list of calls.
  */
 import { closeSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { errnoValue } from '../linux/errno.js';
-import { pipeCloexec, reapKilled, releasePlan, seqpacketPair, sendFd, spawnPlan, SyscallError, waitPid, type WaitResult } from '../linux/libc.js';
+import { execInPlace, keepOnExec, memfdCreate, pipeCloexec, reapKilled, releasePlan, seqpacketPair, sendFd, spawnPlan, SyscallError, waitPid, type WaitResult } from '../linux/libc.js';
 import { setupUserFromParent } from '../phases/user.js';
 import type { Prepared } from '../prepare.js';
 
@@ -29,11 +30,17 @@ export interface Sys {
   /** kill(2); throws as process.kill does when the process is gone. */
   kill(pid: number, signal: NodeJS.Signals | number): void;
   close(fd: number): void;
-  write(fd: number, data: string): void;
+  write(fd: number, data: string | Uint8Array): void;
   /** Everything the descriptor gives until EOF, after which it is closed; rejects with a SyscallError when a read fails. */
   readToEnd(fd: number, what: string): Promise<Buffer>;
   /** The parent's side of the user namespace: the child's id maps (phases/user.ts). */
   setupUser(p: Prepared, pid: number): void;
+  /** An anonymous file that survives execve (-Me hands its plan over in one). */
+  memfdCreate(name: string): number;
+  /** Clears FD_CLOEXEC. */
+  keepOnExec(fd: number): void;
+  /** execve(2) of this very process; returns only by throwing. */
+  execInPlace(path: string, argv: readonly string[], env: readonly string[]): never;
 }
 
 /** The errno of a Node or libuv error, when it has one. */
@@ -82,9 +89,12 @@ export const REAL_SYS: Sys = {
   reapKilled,
   kill: (pid, signal) => void process.kill(pid, signal),
   close: (fd) => nodeCall(`close(${fd})`, () => closeSync(fd)),
-  write: (fd, data) => nodeCall(`write(${fd}, ${data.length} bytes)`, () => writeSync(fd, data)),
+  write: (fd, data) => nodeCall(`write(${fd}, ${data.length} bytes)`, () => (typeof data === 'string' ? writeSync(fd, data) : writeSync(fd, data))),
   readToEnd,
   setupUser: setupUserFromParent,
+  memfdCreate,
+  keepOnExec,
+  execInPlace,
 };
 
 /** The implementation in use (a live binding: callers always see the current one). */

@@ -23,7 +23,7 @@ const joinOf = (s: number, text = 'join') => op('join', 'sync', [slot(s, 'pid')]
 
 describe('checkSegments', () => {
   it('refuses a slot saved in a segment and read outside it', () => {
-    const ops: ChildOp[] = [spawnOf(1, 0), op('getpid', 'misc', [], { save: 5 }), joinOf(0), op('close', 'misc', [slot(5, 'fd')])];
+    const ops: ChildOp[] = [spawnOf(1, 0), op('pause', 'misc', [], { save: 5 }), joinOf(0), op('close', 'misc', [slot(5, 'fd')])];
     expect(() => checkSegments(ops)).toThrow(/op 4 \(close\) reads slot 5, which the segment of op 1 saves in another process/);
     expect(() => encodePlan(ops)).toThrow(/reads slot 5/);
   });
@@ -34,7 +34,7 @@ describe('checkSegments', () => {
   });
 
   it("accepts slots that flow into a segment, and the parent's own slots after it", () => {
-    expect(() => checkSegments([op('getpid', 'misc', [], { save: 3 }), spawnOf(1, 0), op('close', 'misc', [slot(3, 'fd')]), joinOf(0), op('close', 'misc', [slot(3, 'fd')])])).not.toThrow();
+    expect(() => checkSegments([op('pause', 'misc', [], { save: 3 }), spawnOf(1, 0), op('close', 'misc', [slot(3, 'fd')]), joinOf(0), op('close', 'misc', [slot(3, 'fd')])])).not.toThrow();
   });
 });
 
