@@ -82,6 +82,10 @@ export interface Prepared {
   readonly noNewPrivs: boolean;
   /** Bind sources opened once for the run (set by execute when tsjail may clone mounts). */
   readonly pins?: Pins;
+  /** The program starts a session (setsid): unless skip_setsid, and not with -Me when tsjail leads its process group (a group leader cannot). */
+  readonly setsid: boolean;
+  /** --init's reaper becomes PID 1: not with -Me, whose pid namespace has a PID 1 of the launcher's (phases/launcher.ts). */
+  readonly init: boolean;
 }
 
 export function cloneFlagsOf(cfg: ConfigState): bigint {
@@ -391,6 +395,8 @@ export interface HostFacts {
   rlimits: Record<RlimitName, [bigint, bigint]>;
   capLast: number;
   cpus: number[];
+  /** tsjail leads its process group (an interactive shell started it): setsid() would fail in -Me, which keeps the pid. */
+  leadsProcessGroup?: boolean;
 }
 
 export function resolveRlimits(cfg: ConfigState, host: HostFacts): PreparedRlimit[] {
@@ -436,6 +442,7 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
   // The host ids the jail's processes have (not host root: a jail that is host root is not contained anyway).
   const jailOwns = (uid: number) => uid !== 0 && (cfg.clone_newuser ? uidMap.some((r) => uid >= r.outside && uid < r.outside + r.count) : uid === uidMap[0]!.inside);
   const { mounts, warnings: mountWarnings } = prepareMounts(spec, jailOwns);
+  const execve = cfg.mode === 'STANDALONE_EXECVE';
   const persona = Object.entries(PERSONA).reduce((acc, [k, bit]) => (cfg[k as keyof typeof PERSONA] ? acc | bit : acc), 0);
   return {
     spec,
@@ -456,6 +463,8 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
     cpuMask: cpuMask(cfg.max_cpus, host.cpus),
     passFds: [...new Set([...spec.cli.pass_fd, ...cfg.pass_fd])],
     noNewPrivs: !cfg.disable_no_new_privs || wantsSeccomp(cfg),
+    setsid: !cfg.skip_setsid && !(execve && host.leadsProcessGroup),
+    init: cfg.init && cfg.clone_newpid && !execve,
   };
 }
 

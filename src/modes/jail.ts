@@ -4,8 +4,8 @@
  * features' hooks (start at clone, setup_failed when the launch fails before execve).
  */
 import type { RunContext } from './context.js';
-import { errnoName, formatErrno } from '../linux/errno.js';
-import { SyscallError } from '../linux/libc.js';
+import { JailError, errorText } from '../errors.js';
+import { errnoName } from '../linux/errno.js';
 import { log } from '../log/logger.js';
 import { LaunchError, launchJail } from '../proc/spawn.js';
 import type { ExitInfo } from '../proc/supervisor.js';
@@ -41,8 +41,8 @@ export function startSpare({ p, sup, features }: RunContext, withConn: boolean, 
   try {
     jail = launchJail(p, { handoff: withConn ? 'conn' : 'go', anchors: features.anchors, parent: features.parent });
   } catch (e) {
-    log.error(e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message);
-    failed?.(e instanceof SyscallError && SHORTAGE.has(errnoName(e.errno)));
+    log.error(errorText(e));
+    failed?.(e instanceof JailError && e.errno !== undefined && SHORTAGE.has(errnoName(e.errno)));
     return undefined;
   }
   const { pid } = jail;
@@ -79,7 +79,7 @@ export function startJail({ p, sup, features }: RunContext, remote: string, conn
   try {
     jail = launchJail(p, { connFd, anchors: features.anchors, parent: features.parent });
   } catch (e) {
-    const msg = e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message;
+    const msg = errorText(e);
     log.error(msg);
     const pid = e instanceof LaunchError ? e.pid : undefined;
     features.onSetupFailed(msg, pid, remote);
