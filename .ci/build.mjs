@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 
+// src/config/schema.gen.ts: types and schema from the .proto; tsc compiles it with the rest.
+run(process.execPath, [join(root, '.ci/gen-schema.mjs')]);
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
 // The CLI itself is bundled into one CommonJS file: Node loads it faster than
 // ESM, and than ~50 small modules (about 20 ms of every start-up). Modules
