@@ -6,7 +6,8 @@
  */
 import type { ConfigState, Exe, IdMap, JailSpec, LogLevel, Mode, MountPt, RlimitType, TsjailExt } from '../spec.js';
 import { RLIMIT_NAMES, defaultConfig, defaultExt } from '../spec.js';
-import type { Int64, NsJailConfigMessage } from './load.js';
+import type { Int64 } from './fields.js';
+import type { NsJailConfigMessage } from './load.js';
 import { ConfigError, loadConfigFile, parseConfigText } from './load.js';
 
 /** Enum numbers of config.proto, indexed by value. */
