@@ -7,6 +7,7 @@ import { log } from '../log/logger.js';
 import { IntegerError, isNumericId, parseId, parseInteger, type IntegerOptions, type IntType } from '../numbers.js';
 import { quoted } from '../text.js';
 import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, RlimitSetting } from '../spec.js';
+import type { UnsupportedField } from '../config/schema.gen.js';
 
 /**
  * A command line tsjail refuses. showUsage: getopt's own refusals (an unknown
@@ -128,8 +129,8 @@ const push =
 const logLevel = (l: LogLevel) => (s: JailSpec) => {
   s.cli.log_level = l;
 };
-/** Options tsjail does not implement yet: refused by validation, never ignored. */
-const unsupported = (name: string) => (s: JailSpec) => {
+/** Options of config fields marked unsupported in config.proto: refused by validation, never ignored. */
+const unsupported = (name: UnsupportedField) => (s: JailSpec) => {
   s.cfg.unsupported.push(`--${name}`);
 };
 

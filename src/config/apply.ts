@@ -6,7 +6,7 @@
  */
 import type { ConfigState, Exe, IdMap, JailSpec, LogLevel, Mode, MountPt, RlimitType, TsjailExt } from '../spec.js';
 import { RLIMIT_NAMES, defaultConfig, defaultExt } from '../spec.js';
-import type { Int64 } from './fields.js';
+import { unsupportedIn, type Int64 } from './fields.js';
 import type { NsJailConfigMessage } from './load.js';
 import { ConfigError, loadConfigFile, parseConfigText } from './load.js';
 
@@ -15,27 +15,6 @@ export const MODE_NAMES: readonly Mode[] = ['LISTEN_TCP', 'STANDALONE_ONCE', 'ST
 export const LOG_LEVEL_NAMES: readonly LogLevel[] = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'FATAL'];
 export const RLIMIT_TYPE_NAMES: readonly RlimitType[] = ['VALUE', 'SOFT', 'HARD', 'INF'];
 const LOG_FORMATS: readonly TsjailExt['log_format'][] = ['text', 'json'];
-
-/**
- * Fields whose capability tsjail does not have yet. Validation refuses a run
- * that uses one ("config field 'user_net' is not supported yet"), so a config
- * never silently loses part of its meaning. A field counts as used when it is
- * given with a value other than its default; user_net counts when merely
- * present, since `user_net { }` alone turns networking on.
- */
-export const UNSUPPORTED_FIELDS = [
-  'iface_own',
-  'macvlan_iface',
-  'macvlan_vs_ip',
-  'macvlan_vs_nm',
-  'macvlan_vs_gw',
-  'macvlan_vs_ma',
-  'macvlan_vs_mo',
-  'traffic_rule',
-  'user_net',
-  'seccomp_unotify',
-  'seccomp_unotify_report',
-] as const;
 
 /** A config file's contribution: its state, plus the id maps and argv nsjail keeps outside the proto. */
 export interface ConfigFromFile {
@@ -80,12 +59,9 @@ export function configToState(msg: NsJailConfigMessage): ConfigFromFile {
   if (has(msg, 'exec_bin') && msg.exec_bin) state.exec_bin = toExe(msg.exec_bin);
   if (has(msg, 'tsjail') && msg.tsjail) state.ext = toExt(msg.tsjail);
 
-  const base = defaultMessage(msg);
-  for (const key of UNSUPPORTED_FIELDS) {
-    const value = m[key];
-    const used = key === 'user_net' ? has(m, key) : Array.isArray(value) ? value.length > 0 : has(m, key) && value !== base[key];
-    if (used) state.unsupported.push(key);
-  }
+  // Fields marked [(tsjail_unsupported) = true] in config.proto that the file uses:
+  // validation refuses the run naming them, so a config never silently loses part of its meaning.
+  state.unsupported = unsupportedIn('nsjail.NsJailConfig', msg);
 
   return { state, uidmap: msg.uidmap.map(toIdMap), gidmap: msg.gidmap.map(toIdMap), argv: state.exec_bin ? exeArgv(state.exec_bin) : [] };
 }
@@ -95,11 +71,6 @@ function exeArgv(e: Exe): string[] {
   const argv = [...(e.path !== undefined ? [e.path] : []), ...e.arg];
   if (e.arg0 !== undefined && argv.length) argv[0] = e.arg0;
   return argv;
-}
-
-/** The prototype holds the proto defaults; own properties are what the file set. */
-function defaultMessage(msg: NsJailConfigMessage): Record<string, unknown> {
-  return Object.getPrototypeOf(msg) as Record<string, unknown>;
 }
 
 type Key = keyof ConfigState & string;

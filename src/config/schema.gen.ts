@@ -549,7 +549,7 @@ export const DEFAULTS: { readonly [K in keyof Messages]: () => Messages[K] } = {
 };
 
 /** Fields marked [(tsjail_unsupported) = true], as paths from nsjail.NsJailConfig: parsed, refused when used. */
-export type UnsupportedField = never;
+export type UnsupportedField = 'iface_own' | 'macvlan_iface' | 'macvlan_vs_ip' | 'macvlan_vs_nm' | 'macvlan_vs_gw' | 'macvlan_vs_ma' | 'macvlan_vs_mo' | 'traffic_rule' | 'user_net' | 'seccomp_unotify' | 'seccomp_unotify_report';
 
 /** The schema as protobufjs JSON (Root.toJSON), comments and the option declaration left out. */
 export const SCHEMA_JSON = `{
@@ -690,18 +690,35 @@ export const SCHEMA_JSON = `{
             "use_cgroupv2": { "type": "bool", "id": 86, "options": { "default": false } },
             "detect_cgroupv2": { "type": "bool", "id": 87, "options": { "default": false } },
             "iface_no_lo": { "type": "bool", "id": 88, "options": { "default": false } },
-            "iface_own": { "rule": "repeated", "type": "string", "id": 89 },
-            "macvlan_iface": { "type": "string", "id": 90 },
-            "macvlan_vs_ip": { "type": "string", "id": 91, "options": { "default": "192.168.0.2" } },
-            "macvlan_vs_nm": { "type": "string", "id": 92, "options": { "default": "255.255.255.0" } },
-            "macvlan_vs_gw": { "type": "string", "id": 93, "options": { "default": "192.168.0.1" } },
-            "macvlan_vs_ma": { "type": "string", "id": 94, "options": { "default": "" } },
-            "macvlan_vs_mo": { "type": "string", "id": 95, "options": { "default": "private" } },
-            "traffic_rule": { "rule": "repeated", "type": "TrafficRule", "id": 96 },
-            "user_net": { "type": "UserNet", "id": 97 },
+            "iface_own": { "rule": "repeated", "type": "string", "id": 89, "options": { "(tsjail_unsupported)": true } },
+            "macvlan_iface": { "type": "string", "id": 90, "options": { "(tsjail_unsupported)": true } },
+            "macvlan_vs_ip": {
+              "type": "string",
+              "id": 91,
+              "options": { "default": "192.168.0.2", "(tsjail_unsupported)": true }
+            },
+            "macvlan_vs_nm": {
+              "type": "string",
+              "id": 92,
+              "options": { "default": "255.255.255.0", "(tsjail_unsupported)": true }
+            },
+            "macvlan_vs_gw": {
+              "type": "string",
+              "id": 93,
+              "options": { "default": "192.168.0.1", "(tsjail_unsupported)": true }
+            },
+            "macvlan_vs_ma": { "type": "string", "id": 94, "options": { "default": "", "(tsjail_unsupported)": true } },
+            "macvlan_vs_mo": { "type": "string", "id": 95, "options": { "default": "private", "(tsjail_unsupported)": true } },
+            "traffic_rule": {
+              "rule": "repeated",
+              "type": "TrafficRule",
+              "id": 96,
+              "options": { "(tsjail_unsupported)": true }
+            },
+            "user_net": { "type": "UserNet", "id": 97, "options": { "(tsjail_unsupported)": true } },
             "exec_bin": { "type": "Exe", "id": 98 },
-            "seccomp_unotify": { "type": "bool", "id": 99, "options": { "default": false } },
-            "seccomp_unotify_report": { "type": "string", "id": 100 },
+            "seccomp_unotify": { "type": "bool", "id": 99, "options": { "default": false, "(tsjail_unsupported)": true } },
+            "seccomp_unotify_report": { "type": "string", "id": 100, "options": { "(tsjail_unsupported)": true } },
             "use_core_scheduling": { "type": "bool", "id": 101, "options": { "default": false } },
             "init": { "type": "bool", "id": 102, "options": { "default": false } },
             "tsjail": { "type": "TsjailConfig", "id": 1000 }

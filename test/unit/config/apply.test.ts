@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UNSUPPORTED_FIELDS, applyConfigFile, configToState, expandEnvar } from '../../../src/config/apply.js';
+import { applyConfigFile, configToState, expandEnvar } from '../../../src/config/apply.js';
+import { fieldsOf } from '../../../src/config/fields.js';
 import { ConfigError, loadConfigFile, parseConfigText } from '../../../src/config/load.js';
 import { defaultConfig, defaultSpec } from '../../../src/spec.js';
 import { NSJAIL_CONFIGS, haveNsjailConfigs, nsjailConfigFiles } from './helpers.js';
@@ -98,7 +99,8 @@ describe('configToState', () => {
     `);
     // macvlan_vs_mo is given, but at its default: it changes nothing.
     expect(state.unsupported).toEqual(['iface_own', 'macvlan_iface', 'macvlan_vs_ip', 'traffic_rule', 'user_net', 'seccomp_unotify', 'seccomp_unotify_report']);
-    expect(UNSUPPORTED_FIELDS).toContain('user_net');
+    // The list is config.proto's: the fields marked [(tsjail_unsupported) = true].
+    expect(fieldsOf('nsjail.NsJailConfig').filter((f) => f.unsupported).map((f) => f.name)).toEqual(['iface_own', 'macvlan_iface', 'macvlan_vs_ip', 'macvlan_vs_nm', 'macvlan_vs_gw', 'macvlan_vs_ma', 'macvlan_vs_mo', 'traffic_rule', 'user_net', 'seccomp_unotify', 'seccomp_unotify_report']);
   });
 
   it('treats unsupported fields at their defaults as unused', () => {

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { OUT, renderSchemaModule } from '../../../.ci/gen-schema.mjs';
-import { defaults, fromMessage, toMessage } from '../../../src/config/fields.js';
+import { configToState } from '../../../src/config/apply.js';
+import { defaults, fieldsOf, fromMessage, toMessage } from '../../../src/config/fields.js';
 import { parseConfigText } from '../../../src/config/load.js';
 
 describe('src/config/schema.gen.ts', () => {
@@ -35,5 +36,13 @@ describe('fields of config.proto', () => {
     expect(f.mount[0]).toMatchObject({ dst: '/x', is_dir: false, src: '' });
     // Only what differs from the defaults, presence fields and given messages always; enums as numbers.
     expect(toMessage('nsjail.NsJailConfig', f)).toEqual({ mode: 0, cgroup_mem_max: 18446744073709551615n, log_fd: 0, mount: [{ dst: '/x', is_dir: false }], user_net: {} });
+  });
+
+  it('are refused as unsupported where the .proto marks them, by type: a message when present, a list when not empty', () => {
+    const unsupported = (text: string): string[] => configToState(parseConfigText(text, 'x.cfg')).state.unsupported;
+    expect(fieldsOf('nsjail.NsJailConfig').filter((f) => f.unsupported).map((f) => f.name)).toContain('user_net');
+    expect(unsupported('user_net { }')).toEqual(['user_net']);
+    expect(unsupported('traffic_rule { }')).toEqual(['traffic_rule']);
+    expect(unsupported('iface_own: []')).toEqual([]);
   });
 });
