@@ -7,6 +7,7 @@ import { log } from '../log/logger.js';
 import { IntegerError, isNumericId, parseId, parseInteger, type IntegerOptions, type IntType } from '../numbers.js';
 import { quoted } from '../text.js';
 import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, RlimitSetting } from '../spec.js';
+import { defaultMount } from '../spec.js';
 import type { UnsupportedField } from '../config/schema.gen.js';
 
 /**
@@ -92,7 +93,7 @@ export function parseMode(v: string): ConfigState['mode'] {
   return m;
 }
 
-const mountDefaults = { is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: false, nodev: false, noexec: false } as const;
+const mountDefaults = defaultMount();
 
 function splitFirst(v: string, n: number): string[] {
   const parts = v.split(':');

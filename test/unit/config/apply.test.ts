@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { applyConfigFile, configToState, expandEnvar } from '../../../src/config/apply.js';
 import { fieldsOf } from '../../../src/config/fields.js';
 import { ConfigError, loadConfigFile, parseConfigText } from '../../../src/config/load.js';
-import { defaultConfig, defaultSpec } from '../../../src/spec.js';
+import { defaultConfig, defaultMount, defaultSpec } from '../../../src/spec.js';
 import { NSJAIL_CONFIGS, haveNsjailConfigs, nsjailConfigFiles } from './helpers.js';
 
 const fromText = (text: string) => configToState(parseConfigText(text, 'x.cfg'));
@@ -55,7 +55,7 @@ describe('configToState', () => {
     expect(state.rlimits.cpu).toEqual({ value: 600n, type: 'INF' });
     expect(uidmap).toEqual([{ inside_id: '0', outside_id: '1000', count: 2, use_newidmap: true }]);
     expect(gidmap).toEqual([{ inside_id: '0', outside_id: '', count: 1, use_newidmap: false }]);
-    expect(state.mount[0]).toEqual({ src: '/', dst: '/', is_bind: true, is_dir: false, rw: false, mandatory: false, is_symlink: false, nosuid: false, nodev: false, noexec: false });
+    expect(state.mount[0]).toEqual({ ...defaultMount(), src: '/', dst: '/', is_bind: true, is_dir: false, mandatory: false });
     expect(state.mount[1]!.src_content).toEqual(new Uint8Array([97, 0, 98]));
     expect('is_dir' in state.mount[1]!).toBe(false);
     expect(state.mount[2]!.is_dev).toBe(true);
