@@ -295,7 +295,7 @@ export async function startJail(opts: JailOptions): Promise<Jail> {
     opts.signal?.removeEventListener('abort', abort);
     byPid.delete(pid);
     features.dispose();
-    const r = resultOf(e, launched.failure !== undefined ? new JailError(launched.failure, { stage: 'child' }) : undefined);
+    const r = resultOf(e, launched.error);
     if (r.reason === 'seccomp') jail.emit('violation', { pid, signal: r.signal! });
     jail._end(r);
   });

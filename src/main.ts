@@ -6,6 +6,7 @@ import { writeSync } from 'node:fs';
 import { parseCommandLine, usage, UsageError } from './cli/parse.js';
 import { formatNodeError } from './linux/errno.js';
 import { log } from './log/logger.js';
+import { dropEarlySignals } from './proc/early-signals.js';
 import type { JailSpec } from './spec.js';
 import { validateSpec } from './validate.js';
 
@@ -54,6 +55,7 @@ export function reportError(e: unknown): number {
 
 async function runPhases(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'seccomp') {
+    dropEarlySignals();
     const { runSeccompCommand } = await import('./seccomp/command.js');
     return runSeccompCommand(argv.slice(1), { stdout: (s: string) => writeSync(1, s), stderr: (s: string) => writeSync(2, s) });
   }

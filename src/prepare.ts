@@ -90,7 +90,8 @@ export function cloneFlagsOf(cfg: ConfigState): bigint {
     CLONE_NEWPID: cfg.clone_newpid,
     CLONE_NEWIPC: cfg.clone_newipc,
     CLONE_NEWUTS: cfg.clone_newuts,
-    CLONE_NEWNET: cfg.clone_newnet,
+    // --netns: the jail is cloned inside the joined namespace (src/features/net.ts).
+    CLONE_NEWNET: cfg.clone_newnet && cfg.ext.netns === undefined,
     CLONE_NEWCGROUP: cfg.clone_newcgroup,
     CLONE_NEWTIME: cfg.clone_newtime,
   };
@@ -308,7 +309,7 @@ const WORK_BASES = ['/tmp', '/mnt', '/run', '/var/tmp', '/opt', '/srv', '/media'
 export function pickWorkBase(mounts: readonly PreparedMount[]): string {
   const sources = mounts.filter((m) => m.kind === 'bind' || m.kind === 'overlay').map((m) => m.src);
   const inside = (dir: string, path: string) => path === dir || path.startsWith(dir + '/');
-  for (const d of WORK_BASES) if (isDirOnHost(d) && !sources.some((s) => inside(realHostPath(d), s))) return d;
+  for (const d of WORK_BASES) if (isDirOnHost(d) && !sources.some((s) => inside(realHostPath(d), s))) return realHostPath(d);
   throw new PrepareError(`no directory to mount the work tmpfs on (tried ${WORK_BASES.join(', ')}; each is missing or holds a mount source)`);
 }
 

@@ -37,6 +37,15 @@ export interface MountPt extends Readonly<Proto.MountPt> {
   readonly dev?: boolean;
 }
 
+/** nsjail's TrafficRule: one firewall rule enforced in the jail's network namespace (src/net/traffic.ts). */
+export type TrafficRule = Readonly<Proto.NsJailConfig_TrafficRule>;
+export type TrafficProto = Proto.NsJailConfig_TrafficRule_Protocol;
+export type TrafficAction = Proto.NsJailConfig_TrafficRule_TrafficAction;
+
+/** nsjail's UserNet: present = user-mode networking on. `pasta` is kept only when given: nsjail's NSTUN backend has none (src/net/pasta.ts). */
+export type UserNet = Proto.NsJailConfig_UserNet;
+export type PastaOptions = Proto.NsJailConfig_UserNet_Pasta;
+
 /** exec_bin; the path is unset after `--execute_fd` without `-x` (argv[0] is run). */
 export interface Exe extends Readonly<Omit<Proto.Exe, 'path' | 'arg'>> {
   readonly path?: string;
@@ -160,6 +169,14 @@ export function defaultExt(): TsjailExt {
 
 export function defaultMount(): MountPt {
   return defaults('nsjail.MountPt');
+}
+
+export function defaultUserNet(): UserNet {
+  return defaults('nsjail.NsJailConfig.UserNet');
+}
+
+export function defaultPasta(): PastaOptions {
+  return defaults('nsjail.NsJailConfig.UserNet.Pasta');
 }
 
 /**

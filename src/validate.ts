@@ -5,6 +5,7 @@
 import { capValue, RLIM64_INFINITY, RLIMITS } from './linux/consts.js';
 import { ID_MAX, IntegerError, isNumericId, parseId } from './numbers.js';
 import { wantsCgroups } from './features/predicates.js';
+import { netErrors } from './net/validate.js';
 import type { ConfigState, IdMap, JailSpec } from './spec.js';
 import { quoted } from './text.js';
 import { RLIMIT_NAMES } from './spec.js';
@@ -45,6 +46,7 @@ export function validateSpec(spec: JailSpec): string[] {
     if (m.is_bind && !m.src && !m.prefix_src_env) errors.push(`bind mount to ${quoted(m.dst)} has no source`);
   }
   for (const fd of [...cli.pass_fd, ...cfg.pass_fd]) if (fd < 0) errors.push(`pass_fd ${fd} is negative`);
+  errors.push(...netErrors(cfg, process.geteuid?.()));
   errors.push(...rangeErrors(spec));
   return errors;
 }

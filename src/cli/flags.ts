@@ -7,8 +7,9 @@ import { log } from '../log/logger.js';
 import { IntegerError, isNumericId, parseId, parseInteger, type IntegerOptions, type IntType } from '../numbers.js';
 import { quoted } from '../text.js';
 import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, RlimitSetting } from '../spec.js';
-import { defaultMount } from '../spec.js';
+import { defaultMount, defaultUserNet } from '../spec.js';
 import type { UnsupportedField } from '../config/schema.gen.js';
+import { parseTrafficRuleFlag } from '../net/traffic.js';
 
 /**
  * A command line tsjail refuses. showUsage: getopt's own refusals (an unknown
@@ -197,8 +198,8 @@ const LEGACY_FLAGS: readonly Flag[] = [
   { long: 'use_switchroot', legacy: true, help: 'renamed --no_pivotroot', apply: set('no_pivotroot', true) },
   { long: 'pivot_root_only', legacy: true, help: 'pivot_root only (the default)', apply: set('no_pivotroot', false) },
   { long: 'tmpfs_size', legacy: true, arg: 'VALUE', help: 'nsjail 2.5', apply: gone('tmpfs_size', "give the size per mount: -m none:DST:tmpfs:size=N") },
-  ...['iface', 'iface_vs_ip', 'iface_vs_nm', 'iface_vs_gw'].map((n): Flag => ({ long: n, legacy: true, arg: 'VALUE', help: 'nsjail 2.5', apply: gone(n, `now --${n.replace('iface', 'macvlan_iface').replace('macvlan_iface_vs', 'macvlan_vs')}, and MACVLAN is not supported yet`) })),
-  ...['use_pasta', 'use_nstun'].map((n): Flag => ({ long: n, legacy: true, help: 'nsjail 3.5/3.6', apply: gone(n, 'replaced by --user_net, and user-mode networking is not supported yet') })),
+  ...['iface', 'iface_vs_ip', 'iface_vs_nm', 'iface_vs_gw'].map((n): Flag => ({ long: n, legacy: true, arg: 'VALUE', help: 'nsjail 2.5', apply: gone(n, `now --${n.replace('iface', 'macvlan_iface').replace('macvlan_iface_vs', 'macvlan_vs')}`) })),
+  ...['use_pasta', 'use_nstun'].map((n): Flag => ({ long: n, legacy: true, help: 'nsjail 3.5/3.6', apply: gone(n, 'replaced by --user_net') })),
 ];
 
 export const FLAGS: readonly Flag[] = [
@@ -272,13 +273,15 @@ export const FLAGS: readonly Flag[] = [
   { long: 'use_cgroupv2', help: 'Use cgroup v2', apply: set('use_cgroupv2', true) },
   { long: 'detect_cgroupv2', help: 'Use cgroupv2, if it is available. (Specify instead of use_cgroupv2)', apply: set('detect_cgroupv2', true) },
   { long: 'iface_no_lo', help: "Don't bring the 'lo' interface up", apply: set('iface_no_lo', true) },
-  { long: 'iface_own', arg: 'VALUE', help: 'Move this existing network interface into the new NET namespace. Can be specified multiple times', apply: (s, v) => { s.cfg.iface_own.push(v); s.cfg.unsupported.push('--iface_own'); } },
-  { long: 'macvlan_iface', short: 'I', arg: 'VALUE', help: "Interface which will be cloned (MACVLAN) and put inside the subprocess' namespace as 'vs'", apply: unsupported('macvlan_iface') },
+  { long: 'iface_own', arg: 'VALUE', help: 'Move this existing network interface into the new NET namespace. Can be specified multiple times', apply: push((s) => s.cfg.iface_own) },
+  { long: 'macvlan_iface', short: 'I', arg: 'VALUE', help: "Interface which will be cloned (MACVLAN) and put inside the subprocess' namespace as 'vs'", apply: (s, v) => { s.cfg.macvlan_iface = v; } },
   ...(['ip', 'nm', 'gw', 'ma', 'mo'] as const).map((k): Flag => ({ long: `macvlan_vs_${k}`, arg: 'VALUE', help: `MACVLAN 'vs' ${{ ip: 'IP', nm: 'netmask', gw: 'default gateway', ma: 'MAC address', mo: 'mode (private, vepa, bridge, passthru)' }[k]}`, apply: setStr(`macvlan_vs_${k}`) })),
   { long: 'disable_tsc', help: 'Disable rdtsc and rdtscp instructions. WARNING: To make it effective, you also need to forbid `prctl(PR_SET_TSC, PR_TSC_ENABLE, ...)` in seccomp rules! (x86 and x86_64 only). Dynamic binaries produced by GCC seem to rely on RDTSC, but static ones should work', apply: set('disable_tsc', true) },
   { long: 'forward_signals', help: 'Forward fatal signals to the child process instead of always using SIGKILL', apply: set('forward_signals', true) },
   { long: 'use_core_scheduling', help: 'Use core scheduling (prctl PR_SCHED_CORE) to isolate the jail on its own physical cores (kernel >= 5.14)', apply: set('use_core_scheduling', true) },
-  { long: 'user_net', help: 'Enable user-mode networking (nstun)', apply: unsupported('user_net') },
+  { long: 'user_net', help: "Enable user-mode networking (nsjail's nstun; tsjail runs pasta with the same addresses, see README.md)", apply: (s) => { s.cfg.user_net = { ...(s.cfg.user_net ?? defaultUserNet()), backend: 'NSTUN' }; } },
+  { long: 'traffic_rule', arg: 'RULE', help: "tsjail: a traffic_rule as comma-separated key=value (keys as the config fields: src_ip, dst_ip, iif, oif, proto, sport, dport, sport_end, dport_end, action, ip_family), e.g. 'proto=tcp,dport=80,action=reject'; repeatable, first match wins", apply: (s, v) => { try { s.cfg.traffic_rule.push(parseTrafficRuleFlag(v)); } catch (e) { throw new UsageError((e as Error).message); } } },
+  { long: 'netns', arg: 'PATH', help: 'tsjail: run the jail in this existing network namespace (e.g. /run/netns/NAME or /proc/PID/ns/net) instead of a new one', apply: (s, v) => { s.cfg.ext.netns = v; } },
   { long: 'oom_score_adj', arg: 'VALUE', help: 'Set oom_score_adj of the jailed process (-1000 .. 1000)', numeric: true, apply: (s, v) => { s.cfg.oom_score_adj = Number(parseNumber('oom_score_adj', v, 'int32')); } },
   { long: 'init', help: 'tsjail: run a small reaper as PID 1 of the jail; the program runs as PID 2, zombies are reaped and signals forwarded', apply: set('init', true) },
   { long: 'landlock_ro', arg: 'PATH', help: 'tsjail: Landlock, allow reading under PATH (as seen in the jail); repeatable', apply: push((s) => ll(s).ro) },

@@ -331,6 +331,8 @@ export interface TsjailConfig {
   /** Where the machine-readable run status is written. */
   status_fd?: number;
   status_file?: string;
+  /** Join this network namespace (/run/netns/NAME, /proc/PID/ns/net) instead of creating one. */
+  netns?: string;
   /** "text" (nsjail's format) or "json". */
   log_format: string;
   /**
@@ -549,7 +551,7 @@ export const DEFAULTS: { readonly [K in keyof Messages]: () => Messages[K] } = {
 };
 
 /** Fields marked [(tsjail_unsupported) = true], as paths from nsjail.NsJailConfig: parsed, refused when used. */
-export type UnsupportedField = 'iface_own' | 'macvlan_iface' | 'macvlan_vs_ip' | 'macvlan_vs_nm' | 'macvlan_vs_gw' | 'macvlan_vs_ma' | 'macvlan_vs_mo' | 'traffic_rule' | 'user_net' | 'seccomp_unotify' | 'seccomp_unotify_report';
+export type UnsupportedField = 'user_net.rule4' | 'user_net.rule6' | 'seccomp_unotify' | 'seccomp_unotify_report';
 
 /** The schema as protobufjs JSON (Root.toJSON), comments and the option declaration left out. */
 export const SCHEMA_JSON = `{
@@ -690,32 +692,15 @@ export const SCHEMA_JSON = `{
             "use_cgroupv2": { "type": "bool", "id": 86, "options": { "default": false } },
             "detect_cgroupv2": { "type": "bool", "id": 87, "options": { "default": false } },
             "iface_no_lo": { "type": "bool", "id": 88, "options": { "default": false } },
-            "iface_own": { "rule": "repeated", "type": "string", "id": 89, "options": { "(tsjail_unsupported)": true } },
-            "macvlan_iface": { "type": "string", "id": 90, "options": { "(tsjail_unsupported)": true } },
-            "macvlan_vs_ip": {
-              "type": "string",
-              "id": 91,
-              "options": { "default": "192.168.0.2", "(tsjail_unsupported)": true }
-            },
-            "macvlan_vs_nm": {
-              "type": "string",
-              "id": 92,
-              "options": { "default": "255.255.255.0", "(tsjail_unsupported)": true }
-            },
-            "macvlan_vs_gw": {
-              "type": "string",
-              "id": 93,
-              "options": { "default": "192.168.0.1", "(tsjail_unsupported)": true }
-            },
-            "macvlan_vs_ma": { "type": "string", "id": 94, "options": { "default": "", "(tsjail_unsupported)": true } },
-            "macvlan_vs_mo": { "type": "string", "id": 95, "options": { "default": "private", "(tsjail_unsupported)": true } },
-            "traffic_rule": {
-              "rule": "repeated",
-              "type": "TrafficRule",
-              "id": 96,
-              "options": { "(tsjail_unsupported)": true }
-            },
-            "user_net": { "type": "UserNet", "id": 97, "options": { "(tsjail_unsupported)": true } },
+            "iface_own": { "rule": "repeated", "type": "string", "id": 89 },
+            "macvlan_iface": { "type": "string", "id": 90 },
+            "macvlan_vs_ip": { "type": "string", "id": 91, "options": { "default": "192.168.0.2" } },
+            "macvlan_vs_nm": { "type": "string", "id": 92, "options": { "default": "255.255.255.0" } },
+            "macvlan_vs_gw": { "type": "string", "id": 93, "options": { "default": "192.168.0.1" } },
+            "macvlan_vs_ma": { "type": "string", "id": 94, "options": { "default": "" } },
+            "macvlan_vs_mo": { "type": "string", "id": 95, "options": { "default": "private" } },
+            "traffic_rule": { "rule": "repeated", "type": "TrafficRule", "id": 96 },
+            "user_net": { "type": "UserNet", "id": 97 },
             "exec_bin": { "type": "Exe", "id": 98 },
             "seccomp_unotify": { "type": "bool", "id": 99, "options": { "default": false, "(tsjail_unsupported)": true } },
             "seccomp_unotify_report": { "type": "string", "id": 100, "options": { "(tsjail_unsupported)": true } },
@@ -748,13 +733,23 @@ export const SCHEMA_JSON = `{
               "fields": {
                 "backend": { "type": "Backend", "id": 1, "options": { "default": "NSTUN" } },
                 "pasta": { "type": "Pasta", "id": 2 },
-                "rule4": { "rule": "repeated", "type": "NstunRule", "id": 3 },
+                "rule4": {
+                  "rule": "repeated",
+                  "type": "NstunRule",
+                  "id": 3,
+                  "options": { "(tsjail_unsupported)": true }
+                },
                 "ip4": { "type": "string", "id": 4, "options": { "default": "10.255.255.2" } },
                 "gw4": { "type": "string", "id": 5, "options": { "default": "10.255.255.1" } },
                 "ip6": { "type": "string", "id": 6, "options": { "default": "fc00::2" } },
                 "gw6": { "type": "string", "id": 7, "options": { "default": "fc00::1" } },
                 "ns_iface": { "type": "string", "id": 8, "options": { "default": "eth0" } },
-                "rule6": { "rule": "repeated", "type": "NstunRule", "id": 12 }
+                "rule6": {
+                  "rule": "repeated",
+                  "type": "NstunRule",
+                  "id": 12,
+                  "options": { "(tsjail_unsupported)": true }
+                }
               },
               "nested": {
                 "Backend": { "values": { "NSTUN": 0, "PASTA": 1 } },
@@ -822,6 +817,7 @@ export const SCHEMA_JSON = `{
             "seccomp_preset": { "rule": "repeated", "type": "string", "id": 4 },
             "status_fd": { "type": "int32", "id": 5 },
             "status_file": { "type": "string", "id": 6 },
+            "netns": { "type": "string", "id": 30 },
             "log_format": { "type": "string", "id": 7, "options": { "default": "text" } },
             "seccomp_equivalents": { "type": "bool", "id": 20, "options": { "default": true } },
             "seccomp_bpf_file": { "type": "string", "id": 21 }

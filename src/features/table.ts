@@ -7,6 +7,7 @@
 import { planSeccomp } from '../phases/seccomp.js';
 import type { Feature } from './types.js';
 import { wantsCgroups, wantsLandlock, wantsSeccomp, wantsStatus } from './predicates.js';
+import { NET_FEATURES } from './net.js';
 
 export const FEATURES: readonly Feature[] = [
   {
@@ -14,7 +15,7 @@ export const FEATURES: readonly Feature[] = [
     applies: (s) => wantsCgroups(s.cfg),
     async prepare(p) {
       const cg = (await import('../cgroup/index.js')).setupCgroupsFromParent(p);
-      return { beforeRelease: cg.parent.beforeRelease, undoRelease: cg.parent.onFailure, onExit: cg.onExit, dispose: cg.dispose };
+      return { beforeRelease: cg.parent.beforeRelease, undoRelease: cg.parent.onFailure, privateMemory: cg.parent.privateMemory, onExit: cg.onExit, dispose: cg.dispose };
     },
   },
   {
@@ -47,6 +48,7 @@ export const FEATURES: readonly Feature[] = [
       };
     },
   },
+  ...NET_FEATURES,
   {
     name: 'seccomp',
     applies: (s) => wantsSeccomp(s.cfg),

@@ -253,8 +253,19 @@ function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: numb
   }
 }
 
+/**
+ * With --no_pivotroot the work tmpfs sits on a host dir (e.g. /tmp), so the
+ * recursive bind of one of its ancestors (--chroot /) copies it along: where
+ * that copy lands in the jail, or undefined.
+ */
+function workCopyIn(L: Layout, workBase: string, m: PreparedMount): string | undefined {
+  if (L.pivot || m.kind !== 'bind') return undefined;
+  const under = m.src === '/' ? workBase !== '/' : workBase.startsWith(m.src + '/');
+  return under ? join(m.dst, workBase.slice(m.src === '/' ? 0 : m.src.length)) : undefined;
+}
+
 /** Attach one entry inside the new root (chrooted, so every path resolves there). */
-function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: string, soft: OpOptions): ChildOp[] {
+function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: string, soft: OpOptions, workCopy?: string): ChildOp[] {
   const c: OpOptions = t === undefined ? {} : { cond: t };
   const s: OpOptions = { ...soft, ...c };
   const parts = m.dst.split('/').filter(Boolean);
@@ -277,6 +288,13 @@ function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: s
         text: `move_mount(-> ${q(m.dst)}) for ${label}`,
       }),
     );
+    // The jail sees the directory beneath (the chroot's own /tmp), never tsjail's work files. A
+    // fresh chroot sees the mount just attached, should it be on '/'. A source pinned by tsjail
+    // was cloned in tsjail's own namespace, which has no work tmpfs: then there is no copy (EINVAL).
+    if (workCopy) {
+      ops.push(op('fchdir', 'mnt', [slot(L.workFd, 'fd(work root)')], c), chroot('.', c), chroot(L.newRoot, c), chdir('/', c));
+      ops.push(op('umount2', 'mnt', [str(workCopy), int(MNT_DETACH)], { ...c, okErrno: ['EINVAL'], text: `umount2(${q(workCopy)}, MNT_DETACH): the work tmpfs copied with ${label}` }));
+    }
   }
   // Back to the work root; the next chroot into the new root also sees a mount made on '/'.
   ops.push(op('fchdir', 'mnt', [slot(L.workFd, 'fd(work root)')]), chroot('.'));
@@ -319,7 +337,7 @@ export function planMounts(p: Prepared, ctx: PlanContext): ChildOp[] {
     const soft: OpOptions = m.mandatory ? {} : { soft: true };
     const deferRo = m.readonly && ((m.kind === 'fs' && DEFER_RO_FS.has(m.fstype)) || m.kind === 'dev');
     const t = m.kind === 'symlink' ? undefined : deferRo ? allocSlot(ctx) : scratch;
-    ops.push(...planSource(p, L, m, n, t ?? scratch, label, soft), ...planAttach(L, m, t, label, soft));
+    ops.push(...planSource(p, L, m, n, t ?? scratch, label, soft), ...planAttach(L, m, t, label, soft, workCopyIn(L, p.workBase, m)));
     if (t === undefined) return;
     if (deferRo) late.push(setattrFd(t, ATTR.ro, false, label, soft), close(t));
     else ops.push(close(t));

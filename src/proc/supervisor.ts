@@ -8,6 +8,7 @@ import { signalName } from '../linux/errno.js';
 import { waitPid, type Rusage } from '../linux/libc.js';
 import { log } from '../log/logger.js';
 import { longTimeout, type LongTimer } from './timer.js';
+import { FATAL_SIGNALS, takeEarlySignal, type FatalSignal } from './early-signals.js';
 
 export type KillReason = 'time_limit' | 'signal' | 'setup_failed';
 
@@ -37,7 +38,7 @@ interface Jail {
   readonly resolve: (e: ExitInfo) => void;
 }
 
-const FATAL = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const FATAL = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const satisfies readonly FatalSignal[];
 const LIST = ['SIGUSR1', 'SIGQUIT'] as const;
 const IGNORED = ['SIGTTIN', 'SIGTTOU'] as const;
 
@@ -75,6 +76,9 @@ export class Supervisor {
     for (const s of FATAL) on(s, () => this.fatalSignal(s));
     for (const s of LIST) on(s, () => this.listJails());
     for (const s of IGNORED) on(s, () => {});
+    // Ours are in place: one that came during start-up is acted on now (the modes then launch nothing).
+    const early = takeEarlySignal();
+    if (early !== undefined) this.fatalSignal(early);
   }
 
   stop(): void {
@@ -154,8 +158,8 @@ export class Supervisor {
     this.kill(pid, 'SIGKILL', 'time_limit');
   }
 
-  private fatalSignal(name: (typeof FATAL)[number]): void {
-    const n = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 }[name];
+  private fatalSignal(name: FatalSignal): void {
+    const n = FATAL_SIGNALS[name];
     if (this.fatal === undefined) this.fatal = n;
     log.info(`Server stops due to fatal signal (${n}) caught. Exiting`);
     this.killAll(this.forwardSignals ? name : 'SIGKILL', 'signal');

@@ -79,8 +79,8 @@ describe('getopt_long-compatible parsing', () => {
   });
 
   it('unsupported nsjail options are recorded, not ignored', async () => {
-    const { spec } = await parseCommandLine(['--user_net', '--', '/x']);
-    expect(spec.cfg.unsupported).toEqual(['--user_net']);
+    const { spec } = await parseCommandLine(['--seccomp_unotify', '--', '/x']);
+    expect(spec.cfg.unsupported).toEqual(['--seccomp_unotify']);
   });
 
   it('usage lists every flag in nsjail style', () => {

@@ -93,14 +93,35 @@ describe('configToState', () => {
       iface_own: "eth1"
       macvlan_iface: "eth0" macvlan_vs_ip: "10.0.0.2" macvlan_vs_mo: "private"
       traffic_rule { proto: TCP dport: 80 }
-      user_net { }
+      user_net { rule4 { action: DROP } }
       seccomp_unotify: true
       seccomp_unotify_report: "/tmp/r"
     `);
-    // macvlan_vs_mo is given, but at its default: it changes nothing.
-    expect(state.unsupported).toEqual(['iface_own', 'macvlan_iface', 'macvlan_vs_ip', 'traffic_rule', 'user_net', 'seccomp_unotify', 'seccomp_unotify_report']);
+    expect(state.unsupported).toEqual(['user_net.rule4', 'seccomp_unotify', 'seccomp_unotify_report']);
     // The list is config.proto's: the fields marked [(tsjail_unsupported) = true].
-    expect(fieldsOf('nsjail.NsJailConfig').filter((f) => f.unsupported).map((f) => f.name)).toEqual(['iface_own', 'macvlan_iface', 'macvlan_vs_ip', 'macvlan_vs_nm', 'macvlan_vs_gw', 'macvlan_vs_ma', 'macvlan_vs_mo', 'traffic_rule', 'user_net', 'seccomp_unotify', 'seccomp_unotify_report']);
+    expect(fieldsOf('nsjail.NsJailConfig').filter((f) => f.unsupported).map((f) => f.name)).toEqual(['seccomp_unotify', 'seccomp_unotify_report']);
+    expect(fieldsOf('nsjail.NsJailConfig.UserNet').filter((f) => f.unsupported).map((f) => f.name)).toEqual(['rule4', 'rule6']);
+  });
+
+  it('fills the networking fields', () => {
+    const { state } = fromText(`
+      iface_own: "eth1"
+      macvlan_iface: "eth0" macvlan_vs_ip: "10.0.0.2" macvlan_vs_mo: "bridge"
+      traffic_rule { proto: TCP dport: 80 dport_end: 85 action: REJECT }
+      traffic_rule { ip_family: IPV6 dst_ip: "fd00::/64" }
+      user_net { backend: PASTA ns_iface: "tap0" pasta { map_gw: false tcp_map_in: "8080" } }
+      tsjail { netns: "/run/netns/x" }
+    `);
+    expect(state.iface_own).toEqual(['eth1']);
+    expect(state.macvlan_iface).toBe('eth0');
+    expect(state.macvlan_vs_mo).toBe('bridge');
+    expect(state.traffic_rule).toEqual([
+      { proto: 'TCP', dport: 80, dport_end: 85, action: 'REJECT', ip_family: 'IPV4' },
+      { proto: 'UNKNOWN_PROTO', action: 'DROP', ip_family: 'IPV6', dst_ip: 'fd00::/64' },
+    ]);
+    expect(state.user_net).toMatchObject({ backend: 'PASTA', ns_iface: 'tap0', ip4: '10.255.255.2', pasta: { map_gw: false, tcp_map_in: '8080', nat: true } });
+    expect(fromText('user_net { }').state.user_net).toEqual({ backend: 'NSTUN', ip4: '10.255.255.2', gw4: '10.255.255.1', ip6: 'fc00::2', gw6: 'fc00::1', ns_iface: 'eth0', rule4: [], rule6: [] });
+    expect(state.ext.netns).toBe('/run/netns/x');
   });
 
   it('treats unsupported fields at their defaults as unused', () => {
@@ -124,14 +145,19 @@ describe.skipIf(!haveNsjailConfigs)('nsjail configs', () => {
     expect(text.state.exec_bin).toEqual({ path: '/bin/bash', arg: ['-i'], arg0: 'sh', exec_fd: false });
   });
 
-  it('refuses bash-with-fake-geteuid\'s user_net until networking exists', () => {
-    expect(load('configs/bash-with-fake-geteuid.cfg').state.unsupported).toEqual(['user_net']);
-    expect(load('configs/bash-with-fake-geteuid.json').state.unsupported).toEqual(['user_net']);
+  it("reads bash-with-fake-geteuid's user_net, text and JSON alike", () => {
+    for (const f of ['configs/bash-with-fake-geteuid.cfg', 'configs/bash-with-fake-geteuid.json']) {
+      expect(load(f).state.user_net?.backend, f).toBe('NSTUN');
+      expect(load(f).state.unsupported).toEqual([]);
+    }
   });
 
-  it('marks traffic rules and macvlan as unsupported', () => {
-    expect(load('tests/traffic-mixed.cfg').state.unsupported).toEqual(['traffic_rule', 'user_net']);
-    expect(load('configs/apache.cfg').state.unsupported).toContain('macvlan_iface');
+  it('reads traffic rules and macvlan; refuses only nstun rules', () => {
+    const mixed = load('tests/traffic-mixed.cfg').state;
+    expect(mixed.unsupported).toEqual([]);
+    expect(mixed.traffic_rule.map((r) => `${r.ip_family} ${r.proto} ${r.dport} ${r.action}`)).toEqual(['IPV4 TCP 443 REJECT', 'IPV6 UDP 53 DROP', 'IPV4 TCP 80 ALLOW']);
+    expect(load('configs/apache.cfg').state.macvlan_iface).toBe('enp0s31f6');
+    expect(load('configs/znc-with-net.cfg').state.unsupported).toEqual(['user_net.rule4']);
     expect(load('tests/basic.cfg').state.unsupported).toEqual([]);
   });
 });

@@ -92,7 +92,7 @@ export const KNOWN_BAD: ReadonlyArray<readonly string[]> = [
   ['--bogus_option'],
   ['--landlock_bind_tcp', '70000'],
   ['--landlock_scope', 'nope'],
-  ['--user_net'],
+  ['--traffic_rule', 'dport=9-1'],
   ['--mount', 'none:relative:tmpfs'],
 ];
 

@@ -238,6 +238,17 @@ describe('planMounts: the exact op list', () => {
     expect(raw.slice(-6)).toEqual(['close($0) ?$0', 'chdir("/tmp/newroot")', 'mount(".", "/", NULL, MS_MOVE, NULL)', 'chroot(".")', 'chdir("/")', 'chdir("/")']);
   });
 
+  it('--no_pivotroot: the copy of the work tmpfs that a bind of its ancestor brings along is detached', async () => {
+    const { raw } = await plan(['--no_pivotroot', '--chroot', '/', '-B', '/usr:/u', '--disable_proc']);
+    const root = raw.indexOf('move_mount($2, "", -100, "/", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_SYMLINKS) ?$2');
+    expect(root).toBeGreaterThan(0);
+    expect(raw.slice(root + 1, root + 6)).toEqual(['fchdir($0) ?$2', 'chroot(".") ?$2', 'chroot("/tmp/newroot") ?$2', 'chdir("/") ?$2', 'umount2("/tmp", 2) ?$2']);
+    // Only there: /usr does not hold the work dir.
+    expect(raw.filter((o) => o.startsWith('umount2('))).toEqual(['umount2("/tmp", 2) ?$2']);
+    // With pivot_root the host is bound from /oldroot, where the work tmpfs is not.
+    expect((await plan(['--chroot', '/'])).raw.filter((o) => o.startsWith('umount2("/tmp"'))).toEqual([]);
+  });
+
   it('--disable_clone_newns: only chroot()', async () => {
     const { raw } = await plan(['--disable_clone_newns', '--chroot', '/srv', '-R', '/usr']);
     expect(raw).toEqual(['chroot("/srv")', 'chdir("/")', 'chdir("/")']);
