@@ -4,12 +4,13 @@
  * keywords into numbers, the environment and argv, mount entries with their
  * flags split from their data. Seccomp and Landlock preparation plug in here.
  */
-import { lstatSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { capValue, CLONE_FLAGS, flagsToStr, MS, MS_FLAGS, PERSONA, RLIMITS, RLIM64_INFINITY } from './linux/consts.js';
 import type { ConfigState, IdMap, JailSpec, MountPt, RlimitName } from './spec.js';
 import { RLIMIT_NAMES, defaultMount } from './spec.js';
 import { q } from './plan/describe.js';
 import { wantsSeccomp } from './features/predicates.js';
+import { lookupId } from './linux/libc.js';
 import { ID_MAX, isNumericId, parseId } from './numbers.js';
 import { quoted } from './text.js';
 import type { Pins } from './phases/pins.js';
@@ -44,10 +45,10 @@ export interface PreparedMount {
   readonly isDir: boolean;
   readonly mandatory: boolean;
   readonly content?: Uint8Array;
-  /** The nsjail-style `Mount:` / `Symlink:` log line. */
-  readonly logLine: string;
+  /** The nsjail-style `Mount:` / `Symlink:` log line (built only when it is printed). */
+  readonly logLine: () => string;
   /** The same line as nsjail 3.4 printed it (--compat 3.4): with the mount flags, and dir: always. */
-  readonly logLine34: string;
+  readonly logLine34: () => string;
 }
 
 export interface PreparedRlimit {
@@ -98,27 +99,24 @@ export function cloneFlagsOf(cfg: ConfigState): bigint {
   return CLONE_FLAGS.reduce((acc, [name, bit]) => (want[name] ? acc | bit : acc), 0n);
 }
 
-/** getpwnam/getgrnam from the files database, then a number. */
-function resolveId(id: string, db: '/etc/passwd' | '/etc/group', current: number): number {
+/**
+ * An id as nsjail reads it: empty for the caller's, a number, or a name looked
+ * up through NSS as getpwnam(3)/getgrnam(3) do, so LDAP and sssd users work too.
+ */
+function resolveId(id: string, db: 'passwd' | 'group', current: number): number {
   if (id === '') return current;
   if (isNumericId(id)) {
     try {
       return parseId(id);
     } catch (e) {
-      throw new PrepareError(`${db === '/etc/passwd' ? 'uid' : 'gid'} ${(e as Error).message}`);
+      throw new PrepareError(`${db === 'passwd' ? 'uid' : 'gid'} ${(e as Error).message}`);
     }
   }
-  let text = '';
-  try {
-    text = readFileSync(db, 'utf8');
-  } catch {
-    /* no database: only numbers resolve */
+  const found = lookupId(db, id);
+  if (found === undefined) {
+    throw new PrepareError(`cannot resolve ${db === 'passwd' ? 'user' : 'group'} ${quoted(id)}: no such name in the ${db} database (${db === 'passwd' ? 'getpwnam_r' : 'getgrnam_r'}, through nsswitch.conf); give a name that exists or a number`);
   }
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === id && f[2] !== undefined) return Number(f[2]);
-  }
-  throw new PrepareError(`cannot resolve ${db === '/etc/passwd' ? 'user' : 'group'} ${quoted(id)}`);
+  return found;
 }
 
 /**
@@ -127,7 +125,7 @@ function resolveId(id: string, db: '/etc/passwd' | '/etc/group', current: number
  * caller, which as root makes the jail's user host root: `--user 99999` would read
  * /etc/shadow through `--chroot /`. `--user 99999:0` still asks for that explicitly.
  */
-export function resolveMap(maps: readonly IdMap[], db: '/etc/passwd' | '/etc/group', current: number, selfOutside = false): IdRange[] {
+export function resolveMap(maps: readonly IdMap[], db: 'passwd' | 'group', current: number, selfOutside = false): IdRange[] {
   if (maps.length === 0) return [{ inside: current, outside: current, count: 1, newidmap: false }];
   return maps.map((m) => {
     const inside = resolveId(m.inside_id, db, current);
@@ -135,7 +133,7 @@ export function resolveMap(maps: readonly IdMap[], db: '/etc/passwd' | '/etc/gro
     const r = { inside, outside: own ? inside : resolveId(m.outside_id, db, current), count: m.count, newidmap: m.use_newidmap };
     // Names and the caller's id are only known now; validation checked the numbers given.
     if (r.count < 1 || BigInt(Math.max(r.inside, r.outside)) + BigInt(r.count) - 1n > ID_MAX) {
-      throw new PrepareError(`${db === '/etc/passwd' ? 'uid' : 'gid'} map ${r.inside} ${r.outside} ${r.count}: ${r.count < 1 ? 'maps no ids' : `the range goes past id ${ID_MAX}`}`);
+      throw new PrepareError(`${db === 'passwd' ? 'uid' : 'gid'} map ${r.inside} ${r.outside} ${r.count}: ${r.count < 1 ? 'maps no ids' : `the range goes past id ${ID_MAX}`}`);
     }
     return r;
   });
@@ -238,7 +236,7 @@ function flags34(r: Omit<PreparedMount, 'logLine34'>): bigint {
 
 export function prepareMount(m: MountPt): PreparedMount | { skip: string } {
   const r = prepareMountKind(m);
-  return 'skip' in r ? r : { ...r, logLine34: mountLogLine(m, { flags: flags34(r), isDir: r.isDir }) };
+  return 'skip' in r ? r : { ...r, logLine34: () => mountLogLine(m, { flags: flags34(r), isDir: r.isDir }) };
 }
 
 function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip: string } {
@@ -260,7 +258,7 @@ function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip
     nodev: m.nodev || (optFlags & MS.MS_NODEV) !== 0n,
     noexec: m.noexec || (optFlags & MS.MS_NOEXEC) !== 0n,
     mandatory: m.mandatory,
-    logLine: mountLogLine(m),
+    logLine: () => mountLogLine(m),
   };
   if (m.is_symlink) return { ...base, kind: 'symlink', src: src ?? '', flags: 0n, isDir: false };
   if (m.src_content?.length) return { ...base, kind: 'content', src: '', flags: MS.MS_BIND, isDir: false, content: m.src_content };
@@ -432,8 +430,8 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
   const { cfg } = spec;
   // Command-line and config id maps accumulate in spec.cli (nsjail keeps them outside the proto).
   const asRoot = host.uid === 0 && cfg.clone_newuser;
-  const uidMap = resolveMap(spec.cli.uidmap, '/etc/passwd', host.uid, asRoot);
-  const gidMap = resolveMap(spec.cli.gidmap, '/etc/group', host.gid, asRoot);
+  const uidMap = resolveMap(spec.cli.uidmap, 'passwd', host.uid, asRoot);
+  const gidMap = resolveMap(spec.cli.gidmap, 'group', host.gid, asRoot);
   const { path, argv } = execOf(spec);
   // The host ids the jail's processes have (not host root: a jail that is host root is not contained anyway).
   const jailOwns = (uid: number) => uid !== 0 && (cfg.clone_newuser ? uidMap.some((r) => uid >= r.outside && uid < r.outside + r.count) : uid === uidMap[0]!.inside);

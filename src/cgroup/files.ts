@@ -146,11 +146,14 @@ export interface CgroupHost {
   sleep(ms: number): void;
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/** Made on first use: module-level state must not depend on the process (the single binary's heap is a build-time snapshot). */
+let sleeper: Int32Array | undefined;
 
 export const kernelHost: CgroupHost = {
   fs: kernelFs,
-  pid: process.pid,
+  get pid() {
+    return process.pid;
+  },
   isCgroup2: (path) => fsType(path) === CGROUP2_SUPER_MAGIC,
   mountOf(path) {
     try {
@@ -177,7 +180,7 @@ export const kernelHost: CgroupHost = {
     }
   },
   // Clean-up runs inside synchronous hooks: a short blocking wait, bounded by the callers.
-  sleep: (ms) => void Atomics.wait(sleeper, 0, 0, ms),
+  sleep: (ms) => void Atomics.wait((sleeper ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, ms),
 };
 
 /** Pids listed in a cgroup.procs or tasks file. */

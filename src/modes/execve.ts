@@ -20,7 +20,7 @@
 import { readFileSync, writeSync } from 'node:fs';
 import type { ActiveFeatures } from '../features/active.js';
 import { AT_FDCWD, CLONE_FLAGS, O, O_FLAGS } from '../linux/consts.js';
-import { EXEC_LAUNCHER, execInPlace, keepOnExec, memfdCreate } from '../linux/libc.js';
+import { execInPlace, nativePath, keepOnExec, memfdCreate } from '../linux/libc.js';
 import { log, logTime } from '../log/logger.js';
 import { newContext } from '../phases/context.js';
 import { idMapWrites } from '../phases/user.js';
@@ -117,6 +117,8 @@ export function runExecve(prepared: Prepared, features: ActiveFeatures): number 
     log.warn('--init has no effect with -Me: the program keeps tsjail\'s pid; its pid namespace already has a reaping PID 1');
     p = { ...p, cfg: { ...p.cfg, init: false } };
   }
+  // In the single binary this makes the launcher's memfd: a failure stops here, before any descriptor is kept open.
+  const launcher = nativePath('tsjail-exec');
   const ctx = newContext({ errFd: -1, execveMode: true });
   let ops = buildChildProgram(p, ctx, features.anchors);
   if (!p.cfg.skip_setsid && leadsProcessGroup()) {
@@ -148,5 +150,5 @@ export function runExecve(prepared: Prepared, features: ActiveFeatures): number 
   log.info(`Executing '${p.exec.path}' for '${STANDALONE}'`);
   features.onStart(process.pid, STANDALONE);
   features.dispose();
-  return execInPlace(EXEC_LAUNCHER, ['tsjail-exec', String(fd)], []);
+  return execInPlace(launcher, ['tsjail-exec', String(fd)], []);
 }

@@ -79,7 +79,7 @@ function parseReports(buf: Buffer): Report[] {
 }
 
 /** A child's report as a typed error: the op as a call, its errno and hint, its place in the plan. */
-function reportError(ops: readonly ChildOp[], r: Report): JailError {
+function childError(ops: readonly ChildOp[], r: Report): JailError {
   if (r.index === WIRE.BAD_PLAN_INDEX) {
     const where = r.ret >= 0n && ops[Number(r.ret)] ? `op ${Number(r.ret) + 1} (${ops[Number(r.ret)]!.kind}) has a slot or offset out of range` : 'its header or relocations are malformed';
     return new JailError(`plan rejected by the native runner: ${where}`, { errno: r.errno, stage: 'child' });
@@ -277,7 +277,7 @@ export function launchJail(p: Prepared, opts: LaunchOptions = {}): Launched {
       if (region !== undefined) releasePlan(region);
       closeHand();
       for (const r of parseReports(buf)) {
-        const err = reportError(ops, r);
+        const err = childError(ops, r);
         if (r.soft) log.warn(err.render(), err.fields());
         else {
           launched.error = err;

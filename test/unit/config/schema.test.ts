@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { FLAGS } from '../../../src/cli/flags.js';
 import { OUT, renderSchemaModule } from '../../../.ci/gen-schema.mjs';
 import { configToState } from '../../../src/config/apply.js';
 import { dumpConfig, effectiveConfig } from '../../../src/config/dump.js';
@@ -105,5 +106,10 @@ describe('fields of config.proto', () => {
     expect(specOf('user_net { rule4 { } rule6 { } rule6 { } }').cfg.unsupported).toEqual(['user_net.rule4', 'user_net.rule6']);
     expect(specOf('user_net { rule4: [] }').cfg.unsupported).toEqual([]);
     expect(specOf('seccomp_unotify: false').cfg.unsupported).toEqual([]);
+  });
+
+  it('are the ones whose flags --help marks as refused', () => {
+    const marked = new Set(CONFIG.filter((f) => f.unsupported).map((f) => f.name));
+    expect(FLAGS.filter((f) => f.refused).map((f) => f.long)).toEqual(FLAGS.filter((f) => marked.has(f.long)).map((f) => f.long));
   });
 });

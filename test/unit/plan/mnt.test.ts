@@ -325,7 +325,7 @@ describe('mountLogLine: nsjail\'s describeMountPt', () => {
 
   it('the CLI lines as nsjail prints them', async () => {
     const { p } = await plan(['-R', '/usr', '-B', '/srv:/s:nosuid', '-T', '/tmp', '-m', 'none:/m:tmpfs:size=1m', '-s', '/a:/b']);
-    expect(p.mounts.map((m) => m.logLine)).toEqual([
+    expect(p.mounts.map((m) => m.logLine())).toEqual([
       "Mount: '/usr' -> '/usr' type:'' options:''",
       "Mount: '/srv' -> '/s' type:'' options:'nosuid'",
       "Mount: '/tmp' type:'tmpfs' options:'size=4194304' dir:true",
