@@ -7,7 +7,7 @@
 import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { capValue, CLONE_FLAGS, flagsToStr, MS, MS_FLAGS, PERSONA, RLIMITS, RLIM64_INFINITY } from './linux/consts.js';
 import type { ConfigState, IdMap, JailSpec, MountPt, RlimitName } from './spec.js';
-import { RLIMIT_NAMES } from './spec.js';
+import { RLIMIT_NAMES, defaultMount } from './spec.js';
 import { q } from './plan/describe.js';
 import { wantsSeccomp } from './features/predicates.js';
 import { lookupId } from './linux/libc.js';
@@ -288,7 +288,7 @@ function normalizeDst(dst: string): string {
 export function effectiveMounts(spec: JailSpec): MountPt[] {
   const { cfg, cli } = spec;
   const list: MountPt[] = [];
-  const plain = { is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: false, nodev: false, noexec: false };
+  const plain = defaultMount();
   if (cli.chroot !== undefined) list.push({ ...plain, src: cli.chroot, dst: '/', is_bind: true, is_dir: true, rw: cli.rw });
   list.push(...cfg.mount);
   // nosuid,nodev,noexec as nsjail does since PR #283; the log line stays nsjail's.
@@ -323,7 +323,7 @@ export function pickWorkBase(mounts: readonly PreparedMount[]): string {
 function implicitDev(list: readonly PreparedMount[]): PreparedMount | undefined {
   const root = list.find((m) => m.dst === '/' && (m.kind === 'bind' || m.kind === 'overlay'));
   if (!root || !isDirOnHost(`${root.src === '/' ? '' : root.src}/dev`) || list.some((m) => m.dst === '/dev')) return undefined;
-  const dev: MountPt = { dst: '/dev', is_dev: true, is_dir: true, is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: true, nodev: true, noexec: true };
+  const dev: MountPt = { ...defaultMount(), dst: '/dev', is_dev: true, is_dir: true, nosuid: true, nodev: true, noexec: true };
   return prepareMount(dev) as PreparedMount;
 }
 

@@ -8,7 +8,8 @@ import { log } from '../log/logger.js';
 import { IntegerError, isNumericId, parseId, parseInteger, type IntegerOptions, type IntType } from '../numbers.js';
 import { quoted } from '../text.js';
 import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, RlimitSetting } from '../spec.js';
-import { defaultUserNet } from '../spec.js';
+import { defaultMount, defaultUserNet } from '../spec.js';
+import type { UnsupportedField } from '../config/schema.gen.js';
 import { parseTrafficRuleFlag } from '../net/traffic.js';
 
 /**
@@ -120,7 +121,7 @@ export function parseMode(v: string): ConfigState['mode'] {
   return m;
 }
 
-const mountDefaults = { is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: false, nodev: false, noexec: false } as const;
+const mountDefaults = defaultMount();
 
 function splitFirst(v: string, n: number): string[] {
   const parts = v.split(':');
@@ -157,8 +158,8 @@ const push =
 const logLevel = (l: LogLevel) => (s: JailSpec) => {
   s.cli.log_level = l;
 };
-/** Options tsjail does not implement yet: refused by validation, never ignored. */
-const unsupported = (name: string) => (s: JailSpec) => {
+/** Options of config fields marked unsupported in config.proto: refused by validation, never ignored. */
+const unsupported = (name: UnsupportedField) => (s: JailSpec) => {
   s.cfg.unsupported.push(`--${name}`);
 };
 

@@ -12,6 +12,7 @@ import type { Arg, ChildOp } from '../../../src/plan/ops.js';
 import { mountLogLine, pickWorkBase, plantedLink, prepare, prepareMount, splitMountOptions, type PreparedMount } from '../../../src/prepare.js';
 import { FAKE_HOST } from '../helpers/host.js';
 import type { MountPt } from '../../../src/spec.js';
+import { defaultMount } from '../../../src/spec.js';
 
 const host = { ...FAKE_HOST, uid: 0, gid: 0 };
 
@@ -44,16 +45,7 @@ async function plan(args: string[]) {
   return { p, ops, raw: ops.map(raw) };
 }
 
-const mp = (m: Partial<MountPt> & { dst: string }): MountPt => ({
-  is_bind: false,
-  rw: false,
-  mandatory: true,
-  is_symlink: false,
-  nosuid: false,
-  nodev: false,
-  noexec: false,
-  ...m,
-});
+const mp = (m: Partial<MountPt> & { dst: string }): MountPt => ({ ...defaultMount(), ...m });
 
 const prepared = (m: MountPt): PreparedMount => {
   const p = prepareMount(m);
