@@ -49,6 +49,12 @@ export interface MountPt {
   readonly is_dev?: boolean;
   /** tsjail: host device nodes work through this bind (--dev_bind; a config's explicit `nodev: false`). Binds are nodev otherwise. */
   readonly dev?: boolean;
+  /** tsjail: create the directory dst with this mode instead of mounting (an existing one is left as it is). */
+  readonly dir_mode?: number;
+  /** tsjail: a file at dst holding what tsjail reads from this descriptor of its own while preparing. */
+  readonly src_fd?: number;
+  /** tsjail: a read-only overlay of these host directories at dst, the first one on top. */
+  readonly overlay_lower?: readonly string[];
 }
 
 /** nsjail's TrafficRule: one firewall rule enforced in the jail's network namespace (src/net/traffic.ts). */

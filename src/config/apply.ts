@@ -140,6 +140,9 @@ function toMountPt(m: NsJailConfigMessage['mount'][number]): MountPt {
   // nsjail's default is false too, so only a `nodev: false` written out asks for host devices.
   if (has(m, 'nodev') && !m.nodev) out.dev = true;
   if (has(m, 'is_overlay')) out.is_overlay = m.is_overlay;
+  if (has(m, 'dir_mode')) out.dir_mode = m.dir_mode;
+  if (has(m, 'src_fd')) out.src_fd = m.src_fd;
+  if (m.overlay_lower?.length) out.overlay_lower = [...m.overlay_lower];
   return out;
 }
 

@@ -52,6 +52,9 @@ export interface MountPtMessage {
   noexec: boolean;
   is_dev: boolean;
   is_overlay: boolean;
+  dir_mode: number;
+  src_fd: number;
+  overlay_lower: string[];
 }
 
 export interface ExeMessage {
