@@ -4,7 +4,7 @@
  * keywords into numbers, the environment and argv, mount entries with their
  * flags split from their data. Seccomp and Landlock preparation plug in here.
  */
-import { fstatSync, lstatSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
+import { fstatSync, lstatSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { MAX_INPUT_BYTES } from './input-file.js';
 import { formatNodeError } from './linux/errno.js';
@@ -301,7 +301,14 @@ function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip
  * jails (listen and rerun modes prepare each one): a pipe has nothing left the second time.
  */
 const fdContents = new Map<number, Uint8Array>();
-const O_CLOEXEC = 0o2000000;
+
+function safeLink(fd: string): string | undefined {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
+}
 
 /** The whole content of one of tsjail's descriptors (src_fd, --file_fd), bounded like an input file. */
 function readContentFd(fd: number, dst: string): Uint8Array {
@@ -310,16 +317,18 @@ function readContentFd(fd: number, dst: string): Uint8Array {
   const refuse = (why: string): never => {
     throw new PrepareError(`file_fd ${fd} (file ${q(dst)}): ${why}`);
   };
-  // Node's own descriptors (epoll, signal pipes) are close-on-exec, those tsjail was given are not
-  // (Node marks 0-2 too): the flags tell one from the other, so no internal one is read by mistake.
-  let info = '';
+  // Node's own descriptors (epoll, eventfd, its self-pipes) share the numbers above 2: a number
+  // tsjail was not given must not read one of them (a self-pipe would block for ever).
+  let link: string;
   try {
-    info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+    link = readlinkSync(`/proc/self/fd/${fd}`);
   } catch {
     return refuse('is not open');
   }
-  const flags = Number.parseInt(/^flags:\s*([0-7]+)/m.exec(info)?.[1] ?? '0', 8);
-  if (fd > 2 && flags & O_CLOEXEC) refuse('is not open (only a close-on-exec descriptor of tsjail itself has that number)');
+  if (fd > 2 && link.startsWith('anon_inode:')) refuse(`is not open (that number is tsjail's own ${link})`);
+  if (fd > 2 && link.startsWith('pipe:') && readdirSync('/proc/self/fd').filter((n) => safeLink(n) === link).length > 1) {
+    refuse("is not open (that number is one of tsjail's own pipes: both of its ends are open here)");
+  }
   let st;
   try {
     st = fstatSync(fd);
