@@ -279,7 +279,7 @@ function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip
   if (m.overlay_lower?.length) {
     const lowers = m.overlay_lower.map((d) => {
       const host = realHostPath(d);
-      if (isDirOnHost(host) !== true) throw new PrepareError(`overlay_ro lower dir ${q(d)} (mount ${q(base.dst)}): ${isDirOnHost(host) === false ? 'is not a directory' : 'does not exist'}`);
+      if (isDirOnHost(host) !== true) throw new PrepareError(`--overlay_ro/overlay_lower lower dir ${q(d)} (mount ${q(base.dst)}): ${isDirOnHost(host) === false ? 'is not a directory' : 'does not exist'}`);
       return host;
     });
     return { ...base, kind: 'overlay_ro', src: m.overlay_lower.join(':'), flags: 0n, isDir: true, readonly: true, lowers };
@@ -315,7 +315,7 @@ function readContentFd(fd: number, dst: string): Uint8Array {
   const done = fdContents.get(fd);
   if (done) return done;
   const refuse = (why: string): never => {
-    throw new PrepareError(`file_fd ${fd} (file ${q(dst)}): ${why}`);
+    throw new PrepareError(`--file_fd/src_fd ${fd} (file ${q(dst)}): ${why}`);
   };
   // Node's own descriptors (epoll, eventfd, its self-pipes) share the numbers above 2: a number
   // tsjail was not given must not read one of them (a self-pipe would block for ever).

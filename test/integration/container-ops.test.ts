@@ -115,9 +115,9 @@ describe.skipIf(!!skip)('container ops', () => {
     [['--dir', ':0755'], /--dir: ':0755' names no destination/],
     [['--file', '/x'], /--file: '\/x' is not DST=TEXT/],
     [['--file_fd', '3'], /--file_fd: '3' names no destination/],
-    [['--file_fd', '77:/x'], /file_fd 77 \(file '\/x'\): is not open/],
+    [['--file_fd', '77:/x'], /--file_fd\/src_fd 77 \(file '\/x'\): is not open/],
     [['--overlay_ro', '/tmp:/ov'], /--overlay_ro: '\/tmp:\/ov' is not LOWER1:LOWER2/],
-    [['--overlay_ro', '/tmp:/no/such/dir:/ov'], /overlay_ro lower dir '\/no\/such\/dir' \(mount '\/ov'\): does not exist/],
+    [['--overlay_ro', '/tmp:/no/such/dir:/ov'], /--overlay_ro\/overlay_lower lower dir '\/no\/such\/dir' \(mount '\/ov'\): does not exist/],
   ])('refuses %j with one line naming it', async (args, line) => {
     const r = await runTsjail(['-Mo', '--chroot', '/', '-q', ...args, '--', '/bin/true']);
     expect(refused(r)).toMatch(line);
