@@ -56,6 +56,15 @@ export interface MountPt {
   is_dev: boolean;
   /** tsjail: src seen through a tmpfs-backed overlay; writes vanish with the jail. */
   is_overlay: boolean;
+  /** tsjail: create the directory dst with this mode (e.g. 0755) instead of mounting. */
+  dir_mode?: number;
+  /** tsjail: like src_content, with the bytes read from this descriptor of tsjail. */
+  src_fd?: number;
+  /**
+   * tsjail: a read-only overlayfs of these host directories at dst; the first
+   * one is on top (overlayfs' lowerdir order). At least two.
+   */
+  overlay_lower: string[];
 }
 
 /**
@@ -400,6 +409,7 @@ export const DEFAULTS: { readonly [K in keyof Messages]: () => Messages[K] } = {
     noexec: false,
     is_dev: false,
     is_overlay: false,
+    overlay_lower: [],
   }),
   'nsjail.Exe': () => ({ path: '', arg: [], exec_fd: false }),
   'nsjail.NsJailConfig': () => ({
@@ -587,7 +597,10 @@ export const SCHEMA_JSON = `{
             "nodev": { "type": "bool", "id": 14, "options": { "default": false } },
             "noexec": { "type": "bool", "id": 15, "options": { "default": false } },
             "is_dev": { "type": "bool", "id": 1000, "options": { "default": false } },
-            "is_overlay": { "type": "bool", "id": 1001, "options": { "default": false } }
+            "is_overlay": { "type": "bool", "id": 1001, "options": { "default": false } },
+            "dir_mode": { "type": "uint32", "id": 1002 },
+            "src_fd": { "type": "int32", "id": 1003 },
+            "overlay_lower": { "rule": "repeated", "type": "string", "id": 1004 }
           }
         },
         "LogLevel": { "edition": "proto2", "values": { "DEBUG": 0, "INFO": 1, "WARNING": 2, "ERROR": 3, "FATAL": 4 } },

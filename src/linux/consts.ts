@@ -20,6 +20,7 @@ export const SYS = {
   execve: 59,
   fcntl: 72,
   chdir: 80,
+  umask: 95,
   fchdir: 81,
   setpriority: 141,
   setsid: 112,
