@@ -1,6 +1,6 @@
 # tsjail: make [all] | build | test | install [PREFIX=/usr/local] [DESTDIR=] | deb | clean
 #   all (default)  dist/tsjail, the single executable (Node's SEA: .ci/sea.mjs)
-#   build          the npm build only: dist/ (TypeScript, bundle, schema) and native/build
+#   build          the npm build only: dist/ (TypeScript, bundle) and native/build
 #   install        the binary, its man page and shell completions under PREFIX
 #   deb            dist/tsjail_VERSION_amd64.deb holding the same files under /usr
 PREFIX ?= /usr/local
@@ -13,7 +13,7 @@ VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null || ec
 DEB := dist/tsjail_$(VERSION)_amd64.deb
 # gzip: xz takes minutes over a 100 MB binary; any dpkg reads gzip.
 DEB_COMPRESS ?= gzip
-SOURCES := $(shell find src native proto -type f -not -path 'native/build/*' 2>/dev/null) package.json .ci/build.mjs .ci/gen-wire.mjs .ci/sea.mjs
+SOURCES := $(shell find src native proto -type f -not -path 'native/build/*' 2>/dev/null) package.json .ci/build.mjs .ci/gen-schema.mjs .ci/gen-wire.mjs .ci/sea.mjs
 
 all: dist/tsjail
 

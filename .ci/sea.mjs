@@ -36,8 +36,7 @@ const assets = {
   'tsjail-exec': join(root, 'native/build/tsjail-exec'),
   'tsjail-init': join(root, 'native/build/tsjail-init'),
 };
-const schema = join(root, 'dist/config/schema.json');
-for (const f of [...Object.values(assets), schema]) {
+for (const f of Object.values(assets)) {
   if (!existsSync(f)) {
     console.error(`tsjail: ${f} is missing: run 'npm run build' first`);
     process.exit(1);
@@ -72,7 +71,7 @@ await build({
   platform: 'node',
   target: 'node20',
   outfile: join(work, 'tsjail.js'),
-  define: { 'import.meta.url': '__tsjail_url', TSJAIL_SCHEMA: readFileSync(schema, 'utf8'), __TSJAIL_VERSION__: JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version) },
+  define: { 'import.meta.url': '__tsjail_url', __TSJAIL_VERSION__: JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version) },
   banner: { js: "const __tsjail_url = require('url').pathToFileURL(__filename).href;" },
   plugins: [singleBinary],
   logLevel: 'warning',

@@ -1,6 +1,7 @@
 /**
  * What the single binary carries inside itself. In the npm package nothing is
- * embedded: the schema and the native parts are files beside the code. The
+ * embedded: the native parts are files beside the code (the config schema is
+ * code, src/config/schema.gen.ts, in both). The
  * single-binary build (.ci/sea.mjs) puts bin/sea-embedded.ts in this module's
  * place.
  */
@@ -9,8 +10,6 @@ export type AssetName = 'koffi.node' | 'libtsjail.so' | 'tsjail-exec' | 'tsjail-
 export interface Embedded {
   /** An asset's bytes, read in place from the executable (no copy). */
   asset(name: AssetName): Uint8Array;
-  /** dist/config/schema.json as built with the binary. */
-  readonly schema: unknown;
 }
 
 export const embedded: Embedded | undefined = undefined;

@@ -23,16 +23,9 @@ export interface JailErrorInit {
   readonly stage?: string;
 }
 
-export class JailError extends Error implements JailErrorInit {
-  readonly call?: string;
-  readonly args?: readonly string[];
-  readonly errno?: number;
-  readonly hint?: string;
-  readonly op?: number;
-  readonly ops?: number;
-  readonly phase?: string;
-  readonly stage?: string;
-
+// The fields are JailErrorInit's, declared once there (class and interface merge).
+export interface JailError extends JailErrorInit {}
+export class JailError extends Error {
   /** `message` is the text without errno and hint; render() adds them. */
   constructor(message: string, init: JailErrorInit = {}) {
     super(message);

@@ -4,10 +4,13 @@
  * keywords into numbers, the environment and argv, mount entries with their
  * flags split from their data. Seccomp and Landlock preparation plug in here.
  */
-import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { fstatSync, lstatSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
+import { isatty } from 'node:tty';
+import { MAX_INPUT_BYTES } from './input-file.js';
+import { formatNodeError } from './linux/errno.js';
 import { capValue, CLONE_FLAGS, flagsToStr, MS, MS_FLAGS, PERSONA, RLIMITS, RLIM64_INFINITY } from './linux/consts.js';
 import type { ConfigState, IdMap, JailSpec, MountPt, RlimitName } from './spec.js';
-import { RLIMIT_NAMES } from './spec.js';
+import { RLIMIT_NAMES, defaultMount } from './spec.js';
 import { q } from './plan/describe.js';
 import { wantsSeccomp } from './features/predicates.js';
 import { lookupId } from './linux/libc.js';
@@ -24,7 +27,7 @@ export interface IdRange {
   readonly newidmap: boolean;
 }
 
-export type MountKind = 'bind' | 'fs' | 'symlink' | 'content' | 'dev' | 'overlay';
+export type MountKind = 'bind' | 'fs' | 'symlink' | 'content' | 'dev' | 'overlay' | 'overlay_ro' | 'dir';
 
 export interface PreparedMount {
   readonly kind: MountKind;
@@ -45,6 +48,12 @@ export interface PreparedMount {
   readonly isDir: boolean;
   readonly mandatory: boolean;
   readonly content?: Uint8Array;
+  /** A directory entry's mode. */
+  readonly mode?: number;
+  /** A read-only overlay's lower dirs on the host, the top one first. */
+  readonly lowers?: readonly string[];
+  /** A minimal /dev's console: the host path of tsjail's terminal, bound on dst/console. */
+  readonly console?: string;
   /** The nsjail-style `Mount:` / `Symlink:` log line (built only when it is printed). */
   readonly logLine: () => string;
   /** The same line as nsjail 3.4 printed it (--compat 3.4): with the mount flags, and dir: always. */
@@ -82,6 +91,10 @@ export interface Prepared {
   readonly noNewPrivs: boolean;
   /** Bind sources opened once for the run (set by execute when tsjail may clone mounts). */
   readonly pins?: Pins;
+  /** The program starts a session (setsid): unless skip_setsid, and not with -Me when tsjail leads its process group (a group leader cannot). */
+  readonly setsid: boolean;
+  /** --init's reaper becomes PID 1: not with -Me, whose pid namespace has a PID 1 of the launcher's (phases/launcher.ts). */
+  readonly init: boolean;
 }
 
 export function cloneFlagsOf(cfg: ConfigState): bigint {
@@ -261,8 +274,18 @@ function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip
     logLine: () => mountLogLine(m),
   };
   if (m.is_symlink) return { ...base, kind: 'symlink', src: src ?? '', flags: 0n, isDir: false };
+  if (m.dir_mode !== undefined) return { ...base, kind: 'dir', src: '', flags: 0n, isDir: true, mode: m.dir_mode };
+  if (m.src_fd !== undefined) return { ...base, kind: 'content', src: '', flags: MS.MS_BIND, isDir: false, content: readContentFd(m.src_fd, base.dst) };
   if (m.src_content?.length) return { ...base, kind: 'content', src: '', flags: MS.MS_BIND, isDir: false, content: m.src_content };
-  if (m.is_dev) return { ...base, kind: 'dev', src: '', flags: 0n, isDir: true };
+  if (m.is_dev) return { ...base, kind: 'dev', src: '', flags: 0n, isDir: true, ...consoleOf() };
+  if (m.overlay_lower?.length) {
+    const lowers = m.overlay_lower.map((d) => {
+      const host = realHostPath(d);
+      if (isDirOnHost(host) !== true) throw new PrepareError(`--overlay_ro/overlay_lower lower dir ${q(d)} (mount ${q(base.dst)}): ${isDirOnHost(host) === false ? 'is not a directory' : 'does not exist'}`);
+      return host;
+    });
+    return { ...base, kind: 'overlay_ro', src: m.overlay_lower.join(':'), flags: 0n, isDir: true, readonly: true, lowers };
+  }
   if (m.is_overlay) return { ...base, kind: 'overlay', src: realHostPath(src || dst), srcGiven: src || dst, flags: 0n, isDir: true, readonly: false };
   if (m.is_bind || (optFlags & MS.MS_BIND) !== 0n) {
     const host = realHostPath(src ?? '');
@@ -275,6 +298,82 @@ function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip
   return { ...base, kind: 'fs', src: src || 'none', flags: optFlags & ~ACCESS_FLAGS, isDir: m.is_dir ?? true };
 }
 
+/**
+ * A descriptor's content is read once per run of tsjail, whatever the number of
+ * jails (listen and rerun modes prepare each one): a pipe has nothing left the second time.
+ */
+const fdContents = new Map<number, Uint8Array>();
+
+function safeLink(fd: string): string | undefined {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The whole content of one of tsjail's descriptors (src_fd, --file_fd), bounded like an input file. */
+function readContentFd(fd: number, dst: string): Uint8Array {
+  const done = fdContents.get(fd);
+  if (done) return done;
+  const refuse = (why: string): never => {
+    throw new PrepareError(`--file_fd/src_fd ${fd} (file ${q(dst)}): ${why}`);
+  };
+  // Node's own descriptors (epoll, eventfd, its self-pipes) share the numbers above 2: a number
+  // tsjail was not given must not read one of them (a self-pipe would block for ever).
+  let link: string;
+  try {
+    link = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return refuse('is not open');
+  }
+  if (fd > 2 && link.startsWith('anon_inode:')) refuse(`is not open (that number is tsjail's own ${link})`);
+  if (fd > 2 && link.startsWith('pipe:') && readdirSync('/proc/self/fd').filter((n) => safeLink(n) === link).length > 1) {
+    refuse("is not open (that number is one of tsjail's own pipes: both of its ends are open here)");
+  }
+  let st;
+  try {
+    st = fstatSync(fd);
+  } catch (e) {
+    return refuse(`fstat() failed: ${formatNodeError(e)}`);
+  }
+  if (st.isDirectory() || st.isCharacterDevice() || st.isBlockDevice()) refuse(`is ${st.isDirectory() ? 'a directory' : 'a device'}, not a file, pipe or socket`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(64 << 10);
+    let n: number;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      // Node's pipes are O_NONBLOCK: an empty pipe with a live writer is not an end of file.
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return refuse('read() failed: EAGAIN (the writer has not closed it; tsjail reads until end of file)');
+      return refuse(`read() failed: ${formatNodeError(e)}`);
+    }
+    if (n === 0) break;
+    chunks.push(buf.subarray(0, n));
+    total += n;
+    if (total > MAX_INPUT_BYTES) refuse(`holds more than the ${MAX_INPUT_BYTES >> 20} MiB an input file may have`);
+  }
+  const content = Buffer.concat(chunks, total);
+  fdContents.set(fd, content);
+  return content;
+}
+
+/** tsjail's terminal (stdin, else stdout) for a minimal /dev's console, as bubblewrap's --dev does. */
+function consoleOf(): { console?: string } {
+  for (const fd of [0, 1]) {
+    if (!isatty(fd)) continue;
+    try {
+      const path = readlinkSync(`/proc/self/fd/${fd}`);
+      if (path.startsWith('/dev/')) return { console: path };
+    } catch {
+      /* no /proc: no console */
+    }
+  }
+  return {};
+}
+
 /** '/a//b/' → '/a/b': the child compares and splits these. */
 function normalizeDst(dst: string): string {
   return '/' + dst.split('/').filter((c) => c && c !== '.').join('/');
@@ -284,7 +383,7 @@ function normalizeDst(dst: string): string {
 export function effectiveMounts(spec: JailSpec): MountPt[] {
   const { cfg, cli } = spec;
   const list: MountPt[] = [];
-  const plain = { is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: false, nodev: false, noexec: false };
+  const plain = defaultMount();
   if (cli.chroot !== undefined) list.push({ ...plain, src: cli.chroot, dst: '/', is_bind: true, is_dir: true, rw: cli.rw });
   list.push(...cfg.mount);
   // nosuid,nodev,noexec as nsjail does since PR #283; the log line stays nsjail's.
@@ -305,7 +404,7 @@ const WORK_BASES = ['/tmp', '/mnt', '/run', '/var/tmp', '/opt', '/srv', '/media'
  * --no_pivotroot the tmpfs would hide it (with pivot_root it is harmless).
  */
 export function pickWorkBase(mounts: readonly PreparedMount[]): string {
-  const sources = mounts.filter((m) => m.kind === 'bind' || m.kind === 'overlay').map((m) => m.src);
+  const sources = mounts.flatMap((m) => (m.kind === 'bind' || m.kind === 'overlay' ? [m.src] : (m.lowers ?? [])));
   const inside = (dir: string, path: string) => path === dir || path.startsWith(dir + '/');
   for (const d of WORK_BASES) if (isDirOnHost(d) && !sources.some((s) => inside(realHostPath(d), s))) return realHostPath(d);
   throw new PrepareError(`no directory to mount the work tmpfs on (tried ${WORK_BASES.join(', ')}; each is missing or holds a mount source)`);
@@ -319,7 +418,7 @@ export function pickWorkBase(mounts: readonly PreparedMount[]): string {
 function implicitDev(list: readonly PreparedMount[]): PreparedMount | undefined {
   const root = list.find((m) => m.dst === '/' && (m.kind === 'bind' || m.kind === 'overlay'));
   if (!root || !isDirOnHost(`${root.src === '/' ? '' : root.src}/dev`) || list.some((m) => m.dst === '/dev')) return undefined;
-  const dev: MountPt = { dst: '/dev', is_dev: true, is_dir: true, is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: true, nodev: true, noexec: true };
+  const dev: MountPt = { ...defaultMount(), dst: '/dev', is_dev: true, is_dir: true, nosuid: true, nodev: true, noexec: true };
   return prepareMount(dev) as PreparedMount;
 }
 
@@ -391,6 +490,8 @@ export interface HostFacts {
   rlimits: Record<RlimitName, [bigint, bigint]>;
   capLast: number;
   cpus: number[];
+  /** tsjail leads its process group (an interactive shell started it): setsid() would fail in -Me, which keeps the pid. */
+  leadsProcessGroup?: boolean;
 }
 
 export function resolveRlimits(cfg: ConfigState, host: HostFacts): PreparedRlimit[] {
@@ -436,6 +537,7 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
   // The host ids the jail's processes have (not host root: a jail that is host root is not contained anyway).
   const jailOwns = (uid: number) => uid !== 0 && (cfg.clone_newuser ? uidMap.some((r) => uid >= r.outside && uid < r.outside + r.count) : uid === uidMap[0]!.inside);
   const { mounts, warnings: mountWarnings } = prepareMounts(spec, jailOwns);
+  const execve = cfg.mode === 'STANDALONE_EXECVE';
   const persona = Object.entries(PERSONA).reduce((acc, [k, bit]) => (cfg[k as keyof typeof PERSONA] ? acc | bit : acc), 0);
   return {
     spec,
@@ -456,6 +558,8 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
     cpuMask: cpuMask(cfg.max_cpus, host.cpus),
     passFds: [...new Set([...spec.cli.pass_fd, ...cfg.pass_fd])],
     noNewPrivs: !cfg.disable_no_new_privs || wantsSeccomp(cfg),
+    setsid: !cfg.skip_setsid && !(execve && host.leadsProcessGroup),
+    init: cfg.init && cfg.clone_newpid && !execve,
   };
 }
 

@@ -27,7 +27,7 @@ import type { PreparedRlimit } from './prepare.js';
 import type { ExitInfo } from './proc/supervisor.js';
 import type { ConfigState } from './spec.js';
 
-export type ExitReason = 'exited' | 'time_limit' | 'seccomp' | 'oom' | 'signal' | 'killed' | 'setup_failed' | 'output_limit';
+export type ExitReason = 'exited' | 'time_limit' | 'seccomp' | 'oom' | 'signal' | 'killed' | 'setup_failed' | 'wait_failed' | 'output_limit';
 
 /** A judge's verdict on one run. */
 export type Verdict = 'OK' | 'TLE' | 'MLE' | 'OLE' | 'RE' | 'SV' | 'SE';
@@ -76,6 +76,7 @@ export function verdictOf(a: Accounting, cpuLimitMs?: number): Verdict {
     case 'seccomp':
       return 'SV';
     case 'setup_failed':
+    case 'wait_failed':
     case 'signal':
       return 'SE';
     case 'killed':
@@ -99,6 +100,7 @@ export function exitRecord(e: ExitInfo, cpuLimit?: number): Record<string, unkno
     ...(e.signal === undefined ? { exit_code: e.exitCode } : { signal: e.signal, signal_name: signalName(e.signal) }),
     reason: exitReason(a),
     verdict: verdictOf(a, cpuLimit),
+    ...(e.error ? { error: e.error.render() } : {}),
     wall_ms: Math.round(a.wallMs),
     user_ms: Math.round(a.userMs),
     sys_ms: Math.round(a.systemMs),

@@ -23,6 +23,8 @@ export type KillCause =
   | 'setup_failed'
   /** Its stdout and stderr together crossed --output_limit: tsjail cut them and sent SIGKILL. */
   | 'output_limit'
+  /** wait4 failed: how the jail ended is unknown. */
+  | 'wait_failed'
   /** Any other signal (the program's own crash, or a kill from outside). */
   | 'signal';
 
@@ -66,6 +68,8 @@ function killCause(e: ExitInfo, oomKills: number): KillCause | undefined {
       return 'setup_failed';
     case 'output_limit':
       return 'output_limit';
+    case 'wait_failed':
+      return 'wait_failed';
     case 'signal':
       return 'tsjail_signal';
     case undefined:
@@ -112,6 +116,7 @@ const CAUSE_TEXT: Record<KillCause, (a: Accounting) => string> = {
   tsjail_signal: () => "tsjail's fatal signal",
   setup_failed: () => 'setup failure',
   output_limit: () => 'output limit',
+  wait_failed: () => 'unknown (wait4 failed)',
   signal: (a) => `signal ${signalName(a.signal!)} (${a.signal})`,
 };
 
@@ -140,7 +145,8 @@ export function amendKillCause(e: ExitInfo, cause: KillCause): void {
 export function recordAccounting(e: ExitInfo, usage?: CgroupUsage): Accounting {
   const a = accountFromUsage(e, usage);
   recorded.set(e, a);
-  if (a.killCause === 'setup_failed') return a; // never ran: figures of the setup only
+  // Never ran (figures of the setup only), or no figures at all.
+  if (a.killCause === 'setup_failed' || a.killCause === 'wait_failed') return a;
   log.info(accountingLine(e.remote, a));
   if (a.oomKills > 0) {
     const what = a.killCause === 'oom_kill' ? 'was killed by the OOM killer' : `had ${a.oomKills} process(es) killed by the OOM killer`;

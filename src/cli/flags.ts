@@ -9,7 +9,8 @@ import { IntegerError, isNumericId, parseId, parseInteger, type IntegerOptions, 
 import { parseHostPort } from '../hostport.js';
 import { quoted } from '../text.js';
 import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, RlimitSetting } from '../spec.js';
-import { defaultUserNet, POW_MAX, POW_TIMEOUT_MAX } from '../spec.js';
+import { defaultMount, defaultUserNet, POW_MAX, POW_TIMEOUT_MAX } from '../spec.js';
+import type { UnsupportedField } from '../config/schema.gen.js';
 import { parseTrafficRuleFlag } from '../net/traffic.js';
 
 /**
@@ -121,7 +122,7 @@ export function parseMode(v: string): ConfigState['mode'] {
   return m;
 }
 
-const mountDefaults = { is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: false, nodev: false, noexec: false } as const;
+const mountDefaults = defaultMount();
 
 function splitFirst(v: string, n: number): string[] {
   const parts = v.split(':');
@@ -131,6 +132,46 @@ function splitFirst(v: string, n: number): string[] {
 function bindMount(v: string, rw: boolean, mandatory: boolean): MountPt {
   const [src = '', dst, options] = splitFirst(v, 3);
   return { ...mountDefaults, src, dst: dst || src, is_bind: true, rw, mandatory, ...(options ? { options } : {}) };
+}
+
+/** A path inside the jail given to one of tsjail's container ops: present and absolute. */
+function jailPath(flag: string, v: string, dst: string): string {
+  if (!dst) throw new UsageError(`--${flag}: ${quoted(v)} names no destination`);
+  if (!dst.startsWith('/')) throw new UsageError(`--${flag}: destination ${quoted(dst)} in ${quoted(v)} is not an absolute path`);
+  return dst;
+}
+
+/** --dir DST[:MODE]: the text after the last ':' is an octal mode. */
+function dirEntry(v: string): MountPt {
+  const cut = v.lastIndexOf(':');
+  const [dst, mode] = cut < 0 ? [v, '755'] : [v.slice(0, cut), v.slice(cut + 1)];
+  if (!/^0?[0-7]{1,4}$/.test(mode)) throw new UsageError(`--dir: mode ${quoted(mode)} in ${quoted(v)} is not an octal mode (0 to 07777)`);
+  return { ...mountDefaults, dst: jailPath('dir', v, dst), dir_mode: Number.parseInt(mode, 8), rw: true, is_dir: true };
+}
+
+/** --file DST=TEXT: everything after the first '=' is the content. */
+function fileEntry(v: string): MountPt {
+  const cut = v.indexOf('=');
+  if (cut < 0) throw new UsageError(`--file: ${quoted(v)} is not DST=TEXT`);
+  const text = v.slice(cut + 1);
+  if (!text) throw new UsageError(`--file: ${quoted(v)} has no TEXT (an empty file: --file_fd with a descriptor at end of file)`);
+  return { ...mountDefaults, dst: jailPath('file', v, v.slice(0, cut)), src_content: new TextEncoder().encode(text), is_dir: false };
+}
+
+/** --file_fd FD:DST */
+function fileFdEntry(v: string): MountPt {
+  const cut = v.indexOf(':');
+  const fd = cut < 0 ? v : v.slice(0, cut);
+  if (!/^[0-9]{1,9}$/.test(fd)) throw new UsageError(`--file_fd: descriptor ${quoted(fd)} in ${quoted(v)} is not a number`);
+  return { ...mountDefaults, dst: jailPath('file_fd', v, cut < 0 ? '' : v.slice(cut + 1)), src_fd: Number(fd), is_dir: false };
+}
+
+/** --overlay_ro LOWER1:LOWER2[:...]:DST */
+function overlayRoEntry(v: string): MountPt {
+  const parts = v.split(':');
+  const dst = parts.pop()!;
+  if (parts.length < 2 || parts.some((p) => !p)) throw new UsageError(`--overlay_ro: ${quoted(v)} is not LOWER1:LOWER2[:...]:DST (at least two lower dirs)`);
+  return { ...mountDefaults, dst: jailPath('overlay_ro', v, dst), overlay_lower: parts, is_dir: true };
 }
 
 const set =
@@ -158,8 +199,8 @@ const push =
 const logLevel = (l: LogLevel) => (s: JailSpec) => {
   s.cli.log_level = l;
 };
-/** Options tsjail does not implement yet: refused by validation, never ignored. */
-const unsupported = (name: string) => (s: JailSpec) => {
+/** Options of config fields marked unsupported in config.proto: refused by validation, never ignored. */
+const unsupported = (name: UnsupportedField) => (s: JailSpec) => {
   s.cfg.unsupported.push(`--${name}`);
 };
 
@@ -326,6 +367,10 @@ export const FLAGS: readonly Flag[] = [
   { long: 'mount', short: 'm', arg: 'SRC:DST:TYPE:OPTS', topic: 'filesystem', help: 'Mount any filesystem: its source, the path in the jail, the filesystem type, and options as mount(8) takes them (flags such as ro or nosuid; the rest goes to the filesystem); repeatable.', apply: (s, v) => { const [src = '', dst = '', fstype = '', options = ''] = splitFirst(v, 4); s.cfg.mount.push({ ...mountDefaults, src, dst, fstype, options, rw: true }); } },
   { long: 'symlink', short: 's', arg: 'TARGET:LINK', topic: 'filesystem', help: 'Make LINK in the jail a symbolic link to TARGET; repeatable.', apply: (s, v) => { const [src = '', dst = ''] = splitFirst(v, 2); s.cfg.mount.push({ ...mountDefaults, src, dst, is_symlink: true }); } },
   { long: 'mount_dev', topic: 'filesystem', help: 'A minimal writable /dev: null, zero, full, random, urandom and tty, a private shm and pts, and the fd, stdin, stdout and stderr links.', apply: (s) => { s.cfg.mount.push({ ...mountDefaults, dst: '/dev', is_dev: true, rw: true, is_dir: true }); } },
+  { long: 'dir', arg: 'DST[:MODE]', topic: 'filesystem', help: 'Create directory DST in the jail with the octal MODE, and any missing parents; repeatable.', def: '0755', apply: (s, v) => { s.cfg.mount.push(dirEntry(v)); } },
+  { long: 'file', arg: 'DST=TEXT', topic: 'filesystem', help: 'Place a read-only file DST in the jail holding TEXT (everything after the first =); repeatable.', apply: (s, v) => { s.cfg.mount.push(fileEntry(v)); } },
+  { long: 'file_fd', arg: 'FD:DST', topic: 'filesystem', help: "Place a read-only file DST in the jail holding what tsjail reads from its own descriptor FD, to end of file (at most 4 MiB); repeatable.", apply: (s, v) => { s.cfg.mount.push(fileFdEntry(v)); } },
+  { long: 'overlay_ro', arg: 'LOWER1:LOWER2[:...]:DST', topic: 'filesystem', help: 'Show host directories stacked as one read-only overlayfs at DST, LOWER1 on top; at least two; repeatable.', apply: (s, v) => { s.cfg.mount.push(overlayRoEntry(v)); } },
   { long: 'tmp_overlay', arg: 'DIR', topic: 'filesystem', help: 'Show host directory DIR at the same path with a tmpfs layered on top (overlayfs): the jail can change it, and its changes stay in memory and vanish with it.', apply: (s, v) => { s.cfg.mount.push({ ...mountDefaults, src: v, dst: v, is_overlay: true, rw: true, is_dir: true }); } },
   { long: 'disable_proc', topic: 'filesystem', help: 'Mount no procfs in the jail.', def: 'procfs at /proc', apply: set('mount_proc', false) },
   { long: 'proc_path', arg: 'PATH', topic: 'filesystem', help: 'Where in the jail procfs goes; also undoes --disable_proc.', def: '/proc', apply: (s, v) => { s.cli.proc_path = v; s.cfg.mount_proc = true; } },

@@ -5,7 +5,7 @@
  * (facts.ts), so they are tested with made-up hosts.
  */
 import { FLAGS } from '../cli/flags.js';
-import { UNSUPPORTED_FIELDS } from '../config/apply.js';
+import { fieldsOf } from '../config/fields.js';
 import { errnoName } from '../linux/errno.js';
 import type { SyscallProbe } from '../linux/probe.js';
 import { readDoctorFacts, type CgroupMount, type DoctorFacts, type Helper, type IdRange } from './facts.js';
@@ -30,7 +30,7 @@ const atLeast = (have: [number, number], major: number, minor: number) => have[0
 
 /** An option the flag table marks "not supported yet": the consequence says so instead of promising it. */
 const refusedFlag = (long: string) => FLAGS.find((f) => f.long === long)?.refused === true;
-const refusedField = (field: string) => (UNSUPPORTED_FIELDS as readonly string[]).includes(field);
+const refusedField = (field: string) => fieldsOf('nsjail.NsJailConfig').some((f) => f.name === field && f.unsupported);
 
 function probeText(p: SyscallProbe): string {
   if (p.present) return 'present';

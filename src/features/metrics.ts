@@ -34,6 +34,7 @@ const ENDED: Record<ExitReason, string> = {
   seccomp: 'seccomp',
   setup_failed: 'setup_failure',
   output_limit: 'output_limit',
+  wait_failed: 'wait_failed',
 };
 
 const WALL_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];

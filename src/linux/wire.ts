@@ -49,7 +49,7 @@ function layout(name: string, doc: string, specs: readonly FieldSpec[]): Layout 
 
 /** Numeric constants, spelled as in C (TSJ_ prefix added by the generator). */
 export const WIRE = {
-  ABI_VERSION: 2,
+  ABI_VERSION: 3,
   PLAN_MAGIC: 0x504a5354, // "TSJP"
   EXEC_MAGIC: 0x454a5354, // "TSJE"
   MAX_SLOTS: 256,
@@ -73,10 +73,21 @@ export const WIRE = {
   F_SOFT: 1 << 20,
   /** Skip the op unless slots[cond_slot] >= 0. */
   F_COND: 1 << 21,
+  /** A failure is not described on the log fd: the process it waited for described its own. */
+  F_QUIET: 1 << 22,
   /** Pseudo calls (mechanisms that are not one syscall) are numbered from here. */
   PSEUDO_BASE: 0x10000,
   /** Fork. The parent (the jail's PID 1) runs the next args[0] ops, ending in its init's execve; the child skips them. Returns the child's pid in the parent, 0 in the child. */
   OP_INIT_FORK: 0x10001,
+  /**
+   * clone(args[0] | SIGCHLD). The child runs the next args[1] ops (a segment of the plan) and exits 0
+   * after the last, or ends as the plan does when one fails; the parent skips them and gets the
+   * child's pid. Slots are copied into the child: the segment's own saves stay in it. Planned only
+   * for the single-threaded -Me launcher.
+   */
+  OP_SPAWN: 0x10002,
+  /** wait4(args[0], &status, 0) until the child has ended (EINTR retried); returns its wait status (0: exited 0). */
+  OP_JOIN: 0x10003,
   /** The runner reports this op index when the plan itself is malformed. */
   BAD_PLAN_INDEX: 0xffffffff,
 } as const;
@@ -114,16 +125,11 @@ export const REPORT = layout('tsj_report', 'Written to the error pipe for a fail
   { name: 'pad', type: 'u32' },
 ]);
 
-export const EXEC_HDR = layout('tsj_exec_hdr', 'Input of the -Me launcher: this header, then its plans in field order.', [
+export const EXEC_HDR = layout('tsj_exec_hdr', 'Input of the -Me launcher: this header, then its one plan.', [
   { name: 'magic', type: 'u32' },
   { name: 'abi', type: 'u32' },
-  { name: 'unshare_flags', type: 'u64' },
-  { name: 'helper_size', type: 'u32' },
-  { name: 'pre_size', type: 'u32' },
-  { name: 'mnt_size', type: 'u32' },
-  { name: 'main_size', type: 'u32', doc: 'ends in execve' },
-  { name: 'log_fd', type: 'i32', doc: "where failures are described (the plans' descriptions)" },
-  { name: 'pad', type: 'u32' },
+  { name: 'plan_size', type: 'u32' },
+  { name: 'log_fd', type: 'i32', doc: "where failures are described (the plan's descriptions)" },
 ]);
 
 export const LAYOUTS = [OP, PLAN_HDR, REPORT, EXEC_HDR] as const;

@@ -6,8 +6,8 @@
 import type { Socket } from 'node:net';
 import type { RunContext } from './context.js';
 import type { JailControl } from '../features/types.js';
-import { errnoName, formatErrno } from '../linux/errno.js';
-import { SyscallError } from '../linux/libc.js';
+import { JailError, errorText } from '../errors.js';
+import { errnoName } from '../linux/errno.js';
 import { log } from '../log/logger.js';
 import { LaunchError, launchJail } from '../proc/spawn.js';
 import type { ExitInfo, Supervisor } from '../proc/supervisor.js';
@@ -62,8 +62,8 @@ export function startSpare({ p, sup, features }: RunContext, withConn: boolean, 
     jail = launchJail(p, { handoff: withConn && !io ? 'conn' : 'go', stdioFds: io?.child, anchors: features.anchors, parent: features.parent });
   } catch (e) {
     io?.launched(undefined);
-    log.error(e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message);
-    failed?.(e instanceof SyscallError && SHORTAGE.has(errnoName(e.errno)));
+    log.error(errorText(e));
+    failed?.(e instanceof JailError && e.errno !== undefined && SHORTAGE.has(errnoName(e.errno)));
     return undefined;
   }
   const { pid } = jail;
@@ -103,7 +103,7 @@ export function startJail({ p, sup, features }: RunContext, remote: string, conn
     jail = launchJail(p, { ...(io ? { stdioFds: io.child } : { connFd: conn?.fd }), anchors: features.anchors, parent: features.parent });
   } catch (e) {
     io?.launched(undefined);
-    const msg = e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message;
+    const msg = errorText(e);
     log.error(msg);
     const pid = e instanceof LaunchError ? e.pid : undefined;
     features.onSetupFailed(msg, pid, remote);

@@ -20,10 +20,6 @@
 import type { TrafficAction, TrafficProto, TrafficRule } from '../spec.js';
 import { parseCidr, validIfName } from './addr.js';
 
-export const TRAFFIC_PROTOS: readonly TrafficProto[] = ['UNKNOWN_PROTO', 'TCP', 'UDP', 'ICMP', 'ICMPV6'];
-export const TRAFFIC_ACTIONS: readonly TrafficAction[] = ['UNKNOWN_ACTION', 'DROP', 'REJECT', 'ALLOW'];
-export const IP_FAMILIES: readonly TrafficRule['ip_family'][] = ['IPV4', 'IPV6'];
-
 /** The nftables table tsjail owns in the jail's namespace. */
 export const NFT_TABLE = 'tsjail';
 

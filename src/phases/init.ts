@@ -67,7 +67,7 @@ export interface InitPlan {
 }
 
 export function planInit(p: Prepared, ctx: PlanContext): InitPlan {
-  if (!p.cfg.init || !p.cfg.clone_newpid) return { open: [], fork: [] };
+  if (!p.init) return { open: [], fork: [] };
   const binary = nativePath('tsjail-init');
   const s = allocSlot(ctx);
   const fd = slot(s, `fd('${binary}')`);

@@ -1,14 +1,48 @@
 /**
- * ChildOp[] → the relocatable plan blob whose layout src/plan/wire.ts defines.
+ * ChildOp[] → the relocatable plan blob whose layout src/linux/wire.ts defines.
  * Layout: header, op records, data (each item 8-byte aligned), relocation
  * table; an optional description table lives in the data.
  */
 import { SYS } from '../linux/consts.js';
 import { errnoValue } from '../linux/errno.js';
-import type { Arg, ChildOp } from './ops.js';
+import type { Arg, ChildOp, PseudoOp } from './ops.js';
 import { OP, PLAN_HDR, WIRE } from '../linux/wire.js';
 
 const F = OP.fields;
+const PSEUDO: Record<PseudoOp, number> = { init_fork: WIRE.OP_INIT_FORK, spawn: WIRE.OP_SPAWN, join: WIRE.OP_JOIN };
+
+/** The ops after a fork that only one of the two processes runs: [first, end). */
+function segmentOf(o: ChildOp, i: number): [number, number] | undefined {
+  const n = o.kind === 'init_fork' ? o.args[0] : o.kind === 'spawn' ? o.args[1] : undefined;
+  if (!n) return undefined;
+  if (n.t !== 'int') throw new Error(`encode: ${o.kind}'s op count must be an integer`);
+  return [i + 1, i + 1 + Number(n.v)];
+}
+
+const slotsRead = (o: ChildOp) => [...o.args.flatMap((a) => (a.t === 'slot' ? [a.slot] : [])), ...(o.cond !== undefined ? [o.cond] : []), ...(o.patch ? [o.patch.slot] : [])];
+
+/**
+ * Segments (the child's ops after 'spawn', PID 1's after 'init_fork') lie inside the plan and
+ * inside each other, and a slot one of them saves is read only within it: the other process
+ * never sees that value.
+ */
+export function checkSegments(ops: readonly ChildOp[]): void {
+  const segs = ops.flatMap((o, i) => {
+    const s = segmentOf(o, i);
+    return s ? [s] : [];
+  });
+  for (const [first, end] of segs) {
+    if (end > ops.length) throw new Error(`encode: ${ops[first - 1]!.kind} (op ${first}) covers ${end - first} ops, past the plan's end`);
+    // A fork inside the segment (1-based: its op is f2) ends within it.
+    for (const [f2, e2] of segs) if (f2 - 1 >= first && f2 - 1 < end && e2 > end) throw new Error(`encode: the segment of op ${f2} reaches past the one of op ${first}`);
+    const saved = new Set(ops.slice(first, end).flatMap((o) => (o.save !== undefined ? [o.save] : [])));
+    ops.forEach((o, i) => {
+      if (i >= first && i < end) return;
+      const s = slotsRead(o).find((x) => saved.has(x));
+      if (s !== undefined) throw new Error(`encode: op ${i + 1} (${o.kind}) reads slot ${s}, which the segment of op ${first} saves in another process`);
+    });
+  }
+}
 
 class Data {
   chunks: Buffer[] = [];
@@ -85,6 +119,7 @@ function okErrnos(names: readonly string[] = []): number[] {
 
 /** Encode a plan. With `describe`, per-op descriptions are embedded (the -Me launcher prints them). */
 export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => string): Buffer {
+  checkSegments(ops);
   const opsOff = PLAN_HDR.size;
   const dataBase = opsOff + ops.length * OP.size;
   const data = new Data(dataBase);
@@ -96,7 +131,7 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
   ops.forEach((o, i) => {
     const r = i * OP.size;
     let flags = 0;
-    records.writeUInt32LE(o.kind === 'init_fork' ? WIRE.OP_INIT_FORK : SYS[o.kind], r + F.nr!.offset);
+    records.writeUInt32LE(o.kind in PSEUDO ? PSEUDO[o.kind as PseudoOp] : SYS[o.kind as keyof typeof SYS], r + F.nr!.offset);
     if (o.args.length > WIRE.ARGS) throw new Error(`encode: ${o.kind} has ${o.args.length} arguments, at most ${WIRE.ARGS}`);
     const argAt: number[] = [];
     o.args.forEach((a, k) => {
@@ -145,6 +180,7 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
       records.writeBigInt64LE(o.expect, r + F.expect!.offset);
     }
     if (o.soft) flags |= WIRE.F_SOFT;
+    if (o.quiet) flags |= WIRE.F_QUIET;
     okErrnos(o.okErrno).forEach((e, j) => records.writeUInt16LE(e, r + F.ok_errno!.offset + 2 * j));
     records.writeUInt32LE(flags >>> 0, r + F.flags!.offset);
   });

@@ -20,8 +20,15 @@ export type Arg =
 /** The phase an op belongs to: named in errors (`[op 14/31, phase mnt]`). */
 export type Phase = 'sync' | 'user' | 'proc' | 'fds' | 'mnt' | 'net' | 'uts' | 'caps' | 'cpu' | 'rlimits' | 'misc' | 'landlock' | 'init' | 'seccomp' | 'exec';
 
+/**
+ * Mechanisms that are not one syscall (numbers in src/linux/wire.ts): the fork of --init's PID 1,
+ * and for the -Me launcher a child that runs a segment of the plan ('spawn', args: clone flags and
+ * the segment's length) and the wait for it ('join', args: its pid).
+ */
+export type PseudoOp = 'init_fork' | 'spawn' | 'join';
+
 export interface ChildOp {
-  readonly kind: SyscallName | 'init_fork';
+  readonly kind: SyscallName | PseudoOp;
   readonly args: readonly Arg[];
   readonly phase: Phase;
   /** Save the result (or -errno) in this slot. */
@@ -34,6 +41,8 @@ export interface ChildOp {
   readonly okErrno?: readonly string[];
   /** A failure is a warning and the plan goes on (nsjail's mandatory:false). */
   readonly soft?: boolean;
+  /** A failure is not described on the -Me launcher's log: the child it waited for described its own. */
+  readonly quiet?: boolean;
   /** Success only when the call returns exactly this. */
   readonly expect?: bigint;
   /** Overrides the generic rendering for logs and errors. */

@@ -3,14 +3,10 @@
  * child, and read its error pipe (EOF = execve succeeded). Reports name the
  * failing op through the describer.
  */
-import { closeSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
-import { JailError } from '../errors.js';
 import { errnoName } from '../linux/errno.js';
-import { pipeCloexec, reapKilled, releasePlan, seqpacketPair, sendFd, spawnPlan } from '../linux/libc.js';
+import { JailError, errorText } from '../errors.js';
 import { log } from '../log/logger.js';
 import { newContext, type PlanContext } from '../phases/context.js';
-import { setupUserFromParent } from '../phases/user.js';
 import { describeOp } from '../plan/describe.js';
 import { encodePlan } from '../plan/encode.js';
 import type { ChildOp } from '../plan/ops.js';
@@ -18,14 +14,17 @@ import type { Anchors } from '../features/types.js';
 import { buildChildProgram } from '../plan/program.js';
 import { opArgOffset, REPORT, WIRE } from '../linux/wire.js';
 import type { Prepared } from '../prepare.js';
+import { sys } from './sys.js';
 
-/** A failure between clone and release; the child (pid) was killed and still needs reaping. */
-export class LaunchError extends Error {
+/** A failure between clone and release; the child (pid) was killed and reaped. Keeps the cause's call and errno. */
+export class LaunchError extends JailError {
   constructor(
-    message: string,
+    cause: unknown,
     readonly pid?: number,
   ) {
-    super(message);
+    const c = cause instanceof JailError ? cause : undefined;
+    super(c ? c.message : typeof cause === 'string' ? cause : errorText(cause), { call: c?.call, args: c?.args, errno: c?.errno, hint: c?.hint, stage: 'launch' });
+    this.name = 'LaunchError';
   }
 }
 
@@ -51,8 +50,9 @@ export interface Launched {
   readonly pid: number;
   /** Resolves once the child exec'd (true) or failed before it (false; the error is logged). */
   readonly executed: Promise<boolean>;
-  /** Why the launch failed, once `executed` resolved false: as a line, and typed. */
+  /** Why the launch failed, once `executed` resolved false. */
   failure?: string;
+  /** The same, typed: the child's report, or the parent-side failure (the report pipe could not be read). */
   error?: JailError;
   /** The errno of that failure. */
   failureErrno?: number;
@@ -100,16 +100,6 @@ function childError(ops: readonly ChildOp[], r: Report): JailError {
     ops: ops.length,
     phase: op.phase,
     stage: 'child',
-  });
-}
-
-function readAll(fd: number): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    const s = new Socket({ fd, readable: true, writable: false });
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('error', () => resolve(Buffer.concat(chunks)));
-    s.on('close', () => resolve(Buffer.concat(chunks)));
   });
 }
 
@@ -172,37 +162,6 @@ function planTemplate(p: Prepared, anchors: Anchors | undefined, stdio: Stdio): 
   return t;
 }
 
-/**
- * The descriptors a launch holds until each is handed on or closed. Every
- * failure path closes what is left: a launch refused with EMFILE must not
- * leak, or the next launches fail too and the listener stops serving.
- */
-class Held {
-  private readonly fds = new Set<number>();
-  add<T extends number[]>(fds: T): T {
-    for (const fd of fds) if (fd >= 0) this.fds.add(fd);
-    return fds;
-  }
-  /** Close these if still held (each once). */
-  close(...fds: number[]): void {
-    for (const fd of fds) if (this.fds.delete(fd)) closeSync(fd);
-  }
-  /** No longer ours to close (a Socket owns it now). */
-  release(fd: number): void {
-    this.fds.delete(fd);
-  }
-  closeAll(): void {
-    this.close(...this.fds);
-  }
-}
-
-function launchFds(held: Held, handoff: boolean) {
-  const [syncR, syncW] = held.add(pipeCloexec());
-  const [errR, errW] = held.add(pipeCloexec());
-  const [handParent, handChild] = handoff ? held.add(seqpacketPair()) : [-1, -1];
-  return { syncR, syncW, errR, errW, handParent, handChild };
-}
-
 export interface LaunchOptions {
   /** Listen mode: the accepted connection becomes fds 0-2. */
   readonly connFd?: number;
@@ -215,88 +174,101 @@ export interface LaunchOptions {
 }
 
 export function launchJail(p: Prepared, opts: LaunchOptions = {}): Launched {
-  const held = new Held();
-  let fds: ReturnType<typeof launchFds>;
+  // Every descriptor opened here is closed on every failure path: a launch refused half-way
+  // (EMFILE in a burst of connections) must leave nothing behind.
+  const held = new Set<number>();
+  const hold = (pair: [number, number]) => (pair.forEach((fd) => held.add(fd)), pair);
+  const close = (...fds: number[]) => fds.forEach((fd) => held.delete(fd) && sys.close(fd));
+  let syncR = -1, syncW = -1, errR = -1, errW = -1, handParent = -1, handChild = -1;
   let ops: readonly ChildOp[];
   let pid: number;
   let region: bigint | undefined;
   let unpin: (() => void) | undefined;
   try {
-    fds = launchFds(held, opts.handoff !== undefined);
+    [syncR, syncW] = hold(sys.pipeCloexec());
+    [errR, errW] = hold(sys.pipeCloexec());
+    if (opts.handoff) [handParent, handChild] = hold(sys.seqpacketPair());
     const stdio: Stdio = opts.handoff === 'conn' ? 'handoff' : opts.handoff === 'go' ? (opts.stdioFds ? 'go+fds' : 'go') : opts.connFd !== undefined ? 'conn' : opts.stdioFds ? 'fds' : 'inherit';
     const t = planTemplate(p, opts.anchors, stdio);
     ops = t.ops;
     // tsj_spawn copies the blob before clone: patching the shared template in place is safe.
-    [fds.syncR, fds.syncW, fds.errW, opts.connFd ?? -1, fds.handChild, ...(opts.stdioFds ?? [-1, -1, -1])].forEach((v, i) => t.at[i]!.forEach((o) => t.plan.writeBigInt64LE(BigInt(v), o)));
+    [syncR, syncW, errW, opts.connFd ?? -1, handChild, ...(opts.stdioFds ?? [-1, -1, -1])].forEach((v, i) => t.at[i]!.forEach((o) => t.plan.writeBigInt64LE(BigInt(v), o)));
     opts.parent?.beforeClone?.();
     try {
       // Fresh clones of the pinned bind sources, at the descriptors the plan names (phases/pins.ts).
       unpin = p.pins?.arm();
       // Share memory until execve (no page tables to copy) unless --init forks a reaper that
       // lives on in the child, or the child is charged to a memory cgroup that may OOM-kill it.
-      ({ pid, region } = spawnPlan(t.plan, p.cloneFlags, fds.errW, !p.cfg.init && !opts.parent?.privateMemory));
+      ({ pid, region } = sys.spawnPlan(t.plan, p.cloneFlags, errW, !p.cfg.init && !opts.parent?.privateMemory));
     } finally {
       unpin?.();
       opts.parent?.afterClone?.();
     }
   } catch (e) {
-    held.closeAll();
+    close(...held);
     throw e;
   }
-  const { syncR, syncW, errR, errW, handParent, handChild } = fds;
-  held.close(syncR, errW, handChild);
-  const abort = (e: unknown): never => {
-    process.kill(pid, 'SIGKILL');
-    reapKilled(pid);
-    if (region !== undefined) releasePlan(region);
-    opts.parent?.onFailure?.(pid);
-    held.closeAll();
-    throw new LaunchError((e as Error).message, pid);
-  };
+  close(syncR, errW, handChild);
   try {
     opts.parent?.beforeRelease?.(pid);
-    setupUserFromParent(p, pid);
-    writeSync(syncW, 'G');
+    sys.setupUser(p, pid);
+    sys.write(syncW, 'G');
   } catch (e) {
-    abort(e);
+    sys.kill(pid, 'SIGKILL');
+    sys.reapKilled(pid);
+    if (region !== undefined) sys.releasePlan(region);
+    opts.parent?.onFailure?.(pid);
+    close(...held);
+    throw new LaunchError(e, pid);
   }
-  held.close(syncW);
-  let reports: Promise<Buffer>;
-  try {
-    reports = readAll(errR);
-    held.release(errR);
-  } catch (e) {
-    abort(e);
-  }
+  close(syncW);
+  // The reader owns the error pipe from here.
+  held.delete(errR);
   let handOpen = handParent >= 0;
   const closeHand = () => {
-    held.close(handParent);
+    if (handOpen) close(handParent);
     handOpen = false;
   };
   const launched: Launched = {
     pid,
-    executed: reports!.then(function childReports(buf) {
-      // EOF: the child exec'd or died, so it no longer uses its plan memory.
-      if (region !== undefined) releasePlan(region);
-      closeHand();
-      for (const r of parseReports(buf)) {
-        const err = childError(ops, r);
-        if (r.soft) log.warn(err.render(), err.fields());
-        else {
-          launched.error = err;
-          launched.failure = err.render();
-          launched.failureErrno = r.errno;
-          log.error(launched.failure, err.fields());
+    executed: sys.readToEnd(errR, `report pipe of pid=${pid}`).then(
+      function childReports(buf) {
+        // EOF: the child exec'd or died, so it no longer uses its plan memory.
+        if (region !== undefined) sys.releasePlan(region);
+        closeHand();
+        for (const r of parseReports(buf)) {
+          const err = childError(ops, r);
+          if (r.soft) log.warn(err.render(), err.fields());
+          else {
+            launched.error = err;
+            launched.failure = err.render();
+            launched.failureErrno = r.errno;
+            log.error(launched.failure, err.fields());
+          }
         }
-      }
-      return launched.failure === undefined;
-    }),
+        return launched.failure === undefined;
+      },
+      function reportLost(e: unknown) {
+        // Whether the child exec'd is unknown: it must not run on as if it had, nor count as the program.
+        launched.error = e instanceof JailError ? e : new JailError(errorText(e), { stage: 'launch' });
+        launched.failure = `${launched.error.render()}: the launch outcome is unknown, the jail is killed`;
+        log.error(launched.failure);
+        try {
+          sys.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone already */
+        }
+        // The child may still run on its plan memory (it is killed, not yet reaped): the region stays mapped.
+        closeHand();
+        return false;
+      },
+    ),
   };
   if (handOpen) {
     launched.handOff = (connFd) => {
       if (!handOpen) throw new LaunchError(`the spare jail pid=${pid} is gone`, pid);
       try {
-        sendFd(handParent, connFd ?? -1);
+        sys.sendFd(handParent, connFd ?? -1);
       } finally {
         closeHand();
       }

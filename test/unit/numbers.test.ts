@@ -198,8 +198,10 @@ function configTexts(path: string, value: string, repeated: boolean, extra?: str
   const jsonValue = /^-?\d+$/.test(value) && Number.isSafeInteger(Number(value)) ? value : JSON.stringify(value);
   let json = `"${leaf}": ${repeated ? `[${jsonValue}]` : jsonValue}${rlimitType ? `, "${leaf}_type": "VALUE"` : ''}`;
   for (const p of parts.reverse()) {
+    // A mount entry needs its required dst.
+    if (p === 'mount') [text, json] = [`dst: "/x" ${text}`, `"dst": "/x", ${json}`];
     text = `${p} { ${text} }`;
-    json = `"${p}": ${['uidmap', 'gidmap', 'traffic_rule', 'rule4', 'rule6'].includes(p) ? `[{${json}}]` : `{${json}}`}`;
+    json = `"${p}": ${['uidmap', 'gidmap', 'traffic_rule', 'rule4', 'rule6', 'mount'].includes(p) ? `[{${json}}]` : `{${json}}`}`;
   }
   if (extra) {
     text = `${extra} ${text}`;
@@ -273,6 +275,8 @@ const CONFIG_ROWS: Readonly<Record<string, FieldRow>> = {
   'tsjail.pow': { with: 'mode: LISTEN port: 1', ok: ['0', '1000000'], bad: ['1000001', '-1', '4294967296'] },
   'tsjail.pow_timeout': { ok: ['1', '86400'], bad: ['0', '86401', '-1'] },
   'tsjail.output_limit': U64_FIELD,
+  'mount.dir_mode': { ok: ['0', '4095', '0x10'], bad: ['4096', '4294967296', '-1'] },
+  'mount.src_fd': I32_FD,
 };
 
 /** Every integer field reachable from NsJailConfig, as dotted paths, with whether it is repeated. */

@@ -32,6 +32,7 @@ describe('verdictOf', () => {
     ['seccomp kill (SIGSYS)', exit({ signal: 31 }), undefined, 'SV'],
     ['setup failure', exit({ exitCode: 255, reason: 'setup_failed' }), undefined, 'SE'],
     ["tsjail's own SIGTERM", exit({ signal: 9, reason: 'signal' }), undefined, 'SE'],
+    ['wait4 failed (how it ended is unknown)', exit({ reason: 'wait_failed' }), undefined, 'SE'],
   ];
   for (const [name, e, usage, want] of cases) {
     it(`${name} → ${want}`, () => {

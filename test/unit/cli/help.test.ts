@@ -55,7 +55,7 @@ describe('the flag table', () => {
   });
 
   /** Options whose shown default is a description rather than a value the option takes. */
-  const DESCRIBED = new Set(['port', 'exec_file', 'user', 'group', 'chroot', 'pass_fd', 'oom_score_adj', 'log', 'macvlan_vs_ma', 'output_limit', 'pow']);
+  const DESCRIBED = new Set(['dir', 'port', 'exec_file', 'user', 'group', 'chroot', 'pass_fd', 'oom_score_adj', 'log', 'macvlan_vs_ma', 'output_limit', 'pow']);
 
   it('shows the defaults the parser really has: giving the shown value changes nothing', async () => {
     const base = defaultSpec().cfg;
@@ -79,6 +79,9 @@ function valueFor(f: Flag): string {
   if (f.arg === 'HOST:PORT') return '127.0.0.1:9100';
   if (f.long === 'traffic_rule') return 'proto=tcp,dport=80';
   if (f.long === 'cap') return 'CAP_CHOWN';
+  if (f.long === 'file') return '/x=hi';
+  if (f.long === 'file_fd') return '0:/x';
+  if (f.long === 'overlay_ro') return '/a:/b:/c';
   if (f.arg === 'LIST') return f.long.startsWith('syscall_') ? 'read' : 'x';
   return '/tmp';
 }

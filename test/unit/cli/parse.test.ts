@@ -64,11 +64,11 @@ describe('getopt_long-compatible parsing', () => {
   it('mount options split on colons as nsjail', async () => {
     const { spec } = await parseCommandLine(['-R', '/a', '-B', '/b:/c:nosuid', '-m', 'none:/t:tmpfs:size=1m:x', '-s', '/proc/self/fd:/dev/fd', '-T', '/tmp', '--', '/x']);
     expect(spec.cfg.mount.map((m) => [m.src, m.dst, m.fstype, m.options, m.is_bind, m.rw, m.is_symlink])).toEqual([
-      ['/a', '/a', undefined, undefined, true, false, false],
-      ['/b', '/c', undefined, 'nosuid', true, true, false],
+      ['/a', '/a', '', '', true, false, false],
+      ['/b', '/c', '', 'nosuid', true, true, false],
       ['none', '/t', 'tmpfs', 'size=1m:x', false, true, false],
-      ['/proc/self/fd', '/dev/fd', undefined, undefined, false, false, true],
-      [undefined, '/tmp', 'tmpfs', 'size=4194304', false, true, false],
+      ['/proc/self/fd', '/dev/fd', '', '', false, false, true],
+      ['', '/tmp', 'tmpfs', 'size=4194304', false, true, false],
     ]);
   });
 

@@ -2,9 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UNSUPPORTED_FIELDS, applyConfigFile, configToState, expandEnvar } from '../../../src/config/apply.js';
+import { applyConfigFile, configToState, expandEnvar } from '../../../src/config/apply.js';
+import { fieldsOf } from '../../../src/config/fields.js';
 import { ConfigError, loadConfigFile, parseConfigText } from '../../../src/config/load.js';
-import { defaultConfig, defaultSpec } from '../../../src/spec.js';
+import { defaultConfig, defaultMount, defaultSpec } from '../../../src/spec.js';
 import { NSJAIL_CONFIGS, haveNsjailConfigs, nsjailConfigFiles } from './helpers.js';
 
 const fromText = (text: string) => configToState(parseConfigText(text, 'x.cfg'));
@@ -54,7 +55,7 @@ describe('configToState', () => {
     expect(state.rlimits.cpu).toEqual({ value: 600n, type: 'INF' });
     expect(uidmap).toEqual([{ inside_id: '0', outside_id: '1000', count: 2, use_newidmap: true }]);
     expect(gidmap).toEqual([{ inside_id: '0', outside_id: '', count: 1, use_newidmap: false }]);
-    expect(state.mount[0]).toEqual({ src: '/', dst: '/', is_bind: true, is_dir: false, rw: false, mandatory: false, is_symlink: false, nosuid: false, nodev: false, noexec: false });
+    expect(state.mount[0]).toEqual({ ...defaultMount(), src: '/', dst: '/', is_bind: true, is_dir: false, mandatory: false });
     expect(state.mount[1]!.src_content).toEqual(new Uint8Array([97, 0, 98]));
     expect('is_dir' in state.mount[1]!).toBe(false);
     expect(state.mount[2]!.is_dev).toBe(true);
@@ -97,7 +98,9 @@ describe('configToState', () => {
       seccomp_unotify_report: "/tmp/r"
     `);
     expect(state.unsupported).toEqual(['user_net.rule4', 'seccomp_unotify', 'seccomp_unotify_report']);
-    expect(UNSUPPORTED_FIELDS).not.toContain('user_net');
+    // The list is config.proto's: the fields marked [(tsjail_unsupported) = true].
+    expect(fieldsOf('nsjail.NsJailConfig').filter((f) => f.unsupported).map((f) => f.name)).toEqual(['seccomp_unotify', 'seccomp_unotify_report']);
+    expect(fieldsOf('nsjail.NsJailConfig.UserNet').filter((f) => f.unsupported).map((f) => f.name)).toEqual(['rule4', 'rule6']);
   });
 
   it('fills the networking fields', () => {
@@ -117,7 +120,7 @@ describe('configToState', () => {
       { proto: 'UNKNOWN_PROTO', action: 'DROP', ip_family: 'IPV6', dst_ip: 'fd00::/64' },
     ]);
     expect(state.user_net).toMatchObject({ backend: 'PASTA', ns_iface: 'tap0', ip4: '10.255.255.2', pasta: { map_gw: false, tcp_map_in: '8080', nat: true } });
-    expect(fromText('user_net { }').state.user_net).toEqual({ backend: 'NSTUN', ip4: '10.255.255.2', gw4: '10.255.255.1', ip6: 'fc00::2', gw6: 'fc00::1', ns_iface: 'eth0' });
+    expect(fromText('user_net { }').state.user_net).toEqual({ backend: 'NSTUN', ip4: '10.255.255.2', gw4: '10.255.255.1', ip6: 'fc00::2', gw6: 'fc00::1', ns_iface: 'eth0', rule4: [], rule6: [] });
     expect(state.ext.netns).toBe('/run/netns/x');
   });
 

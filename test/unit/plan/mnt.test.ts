@@ -12,6 +12,7 @@ import type { Arg, ChildOp } from '../../../src/plan/ops.js';
 import { mountLogLine, pickWorkBase, plantedLink, prepare, prepareMount, splitMountOptions, type PreparedMount } from '../../../src/prepare.js';
 import { FAKE_HOST } from '../helpers/host.js';
 import type { MountPt } from '../../../src/spec.js';
+import { defaultMount } from '../../../src/spec.js';
 
 const host = { ...FAKE_HOST, uid: 0, gid: 0 };
 
@@ -44,16 +45,7 @@ async function plan(args: string[]) {
   return { p, ops, raw: ops.map(raw) };
 }
 
-const mp = (m: Partial<MountPt> & { dst: string }): MountPt => ({
-  is_bind: false,
-  rw: false,
-  mandatory: true,
-  is_symlink: false,
-  nosuid: false,
-  nodev: false,
-  noexec: false,
-  ...m,
-});
+const mp = (m: Partial<MountPt> & { dst: string }): MountPt => ({ ...defaultMount(), ...m });
 
 const prepared = (m: MountPt): PreparedMount => {
   const p = prepareMount(m);
@@ -390,5 +382,37 @@ describe('plantedLink: symlinks a jail could have planted in a writable source',
     } finally {
       rmSync(w, { recursive: true, force: true });
     }
+  });
+});
+
+describe('container ops (--dir, --file, --overlay_ro)', () => {
+  it('--dir: mkdirat with the mode between umask(0) and the umask restored', async () => {
+    const { raw } = await plan(['--dir', '/a/b:0700']);
+    const i = raw.findIndex((r) => r.startsWith('mkdirat(-100, "/a/b"'));
+    expect(raw[i - 1]).toMatch(/^umask\(0\) >\$\d+$/);
+    expect(raw[i]).toBe(`mkdirat(-100, "/a/b", ${0o700})`);
+    expect(raw[i + 1]).toMatch(/^umask\(\$\d+\)$/);
+    expect(raw[i - 2]).toBe(`mkdirat(-100, "/a", ${0o755})`);
+  });
+
+  it('--overlay_ro: overlayfs with only lowerdir, in the order given, read-only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsjail-ovro-'));
+    try {
+      for (const d of ['x', 'y']) mkdirSync(join(dir, d));
+      const { raw } = await plan(['--overlay_ro', `${dir}/x:${dir}/y:/ov`]);
+      const m = raw.find((r) => r.startsWith('mount("overlay"'))!;
+      expect(m).toContain(`"lowerdir=/oldroot${dir}/x:/oldroot${dir}/y,userxattr"`);
+      expect(m).toContain('MS_RDONLY');
+      expect(m).not.toContain('upperdir');
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it('--file: the text after the first = as src_content, read-only', async () => {
+    const { spec } = await parseCommandLine(['--file', '/etc/x=a=b:c', '--', '/bin/true']);
+    const m = spec.cfg.mount.at(-1)!;
+    expect(new TextDecoder().decode(m.src_content)).toBe('a=b:c');
+    expect([m.dst, m.rw]).toEqual(['/etc/x', false]);
   });
 });
