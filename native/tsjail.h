@@ -33,4 +33,8 @@ int tsj_send_fd(int sock, int fd);
 int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd);
 void tsj_reset_signals(void);
 
+/* The seccomp notification supervisor's calls (notify.c). */
+int tsj_recv_fd_cred(int sock, int *fd, int *pid);
+long tsj_vm_read(int pid, uint64_t addr, void *buf, uint64_t len);
+
 #endif

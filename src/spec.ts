@@ -109,6 +109,10 @@ export interface ConfigState {
   seccomp_policy_file?: string;
   seccomp_string: string[];
   seccomp_log: boolean;
+  /** --seccomp_unotify (field 99): trace file and network calls through the notification supervisor. */
+  seccomp_unotify: boolean;
+  /** --seccomp_unotify_report (field 100): where the trace report is written. */
+  seccomp_unotify_report?: string;
   cgroup_mem_max: bigint;
   cgroup_mem_memsw_max: bigint;
   cgroup_mem_swap_max: bigint;
@@ -167,6 +171,8 @@ export interface TsjailExt {
   seccomp_equivalents: boolean;
   /** --seccomp_bpf_file: a raw classic-BPF filter installed next to the compiled one. */
   seccomp_bpf_file?: string;
+  /** Refusals and USER_NOTIF rules answered by tsjail's notification supervisor (named first); --seccomp_no_notify clears it. */
+  seccomp_notify: boolean;
   status_fd?: number;
   status_file?: string;
   log_format: 'text' | 'json';
@@ -215,6 +221,7 @@ export function defaultExt(): TsjailExt {
     syscall_deny: [],
     seccomp_preset: [],
     seccomp_equivalents: true,
+    seccomp_notify: true,
     log_format: 'text',
   };
 }
@@ -282,6 +289,7 @@ export function defaultConfig(fromCli: boolean): ConfigState {
     mount: [],
     seccomp_string: [],
     seccomp_log: false,
+    seccomp_unotify: false,
     cgroup_mem_max: 0n,
     cgroup_mem_memsw_max: 0n,
     cgroup_mem_swap_max: -1n,

@@ -32,8 +32,6 @@ export const UNSUPPORTED_FIELDS = [
   'macvlan_vs_mo',
   'traffic_rule',
   'user_net',
-  'seccomp_unotify',
-  'seccomp_unotify_report',
 ] as const;
 
 /** A config file's contribution: its state, plus the id maps and argv nsjail keeps outside the proto. */
@@ -112,11 +110,11 @@ const PLAIN_FIELDS: readonly Key[] = [
   'seccomp_log', 'cgroup_mem_mount', 'cgroup_mem_parent', 'cgroup_pids_mount', 'cgroup_pids_parent',
   'cgroup_net_cls_classid', 'cgroup_net_cls_mount', 'cgroup_net_cls_parent', 'cgroup_cpu_ms_per_sec', 'cgroup_cpu_mount',
   'cgroup_cpu_parent', 'cgroupv2_mount', 'use_cgroupv2', 'detect_cgroupv2', 'iface_no_lo', 'macvlan_vs_ip', 'macvlan_vs_nm',
-  'macvlan_vs_gw', 'macvlan_vs_ma', 'macvlan_vs_mo', 'use_core_scheduling', 'init',
+  'macvlan_vs_gw', 'macvlan_vs_ma', 'macvlan_vs_mo', 'use_core_scheduling', 'init', 'seccomp_unotify',
 ];
 const REPEATED_FIELDS: readonly Key[] = ['description', 'envar', 'cap', 'pass_fd', 'seccomp_string', 'iface_own'];
 const INT64_FIELDS: readonly Key[] = ['cgroup_mem_max', 'cgroup_mem_memsw_max', 'cgroup_mem_swap_max', 'cgroup_pids_max'];
-const PRESENCE_FIELDS: readonly Key[] = ['name', 'log_fd', 'log_file', 'oom_score_adj', 'seccomp_policy_file', 'macvlan_iface'];
+const PRESENCE_FIELDS: readonly Key[] = ['name', 'log_fd', 'log_file', 'oom_score_adj', 'seccomp_policy_file', 'macvlan_iface', 'seccomp_unotify_report'];
 
 /** Every ConfigState field that maps one-to-one onto a proto field of the same name and type. */
 export const DIRECT_FIELDS: readonly Key[] = [...PLAIN_FIELDS, ...REPEATED_FIELDS, ...INT64_FIELDS, ...PRESENCE_FIELDS];
@@ -168,6 +166,7 @@ function toExt(m: NonNullable<NsJailConfigMessage['tsjail']>): TsjailExt {
   ext.seccomp_preset = [...m.seccomp_preset];
   ext.seccomp_equivalents = m.seccomp_equivalents;
   if (has(m, 'seccomp_bpf_file')) ext.seccomp_bpf_file = m.seccomp_bpf_file;
+  ext.seccomp_notify = (m as unknown as { seccomp_notify: boolean }).seccomp_notify;
   if (has(m, 'status_fd')) ext.status_fd = m.status_fd;
   if (has(m, 'status_file')) ext.status_file = m.status_file;
   const format = LOG_FORMATS.find((f) => f === m.log_format);

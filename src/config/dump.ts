@@ -149,6 +149,7 @@ function extMessage(ext: TsjailExt): Record<string, unknown> | undefined {
   if (Object.keys(landlock).length) out['landlock'] = landlock;
   for (const key of ['syscall_allow', 'syscall_deny', 'seccomp_preset'] as const) if (ext[key].length) out[key] = [...ext[key]];
   if (!ext.seccomp_equivalents) out['seccomp_equivalents'] = false;
+  if (!ext.seccomp_notify) out['seccomp_notify'] = false;
   if (ext.seccomp_bpf_file !== undefined) out['seccomp_bpf_file'] = ext.seccomp_bpf_file;
   if (ext.status_fd !== undefined) out['status_fd'] = ext.status_fd;
   if (ext.status_file !== undefined) out['status_file'] = ext.status_file;

@@ -49,7 +49,7 @@ function layout(name: string, doc: string, specs: readonly FieldSpec[]): Layout 
 
 /** Numeric constants, spelled as in C (TSJ_ prefix added by the generator). */
 export const WIRE = {
-  ABI_VERSION: 2,
+  ABI_VERSION: 3,
   PLAN_MAGIC: 0x504a5354, // "TSJP"
   EXEC_MAGIC: 0x454a5354, // "TSJE"
   MAX_SLOTS: 256,
@@ -77,6 +77,17 @@ export const WIRE = {
   PSEUDO_BASE: 0x10000,
   /** Fork. The parent (the jail's PID 1) runs the next args[0] ops, ending in its init's execve; the child skips them. Returns the child's pid in the parent, 0 in the child. */
   OP_INIT_FORK: 0x10001,
+  /**
+   * Start a hand-off thread (CLONE_THREAD, sharing the fd table) on the stack args[1] (args[2] bytes): it
+   * waits, without a filter of its own, for the listener args[0] (a struct tsj_handoff) receives, sends it
+   * over that struct's socket with SCM_RIGHTS and exits. Returns the thread's tid.
+   */
+  OP_HANDOFF_THREAD: 0x10002,
+  /**
+   * Give the thread of args[0] the descriptor args[1] and spin, without a syscall (the filter just
+   * installed sees every call), until it has sent it. Returns 0, or the thread's -errno.
+   */
+  OP_HANDOFF_WAIT: 0x10003,
   /** The runner reports this op index when the plan itself is malformed. */
   BAD_PLAN_INDEX: 0xffffffff,
 } as const;
@@ -126,7 +137,14 @@ export const EXEC_HDR = layout('tsj_exec_hdr', 'Input of the -Me launcher: this 
   { name: 'pad', type: 'u32' },
 ]);
 
-export const LAYOUTS = [OP, PLAN_HDR, REPORT, EXEC_HDR] as const;
+export const HANDOFF = layout('tsj_handoff', 'Shared by a plan and its hand-off thread (OP_HANDOFF_*), in the plan data.', [
+  { name: 'fd', type: 'i32', doc: 'the descriptor to send; written before go' },
+  { name: 'go', type: 'i32', doc: 'set to 1 by the plan once fd is valid' },
+  { name: 'done', type: 'i32', doc: 'set by the thread: 1 sent, or -errno' },
+  { name: 'sock', type: 'i32', doc: 'the AF_UNIX socket to send it over' },
+]);
+
+export const LAYOUTS = [OP, PLAN_HDR, REPORT, EXEC_HDR, HANDOFF] as const;
 
 /** Where args[k] of op record i starts in a plan blob. */
 export const opArgOffset = (i: number, k: number): number => PLAN_HDR.size + i * OP.size + OP.fields.args!.offset + 8 * k;

@@ -5,10 +5,11 @@
  */
 import { SYS } from '../linux/consts.js';
 import { errnoValue } from '../linux/errno.js';
-import type { Arg, ChildOp } from './ops.js';
+import type { Arg, ChildOp, PseudoOp } from './ops.js';
 import { OP, PLAN_HDR, WIRE } from '../linux/wire.js';
 
 const F = OP.fields;
+const PSEUDO: Record<PseudoOp, number> = { init_fork: WIRE.OP_INIT_FORK, handoff_thread: WIRE.OP_HANDOFF_THREAD, handoff_wait: WIRE.OP_HANDOFF_WAIT };
 
 class Data {
   chunks: Buffer[] = [];
@@ -96,7 +97,7 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
   ops.forEach((o, i) => {
     const r = i * OP.size;
     let flags = 0;
-    records.writeUInt32LE(o.kind === 'init_fork' ? WIRE.OP_INIT_FORK : SYS[o.kind], r + F.nr!.offset);
+    records.writeUInt32LE(o.kind in PSEUDO ? PSEUDO[o.kind as PseudoOp] : SYS[o.kind as keyof typeof SYS], r + F.nr!.offset);
     if (o.args.length > WIRE.ARGS) throw new Error(`encode: ${o.kind} has ${o.args.length} arguments, at most ${WIRE.ARGS}`);
     const argAt: number[] = [];
     o.args.forEach((a, k) => {

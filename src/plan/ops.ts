@@ -17,11 +17,14 @@ export type Arg =
   /** The int32 at `offset` inside another op's data argument `from` (the same Arg object), read when the call is made. */
   | { readonly t: 'load'; readonly from: Arg; readonly offset: number; readonly label: string };
 
+/** Mechanisms that are not one syscall (native/runner.c, TSJ_OP_* in src/linux/wire.ts). */
+export type PseudoOp = 'init_fork' | 'handoff_thread' | 'handoff_wait';
+
 /** The phase an op belongs to: named in errors (`[op 14/31, phase mnt]`). */
 export type Phase = 'sync' | 'user' | 'proc' | 'fds' | 'mnt' | 'net' | 'uts' | 'caps' | 'cpu' | 'rlimits' | 'misc' | 'landlock' | 'init' | 'seccomp' | 'exec';
 
 export interface ChildOp {
-  readonly kind: SyscallName | 'init_fork';
+  readonly kind: SyscallName | PseudoOp;
   readonly args: readonly Arg[];
   readonly phase: Phase;
   /** Save the result (or -errno) in this slot. */

@@ -114,8 +114,6 @@ int main(int argc, char **argv) {
 
 describe('options tsjail refuses by name', () => {
   const refused: Array<[string[], string]> = [
-    [['--seccomp_unotify'], "option '--seccomp_unotify' is not supported yet"],
-    [['--seccomp_unotify_report', '/tmp/r'], "option '--seccomp_unotify_report' is not supported yet"],
     [['--iface_own', 'eth0'], "option '--iface_own' is not supported yet"],
     [['--macvlan_iface', 'eth0'], "option '--macvlan_iface' is not supported yet"],
     [['--use_pasta'], '--use_pasta is an option of older nsjail releases: replaced by --user_net'],

@@ -93,12 +93,16 @@ describe('configToState', () => {
       macvlan_iface: "eth0" macvlan_vs_ip: "10.0.0.2" macvlan_vs_mo: "private"
       traffic_rule { proto: TCP dport: 80 }
       user_net { }
-      seccomp_unotify: true
-      seccomp_unotify_report: "/tmp/r"
     `);
     // macvlan_vs_mo is given, but at its default: it changes nothing.
-    expect(state.unsupported).toEqual(['iface_own', 'macvlan_iface', 'macvlan_vs_ip', 'traffic_rule', 'user_net', 'seccomp_unotify', 'seccomp_unotify_report']);
+    expect(state.unsupported).toEqual(['iface_own', 'macvlan_iface', 'macvlan_vs_ip', 'traffic_rule', 'user_net']);
     expect(UNSUPPORTED_FIELDS).toContain('user_net');
+  });
+
+  it('reads seccomp_unotify (99), seccomp_unotify_report (100) and tsjail.seccomp_notify', () => {
+    const { state } = fromText('seccomp_unotify: true\nseccomp_unotify_report: "/tmp/r"\ntsjail { seccomp_notify: false }');
+    expect([state.seccomp_unotify, state.seccomp_unotify_report, state.ext.seccomp_notify, state.unsupported]).toEqual([true, '/tmp/r', false, []]);
+    expect(fromText('hostname: "x"').state.ext.seccomp_notify).toBe(true);
   });
 
   it('treats unsupported fields at their defaults as unused', () => {

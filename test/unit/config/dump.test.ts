@@ -114,12 +114,12 @@ describe('dumpConfig', () => {
 
   it('names what it cannot express', () => {
     const spec = defaultSpec();
-    spec.cfg.unsupported.push('user_net', 'iface_own', '--seccomp_unotify', '--iface_own');
+    spec.cfg.unsupported.push('user_net', 'iface_own', '--user_net', '--iface_own');
     spec.cfg.iface_own.push('eth1');
     spec.cli.experimental_mnt = 'new';
     const text = dumpConfig(spec);
     expect(text).toContain('# --experimental_mnt=new has no config field\n');
-    expect(text).toContain('# Left out, not supported yet: user_net, --seccomp_unotify\n');
+    expect(text).toContain('# Left out, not supported yet: user_net, --user_net\n');
     expect(text).toContain('iface_own: "eth1"');
   });
 });
