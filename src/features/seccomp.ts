@@ -74,12 +74,13 @@ export interface NotifyWants {
 export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: NotifyWants = { trace: p.cfg.seccomp_unotify, learn: false }): Promise<FeatureRun & { stats?: Stats }> {
   const { cfg } = p;
   const c = await compileFilters(p.spec);
-  const { modelNotifies, notifyModel } = await import('../seccomp/notify.js');
+  const { notifyModel } = await import('../seccomp/notify.js');
   const supervised = cfg.mode !== 'STANDALONE_EXECVE';
   const tracing = wants.trace || wants.learn;
   let notify: NotifySupervisor | undefined;
   let installed = c.compiled;
-  if (supervised && (tracing || (cfg.ext.seccomp_notify && c.model !== undefined && modelNotifies(c.model)))) {
+  // Every compiled policy refuses something (other arches, x32 numbers): each gets the supervisor.
+  if (supervised && (tracing || (cfg.ext.seccomp_notify && c.model !== undefined))) {
     const { probeWaitKillableRecv } = await import('../linux/notify.js');
     if (!probeWaitKillableRecv()) {
       if (tracing) throw new Error(`${wants.learn ? 'tsjail learn' : '--seccomp_unotify'} needs Linux 5.19 or later (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)`);
@@ -100,13 +101,13 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
 
   // Jails whose violation tsjail named: a death by SIGSYS needs no audit record then.
   const named = new Set<number>();
-  // PID 1s of a pid namespace killed with SIGKILL for a KILL or TRAP answer (SIGSYS cannot reach them).
-  const killedInit = new Set<number>();
+  // Jails killed with SIGKILL for a KILL or TRAP answer (SIGSYS could not do): they exit as SIGSYS's.
+  const sigkilled = new Set<number>();
   const withInit = cfg.init && cfg.clone_newpid;
   function onEvent(e: NotifyEvent): void {
     const jail = withInit ? e.ppid : e.jail;
     named.add(jail);
-    if (e.killedInit) killedInit.add(e.tid);
+    if (e.sigkilled && e.tid === jail) sigkilled.add(jail);
     const line = `pid=${e.tid} seccomp ${e.violation ? 'violation' : 'notification'}: ${e.call} on ${e.arch}, ip ${e.ip}, ${e.action}: ${e.outcome}`;
     if (e.violation) log.warn(line);
     else log.info(line);
@@ -120,7 +121,7 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
   return {
     stats,
     ops: installed || c.file ? { filter: (_p, pctx) => planSeccomp(filters, cfg.seccomp_log, pctx) } : undefined,
-    exitSignal: (pid) => (killedInit.has(pid) ? SIGSYS : undefined),
+    exitSignal: (pid) => (sigkilled.has(pid) ? SIGSYS : undefined),
     async onExit(e) {
       if (notify) {
         const r = await notify.finish(e.pid);
@@ -130,7 +131,7 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
           for (const [name, n] of r.calls) stats.calls.set(name, (stats.calls.get(name) ?? 0) + n);
         }
       }
-      killedInit.delete(e.pid);
+      sigkilled.delete(e.pid);
       return kmsg(e);
     },
     dispose() {

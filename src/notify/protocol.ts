@@ -38,8 +38,8 @@ export interface NotifyEvent {
   readonly violation: boolean;
   /** The last one of this jail that is logged; later ones are counted. */
   readonly last: boolean;
-  /** tid is PID 1 of its pid namespace and gets SIGKILL: its exit is reported as SIGSYS's, as the kernel's kill would be. */
-  readonly killedInit: boolean;
+  /** The process gets SIGKILL for a KILL or TRAP answer: when it is the jail, its exit is reported as SIGSYS's, as the kernel's kill would be. */
+  readonly sigkilled: boolean;
 }
 
 export interface NotifyReport {

@@ -89,8 +89,8 @@ type Plan =
   | { k: 'errno'; errno: number }
   /** SIGSYS to the thread, then the call fails with ENOSYS: it dies of SIGSYS, or its handler runs (TRAP). */
   | { k: 'sigsys'; tgid: number; mustDie: boolean }
-  /** why: the reason SIGSYS could not do; init: PID 1 of its namespace, whose exit tsjail reports as SIGSYS's. */
-  | { k: 'sigkill'; tgid: number; why: string; init?: boolean };
+  /** why: the reason SIGSYS could not do. */
+  | { k: 'sigkill'; tgid: number; why: string };
 
 const init = workerData as WorkerInit;
 const policy: SockFilter[] | undefined = init.policy ? decode(init.policy) : undefined;
@@ -224,7 +224,7 @@ function killPlan(tid: number, trap: boolean): Plan {
   const caught = hasSigsys(st.SigCgt);
   if (trap && caught) return { k: 'sigsys', tgid, mustDie: false };
   // The kernel drops a default-action signal sent to PID 1 of a pid namespace unless it is SIGKILL.
-  if (st.NSpid?.split(/\s+/).pop() === '1') return { k: 'sigkill', tgid, why: 'PID 1 of its pid namespace ignores SIGSYS sent from outside', init: true };
+  if (st.NSpid?.split(/\s+/).pop() === '1') return { k: 'sigkill', tgid, why: 'PID 1 of its pid namespace ignores SIGSYS sent from outside' };
   if (caught) return { k: 'sigkill', tgid, why: 'it catches SIGSYS' };
   if (hasSigsys(st.SigBlk) || hasSigsys(st.SigIgn)) return { k: 'sigkill', tgid, why: 'it blocks or ignores SIGSYS' };
   return { k: 'sigsys', tgid, mustDie: true };
@@ -345,7 +345,7 @@ function handle(l: Listener): void {
     outcome: outcomeText(plan),
     violation: kind !== SECCOMP_RET_USER_NOTIF,
     last: !kill && l.logged === LOG_LIMIT,
-    killedInit: plan.k === 'sigkill' && plan.init === true,
+    sigkilled: plan.k === 'sigkill',
   });
 }
 

@@ -20,11 +20,6 @@ export function notifies(a: Action): boolean {
   return NOTIFIED.has((a & SECCOMP_RET_ACTION_FULL) >>> 0);
 }
 
-/** Whether the model answers any call with one of those (so a supervisor is worth starting). */
-export function modelNotifies(m: Model): boolean {
-  return [m.defaultAction, m.x32Action, m.archAction ?? SECCOMP_RET_KILL_THREAD, ...m.rules.map((r) => r.action)].some(notifies);
-}
-
 /**
  * The notify filter's model. `base` is the policy (absent: allow everything,
  * other arches and x32 numbers too, as without a filter); `traced` are numbers
