@@ -57,6 +57,10 @@ async function runPhases(argv: readonly string[]): Promise<number> {
     const { runSeccompCommand } = await import('./seccomp/command.js');
     return runSeccompCommand(argv.slice(1), { stdout: (s: string) => writeSync(1, s), stderr: (s: string) => writeSync(2, s) });
   }
+  // tsjail learn -o FILE [--errno N] [jail options] -- PROG ARGS: a jail's command line, run once and learnt from.
+  const learn = argv[0] === 'learn' ? await import('./learn/command.js') : undefined;
+  const learnOptions = learn?.parseLearnArgs(argv.slice(1));
+  if (learnOptions) argv = learnOptions.rest;
   let spec: JailSpec;
   try {
     const parsed = await parseCommandLine(argv, applyConfig);
@@ -99,6 +103,7 @@ async function runPhases(argv: readonly string[]): Promise<number> {
     return 255;
   }
   try {
+    if (learn && learnOptions) return await learn.runLearn(spec, learnOptions);
     const { execute } = await import('./execute.js');
     return await execute(spec);
   } catch (e) {

@@ -160,6 +160,8 @@ export interface LandlockSpec {
   scope_abstract_unix: boolean;
   scope_signal: boolean;
   required: boolean;
+  /** --landlock_log: name the file calls on paths outside the rules (the seccomp notification supervisor). */
+  log: boolean;
 }
 
 export interface TsjailExt {
@@ -216,7 +218,7 @@ export const RLIMIT_NAMES: readonly RlimitName[] = ['as', 'core', 'cpu', 'fsize'
 
 export function defaultExt(): TsjailExt {
   return {
-    landlock: { ro: [], rw: [], rx: [], ro_try: [], rw_try: [], rx_try: [], bind_tcp: [], connect_tcp: [], scope_abstract_unix: false, scope_signal: false, required: false },
+    landlock: { ro: [], rw: [], rx: [], ro_try: [], rw_try: [], rx_try: [], bind_tcp: [], connect_tcp: [], scope_abstract_unix: false, scope_signal: false, required: false, log: false },
     syscall_allow: [],
     syscall_deny: [],
     seccomp_preset: [],

@@ -159,6 +159,7 @@ function toExt(m: NonNullable<NsJailConfigMessage['tsjail']>): TsjailExt {
       ro_try: [...l.ro_try], rw_try: [...l.rw_try], rx_try: [...l.rx_try],
       bind_tcp: [...l.bind_tcp], connect_tcp: [...l.connect_tcp],
       scope_abstract_unix: l.scope_abstract_unix, scope_signal: l.scope_signal, required: l.required,
+      log: (l as unknown as { log: boolean }).log,
     };
   }
   ext.syscall_allow = [...m.syscall_allow];

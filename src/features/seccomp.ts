@@ -69,21 +69,31 @@ export interface NotifyWants {
   readonly trace: boolean;
   /** Notify every call and count it by name (tsjail learn). */
   readonly learn: boolean;
+  /** Log the report, and write it to seccomp_unotify_report (--seccomp_unotify). */
+  readonly report: boolean;
+  /** --landlock_log: name file calls outside these paths (the Landlock rules). */
+  readonly watch?: readonly string[];
 }
 
-export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: NotifyWants = { trace: p.cfg.seccomp_unotify, learn: false }): Promise<FeatureRun & { stats?: Stats }> {
+function defaultWants(p: Prepared): NotifyWants {
+  const l = p.cfg.ext.landlock;
+  const watch = l.log ? [l.ro, l.rw, l.rx, l.ro_try, l.rw_try, l.rx_try].flat() : undefined;
+  return { trace: p.cfg.seccomp_unotify, learn: false, report: p.cfg.seccomp_unotify, watch };
+}
+
+export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: NotifyWants = defaultWants(p)): Promise<FeatureRun & { stats?: Stats }> {
   const { cfg } = p;
   const c = await compileFilters(p.spec);
   const { notifyModel } = await import('../seccomp/notify.js');
   const supervised = cfg.mode !== 'STANDALONE_EXECVE';
-  const tracing = wants.trace || wants.learn;
+  const tracing = wants.trace || wants.learn || wants.watch !== undefined;
   let notify: NotifySupervisor | undefined;
   let installed = c.compiled;
   // Every compiled policy refuses something (other arches, x32 numbers): each gets the supervisor.
   if (supervised && (tracing || (cfg.ext.seccomp_notify && c.model !== undefined))) {
     const { probeWaitKillableRecv } = await import('../linux/notify.js');
     if (!probeWaitKillableRecv()) {
-      if (tracing) throw new Error(`${wants.learn ? 'tsjail learn' : '--seccomp_unotify'} needs Linux 5.19 or later (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)`);
+      if (tracing) throw new Error(`${wants.learn ? 'tsjail learn' : wants.trace ? '--seccomp_unotify' : '--landlock_log'} needs Linux 5.19 or later (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)`);
       log.debug('seccomp: no SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux < 5.19): the kernel applies refusals itself');
     } else {
       const { TABLES } = await import('../seccomp/syscalls/index.js');
@@ -91,10 +101,10 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
       const { TRACED_BY_NR } = await import('../notify/syscalls.js');
       const table = TABLES.x86_64!;
       const learnAll = wants.learn ? { auditArch: table.auditArch, rules: [], defaultAction: 0x7fc00000, x32Action: 0x7fc00000, archAction: 0x7fc00000 } : undefined;
-      const model = notifyModel(learnAll ?? c.model, wants.trace ? [...TRACED_BY_NR.keys()] : [], table.auditArch);
+      const model = notifyModel(learnAll ?? c.model, tracing ? [...TRACED_BY_NR.keys()] : [], table.auditArch);
       installed = compileModel(model).program;
       const { NotifySupervisor } = await import('../notify/supervisor.js');
-      notify = new NotifySupervisor({ policy: c.compiled, trace: tracing, learn: wants.learn, onEvent: (e) => onEvent(e) });
+      notify = new NotifySupervisor({ policy: c.compiled, trace: tracing, learn: wants.learn, watch: wants.watch, onEvent: (e) => onEvent(e) });
       if (wants.trace) log.info('Started unotify loop');
     }
   }
@@ -106,13 +116,18 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
   const withInit = cfg.init && cfg.clone_newpid;
   function onEvent(e: NotifyEvent): void {
     const jail = withInit ? e.ppid : e.jail;
-    named.add(jail);
-    if (e.sigkilled && e.tid === jail) sigkilled.add(jail);
-    const line = `pid=${e.tid} seccomp ${e.violation ? 'violation' : 'notification'}: ${e.call} on ${e.arch}, ip ${e.ip}, ${e.action}: ${e.outcome}`;
-    if (e.violation) log.warn(line);
-    else log.info(line);
+    if (e.landlock !== undefined) {
+      log.warn(`pid=${e.tid} landlock: ${e.call} ${e.landlock}`);
+      ctx.emit({ event: 'landlock_outside', pid: jail, tid: e.tid, syscall: e.syscall, nr: e.nr, args: e.args, call: e.call, text: e.landlock });
+    } else {
+      named.add(jail);
+      if (e.sigkilled && e.tid === jail) sigkilled.add(jail);
+      const line = `pid=${e.tid} seccomp ${e.violation ? 'violation' : 'notification'}: ${e.call} on ${e.arch}, ip ${e.ip}, ${e.action}: ${e.outcome}`;
+      if (e.violation) log.warn(line);
+      else log.info(line);
+      ctx.emit({ event: e.violation ? 'seccomp_violation' : 'seccomp_notification', pid: jail, tid: e.tid, syscall: e.syscall, nr: e.nr, arch: e.arch, args: e.args, call: e.call, action: e.action, outcome: e.outcome, ip: e.ip });
+    }
     if (e.last) log.warn(`pid=${jail}: further seccomp notifications of this jail are answered without a log line, and counted`);
-    ctx.emit({ event: e.violation ? 'seccomp_violation' : 'seccomp_notification', pid: jail, tid: e.tid, syscall: e.syscall, nr: e.nr, arch: e.arch, args: e.args, call: e.call, action: e.action, outcome: e.outcome, ip: e.ip });
   }
 
   const stats = tracing ? new Stats() : undefined;
@@ -136,7 +151,7 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
     },
     dispose() {
       try {
-        if (stats && wants.trace) writeReport(stats, cfg.seccomp_unotify_report);
+        if (stats && wants.report) writeReport(stats, cfg.seccomp_unotify_report);
       } finally {
         notify?.dispose();
       }

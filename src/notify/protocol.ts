@@ -12,6 +12,8 @@ export interface WorkerInit {
   readonly trace: boolean;
   /** Also count every call by name (learn). */
   readonly learn: boolean;
+  /** --landlock_log: the rules' paths; a traced file call on another path is handed over to be named. */
+  readonly watch?: readonly string[];
 }
 
 /** A notified call the main thread logs before the worker acts on it. */
@@ -34,8 +36,10 @@ export interface NotifyEvent {
   readonly action: string;
   /** What tsjail does about it. */
   readonly outcome: string;
-  /** A refusal (else a USER_NOTIF rule, which is let through). */
+  /** A refusal (else a USER_NOTIF rule, or a path outside the Landlock rules: let through). */
   readonly violation: boolean;
+  /** --landlock_log: the path outside the rules, and what the jail and the host have there. */
+  readonly landlock?: string;
   /** The last one of this jail that is logged; later ones are counted. */
   readonly last: boolean;
   /** The process gets SIGKILL for a KILL or TRAP answer: when it is the jail, its exit is reported as SIGSYS's, as the kernel's kill would be. */

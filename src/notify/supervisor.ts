@@ -18,6 +18,7 @@ export interface SupervisorOptions {
   readonly policy?: Uint8Array;
   readonly trace: boolean;
   readonly learn: boolean;
+  readonly watch?: readonly string[];
   /** Each notified call the worker hands over, to be logged; the worker acts once this returns. */
   readonly onEvent: (e: NotifyEvent) => void;
 }
@@ -49,7 +50,7 @@ export class NotifySupervisor {
     }
     [this.sock, this.childSock] = pair;
     this.wake = wake;
-    const data: WorkerInit = { sock: this.sock, wake: wake[0], policy: opts.policy, trace: opts.trace, learn: opts.learn };
+    const data: WorkerInit = { sock: this.sock, wake: wake[0], policy: opts.policy, trace: opts.trace, learn: opts.learn, watch: opts.watch };
     this.worker = new Worker(workerPath(), { workerData: data });
     // The jails' exits keep tsjail running; the worker alone never should.
     this.worker.unref();

@@ -42,7 +42,7 @@ import { ARCHS } from '../seccomp/arch.js';
 import { decode, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_LOG, SECCOMP_RET_TRACE, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF, type SockFilter } from '../seccomp/bpf.js';
 import { run } from '../seccomp/interp.js';
 import { syscallByNr, TABLES } from '../seccomp/syscalls/index.js';
-import { decodeCall, decodeTraced, formatCall, type FileType, type Tracee } from './decode.js';
+import { decodeCall, decodeTraced, formatCall, type FileType, type TraceRecord, type Tracee } from './decode.js';
 import { Stats } from './report.js';
 import { TRACED_BY_NR } from './syscalls.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
@@ -280,6 +280,64 @@ function apply(fd: number, id: bigint, tid: number, p: Plan): void {
   }
 }
 
+/** The calls Landlock restricts by path: opening, executing, creating, removing, renaming, linking, truncating. */
+const LANDLOCK_CALLS = new Set(['open', 'openat', 'openat2', 'creat', 'execve', 'execveat', 'mkdir', 'mkdirat', 'mknod', 'mknodat', 'unlink', 'unlinkat', 'rmdir', 'rename', 'renameat', 'renameat2', 'link', 'linkat', 'symlink', 'symlinkat', 'truncate']);
+const within = (p: string, dir: string) => dir === '/' || p === dir || p.startsWith(`${dir.replace(/\/$/, '')}/`);
+
+/** A path as the jail resolves it: its symlinks followed inside the jail's root; a missing tail kept as it is. */
+function resolveInJail(tid: number, path: string): string {
+  const root = `/proc/${tid}/root`;
+  let todo = path.split('/').filter(Boolean);
+  let cur = '';
+  for (let hops = 0; todo.length; ) {
+    const c = todo.shift()!;
+    if (c === '.') continue;
+    if (c === '..') {
+      cur = cur.slice(0, cur.lastIndexOf('/'));
+      continue;
+    }
+    const next = `${cur}/${c}`;
+    let st: FsStats | undefined;
+    try {
+      st = lstatSync(Buffer.from(root + next, 'latin1'), { throwIfNoEntry: false });
+    } catch {
+      st = undefined;
+    }
+    if (!st) return [next, ...todo].join('/');
+    if (!st.isSymbolicLink() || ++hops > 40) {
+      cur = next;
+      continue;
+    }
+    const target = link(root + next) ?? '';
+    todo = [...target.split('/').filter(Boolean), ...todo];
+    if (target.startsWith('/')) cur = '';
+  }
+  return cur || '/';
+}
+
+/** The rules' paths, and where they lead in the jail (Landlock opens them, following links). */
+const watched = new WeakMap<Listener, string[]>();
+function rulesOf(l: Listener, tid: number): string[] {
+  let r = watched.get(l);
+  if (!r) watched.set(l, (r = [...new Set([...init.watch!, ...init.watch!.map((p) => resolveInJail(tid, p))])]));
+  return r;
+}
+
+/** --landlock_log: the first path of a file call that no rule covers, if the jail or the host has it (a probe for a file nowhere is no refusal). */
+function outsideRules(l: Listener, tid: number, rec: TraceRecord): string | undefined {
+  if (!LANDLOCK_CALLS.has(rec.name)) return undefined;
+  const rules = rulesOf(l, tid);
+  const covered = (p: string) => rules.some((d) => within(p, d));
+  for (const p of rec.paths) {
+    if (!p.path.startsWith('/') || covered(p.path) || covered(resolveInJail(tid, p.path))) continue;
+    const inJail = p.jailType !== 'NONEXISTENT' && p.jailType !== 'UNKNOWN';
+    const onHost = p.mainType !== 'NONEXISTENT' && p.mainType !== 'UNKNOWN';
+    if (inJail) return `names ${p.path}, outside the Landlock rules`;
+    if (onHost) return `names ${p.path}, which the jail does not have (the host has it) and the Landlock rules do not cover`;
+  }
+  return undefined;
+}
+
 function archName(audit: number): string {
   return ARCHS.find((a) => a.auditArch === audit)?.name ?? `0x${audit.toString(16)}`;
 }
@@ -301,10 +359,17 @@ function handle(l: Listener): void {
   // Decode before checking the id: once valid after the read, what was read belongs to this call.
   const rec = passes && traced ? decodeTraced(traced, args, t) : undefined;
   if (kind === SECCOMP_RET_ALLOW || kind === SECCOMP_RET_LOG) {
+    const outside = rec && init.watch ? outsideRules(l, tid, rec) : undefined;
     if (!idValid(l.fd, id)) return;
     if (rec) l.stats.add(rec);
     if (init.learn) l.stats.count(x86 ? (syscallByNr(TABLES.x86_64!, nr)?.name ?? `sys_${nr}`) : `${archName(arch)}:${nr}`);
-    return respond(l.fd, id, 0n, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+    if (!outside || l.logged >= LOG_LIMIT) return respond(l.fd, id, 0n, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+    // Named by the main thread, then let through: Landlock, not tsjail, refuses it.
+    l.logged++;
+    const call = decodeCall(nr, 'x86_64', args, t);
+    const key = nextKey++;
+    pending.set(key, { l, id, tid, act: { k: 'continue' } });
+    return post({ t: 'event', key, jail: l.pid, ppid: l.ppid, tid, nr, arch: 'x86_64', ip: `0x${ip.toString(16)}`, syscall: call.name, args: call.args, call: formatCall(call), action: 'ALLOW', outcome: 'let through to Landlock', violation: false, landlock: outside, last: l.logged === LOG_LIMIT, sigkilled: false });
   }
   if (kind === SECCOMP_RET_TRACE) {
     // No tracer: the kernel's answer would be ENOSYS.
