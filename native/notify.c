@@ -1,14 +1,19 @@
 /*
  * Calls of the seccomp notification supervisor (src/notify/) whose arguments
- * are pointer structures koffi would have to build field by field: receiving
- * a listener with its sender's pid, and reading a jailed process's memory.
+ * are pointer structures koffi would have to build field by field (receiving
+ * a listener with its sender's pid, reading a jailed process's memory), and
+ * pairs of calls made for every traced call, one koffi crossing instead of two.
  * Mechanism only: what is read, and what is done with it, is TypeScript's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/seccomp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -57,4 +62,29 @@ long tsj_vm_read(int pid, uint64_t addr, void *buf, uint64_t len)
 	struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
 	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
 	return n < 0 ? -errno : n;
+}
+
+/* For the report: lstat of path inside the process's root (/proc/PID/root)
+ * and on the host, as st_mode values (0: missing or unreadable). */
+void tsj_path_types(int pid, const char *path, uint32_t *modes)
+{
+	char buf[4096 + 64];
+	struct stat st;
+	modes[0] = modes[1] = 0;
+	int n = snprintf(buf, sizeof buf, "/proc/%d/root%s", pid, path);
+	if (n > 0 && (size_t)n < sizeof buf && lstat(buf, &st) == 0)
+		modes[0] = st.st_mode;
+	if (path[0] == '/' && lstat(path, &st) == 0)
+		modes[1] = st.st_mode;
+}
+
+/* A notification that is still pending (SECCOMP_IOCTL_NOTIF_ID_VALID) is
+ * answered with SECCOMP_USER_NOTIF_FLAG_CONTINUE: 0, or -errno (-ENOENT: the
+ * call is gone). */
+int tsj_notif_continue(int fd, uint64_t id)
+{
+	if (ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
+		return -errno;
+	struct seccomp_notif_resp r = {.id = id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+	return ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r) < 0 ? -errno : 0;
 }

@@ -104,7 +104,14 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
       const model = notifyModel(learnAll ?? c.model, tracing ? [...TRACED_BY_NR.keys()] : [], table.auditArch);
       installed = compileModel(model).program;
       const { NotifySupervisor } = await import('../notify/supervisor.js');
-      notify = new NotifySupervisor({ policy: c.compiled, trace: tracing, learn: wants.learn, watch: wants.watch, onEvent: (e) => onEvent(e) });
+      notify = new NotifySupervisor({
+        policy: c.compiled,
+        trace: tracing,
+        learn: wants.learn,
+        watch: wants.watch,
+        onEvent: (e) => onEvent(e),
+        onGone: (g) => log.warn(`pid=${withInit ? g.ppid : g.jail}: ${g.unlogged} more seccomp notifications were answered without a log line`),
+      });
       if (wants.trace) log.info('Started unotify loop');
     }
   }
@@ -137,8 +144,9 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
     stats,
     ops: installed || c.file ? { filter: (_p, pctx) => planSeccomp(filters, cfg.seccomp_log, pctx) } : undefined,
     exitSignal: (pid) => (sigkilled.has(pid) ? SIGSYS : undefined),
+    onStart: () => notify?.start(),
     async onExit(e) {
-      if (notify) {
+      if (notify && tracing) {
         const r = await notify.finish(e.pid);
         if (r.unlogged) log.warn(`pid=${e.pid}: ${r.unlogged} more seccomp notifications were answered without a log line`);
         if (stats) {

@@ -56,6 +56,8 @@ interface Lib {
   sys4: Fn;
   recvFdCred: Fn;
   vmRead: Fn;
+  pathTypes: Fn;
+  notifContinue: Fn;
   errno: () => number;
 }
 
@@ -82,6 +84,8 @@ function load(): Lib {
     sys4: c.func('long syscall(long nr, long a, long b, void *c, long d)'),
     recvFdCred: native.func('int tsj_recv_fd_cred(int sock, _Out_ int *fd, _Out_ int *pid)'),
     vmRead: native.func('long tsj_vm_read(int pid, uint64_t addr, void *buf, uint64_t len)'),
+    pathTypes: native.func('void tsj_path_types(int pid, void *path, void *modes)'),
+    notifContinue: native.func('int tsj_notif_continue(int fd, uint64_t id)'),
     errno: () => koffi.errno() as number,
   };
   return lib;
@@ -159,6 +163,18 @@ export function recvListener(sock: number): { fd: number; pid: number } | null |
   if (r < 0) return r;
   if (r === 0) return null;
   return { fd: fd[0]!, pid: pid[0]! };
+}
+
+/** SECCOMP_IOCTL_NOTIF_ID_VALID, then SEND with SECCOMP_USER_NOTIF_FLAG_CONTINUE: 0, or -errno (-ENOENT: the call is gone, not answered). */
+export function notifContinue(fd: number, id: bigint): number {
+  return Number(load().notifContinue(fd, id));
+}
+
+const modes = new Uint32Array(2);
+/** st_mode of path (latin1, NUL-terminated in a Buffer) inside /proc/PID/root and on the host; 0 when missing. */
+export function pathTypes(pid: number, path: Buffer): [number, number] {
+  load().pathTypes(pid, path, modes);
+  return [modes[0]!, modes[1]!];
 }
 
 /** process_vm_readv of len bytes at addr into buf: the bytes read (short at a fault), or -errno. */

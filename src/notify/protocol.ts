@@ -58,6 +58,14 @@ export interface NotifyReport {
   readonly traced: boolean;
 }
 
-export type FromWorker = NotifyEvent | NotifyReport | { readonly t: 'error'; readonly message: string };
+/** Without tracing: a listener whose processes are all gone, and the notifications it answered unlogged. */
+export interface NotifyGone {
+  readonly t: 'gone';
+  readonly jail: number;
+  readonly ppid: number;
+  readonly unlogged: number;
+}
+
+export type FromWorker = NotifyEvent | NotifyReport | NotifyGone | { readonly t: 'error'; readonly message: string };
 
 export type ToWorker = { readonly t: 'ack'; readonly key: number } | { readonly t: 'finish'; readonly jail: number } | { readonly t: 'stop' };

@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { closeFd, notifySocketPair, wakePipe, writeFd } from '../linux/notify.js';
 import { SyscallError } from '../linux/libc.js';
 import { log } from '../log/logger.js';
-import type { FromWorker, NotifyEvent, NotifyReport, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, NotifyEvent, NotifyGone, NotifyReport, ToWorker, WorkerInit } from './protocol.js';
 
 export interface SupervisorOptions {
   readonly policy?: Uint8Array;
@@ -21,13 +21,15 @@ export interface SupervisorOptions {
   readonly watch?: readonly string[];
   /** Each notified call the worker hands over, to be logged; the worker acts once this returns. */
   readonly onEvent: (e: NotifyEvent) => void;
+  /** Without tracing: a jail's listener closed, with the count of notifications answered unlogged. */
+  readonly onGone?: (g: NotifyGone) => void;
 }
 
-/** dist/notify/worker.js, from the bundled CLI (dist/bin/), the plain build (dist/notify/) or the sources (tests). */
+/** The worker: bundled (dist/notify/worker.cjs) when the build could, else its modules; from the bundled CLI (dist/bin/), the plain build (dist/notify/) or the sources (tests). */
 function workerPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, '../notify/worker.js'), join(here, '../../dist/notify/worker.js')];
-  return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
+  const candidates = ['../notify/worker.cjs', '../../dist/notify/worker.cjs', '../notify/worker.js', '../../dist/notify/worker.js'].map((p) => join(here, p));
+  return candidates.find((p) => existsSync(p)) ?? candidates[2]!;
 }
 
 export class NotifySupervisor {
@@ -35,7 +37,7 @@ export class NotifySupervisor {
   readonly childSock: number;
   private readonly sock: number;
   private readonly wake: [number, number];
-  private readonly worker: Worker;
+  private worker?: Worker;
   private readonly waiting = new Map<number, Array<(r: NotifyReport) => void>>();
   private failed = false;
   private disposed = false;
@@ -50,18 +52,27 @@ export class NotifySupervisor {
     }
     [this.sock, this.childSock] = pair;
     this.wake = wake;
-    const data: WorkerInit = { sock: this.sock, wake: wake[0], policy: opts.policy, trace: opts.trace, learn: opts.learn, watch: opts.watch };
-    this.worker = new Worker(workerPath(), { workerData: data });
+  }
+
+  /**
+   * Starts the worker, once: with the first jail, so that its start-up runs alongside the jail's
+   * set-up rather than before it. A call notified before it is up waits for it.
+   */
+  start(): void {
+    if (this.worker || this.disposed) return;
+    const data: WorkerInit = { sock: this.sock, wake: this.wake[0], policy: this.opts.policy, trace: this.opts.trace, learn: this.opts.learn, watch: this.opts.watch };
+    const w = (this.worker = new Worker(workerPath(), { workerData: data }));
     // The jails' exits keep tsjail running; the worker alone never should.
-    this.worker.unref();
-    this.worker.on('message', (m: FromWorker) => this.message(m));
-    this.worker.on('error', (e) => this.fail(e.message));
-    this.worker.on('exit', () => this.fail('it exited'));
+    w.unref();
+    w.on('message', (m: FromWorker) => this.message(m));
+    w.on('error', (e) => this.fail(e.message));
+    w.on('exit', () => this.fail('it exited'));
   }
 
   private send(m: ToWorker): void {
     if (this.failed) return;
-    this.worker.postMessage(m);
+    this.start();
+    this.worker!.postMessage(m);
     writeFd(this.wake[1], Buffer.from('w'), 1);
   }
 
@@ -80,6 +91,8 @@ export class NotifySupervisor {
         for (const r of list) r(m);
         return;
       }
+      case 'gone':
+        return this.opts.onGone?.(m);
       case 'error':
         return this.fail(m.message);
     }
@@ -93,7 +106,7 @@ export class NotifySupervisor {
     this.waiting.clear();
   }
 
-  /** The jail was reaped: its figures, once the worker has read what is still queued. */
+  /** The jail was reaped: its figures, once the worker has read what is still queued (tracing only: otherwise it lets listeners go by itself). */
   finish(jail: number): Promise<NotifyReport> {
     if (this.failed) return Promise.resolve(emptyReport(jail));
     return new Promise((resolve) => {
@@ -106,12 +119,13 @@ export class NotifySupervisor {
 
   dispose(): void {
     if (this.disposed) return;
-    this.send({ t: 'stop' });
+    if (this.worker) this.send({ t: 'stop' });
     this.disposed = true;
     // The worker closes the listeners it holds; these are the main thread's.
     for (const fd of [this.childSock, this.wake[1]]) closeFd(fd);
     // The socket and the wake pipe's read end are the worker's until it has stopped.
-    this.worker.once('exit', () => [this.sock, this.wake[0]].forEach(closeFd));
+    if (this.worker) this.worker.once('exit', () => [this.sock, this.wake[0]].forEach(closeFd));
+    else [this.sock, this.wake[0]].forEach(closeFd);
   }
 }
 

@@ -20,8 +20,10 @@ import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_thread
 import {
   closeFd,
   getsockoptInt,
+  notifContinue,
   notifIdValid,
   notifRecv,
+  pathTypes,
   notifSend,
   notifSyncWakeUp,
   pidfdGetfd,
@@ -123,25 +125,10 @@ function idValid(fd: number, id: bigint): boolean {
   return notifIdValid(fd, idBuf);
 }
 
-function typeOf(st: FsStats | undefined): FileType {
-  if (!st) return 'NONEXISTENT';
-  if (st.isFile()) return 'REGULAR';
-  if (st.isDirectory()) return 'DIR';
-  if (st.isCharacterDevice()) return 'CHR';
-  if (st.isBlockDevice()) return 'BLK';
-  if (st.isFIFO()) return 'FIFO';
-  if (st.isSymbolicLink()) return 'LINK';
-  if (st.isSocket()) return 'SOCK';
-  return 'UNKNOWN';
-}
 
-function lstatType(path: string): FileType {
-  try {
-    return typeOf(lstatSync(Buffer.from(path, 'latin1'), { throwIfNoEntry: false }));
-  } catch {
-    return 'NONEXISTENT';
-  }
-}
+const S_IFMT = 0o170000;
+const MODE_TYPES: Readonly<Record<number, FileType>> = { 0o100000: 'REGULAR', 0o040000: 'DIR', 0o020000: 'CHR', 0o060000: 'BLK', 0o010000: 'FIFO', 0o120000: 'LINK', 0o140000: 'SOCK' };
+const modeType = (m: number): FileType => (m === 0 ? 'NONEXISTENT' : (MODE_TYPES[m & S_IFMT] ?? 'UNKNOWN'));
 
 function procStatus(tid: number): Record<string, string> | undefined {
   try {
@@ -159,6 +146,16 @@ function procStatus(tid: number): Record<string, string> | undefined {
 /** The notified thread, read through /proc and process_vm_readv. */
 function tracee(tid: number): Tracee {
   let tgid: number | undefined;
+  // Both lstats in one call, once per path: the decoder asks for the jail's type, then the host's.
+  let last: { path: string; types: [FileType, FileType] } | undefined;
+  const types = (path: string): [FileType, FileType] => {
+    if (last?.path !== path) {
+      const [j, m] = pathTypes(tid, Buffer.from(`${path}\0`, 'latin1'));
+      // A relative path names nothing on the host; "" is the root itself inside the jail (nsjail's LINK).
+      last = { path, types: [path.startsWith('/') || path === '' ? modeType(j) : 'NONEXISTENT', path.startsWith('/') ? modeType(m) : 'NONEXISTENT'] };
+    }
+    return last.types;
+  };
   return {
     readString(addr, max) {
       let s = '';
@@ -181,8 +178,8 @@ function tracee(tid: number): Tracee {
     },
     cwd: () => link(`/proc/${tid}/cwd`),
     fdPath: (fd) => link(`/proc/${tid}/fd/${fd}`),
-    jailType: (path) => (path.startsWith('/') || path === '' ? lstatType(`/proc/${tid}/root${path}`) : 'NONEXISTENT'),
-    mainType: (path) => (path.startsWith('/') ? lstatType(path) : 'NONEXISTENT'),
+    jailType: (path) => types(path)[0],
+    mainType: (path) => types(path)[1],
     socketType(fd) {
       tgid ??= Number(procStatus(tid)?.Tgid ?? tid);
       const pidfd = pidfdOpen(tgid);
@@ -360,10 +357,17 @@ function handle(l: Listener): void {
   const rec = passes && traced ? decodeTraced(traced, args, t) : undefined;
   if (kind === SECCOMP_RET_ALLOW || kind === SECCOMP_RET_LOG) {
     const outside = rec && init.watch ? outsideRules(l, tid, rec) : undefined;
+    const record = () => {
+      if (rec) l.stats.add(rec);
+      if (init.learn) l.stats.count(x86 ? (syscallByNr(TABLES.x86_64!, nr)?.name ?? `sys_${nr}`) : `${archName(arch)}:${nr}`);
+    };
+    if (!outside || l.logged >= LOG_LIMIT) {
+      // The id checked valid after the read, in one call with the answer; only then is the record kept.
+      if (notifContinue(l.fd, id) === 0) record();
+      return;
+    }
     if (!idValid(l.fd, id)) return;
-    if (rec) l.stats.add(rec);
-    if (init.learn) l.stats.count(x86 ? (syscallByNr(TABLES.x86_64!, nr)?.name ?? `sys_${nr}`) : `${archName(arch)}:${nr}`);
-    if (!outside || l.logged >= LOG_LIMIT) return respond(l.fd, id, 0n, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+    record();
     // Named by the main thread, then let through: Landlock, not tsjail, refuses it.
     l.logged++;
     const call = decodeCall(nr, 'x86_64', args, t);
@@ -424,6 +428,13 @@ function register(): void {
     notifSyncWakeUp(m.fd);
     listeners.push({ fd: m.fd, pid: m.pid, ppid, stats: new Stats(), logged: 0, unlogged: 0, hup: false });
   }
+}
+
+function drop(l: Listener): void {
+  for (const [k, p] of pending) if (p.l === l) pending.delete(k);
+  closeFd(l.fd);
+  listeners.splice(listeners.indexOf(l), 1);
+  if (l.unlogged) post({ t: 'gone', jail: l.pid, ppid: l.ppid, unlogged: l.unlogged });
 }
 
 function finish(jail: number): void {
@@ -495,8 +506,12 @@ function loop(): void {
     live.forEach((l, i) => {
       const ev = fds.readInt16LE(8 * (2 + i) + 6);
       if (ev & POLLIN) handle(l);
-      // POLLHUP: every process under the filter is gone; its figures wait for finish.
-      else if (ev & (POLLHUP | POLLERR | POLLNVAL)) l.hup = true;
+      // POLLHUP: every process under the filter is gone. Traced figures wait for finish; without
+      // them the listener goes now and nobody waits for the worker when a jail ends.
+      else if (ev & (POLLHUP | POLLERR | POLLNVAL)) {
+        l.hup = true;
+        if (!init.trace) drop(l);
+      }
     });
   }
 }
