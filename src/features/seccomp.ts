@@ -84,7 +84,6 @@ function defaultWants(p: Prepared): NotifyWants {
 export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: NotifyWants = defaultWants(p)): Promise<FeatureRun & { stats?: Stats }> {
   const { cfg } = p;
   const c = await compileFilters(p.spec);
-  const { notifyModel } = await import('../seccomp/notify.js');
   const supervised = cfg.mode !== 'STANDALONE_EXECVE';
   const tracing = wants.trace || wants.learn || wants.watch !== undefined;
   let notify: NotifySupervisor | undefined;
@@ -96,12 +95,13 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
       if (tracing) throw new Error(`${wants.learn ? 'tsjail learn' : wants.trace ? '--seccomp_unotify' : '--landlock_log'} needs Linux 5.19 or later (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)`);
       log.debug('seccomp: no SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux < 5.19): the kernel applies refusals itself');
     } else {
+      const { everyCallModel, notifyModel } = await import('../seccomp/notify.js');
       const { TABLES } = await import('../seccomp/syscalls/index.js');
       const { compileModel } = await import('../seccomp/index.js');
       const { TRACED_BY_NR } = await import('../notify/syscalls.js');
       const table = TABLES.x86_64!;
-      const learnAll = wants.learn ? { auditArch: table.auditArch, rules: [], defaultAction: 0x7fc00000, x32Action: 0x7fc00000, archAction: 0x7fc00000 } : undefined;
-      const model = notifyModel(learnAll ?? c.model, tracing ? [...TRACED_BY_NR.keys()] : [], table.auditArch);
+      const base = wants.learn ? everyCallModel(table.auditArch) : c.model;
+      const model = notifyModel(base, tracing ? [...TRACED_BY_NR.keys()] : [], table.auditArch);
       installed = compileModel(model).program;
       const { NotifySupervisor } = await import('../notify/supervisor.js');
       notify = new NotifySupervisor({

@@ -20,6 +20,12 @@ export function notifies(a: Action): boolean {
   return NOTIFIED.has((a & SECCOMP_RET_ACTION_FULL) >>> 0);
 }
 
+/** Every call notified, of any arch (tsjail learn counts them all). */
+export function everyCallModel(auditArch: number): Model {
+  const notif = action('USER_NOTIF');
+  return { auditArch, rules: [], defaultAction: notif, x32Action: notif, archAction: notif };
+}
+
 /**
  * The notify filter's model. `base` is the policy (absent: allow everything,
  * other arches and x32 numbers too, as without a filter); `traced` are numbers
