@@ -86,6 +86,20 @@ describe.skipIf(!!skip)('--seccomp_unotify report', () => {
     expect(alone.stderr).toContain("--seccomp_unotify_report '/tmp/r' without --seccomp_unotify: there is no report to write");
   });
 
+  it('--landlock_log: a file call outside the rules is named before Landlock refuses it', async () => {
+    const rules = ['--landlock_rx', '/usr', '--landlock_ro', '/etc/ld.so.cache', '--landlock_ro', '/etc/hostname', '--landlock_log'];
+    const r = await runTsjail(['-Mo', '--chroot', '/', ...rules, '--', '/bin/cat', '/etc/hostname', '/etc/passwd']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe(readFileSync('/etc/hostname', 'utf8'));
+    expect(r.stderr).toMatch(/pid=\d+ landlock: openat\(AT_FDCWD, "\/etc\/passwd", O_RDONLY, 0\) names \/etc\/passwd, outside the Landlock rules/);
+    expect(r.stderr).toContain('/etc/passwd: Permission denied');
+    // Paths reached through a symlink (/bin -> usr/bin) count as where they lead.
+    expect(r.stderr).not.toMatch(/landlock: execve/);
+    const none = await runTsjail(['--chroot', '/', '--landlock_log', '--', '/bin/true']);
+    expect(none.exitCode).toBe(255);
+    expect(none.stderr).toContain('--landlock_log names paths outside the Landlock rules: give some');
+  });
+
   it('a report file that cannot be written: an error line, the exit status unchanged', async () => {
     const r = await runTsjail(['-Mo', '--chroot', '/', '--seccomp_unotify', '--seccomp_unotify_report', '/nonexistent-dir/r.txt', '--', '/bin/true']);
     expect(r.exitCode).toBe(0);
