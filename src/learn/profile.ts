@@ -13,6 +13,7 @@
  * user gave) keep that mount and get Landlock rules only.
  */
 import type { FileType } from '../notify/decode.js';
+import { followLinks, type PathLookup } from '../notify/paths.js';
 import type { MountPt } from '../spec.js';
 
 export interface HostView {
@@ -68,7 +69,6 @@ interface Need {
 const exists = (t: FileType) => t !== 'NONEXISTENT' && t !== 'UNKNOWN';
 const parentOf = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
 const under = (p: string, dir: string) => dir === '/' || p === dir || p.startsWith(`${dir}/`);
-const join = (dir: string, name: string) => (dir === '/' ? `/${name}` : `${dir}/${name}`);
 
 function normalize(p: string): string | undefined {
   if (!p.startsWith('/')) return undefined;
@@ -111,32 +111,8 @@ export function learnProfile(input: LearnInput, host: HostView): Profile {
 
   // Resolve every path through the host's symlinks: the links become symlink entries, the rest binds at real paths.
   const links = new Map<string, string>();
-  const resolve = (p: string): string | undefined => {
-    let todo = p.split('/').filter(Boolean);
-    let cur = '/';
-    for (let hops = 0; todo.length; ) {
-      const name = todo.shift()!;
-      if (name === '.' || name === '..') {
-        if (name === '..') cur = parentOf(cur);
-        continue;
-      }
-      const next = join(cur, name);
-      if (other(next)) return next;
-      const k = host.kind(hostPath(next));
-      if (k === undefined) return undefined;
-      if (k !== 'link') {
-        cur = next;
-        continue;
-      }
-      if (++hops > 40) return undefined;
-      const target = host.readlink(hostPath(next));
-      if (target === undefined) return undefined;
-      links.set(next, target);
-      todo = [...target.split('/').filter(Boolean), ...todo];
-      if (target.startsWith('/')) cur = '/';
-    }
-    return cur;
-  };
+  const onHost: PathLookup = { kind: (p) => host.kind(hostPath(p)), readlink: (p) => host.readlink(hostPath(p)) };
+  const resolve = (p: string) => followLinks(p, onHost, { onLink: (at, target) => links.set(at, target), stop: other });
 
   interface Item extends Need {
     kind: 'dir' | 'file';

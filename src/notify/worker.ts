@@ -15,7 +15,7 @@
  * Nothing read from memory decides anything: the answer comes from the filter
  * run on seccomp_data, which the kernel copied when the call was made.
  */
-import { lstatSync, readFileSync, readlinkSync, type Stats as FsStats } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import {
   closeFd,
@@ -45,6 +45,7 @@ import { decode, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, S
 import { run } from '../seccomp/interp.js';
 import { syscallByNr, TABLES } from '../seccomp/syscalls/index.js';
 import { decodeCall, decodeTraced, formatCall, type FileType, type TraceRecord, type Tracee } from './decode.js';
+import { followLinks, type PathLookup } from './paths.js';
 import { Stats } from './report.js';
 import { TRACED_BY_NR } from './syscalls.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
@@ -284,32 +285,18 @@ const within = (p: string, dir: string) => dir === '/' || p === dir || p.startsW
 /** A path as the jail resolves it: its symlinks followed inside the jail's root; a missing tail kept as it is. */
 function resolveInJail(tid: number, path: string): string {
   const root = `/proc/${tid}/root`;
-  let todo = path.split('/').filter(Boolean);
-  let cur = '';
-  for (let hops = 0; todo.length; ) {
-    const c = todo.shift()!;
-    if (c === '.') continue;
-    if (c === '..') {
-      cur = cur.slice(0, cur.lastIndexOf('/'));
-      continue;
-    }
-    const next = `${cur}/${c}`;
-    let st: FsStats | undefined;
-    try {
-      st = lstatSync(Buffer.from(root + next, 'latin1'), { throwIfNoEntry: false });
-    } catch {
-      st = undefined;
-    }
-    if (!st) return [next, ...todo].join('/');
-    if (!st.isSymbolicLink() || ++hops > 40) {
-      cur = next;
-      continue;
-    }
-    const target = link(root + next) ?? '';
-    todo = [...target.split('/').filter(Boolean), ...todo];
-    if (target.startsWith('/')) cur = '';
-  }
-  return cur || '/';
+  const inJail: PathLookup = {
+    kind(p) {
+      try {
+        const st = lstatSync(Buffer.from(root + p, 'latin1'), { throwIfNoEntry: false });
+        return st === undefined ? undefined : st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : 'file';
+      } catch {
+        return undefined;
+      }
+    },
+    readlink: (p) => link(root + p),
+  };
+  return followLinks(path, inJail, { keepMissing: true }) ?? path;
 }
 
 /** The rules' paths, and where they lead in the jail (Landlock opens them, following links). */
