@@ -6,7 +6,7 @@
 //     in the kernel) against no filter;
 //   - the kernel's floor: the same round trip answered by a C supervisor, no tsjail involved;
 //   - one-shot wall time of `tsjail -Mo --chroot / -- /bin/true` with and without the supervisor.
-// Usage: node bench/unotify.mjs [N=100000] [runs=7]
+// Usage: node bench/unotify.mjs [N=100000] [runs=5]  (BENCH_NICE=N: the jails' nice level, default 0)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const N = Number(process.argv[2] ?? 100_000);
-const RUNS = Number(process.argv[3] ?? 7);
+const RUNS = Number(process.argv[3] ?? 5);
 const tsjail = join(dirname(fileURLToPath(import.meta.url)), '../dist/bin/tsjail.js');
 const dir = join(tmpdir(), 'tsjail-bench-unotify');
 mkdirSync(dir, { recursive: true });
