@@ -1,15 +1,16 @@
 #!/usr/bin/env node
-// npm install / npm run build: TypeScript, the config schema as JSON (so start-up
-// never parses .proto text) and the native plan runner.
+// npm install / npm run build: the config schema's TypeScript (from proto/config.proto),
+// TypeScript, and the native plan runner.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { chmodSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 
+// src/config/schema.gen.ts: types and schema from the .proto; tsc compiles it with the rest.
+run(process.execPath, [join(root, '.ci/gen-schema.mjs')]);
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
 // The CLI itself is bundled into one CommonJS file: Node loads it faster than
 // ESM, and than ~50 small modules (about 20 ms of every start-up). Modules
@@ -54,15 +55,6 @@ try {
   console.warn(`tsjail: not bundling the CLI (${e.message.split('\n')[0]}); the unbundled build works, only start-up is slower`);
 }
 chmodSync(join(root, 'dist/bin/tsjail.js'), 0o755);
-
-const proto = join(root, 'proto/config.proto');
-if (existsSync(proto)) {
-  const require = createRequire(import.meta.url);
-  const protobuf = require('protobufjs');
-  const parsed = new protobuf.Root().loadSync(proto, { keepCase: true });
-  mkdirSync(join(root, 'dist/config'), { recursive: true });
-  writeFileSync(join(root, 'dist/config/schema.json'), JSON.stringify(parsed.toJSON({ keepComments: false })));
-}
 
 // The wire format's C header comes from the compiled src/plan/wire.ts.
 run(process.execPath, [join(root, '.ci/gen-wire.mjs')]);

@@ -1,43 +1,115 @@
 #!/usr/bin/env node
-// One-shot start-up: median wall time of `tsjail -Mo --chroot / -Q -- /bin/true`
-// against bare Node (the floor) and, when installed, nsjail and bwrap running
-// the same program. Prints figures; it is not a test.
+// Start-up figures, each paired with bare `node -e 0` (the floor) in the same
+// run: every round runs the floor and then each case, so a busy machine slows
+// both alike. Prints medians of wall time and their ratio to the floor, CPU
+// time (user + system of the whole process tree, from this process's
+// children's times), peak memory (/usr/bin/time), and the derived costs: CPU
+// per bind mount (100 binds against 1) and the fixed cost of a seccomp
+// policy. The single binary (dist/tsjail, `make`) and the development entry
+// (node dist/bin/tsjail.js) are measured when present. Not a test.
+//   RUNS=30 node bench/startup.mjs
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const runs = Number(process.env.RUNS ?? 30);
-const tsjail = join(root, 'dist/bin/tsjail.js');
+const runs = Number(process.env.RUNS ?? 20);
+const TICK_MS = 10; // USER_HZ is 100 on Linux
 
-function median(cmd, args) {
-  const times = [];
+/** user + system time of this process's reaped children so far, in ms (clock-tick resolution, hence the averages). */
+function childrenCpuMs() {
+  const f = readFileSync('/proc/self/stat', 'utf8');
+  const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(v[13]) + Number(v[14])) * TICK_MS;
+}
+
+function once(argv) {
+  const c0 = childrenCpuMs();
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')}: exit ${r.status}: ${String(r.stderr).trim().split('\n').pop()}`);
+  return { wall, cpu: childrenCpuMs() - c0 };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Runs the floor and every case `runs` times, interleaved. */
+function measure(cases) {
+  const floor = ['node', '-e', '0'].map((a, i) => (i === 0 ? process.execPath : a));
+  const res = new Map([['floor', { wall: [], cpu: [] }], ...cases.map(([name]) => [name, { wall: [], cpu: [], ratio: [] }])]);
   for (let i = 0; i < runs; i++) {
-    const t = process.hrtime.bigint();
-    const r = spawnSync(cmd, args, { stdio: 'ignore' });
-    if (r.status !== 0) return `failed (exit ${r.status})`;
-    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    const f = once(floor);
+    res.get('floor').wall.push(f.wall);
+    res.get('floor').cpu.push(f.cpu);
+    for (const [name, argv] of cases) {
+      const r = once(argv);
+      const m = res.get(name);
+      m.wall.push(r.wall);
+      m.cpu.push(r.cpu);
+      m.ratio.push(r.wall / f.wall);
+    }
   }
-  times.sort((a, b) => a - b);
-  return `${times[Math.floor(times.length / 2)].toFixed(1)} ms`;
+  return res;
 }
 
-function maxRss(cmd, args) {
-  if (!existsSync('/usr/bin/time')) return 'n/a (no /usr/bin/time)';
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8' });
-  return `${(Number(r.stderr.trim().split('\n').pop()) / 1024).toFixed(1)} MiB`;
+function peakMiB(argv) {
+  if (!existsSync('/usr/bin/time')) return NaN;
+  const kib = [];
+  for (let i = 0; i < 5; i++) {
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', ...argv], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    kib.push(Number(r.stderr.trim().split('\n').pop()));
+  }
+  return median(kib) / 1024;
 }
 
-const rows = [
-  ['node -e 0 (floor)', process.execPath, ['-e', '0']],
-  ['tsjail -Mo --chroot / -Q -- /bin/true', process.execPath, [tsjail, '-Mo', '--chroot', '/', '-Q', '--', '/bin/true']],
-  ['tsjail (default logging)', process.execPath, [tsjail, '-Mo', '--chroot', '/', '--log', '/dev/null', '--', '/bin/true']],
-];
-for (const [name, bin] of [['nsjail', '/usr/bin/nsjail'], ['nsjail', '/usr/local/bin/nsjail']]) {
-  if (existsSync(bin)) rows.push([name, bin, ['-Mo', '--chroot', '/', '-Q', '--', '/bin/true']]);
+const entries = [];
+if (existsSync(join(root, 'dist/tsjail'))) entries.push(['binary', [join(root, 'dist/tsjail')]]);
+if (existsSync(join(root, 'dist/bin/tsjail.js'))) entries.push(['node dist/bin/tsjail.js', [process.execPath, join(root, 'dist/bin/tsjail.js')]]);
+if (!entries.length) {
+  console.error('bench/startup.mjs: nothing to measure: run `npm run build` (and `make` for the binary)');
+  process.exit(1);
 }
-if (existsSync('/usr/bin/bwrap')) rows.push(['bwrap', '/usr/bin/bwrap', ['--bind', '/', '/', '--unshare-all', '/bin/true']]);
 
-console.log(`start-up, median of ${runs} runs`);
-for (const [name, cmd, args] of rows) console.log(`  ${name.padEnd(42)} ${median(cmd, args).padStart(12)}   max RSS ${maxRss(cmd, args)}`);
+const x86 = await import(join(root, 'dist/seccomp/syscalls/x86_64.js')).catch(() => undefined);
+const names = x86 ? x86.x86_64.syscalls.map(([n]) => n).slice(0, 300) : [];
+
+const ONE_SHOT = ['-Mo', '--chroot', '/', '-q', '--', '/bin/true'];
+const binds = (n) => ['-Mo', '-q', '-R', '/usr', '-R', '/lib', '-R', '/lib64', '-R', '/bin', ...Array.from({ length: n }, (_, i) => ['-R', `/usr/bin:/m/${i}`]).flat(), '--', '/bin/true'];
+const SECCOMP = ['-Mo', '--chroot', '/', '-q', '--seccomp_string', 'KILL { ptrace } DEFAULT ALLOW', '--', '/bin/true'];
+
+console.log(`start-up, ${runs} rounds, each case paired with node -e 0 (medians; CPU = user+system of the process tree, mean)`);
+const row = (name, m, floor) =>
+  `  ${name.padEnd(48)} ${median(m.wall).toFixed(1).padStart(7)} ms  ${m.ratio ? `${median(m.ratio).toFixed(2)} x floor` : '(floor)     '}  CPU ${mean(m.cpu).toFixed(1).padStart(6)} ms${floor ? ` (${(mean(m.cpu) / mean(floor.cpu)).toFixed(2)} x)` : ''}`;
+for (const [label, argv] of entries) {
+  console.log(`\n${label}`);
+  const cases = [
+    ['-Mo --chroot / -q -- /bin/true', [...argv, ...ONE_SHOT]],
+    ['  with a seccomp policy', [...argv, ...SECCOMP]],
+    ['1 extra bind', [...argv, ...binds(1)]],
+    ['100 extra binds', [...argv, ...binds(100)]],
+  ];
+  if (names.length) cases.push([`seccomp compile (${names.length}-syscall allow-list)`, [...argv, 'seccomp', 'compile', '--syscall_allow', names.join(','), '-o', '/dev/null']]);
+  const res = measure(cases);
+  const floor = res.get('floor');
+  console.log(row('node -e 0', floor));
+  for (const [name] of cases) console.log(row(name, res.get(name), floor));
+  const cpu = (name) => mean(res.get(name).cpu);
+  console.log(`  CPU per bind mount (100 vs 1):                 ${((cpu('100 extra binds') - cpu('1 extra bind')) / 99).toFixed(3)} ms`);
+  console.log(`  fixed CPU cost of a seccomp policy:            ${(cpu('  with a seccomp policy') - cpu('-Mo --chroot / -q -- /bin/true')).toFixed(1)} ms`);
+  const peak = peakMiB([...argv, ...ONE_SHOT]);
+  const floorPeak = peakMiB([process.execPath, '-e', '0']);
+  console.log(`  peak memory, one-shot:                         ${peak.toFixed(1)} MiB (node -e 0: ${floorPeak.toFixed(1)} MiB, +${(peak - floorPeak).toFixed(1)})`);
+}
+
+const others = [];
+for (const bin of ['/usr/bin/nsjail', '/usr/local/bin/nsjail']) if (existsSync(bin)) others.push(['nsjail', [bin, ...ONE_SHOT]]);
+if (existsSync('/usr/bin/bwrap')) others.push(['bwrap', ['/usr/bin/bwrap', '--bind', '/', '/', '--unshare-all', '/bin/true']]);
+if (others.length) {
+  console.log('\nothers');
+  const res = measure(others);
+  console.log(row('node -e 0', res.get('floor')));
+  for (const [name, argv] of others) console.log(`${row(name, res.get(name), res.get('floor'))}   peak ${peakMiB(argv).toFixed(1)} MiB`);
+}

@@ -187,9 +187,27 @@ static long handoff_wait(struct tsj_handoff *h, int64_t fd)
 	return d < 0 ? d : 0;
 }
 
+/* A fork's segment (the ops only one of the two processes runs) ends within the plan. */
+static int segment_ok(const struct tsj_op *op, uint32_t i, uint32_t n_ops)
+{
+	int64_t n = op->nr == TSJ_OP_INIT_FORK ? op->args[0] : op->nr == TSJ_OP_SPAWN ? op->args[1] : 0;
+	return n >= 0 && (uint64_t)n <= (uint64_t)n_ops - i - 1;
+}
+
+/* The wait status of a child, waited for until it has ended. */
+static long join(long pid)
+{
+	int st = 0;
+	long r;
+	while ((r = raw6(SYS_wait4, pid, (long)&st, 0, 0, 0, 0)) == -EINTR)
+		;
+	return r < 0 ? r : st;
+}
+
 /* Runs the plan; returns only on a fatal failure (after reporting it) or when
  * the plan ends without execve. A malformed plan is reported with op index
- * TSJ_BAD_PLAN_INDEX (see reject()). */
+ * TSJ_BAD_PLAN_INDEX (see reject()). A child made by TSJ_OP_SPAWN exits 0
+ * after its segment instead. */
 int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd)
 {
 	const struct tsj_plan_hdr *h = (const struct tsj_plan_hdr *)blob;
@@ -202,15 +220,18 @@ int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd)
 			return reject(err_fd, ERANGE, -1);
 	const struct tsj_op *ops = (const struct tsj_op *)(blob + h->ops_off);
 	for (uint32_t i = 0; i < h->n_ops; i++)
-		if (!op_ok(&ops[i], size))
+		if (!op_ok(&ops[i], size) || !segment_ok(&ops[i], i, h->n_ops))
 			return reject(err_fd, ERANGE, i);
 	for (uint32_t i = 0; i < h->n_relocs; i++) {
 		uint64_t *w = (uint64_t *)(blob + relocs[i]);
 		*w = (uint64_t)(uintptr_t)(blob + *w);
 	}
 	int64_t slots[TSJ_MAX_SLOTS] = {0};
+	uint64_t seg_end = UINT64_MAX; /* in a TSJ_OP_SPAWN child: its segment's end */
 	for (uint32_t i = 0; i < h->n_ops; i++) {
 		const struct tsj_op *op = &ops[i];
+		if (i == seg_end)
+			raw3(SYS_exit_group, 0, 0, 0);
 		if ((op->flags & TSJ_F_COND) && slots[op->cond_slot] < 0)
 			continue;
 		if (op->flags & TSJ_F_PATCH) {
@@ -248,6 +269,17 @@ int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd)
 			ret = handoff_start((struct tsj_handoff *)(uintptr_t)a[0], (uint8_t *)(uintptr_t)a[1], (uint64_t)a[2]);
 		} else if (op->nr == TSJ_OP_HANDOFF_WAIT) {
 			ret = handoff_wait((struct tsj_handoff *)(uintptr_t)a[0], a[1]);
+		} else if (op->nr == TSJ_OP_SPAWN) {
+			/* Only planned in the single-threaded -Me launcher, never with CLONE_VM. */
+			ret = raw6(SYS_clone, (a[0] & ~0xffL) | SIGCHLD, 0, 0, 0, 0, 0);
+			if (ret == 0) {
+				seg_end = (uint64_t)i + 1 + (uint64_t)a[1];
+				continue;
+			}
+			if (ret > 0)
+				i += (uint32_t)a[1];
+		} else if (op->nr == TSJ_OP_JOIN) {
+			ret = join(a[0]);
 		} else {
 			ret = sys6(op->nr, a);
 		}
@@ -265,9 +297,12 @@ int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd)
 			continue;
 		}
 		report(err_fd, i, ret, 0);
-		describe(log_fd, blob, h, i, ret);
+		if (!(op->flags & TSJ_F_QUIET))
+			describe(log_fd, blob, h, i, ret);
 		return (int)ret;
 	}
+	if (seg_end == h->n_ops)
+		raw3(SYS_exit_group, 0, 0, 0);
 	report(err_fd, h->n_ops, -ENOEXEC, 0); /* the plan must end in execve */
 	return -ENOEXEC;
 }

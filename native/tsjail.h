@@ -19,11 +19,9 @@
  * every size and offset. */
 #include "build/wire.h"
 
-/* -Me launcher: the helper plan runs in a child forked before unshare, still
- * privileged in the parent namespaces (it writes the id maps). With a new pid
- * namespace the setup is split at the mount phase: the pre plan runs in the
- * launcher, the mount plan in a CLONE_FS child that lives in the new pid
- * namespace (so /proc is the jail's), the main plan in the launcher again. */
+/* The -Me launcher (exec_main.c) runs one plan too: the children it needs
+ * (the id-map helper, the pid namespace's PID 1, the mount phase's CLONE_FS
+ * child) are segments of that plan, started by TSJ_OP_SPAWN. */
 
 int tsj_abi_version(void);
 long tsj_spawn(const void *plan, uint32_t size, uint64_t clone_flags, int err_fd);

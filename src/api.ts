@@ -69,7 +69,7 @@ export interface JailResult {
   readonly userMs: number;
   readonly systemMs: number;
   readonly peakMemoryBytes: number;
-  /** Why the jail failed before its program ran (reason 'setup_failed'). */
+  /** Why the jail failed before its program ran (reason 'setup_failed'), or why its end is unknown (reason 'wait_failed'). */
   readonly error?: JailError;
 }
 
@@ -220,7 +220,7 @@ function resultOf(e: ExitInfo, error?: JailError): JailResult {
     userMs: Math.round(a.userMs),
     systemMs: Math.round(a.systemMs),
     peakMemoryBytes: a.peakMemoryBytes,
-    ...(failed ? { error: error ?? new JailError('the jail failed before its program ran', { stage: 'child' }) } : {}),
+    ...(failed ? { error: error ?? new JailError('the jail failed before its program ran', { stage: 'child' }) } : e.error ? { error: e.error } : {}),
   };
 }
 
@@ -296,7 +296,7 @@ export async function startJail(opts: JailOptions): Promise<Jail> {
     opts.signal?.removeEventListener('abort', abort);
     byPid.delete(pid);
     features.dispose();
-    const r = resultOf(e, launched.failure !== undefined ? new JailError(launched.failure, { stage: 'child' }) : undefined);
+    const r = resultOf(e, launched.error ?? (launched.failure !== undefined ? new JailError(launched.failure, { stage: 'child' }) : undefined));
     if (r.reason === 'seccomp') jail.emit('violation', { pid, signal: r.signal! });
     jail._end(r);
   });

@@ -8,12 +8,13 @@ import type { RunContext } from './modes/context.js';
 import { FEATURES } from './features/table.js';
 import type { Feature } from './features/types.js';
 import { readHostFacts } from './host.js';
+import { log } from './log/logger.js';
 import { logParams } from './log/params.js';
 import { runOnce } from './modes/once.js';
 import { prepare, type Prepared } from './prepare.js';
+import { deliverPendingSignals, FATAL_SIGNALS, takeEarlySignal } from './proc/early-signals.js';
 import { Supervisor } from './proc/supervisor.js';
 import type { JailSpec, Mode } from './spec.js';
-
 
 /** The modes that run under a supervisor (-Me replaces tsjail instead). */
 const SUPERVISED: Record<Exclude<Mode, 'STANDALONE_EXECVE'>, (ctx: RunContext) => Promise<number>> = {
@@ -39,6 +40,16 @@ export async function execute(spec: JailSpec, opts: ExecuteOptions = {}): Promis
   const p: Prepared = { ...base, pins };
   const features = await prepareFeatures(p, opts.features ? [...FEATURES, ...opts.features] : FEATURES);
   if (!detached) logParams(p);
+  await deliverPendingSignals();
+  if ((daemon && !detached) || p.cfg.mode === 'STANDALONE_EXECVE') {
+    // No supervisor to take over a fatal signal that came during start-up: stop here instead.
+    const early = takeEarlySignal();
+    if (early !== undefined) {
+      features.dispose();
+      log.info(`Server stops due to fatal signal (${FATAL_SIGNALS[early]}) caught. Exiting`);
+      return 128 + FATAL_SIGNALS[early];
+    }
+  }
   if (daemon && !detached) {
     // The detached copy prepares again; this one only proved that it can.
     features.dispose();

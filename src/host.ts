@@ -27,6 +27,16 @@ function capLast(): number {
   }
 }
 
+/** Is this process its group's leader (started by an interactive shell)? */
+function leadsProcessGroup(): boolean {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === process.pid;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * rlimit 'soft'/'hard' mean tsjail's own limits. Node raises its RLIMIT_NOFILE
  * soft limit to the hard limit at start-up, so for nofile 'soft' equals 'hard'
@@ -35,5 +45,5 @@ function capLast(): number {
 export function readHostFacts(): HostFacts {
   const rlimits = {} as Record<RlimitName, [bigint, bigint]>;
   for (const name of RLIMIT_NAMES) rlimits[name] = getRlimit(RLIMITS[name].resource);
-  return { uid: process.getuid!(), gid: process.getgid!(), rlimits, capLast: capLast(), cpus: cpuList() };
+  return { uid: process.getuid!(), gid: process.getgid!(), rlimits, capLast: capLast(), cpus: cpuList(), leadsProcessGroup: leadsProcessGroup() };
 }

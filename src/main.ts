@@ -3,16 +3,18 @@
  * exit status. Nothing here exits the process; bin/tsjail.ts does.
  */
 import { writeSync } from 'node:fs';
-import { parseCommandLine, usage, UsageError } from './cli/parse.js';
+import { FLAGS } from './cli/flags.js';
+import { parseCommandLine, UsageError } from './cli/parse.js';
 import { formatNodeError } from './linux/errno.js';
 import { log } from './log/logger.js';
+import { dropEarlySignals } from './proc/early-signals.js';
 import type { JailSpec } from './spec.js';
 import { validateSpec } from './validate.js';
 
 /** A failure that ends the run with 255 after its message is logged. */
 export class FatalError extends Error {}
 
-/** stdout for --help and --dump_config: a failed write (ENOSPC, EPIPE, a closed fd) is an error, not a crash. */
+/** stdout for --help, --version, doctor and --dump_config: a failed write (ENOSPC, EPIPE, a closed fd) is an error, not a crash. */
 function out(s: string, what: string): void {
   try {
     writeSync(1, s);
@@ -52,31 +54,78 @@ export function reportError(e: unknown): number {
   return 255;
 }
 
-async function runPhases(argv: readonly string[]): Promise<number> {
-  if (argv[0] === 'seccomp') {
+/** Subcommands, by their first word; each is loaded only when asked for. */
+const SUBCOMMANDS: Record<string, (args: readonly string[]) => Promise<number>> = {
+  seccomp: async (args) => {
     const { runSeccompCommand } = await import('./seccomp/command.js');
-    return runSeccompCommand(argv.slice(1), { stdout: (s: string) => writeSync(1, s), stderr: (s: string) => writeSync(2, s) });
-  }
+    return runSeccompCommand([...args], { stdout: (s: string) => writeSync(1, s), stderr: (s: string) => writeSync(2, s) });
+  },
+  doctor: async (args) => {
+    if (args.length) throw new UsageError(`doctor takes no arguments (got ${args.length})`);
+    const { runDoctor } = await import('./doctor/index.js');
+    out(runDoctor(), 'doctor');
+    return 0;
+  },
+  // For packaging (make install, the Debian package): not in --help.
+  generate: async (args) => {
+    const { generate } = await import('./cli/generate.js');
+    out(generate(args), 'generate');
+    return 0;
+  },
   // tsjail learn -o FILE [--errno N] [jail options] -- PROG ARGS: a jail's command line, run once and learnt from.
-  const learn = argv[0] === 'learn' ? await import('./learn/command.js') : undefined;
-  const learnOptions = learn?.parseLearnArgs(argv.slice(1));
-  if (learnOptions) argv = learnOptions.rest;
+  learn: async (args) => {
+    const learn = await import('./learn/command.js');
+    const options = learn.parseLearnArgs(args);
+    return runJail(options.rest, (spec) => learn.runLearn(spec, options));
+  },
+};
+
+/** Subcommands that run a jail: early signals stay held for it. */
+const RUNS_A_JAIL = new Set(['learn']);
+
+/**
+ * A refused command line: the problem on one line, then where to read more —
+ * the topic of the option named, when there is one. Never the whole usage.
+ */
+function usageError(e: UsageError): number {
+  const name = /^(?:option '|)--([a-z0-9_]+)/.exec(e.message)?.[1];
+  const topic = name === 'help' ? undefined : FLAGS.find((f) => f.long === name)?.topic;
+  log.fatal(e.message);
+  log.fatal(`Couldn't parse cmdline options; see tsjail --help${topic ? ` ${topic}` : ''}`);
+  return 255;
+}
+
+async function runPhases(argv: readonly string[]): Promise<number> {
+  const sub = argv[0] !== undefined && Object.hasOwn(SUBCOMMANDS, argv[0]) ? SUBCOMMANDS[argv[0]]! : undefined;
+  if (!sub) return runJail(argv, async (spec) => (await import('./execute.js')).execute(spec));
+  try {
+    // No jail will run: a fatal signal is again fatal at once.
+    if (!RUNS_A_JAIL.has(argv[0]!)) dropEarlySignals();
+    return await sub(argv.slice(1));
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e);
+    throw e;
+  }
+}
+
+/** A jail's command line: parsed, validated, then run by `run`. */
+async function runJail(argv: readonly string[], run: (spec: JailSpec) => Promise<number>): Promise<number> {
   let spec: JailSpec;
   try {
     const parsed = await parseCommandLine(argv, applyConfig);
     if (parsed.help) {
-      out(usage(), '--help');
+      const { usage } = await import('./cli/help.js');
+      out(usage(parsed.helpTopic), '--help');
+      return 0;
+    }
+    if (parsed.version) {
+      const { readVersion } = await import('./cli/version.js');
+      out(`tsjail ${readVersion()}\n`, '--version');
       return 0;
     }
     spec = parsed.spec;
   } catch (e) {
-    if (e instanceof UsageError && e.showUsage) {
-      // getopt's refusal (unknown option, missing value): nsjail prints the usage first.
-      writeSync(2, usage());
-      log.fatal(e.message);
-      log.fatal("Couldn't parse cmdline options");
-      return 255;
-    }
+    if (e instanceof UsageError) return usageError(e);
     throw e;
   }
   const { cfg, cli } = spec;
@@ -103,9 +152,7 @@ async function runPhases(argv: readonly string[]): Promise<number> {
     return 255;
   }
   try {
-    if (learn && learnOptions) return await learn.runLearn(spec, learnOptions);
-    const { execute } = await import('./execute.js');
-    return await execute(spec);
+    return await run(spec);
   } catch (e) {
     log.error((e as Error).message);
     if (e instanceof Error && isUnexpected(e) && e.stack) log.debug(e.stack);

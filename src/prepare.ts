@@ -4,12 +4,16 @@
  * keywords into numbers, the environment and argv, mount entries with their
  * flags split from their data. Seccomp and Landlock preparation plug in here.
  */
-import { lstatSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { fstatSync, lstatSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
+import { isatty } from 'node:tty';
+import { MAX_INPUT_BYTES } from './input-file.js';
+import { formatNodeError } from './linux/errno.js';
 import { capValue, CLONE_FLAGS, flagsToStr, MS, MS_FLAGS, PERSONA, RLIMITS, RLIM64_INFINITY } from './linux/consts.js';
 import type { ConfigState, IdMap, JailSpec, MountPt, RlimitName } from './spec.js';
-import { RLIMIT_NAMES } from './spec.js';
+import { RLIMIT_NAMES, defaultMount } from './spec.js';
 import { q } from './plan/describe.js';
 import { wantsSeccomp } from './features/predicates.js';
+import { lookupId } from './linux/libc.js';
 import { ID_MAX, isNumericId, parseId } from './numbers.js';
 import { quoted } from './text.js';
 import type { Pins } from './phases/pins.js';
@@ -23,7 +27,7 @@ export interface IdRange {
   readonly newidmap: boolean;
 }
 
-export type MountKind = 'bind' | 'fs' | 'symlink' | 'content' | 'dev' | 'overlay';
+export type MountKind = 'bind' | 'fs' | 'symlink' | 'content' | 'dev' | 'overlay' | 'overlay_ro' | 'dir';
 
 export interface PreparedMount {
   readonly kind: MountKind;
@@ -44,10 +48,16 @@ export interface PreparedMount {
   readonly isDir: boolean;
   readonly mandatory: boolean;
   readonly content?: Uint8Array;
-  /** The nsjail-style `Mount:` / `Symlink:` log line. */
-  readonly logLine: string;
+  /** A directory entry's mode. */
+  readonly mode?: number;
+  /** A read-only overlay's lower dirs on the host, the top one first. */
+  readonly lowers?: readonly string[];
+  /** A minimal /dev's console: the host path of tsjail's terminal, bound on dst/console. */
+  readonly console?: string;
+  /** The nsjail-style `Mount:` / `Symlink:` log line (built only when it is printed). */
+  readonly logLine: () => string;
   /** The same line as nsjail 3.4 printed it (--compat 3.4): with the mount flags, and dir: always. */
-  readonly logLine34: string;
+  readonly logLine34: () => string;
 }
 
 export interface PreparedRlimit {
@@ -81,6 +91,10 @@ export interface Prepared {
   readonly noNewPrivs: boolean;
   /** Bind sources opened once for the run (set by execute when tsjail may clone mounts). */
   readonly pins?: Pins;
+  /** The program starts a session (setsid): unless skip_setsid, and not with -Me when tsjail leads its process group (a group leader cannot). */
+  readonly setsid: boolean;
+  /** --init's reaper becomes PID 1: not with -Me, whose pid namespace has a PID 1 of the launcher's (phases/launcher.ts). */
+  readonly init: boolean;
 }
 
 export function cloneFlagsOf(cfg: ConfigState): bigint {
@@ -90,34 +104,32 @@ export function cloneFlagsOf(cfg: ConfigState): bigint {
     CLONE_NEWPID: cfg.clone_newpid,
     CLONE_NEWIPC: cfg.clone_newipc,
     CLONE_NEWUTS: cfg.clone_newuts,
-    CLONE_NEWNET: cfg.clone_newnet,
+    // --netns: the jail is cloned inside the joined namespace (src/features/net.ts).
+    CLONE_NEWNET: cfg.clone_newnet && cfg.ext.netns === undefined,
     CLONE_NEWCGROUP: cfg.clone_newcgroup,
     CLONE_NEWTIME: cfg.clone_newtime,
   };
   return CLONE_FLAGS.reduce((acc, [name, bit]) => (want[name] ? acc | bit : acc), 0n);
 }
 
-/** getpwnam/getgrnam from the files database, then a number. */
-function resolveId(id: string, db: '/etc/passwd' | '/etc/group', current: number): number {
+/**
+ * An id as nsjail reads it: empty for the caller's, a number, or a name looked
+ * up through NSS as getpwnam(3)/getgrnam(3) do, so LDAP and sssd users work too.
+ */
+function resolveId(id: string, db: 'passwd' | 'group', current: number): number {
   if (id === '') return current;
   if (isNumericId(id)) {
     try {
       return parseId(id);
     } catch (e) {
-      throw new PrepareError(`${db === '/etc/passwd' ? 'uid' : 'gid'} ${(e as Error).message}`);
+      throw new PrepareError(`${db === 'passwd' ? 'uid' : 'gid'} ${(e as Error).message}`);
     }
   }
-  let text = '';
-  try {
-    text = readFileSync(db, 'utf8');
-  } catch {
-    /* no database: only numbers resolve */
+  const found = lookupId(db, id);
+  if (found === undefined) {
+    throw new PrepareError(`cannot resolve ${db === 'passwd' ? 'user' : 'group'} ${quoted(id)}: no such name in the ${db} database (${db === 'passwd' ? 'getpwnam_r' : 'getgrnam_r'}, through nsswitch.conf); give a name that exists or a number`);
   }
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === id && f[2] !== undefined) return Number(f[2]);
-  }
-  throw new PrepareError(`cannot resolve ${db === '/etc/passwd' ? 'user' : 'group'} ${quoted(id)}`);
+  return found;
 }
 
 /**
@@ -126,7 +138,7 @@ function resolveId(id: string, db: '/etc/passwd' | '/etc/group', current: number
  * caller, which as root makes the jail's user host root: `--user 99999` would read
  * /etc/shadow through `--chroot /`. `--user 99999:0` still asks for that explicitly.
  */
-export function resolveMap(maps: readonly IdMap[], db: '/etc/passwd' | '/etc/group', current: number, selfOutside = false): IdRange[] {
+export function resolveMap(maps: readonly IdMap[], db: 'passwd' | 'group', current: number, selfOutside = false): IdRange[] {
   if (maps.length === 0) return [{ inside: current, outside: current, count: 1, newidmap: false }];
   return maps.map((m) => {
     const inside = resolveId(m.inside_id, db, current);
@@ -134,7 +146,7 @@ export function resolveMap(maps: readonly IdMap[], db: '/etc/passwd' | '/etc/gro
     const r = { inside, outside: own ? inside : resolveId(m.outside_id, db, current), count: m.count, newidmap: m.use_newidmap };
     // Names and the caller's id are only known now; validation checked the numbers given.
     if (r.count < 1 || BigInt(Math.max(r.inside, r.outside)) + BigInt(r.count) - 1n > ID_MAX) {
-      throw new PrepareError(`${db === '/etc/passwd' ? 'uid' : 'gid'} map ${r.inside} ${r.outside} ${r.count}: ${r.count < 1 ? 'maps no ids' : `the range goes past id ${ID_MAX}`}`);
+      throw new PrepareError(`${db === 'passwd' ? 'uid' : 'gid'} map ${r.inside} ${r.outside} ${r.count}: ${r.count < 1 ? 'maps no ids' : `the range goes past id ${ID_MAX}`}`);
     }
     return r;
   });
@@ -237,7 +249,7 @@ function flags34(r: Omit<PreparedMount, 'logLine34'>): bigint {
 
 export function prepareMount(m: MountPt): PreparedMount | { skip: string } {
   const r = prepareMountKind(m);
-  return 'skip' in r ? r : { ...r, logLine34: mountLogLine(m, { flags: flags34(r), isDir: r.isDir }) };
+  return 'skip' in r ? r : { ...r, logLine34: () => mountLogLine(m, { flags: flags34(r), isDir: r.isDir }) };
 }
 
 function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip: string } {
@@ -259,11 +271,21 @@ function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip
     nodev: m.nodev || (optFlags & MS.MS_NODEV) !== 0n,
     noexec: m.noexec || (optFlags & MS.MS_NOEXEC) !== 0n,
     mandatory: m.mandatory,
-    logLine: mountLogLine(m),
+    logLine: () => mountLogLine(m),
   };
   if (m.is_symlink) return { ...base, kind: 'symlink', src: src ?? '', flags: 0n, isDir: false };
+  if (m.dir_mode !== undefined) return { ...base, kind: 'dir', src: '', flags: 0n, isDir: true, mode: m.dir_mode };
+  if (m.src_fd !== undefined) return { ...base, kind: 'content', src: '', flags: MS.MS_BIND, isDir: false, content: readContentFd(m.src_fd, base.dst) };
   if (m.src_content?.length) return { ...base, kind: 'content', src: '', flags: MS.MS_BIND, isDir: false, content: m.src_content };
-  if (m.is_dev) return { ...base, kind: 'dev', src: '', flags: 0n, isDir: true };
+  if (m.is_dev) return { ...base, kind: 'dev', src: '', flags: 0n, isDir: true, ...consoleOf() };
+  if (m.overlay_lower?.length) {
+    const lowers = m.overlay_lower.map((d) => {
+      const host = realHostPath(d);
+      if (isDirOnHost(host) !== true) throw new PrepareError(`--overlay_ro/overlay_lower lower dir ${q(d)} (mount ${q(base.dst)}): ${isDirOnHost(host) === false ? 'is not a directory' : 'does not exist'}`);
+      return host;
+    });
+    return { ...base, kind: 'overlay_ro', src: m.overlay_lower.join(':'), flags: 0n, isDir: true, readonly: true, lowers };
+  }
   if (m.is_overlay) return { ...base, kind: 'overlay', src: realHostPath(src || dst), srcGiven: src || dst, flags: 0n, isDir: true, readonly: false };
   if (m.is_bind || (optFlags & MS.MS_BIND) !== 0n) {
     const host = realHostPath(src ?? '');
@@ -276,6 +298,82 @@ function prepareMountKind(m: MountPt): Omit<PreparedMount, 'logLine34'> | { skip
   return { ...base, kind: 'fs', src: src || 'none', flags: optFlags & ~ACCESS_FLAGS, isDir: m.is_dir ?? true };
 }
 
+/**
+ * A descriptor's content is read once per run of tsjail, whatever the number of
+ * jails (listen and rerun modes prepare each one): a pipe has nothing left the second time.
+ */
+const fdContents = new Map<number, Uint8Array>();
+
+function safeLink(fd: string): string | undefined {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The whole content of one of tsjail's descriptors (src_fd, --file_fd), bounded like an input file. */
+function readContentFd(fd: number, dst: string): Uint8Array {
+  const done = fdContents.get(fd);
+  if (done) return done;
+  const refuse = (why: string): never => {
+    throw new PrepareError(`--file_fd/src_fd ${fd} (file ${q(dst)}): ${why}`);
+  };
+  // Node's own descriptors (epoll, eventfd, its self-pipes) share the numbers above 2: a number
+  // tsjail was not given must not read one of them (a self-pipe would block for ever).
+  let link: string;
+  try {
+    link = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return refuse('is not open');
+  }
+  if (fd > 2 && link.startsWith('anon_inode:')) refuse(`is not open (that number is tsjail's own ${link})`);
+  if (fd > 2 && link.startsWith('pipe:') && readdirSync('/proc/self/fd').filter((n) => safeLink(n) === link).length > 1) {
+    refuse("is not open (that number is one of tsjail's own pipes: both of its ends are open here)");
+  }
+  let st;
+  try {
+    st = fstatSync(fd);
+  } catch (e) {
+    return refuse(`fstat() failed: ${formatNodeError(e)}`);
+  }
+  if (st.isDirectory() || st.isCharacterDevice() || st.isBlockDevice()) refuse(`is ${st.isDirectory() ? 'a directory' : 'a device'}, not a file, pipe or socket`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(64 << 10);
+    let n: number;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      // Node's pipes are O_NONBLOCK: an empty pipe with a live writer is not an end of file.
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return refuse('read() failed: EAGAIN (the writer has not closed it; tsjail reads until end of file)');
+      return refuse(`read() failed: ${formatNodeError(e)}`);
+    }
+    if (n === 0) break;
+    chunks.push(buf.subarray(0, n));
+    total += n;
+    if (total > MAX_INPUT_BYTES) refuse(`holds more than the ${MAX_INPUT_BYTES >> 20} MiB an input file may have`);
+  }
+  const content = Buffer.concat(chunks, total);
+  fdContents.set(fd, content);
+  return content;
+}
+
+/** tsjail's terminal (stdin, else stdout) for a minimal /dev's console, as bubblewrap's --dev does. */
+function consoleOf(): { console?: string } {
+  for (const fd of [0, 1]) {
+    if (!isatty(fd)) continue;
+    try {
+      const path = readlinkSync(`/proc/self/fd/${fd}`);
+      if (path.startsWith('/dev/')) return { console: path };
+    } catch {
+      /* no /proc: no console */
+    }
+  }
+  return {};
+}
+
 /** '/a//b/' → '/a/b': the child compares and splits these. */
 function normalizeDst(dst: string): string {
   return '/' + dst.split('/').filter((c) => c && c !== '.').join('/');
@@ -285,7 +383,7 @@ function normalizeDst(dst: string): string {
 export function effectiveMounts(spec: JailSpec): MountPt[] {
   const { cfg, cli } = spec;
   const list: MountPt[] = [];
-  const plain = { is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: false, nodev: false, noexec: false };
+  const plain = defaultMount();
   if (cli.chroot !== undefined) list.push({ ...plain, src: cli.chroot, dst: '/', is_bind: true, is_dir: true, rw: cli.rw });
   list.push(...cfg.mount);
   // nosuid,nodev,noexec as nsjail does since PR #283; the log line stays nsjail's.
@@ -306,9 +404,9 @@ const WORK_BASES = ['/tmp', '/mnt', '/run', '/var/tmp', '/opt', '/srv', '/media'
  * --no_pivotroot the tmpfs would hide it (with pivot_root it is harmless).
  */
 export function pickWorkBase(mounts: readonly PreparedMount[]): string {
-  const sources = mounts.filter((m) => m.kind === 'bind' || m.kind === 'overlay').map((m) => m.src);
+  const sources = mounts.flatMap((m) => (m.kind === 'bind' || m.kind === 'overlay' ? [m.src] : (m.lowers ?? [])));
   const inside = (dir: string, path: string) => path === dir || path.startsWith(dir + '/');
-  for (const d of WORK_BASES) if (isDirOnHost(d) && !sources.some((s) => inside(realHostPath(d), s))) return d;
+  for (const d of WORK_BASES) if (isDirOnHost(d) && !sources.some((s) => inside(realHostPath(d), s))) return realHostPath(d);
   throw new PrepareError(`no directory to mount the work tmpfs on (tried ${WORK_BASES.join(', ')}; each is missing or holds a mount source)`);
 }
 
@@ -320,7 +418,7 @@ export function pickWorkBase(mounts: readonly PreparedMount[]): string {
 function implicitDev(list: readonly PreparedMount[]): PreparedMount | undefined {
   const root = list.find((m) => m.dst === '/' && (m.kind === 'bind' || m.kind === 'overlay'));
   if (!root || !isDirOnHost(`${root.src === '/' ? '' : root.src}/dev`) || list.some((m) => m.dst === '/dev')) return undefined;
-  const dev: MountPt = { dst: '/dev', is_dev: true, is_dir: true, is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: true, nodev: true, noexec: true };
+  const dev: MountPt = { ...defaultMount(), dst: '/dev', is_dev: true, is_dir: true, nosuid: true, nodev: true, noexec: true };
   return prepareMount(dev) as PreparedMount;
 }
 
@@ -392,6 +490,8 @@ export interface HostFacts {
   rlimits: Record<RlimitName, [bigint, bigint]>;
   capLast: number;
   cpus: number[];
+  /** tsjail leads its process group (an interactive shell started it): setsid() would fail in -Me, which keeps the pid. */
+  leadsProcessGroup?: boolean;
 }
 
 export function resolveRlimits(cfg: ConfigState, host: HostFacts): PreparedRlimit[] {
@@ -431,12 +531,13 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
   const { cfg } = spec;
   // Command-line and config id maps accumulate in spec.cli (nsjail keeps them outside the proto).
   const asRoot = host.uid === 0 && cfg.clone_newuser;
-  const uidMap = resolveMap(spec.cli.uidmap, '/etc/passwd', host.uid, asRoot);
-  const gidMap = resolveMap(spec.cli.gidmap, '/etc/group', host.gid, asRoot);
+  const uidMap = resolveMap(spec.cli.uidmap, 'passwd', host.uid, asRoot);
+  const gidMap = resolveMap(spec.cli.gidmap, 'group', host.gid, asRoot);
   const { path, argv } = execOf(spec);
   // The host ids the jail's processes have (not host root: a jail that is host root is not contained anyway).
   const jailOwns = (uid: number) => uid !== 0 && (cfg.clone_newuser ? uidMap.some((r) => uid >= r.outside && uid < r.outside + r.count) : uid === uidMap[0]!.inside);
   const { mounts, warnings: mountWarnings } = prepareMounts(spec, jailOwns);
+  const execve = cfg.mode === 'STANDALONE_EXECVE';
   const persona = Object.entries(PERSONA).reduce((acc, [k, bit]) => (cfg[k as keyof typeof PERSONA] ? acc | bit : acc), 0);
   return {
     spec,
@@ -457,6 +558,8 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
     cpuMask: cpuMask(cfg.max_cpus, host.cpus),
     passFds: [...new Set([...spec.cli.pass_fd, ...cfg.pass_fd])],
     noNewPrivs: !cfg.disable_no_new_privs || wantsSeccomp(cfg),
+    setsid: !cfg.skip_setsid && !(execve && host.leadsProcessGroup),
+    init: cfg.init && cfg.clone_newpid && !execve,
   };
 }
 

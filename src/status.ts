@@ -19,7 +19,7 @@ import { log } from './log/logger.js';
 import type { ExitInfo } from './proc/supervisor.js';
 import type { ConfigState } from './spec.js';
 
-export type ExitReason = 'exited' | 'time_limit' | 'seccomp' | 'oom' | 'signal' | 'killed' | 'setup_failed';
+export type ExitReason = 'exited' | 'time_limit' | 'seccomp' | 'oom' | 'signal' | 'killed' | 'setup_failed' | 'wait_failed';
 
 const SIGSYS = 31;
 
@@ -47,6 +47,7 @@ export function exitRecord(e: ExitInfo): Record<string, unknown> {
     remote: e.remote,
     ...(e.signal === undefined ? { exit_code: e.exitCode } : { signal: e.signal, signal_name: signalName(e.signal) }),
     reason: exitReason(a),
+    ...(e.error ? { error: e.error.render() } : {}),
     wall_ms: Math.round(a.wallMs),
     user_ms: Math.round(a.userMs),
     sys_ms: Math.round(a.systemMs),

@@ -5,6 +5,7 @@
 import { capValue, RLIM64_INFINITY, RLIMITS } from './linux/consts.js';
 import { ID_MAX, IntegerError, isNumericId, parseId } from './numbers.js';
 import { wantsCgroups, wantsLandlock } from './features/predicates.js';
+import { netErrors } from './net/validate.js';
 import type { ConfigState, IdMap, JailSpec } from './spec.js';
 import { quoted } from './text.js';
 import { RLIMIT_NAMES } from './spec.js';
@@ -47,8 +48,12 @@ export function validateSpec(spec: JailSpec): string[] {
   for (const m of cfg.mount) {
     if (!m.dst.startsWith('/') && !m.prefix_dst_env) errors.push(`mount destination ${quoted(m.dst)} is not an absolute path`);
     if (m.is_bind && !m.src && !m.prefix_src_env) errors.push(`bind mount to ${quoted(m.dst)} has no source`);
+    if (m.dir_mode !== undefined && m.dir_mode > 0o7777) errors.push(`mount ${quoted(m.dst)}: dir_mode 0${m.dir_mode.toString(8)} is not a mode (0 to 07777)`);
+    if (m.src_fd !== undefined && m.src_fd < 0) errors.push(`mount ${quoted(m.dst)}: src_fd ${m.src_fd} is negative`);
+    if (m.overlay_lower?.length === 1) errors.push(`mount ${quoted(m.dst)}: overlay_lower needs at least two directories (got ${quoted(m.overlay_lower[0]!)})`);
   }
   for (const fd of [...cli.pass_fd, ...cfg.pass_fd]) if (fd < 0) errors.push(`pass_fd ${fd} is negative`);
+  errors.push(...netErrors(cfg, process.geteuid?.()));
   errors.push(...rangeErrors(spec));
   return errors;
 }

@@ -1,4 +1,8 @@
 #!/usr/bin/env node
+// Before any other module: catch fatal signals from the start (proc/early-signals.ts), and keep
+// Node off the jail's stdio (proc/stdio.ts).
+import '../proc/catch-signals.js';
+import '../proc/stdio.js';
 import { reportError, runMain } from '../main.js';
 
 // An error thrown later from a callback ends the run like any other failure:

@@ -21,6 +21,8 @@ export type KillCause =
   | 'tsjail_signal'
   /** Setup failed before execve. */
   | 'setup_failed'
+  /** wait4 failed: how the jail ended is unknown. */
+  | 'wait_failed'
   /** Any other signal (the program's own crash, or a kill from outside). */
   | 'signal';
 
@@ -62,6 +64,8 @@ function killCause(e: ExitInfo, oomKills: number): KillCause | undefined {
       return 'time_limit';
     case 'setup_failed':
       return 'setup_failed';
+    case 'wait_failed':
+      return 'wait_failed';
     case 'signal':
       return 'tsjail_signal';
     case undefined:
@@ -107,6 +111,7 @@ const CAUSE_TEXT: Record<KillCause, (a: Accounting) => string> = {
   oom_kill: () => 'OOM killer (memory cgroup limit)',
   tsjail_signal: () => "tsjail's fatal signal",
   setup_failed: () => 'setup failure',
+  wait_failed: () => 'unknown (wait4 failed)',
   signal: (a) => `signal ${signalName(a.signal!)} (${a.signal})`,
 };
 
@@ -124,7 +129,8 @@ export function accountingLine(remote: string, a: Accounting): string {
 export function recordAccounting(e: ExitInfo, usage?: CgroupUsage): Accounting {
   const a = accountFromUsage(e, usage);
   recorded.set(e, a);
-  if (a.killCause === 'setup_failed') return a; // never ran: figures of the setup only
+  // Never ran (figures of the setup only), or no figures at all.
+  if (a.killCause === 'setup_failed' || a.killCause === 'wait_failed') return a;
   log.info(accountingLine(e.remote, a));
   if (a.oomKills > 0) {
     const what = a.killCause === 'oom_kill' ? 'was killed by the OOM killer' : `had ${a.oomKills} process(es) killed by the OOM killer`;

@@ -3,7 +3,7 @@
  * unchanged against a scratch directory in tests. Every failure names the
  * call, the path and the errno: `write('/sys/fs/cgroup/x/pids.max', '10'): EINVAL (Invalid argument)`.
  */
-import { accessSync, closeSync, constants, openSync, readdirSync, readFileSync, rmdirSync, mkdirSync, statfsSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readdirSync, readFileSync, realpathSync, rmdirSync, mkdirSync, statfsSync, writeSync } from 'node:fs';
 import { errnoValue, formatErrno } from '../linux/errno.js';
 
 export const CGROUP2_SUPER_MAGIC = 0x63677270;
@@ -107,12 +107,38 @@ export function fsType(path: string): number | undefined {
   }
 }
 
+/** The mount a path lies on: its mount point, filesystem type and superblock options (a v1 hierarchy's controllers). */
+export interface MountOf {
+  readonly point: string;
+  readonly fstype: string;
+  readonly superOptions: readonly string[];
+}
+
+/** mountinfo escapes space, tab, newline and backslash as \ooo. */
+const unescapeMountinfo = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** The mount `path` (resolved) lies on, from a mountinfo text: the deepest mount point above it, the last one listed (the top of a stack). */
+export function mountOfIn(mountinfo: string, path: string): MountOf | undefined {
+  let best: MountOf | undefined;
+  for (const line of mountinfo.split('\n')) {
+    const f = line.split(' ');
+    const dash = f.indexOf('-');
+    if (dash < 6 || f.length < dash + 4) continue;
+    const point = unescapeMountinfo(f[4]!);
+    const under = point === '/' || path === point || path.startsWith(point + '/');
+    if (under && (!best || point.length >= best.point.length)) best = { point, fstype: f[dash + 1]!, superOptions: f[dash + 3]!.split(',') };
+  }
+  return best;
+}
+
 /** Everything the cgroup code asks of the host, injectable for scratch-directory tests. */
 export interface CgroupHost {
   readonly fs: CgroupFs;
   /** tsjail's own pid (NSJAIL_SELF.<pid>). */
   readonly pid: number;
   isCgroup2(path: string): boolean;
+  /** The mount an existing path lies on (/proc/self/mountinfo), undefined when it cannot be told. */
+  mountOf(path: string): MountOf | undefined;
   /** /proc/self/cgroup as read now. */
   selfCgroupFile(): string;
   alive(pid: number): boolean;
@@ -120,12 +146,22 @@ export interface CgroupHost {
   sleep(ms: number): void;
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/** Made on first use: module-level state must not depend on the process (the single binary's heap is a build-time snapshot). */
+let sleeper: Int32Array | undefined;
 
 export const kernelHost: CgroupHost = {
   fs: kernelFs,
-  pid: process.pid,
+  get pid() {
+    return process.pid;
+  },
   isCgroup2: (path) => fsType(path) === CGROUP2_SUPER_MAGIC,
+  mountOf(path) {
+    try {
+      return mountOfIn(readFileSync('/proc/self/mountinfo', 'utf8'), realpathSync(path));
+    } catch {
+      return undefined;
+    }
+  },
   selfCgroupFile: () => readFileSync('/proc/self/cgroup', 'utf8'),
   alive(pid) {
     try {
@@ -144,7 +180,7 @@ export const kernelHost: CgroupHost = {
     }
   },
   // Clean-up runs inside synchronous hooks: a short blocking wait, bounded by the callers.
-  sleep: (ms) => void Atomics.wait(sleeper, 0, 0, ms),
+  sleep: (ms) => void Atomics.wait((sleeper ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, ms),
 };
 
 /** Pids listed in a cgroup.procs or tasks file. */

@@ -14,7 +14,7 @@ import type { ConfigState } from '../spec.js';
 import { recordAccounting, type CgroupUsage } from './accounting.js';
 import { kernelHost, type CgroupHost } from './files.js';
 import { removeCgroup, removeStale } from './remove.js';
-import { readV1Usage, setupV1Jail, v1Controllers, v1ParentDir } from './v1.js';
+import { checkV1Mounts, readV1Usage, setupV1Jail, v1Controllers, v1ParentDir } from './v1.js';
 import { disposeV2, isPureV2, readV2Usage, setupV2, setupV2Jail, v2Writes } from './v2.js';
 
 export type CgroupVersion = 1 | 2;
@@ -42,7 +42,7 @@ interface JailCgroup {
 
 export interface CgroupHooks {
   readonly version: CgroupVersion;
-  readonly parent: Required<ParentSetup>;
+  readonly parent: Required<Pick<ParentSetup, 'beforeRelease' | 'onFailure' | 'privateMemory'>>;
   readonly onExit: (e: ExitInfo) => void;
   readonly dispose: () => void;
 }
@@ -66,11 +66,26 @@ export function setupCgroupsFromParent(p: Prepared, host: CgroupHost = kernelHos
     if (cfg.cgroup_net_cls_classid > 0) log.warn('net_cls is a cgroup v1 controller: --cgroup_net_cls_classid is ignored on cgroup v2');
     removeStaleLogged(host, v2.base);
   }
+  checkV1Mounts(host, v1);
   for (const c of v1) removeStaleLogged(host, v1ParentDir(c));
   // An explicit --use_cgroupv2 gets a cgroup even without limits: cgroup.kill and CPU accounting.
   const v2Jail = v2 !== undefined && (v2Writes(cfg).length > 0 || cfg.use_cgroupv2);
+  const memoryLimit = v2 ? v2Writes(cfg).some(([c]) => c === 'memory') : v1.some((c) => c.name === 'memory');
 
   const jails = new Map<number, JailCgroup>();
+  /** Parent cgroups tsjail had to create, in creation order: removed at the end if nothing else lives there. */
+  const madeParents: string[] = [];
+  const removeMadeParents = () => {
+    for (const dir of madeParents.splice(0).reverse()) {
+      try {
+        if (host.fs.children(dir).length) continue; // another tsjail's jails are in it
+        host.fs.rmdir(dir);
+        log.debug(`Removed parent cgroup '${dir}' (created by this run)`);
+      } catch (e) {
+        log.debug(`Parent cgroup '${dir}' stays: ${(e as Error).message}`);
+      }
+    }
+  };
   const remove = (pid: number) => {
     const j = jails.get(pid);
     if (!j) return;
@@ -103,12 +118,19 @@ export function setupCgroupsFromParent(p: Prepared, host: CgroupHost = kernelHos
           if (v2Jail) j.v2 = setupV2Jail(host, v2, cfg, pid, (d) => j.dirs.push(d));
           return;
         }
-        setupV1Jail(host, v1, pid, (dir, name) => {
-          j.dirs.push(dir);
-          if (name === 'memory' || name === 'cpu') j[name] = dir;
-        });
+        setupV1Jail(
+          host,
+          v1,
+          pid,
+          (dir, name) => {
+            j.dirs.push(dir);
+            if (name === 'memory' || name === 'cpu') j[name] = dir;
+          },
+          (dir) => madeParents.push(dir),
+        );
       },
       onFailure: remove,
+      privateMemory: memoryLimit,
     },
     onExit(e) {
       const j = jails.get(e.pid);
@@ -118,6 +140,7 @@ export function setupCgroupsFromParent(p: Prepared, host: CgroupHost = kernelHos
     },
     dispose() {
       for (const pid of [...jails.keys()]) remove(pid);
+      removeMadeParents();
       if (v2) disposeV2(host, v2);
     },
   };

@@ -23,7 +23,7 @@ import { setupV2, setupV2Jail } from './v2.js';
 
 export interface TrackingHooks {
   readonly where: string;
-  readonly parent: Required<ParentSetup>;
+  readonly parent: Required<Pick<ParentSetup, 'beforeRelease' | 'onFailure'>>;
   readonly onExit: (e: ExitInfo) => void;
   readonly dispose: () => void;
 }

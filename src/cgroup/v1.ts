@@ -80,29 +80,72 @@ const MISSING: Record<string, string> = {
   'memory.memsw.limit_in_bytes': 'swap accounting is off (boot with swapaccount=1), so memory+swap cannot be limited',
 };
 
-/** mkdir -p of the parent below the mount: nsjail requires it to exist, tsjail creates it. */
-function ensureParent(host: CgroupHost, c: V1Controller): void {
-  if (!host.fs.exists(c.mount)) {
-    throw new CgroupError(`no cgroup v1 '${c.name}' hierarchy at '${c.mount}' (--cgroup_${c.option}_mount); on a cgroup v2 host use --use_cgroupv2 or --detect_cgroupv2`, 'ENOENT');
+/**
+ * Once per run, before any clone: each mount option names a v1 hierarchy of
+ * its controller. A plain directory would otherwise get NSJAIL/NSJAIL.<pid>
+ * directories that limit nothing, and another hierarchy the wrong files.
+ */
+export function checkV1Mounts(host: CgroupHost, ctrls: readonly V1Controller[]): void {
+  for (const c of ctrls) {
+    const opt = `--cgroup_${c.option}_mount`;
+    if (!host.fs.exists(c.mount)) {
+      throw new CgroupError(`no cgroup v1 '${c.name}' hierarchy at '${c.mount}' (${opt}); on a cgroup v2 host use --use_cgroupv2 or --detect_cgroupv2`, 'ENOENT');
+    }
+    const m = host.mountOf(c.mount);
+    if (m?.fstype === 'cgroup' && m.superOptions.includes(c.name)) continue;
+    const found = !m
+      ? 'its mount cannot be read from /proc/self/mountinfo'
+      : m.fstype === 'cgroup'
+        ? `it lies on the cgroup v1 hierarchy of ${m.superOptions.filter((o) => o !== 'rw' && o !== 'ro').join(',')} at '${m.point}'`
+        : `it lies on the ${m.fstype} mount at '${m.point}'`;
+    throw new CgroupError(`${opt} '${c.mount}' is not a cgroup v1 '${c.name}' hierarchy: ${found}`);
   }
+}
+
+/** Rootless v1 fails on the first mkdir: say what would work. */
+function withAccessHint(e: unknown, c: V1Controller): unknown {
+  if (!(e instanceof CgroupError) || (e.code !== 'EACCES' && e.code !== 'EPERM')) return e;
+  return new CgroupError(
+    `${e.message} (hint: cgroup v1 has no delegation to unprivileged users: run tsjail as root, or have root create '${v1ParentDir(c)}' and chown it and its tasks file to this user; ` +
+      'on a cgroup v2 host, --use_cgroupv2 in a delegated cgroup: systemd-run --user -p Delegate=yes --scope tsjail …)',
+    e.code,
+  );
+}
+
+/** mkdir -p of the parent below the mount: nsjail requires it to exist, tsjail creates it (and says which dirs it made). */
+function ensureParent(host: CgroupHost, c: V1Controller, madeParent: (dir: string) => void): void {
   let dir = c.mount;
   for (const part of c.parent.split('/').filter(Boolean)) {
     dir = join(dir, part);
-    if (host.fs.mkdir(dir)) log.debug(`Created parent cgroup '${dir}'`);
+    if (host.fs.mkdir(dir)) {
+      log.debug(`Created parent cgroup '${dir}'`);
+      madeParent(dir);
+    }
   }
 }
 
 /**
  * Create, limit and join one jail's cgroup in every hierarchy it needs.
  * `created` receives each directory as soon as it exists, so a failure
- * half-way is undone by the caller.
+ * half-way is undone by the caller; `madeParent` each parent dir that did
+ * not exist (removed at the end of the run).
  */
-export function setupV1Jail(host: CgroupHost, ctrls: readonly V1Controller[], pid: number, created: (dir: string, c: V1Name) => void): void {
+export function setupV1Jail(
+  host: CgroupHost,
+  ctrls: readonly V1Controller[],
+  pid: number,
+  created: (dir: string, c: V1Name) => void,
+  madeParent: (dir: string) => void = () => {},
+): void {
   for (const c of ctrls) {
-    ensureParent(host, c);
     const dir = v1JailDir(c, pid);
-    log.debug(`Create '${dir}' for pid=${pid}`);
-    host.fs.mkdir(dir);
+    try {
+      ensureParent(host, c, madeParent);
+      log.debug(`Create '${dir}' for pid=${pid}`);
+      host.fs.mkdir(dir);
+    } catch (e) {
+      throw withAccessHint(e, c);
+    }
     created(dir, c.name);
     for (const [file, value] of c.writes) {
       const path = join(dir, file);

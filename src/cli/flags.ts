@@ -1,17 +1,22 @@
 /**
- * The flag table: one row per option drives commander and `--help`. Each
- * `apply` only writes the JailSpec; nothing is performed while parsing.
- * Names, short letters and semantics are nsjail's (cmdline.cc).
+ * The flag table: one row per option drives commander, `--help`, the man page
+ * and the shell completions. Each `apply` only writes the JailSpec; nothing is
+ * performed while parsing. Names, short letters, defaults and semantics are
+ * nsjail's interface; the descriptions are tsjail's own.
  */
 import { log } from '../log/logger.js';
 import { IntegerError, isNumericId, parseId, parseInteger, type IntegerOptions, type IntType } from '../numbers.js';
 import { quoted } from '../text.js';
 import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, RlimitSetting } from '../spec.js';
+import { defaultMount, defaultUserNet } from '../spec.js';
+import type { UnsupportedField } from '../config/schema.gen.js';
+import { parseTrafficRuleFlag } from '../net/traffic.js';
 
 /**
- * A command line tsjail refuses. showUsage: getopt's own refusals (an unknown
- * option, a missing value, a bad -M), after which nsjail prints its usage; a
- * bad value is one line naming the option and the value.
+ * A command line tsjail refuses: one line naming the option and the problem,
+ * which the entry point prints with a pointer to `tsjail --help` (never the
+ * whole usage). showUsage marks getopt's own refusals (an unknown option, a
+ * missing value, a bad -M) as against a bad value; both are printed alike.
  */
 export class UsageError extends Error {
   constructor(
@@ -22,21 +27,46 @@ export class UsageError extends Error {
   }
 }
 
+/** The groups `tsjail --help TOPIC` prints; every option belongs to one. */
+export const TOPICS = [
+  { name: 'modes', title: 'Modes, configuration files and this help' },
+  { name: 'process', title: "The program's command, environment and process" },
+  { name: 'identity', title: 'Identity: user and group ids, capabilities' },
+  { name: 'namespaces', title: 'Namespaces', note: 'A jail gets a namespace of each kind except time; the --disable_clone_* switches share the host\'s instead.' },
+  { name: 'filesystem', title: 'Filesystem: the root, binds and other mounts', note: 'Paths after the first colon are in the jail; missing mount points and parent directories are created inside the jail, never on the host.' },
+  { name: 'limits', title: 'Limits: time, rlimits and cgroups', note: "An rlimit is a number in its unit or a keyword: 'soft' (or 'def') is tsjail's own soft limit, 'hard' (or 'max') its hard limit, 'inf' no limit. The program gets the value as both its soft and hard limit, so it cannot raise it." },
+  { name: 'seccomp', title: 'Seccomp system-call filters', note: "All of these combine into one filter, installed just before the program starts. 'tsjail seccomp compile|dump|eval|lint' try policies out." },
+  { name: 'landlock', title: 'Landlock file and port rules', note: 'Paths are as the jail sees them. Once one path rule is given, any file access not allowed is denied, /proc and the libraries included. What the kernel\'s Landlock ABI cannot enforce is dropped with a warning.' },
+  { name: 'network', title: 'Network' },
+  { name: 'logging', title: 'Logging and status' },
+  { name: 'legacy', title: 'Options of older nsjail releases', note: 'Accepted under their exact names only, so that old scripts keep working or stop with a clear message.' },
+] as const satisfies ReadonlyArray<{ name: string; title: string; note?: string }>;
+export type Topic = (typeof TOPICS)[number]['name'];
+
 export interface Flag {
   readonly long: string;
   readonly short?: string;
-  /** Value name shown in --help; absent for switches. */
+  /** Value name shown in --help (SECONDS, DIR, …); absent for switches. */
   readonly arg?: string;
   readonly help: string;
+  readonly topic: Topic;
+  /** The default, with its unit, as --help shows it. */
+  readonly def?: string;
+  /** The complete set of values, for shell completion (a comma list may combine them where the option says so). */
+  readonly choices?: readonly string[];
+  /** Accepted but refused at validation with "not supported yet": --help marks it. */
+  readonly refused?: true;
   readonly apply: (spec: JailSpec, value: string) => void;
-  /** An option older nsjail releases had: exact name only, not in --help. */
+  /** An option older nsjail releases had: exact name only, listed under the legacy topic. */
   readonly legacy?: true;
+  /** Only the exact name selects it, never an abbreviation (so `--ver` stays nsjail's --verbose). */
+  readonly exact?: true;
   /** The value is a number (or holds numbers): parsed strictly; every such option is in the numbers table test. */
   readonly numeric?: true;
 }
 
 /** Options whose value is a byte count accept binary size suffixes; --help says so with these words. */
-const SIZES_HELP = 'or with a K, M, G or T suffix (KiB, MiB, GiB, TiB)';
+const SIZES_HELP = 'K, M, G or T suffix (powers of 1024)';
 
 /** A strict integer of the option's type (strtoul base-0 syntax, the whole value). */
 export function parseNumber(flag: string, v: string, type: IntType, opts: IntegerOptions = {}): bigint {
@@ -91,7 +121,7 @@ export function parseMode(v: string): ConfigState['mode'] {
   return m;
 }
 
-const mountDefaults = { is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: false, nodev: false, noexec: false } as const;
+const mountDefaults = defaultMount();
 
 function splitFirst(v: string, n: number): string[] {
   const parts = v.split(':');
@@ -101,6 +131,46 @@ function splitFirst(v: string, n: number): string[] {
 function bindMount(v: string, rw: boolean, mandatory: boolean): MountPt {
   const [src = '', dst, options] = splitFirst(v, 3);
   return { ...mountDefaults, src, dst: dst || src, is_bind: true, rw, mandatory, ...(options ? { options } : {}) };
+}
+
+/** A path inside the jail given to one of tsjail's container ops: present and absolute. */
+function jailPath(flag: string, v: string, dst: string): string {
+  if (!dst) throw new UsageError(`--${flag}: ${quoted(v)} names no destination`);
+  if (!dst.startsWith('/')) throw new UsageError(`--${flag}: destination ${quoted(dst)} in ${quoted(v)} is not an absolute path`);
+  return dst;
+}
+
+/** --dir DST[:MODE]: the text after the last ':' is an octal mode. */
+function dirEntry(v: string): MountPt {
+  const cut = v.lastIndexOf(':');
+  const [dst, mode] = cut < 0 ? [v, '755'] : [v.slice(0, cut), v.slice(cut + 1)];
+  if (!/^0?[0-7]{1,4}$/.test(mode)) throw new UsageError(`--dir: mode ${quoted(mode)} in ${quoted(v)} is not an octal mode (0 to 07777)`);
+  return { ...mountDefaults, dst: jailPath('dir', v, dst), dir_mode: Number.parseInt(mode, 8), rw: true, is_dir: true };
+}
+
+/** --file DST=TEXT: everything after the first '=' is the content. */
+function fileEntry(v: string): MountPt {
+  const cut = v.indexOf('=');
+  if (cut < 0) throw new UsageError(`--file: ${quoted(v)} is not DST=TEXT`);
+  const text = v.slice(cut + 1);
+  if (!text) throw new UsageError(`--file: ${quoted(v)} has no TEXT (an empty file: --file_fd with a descriptor at end of file)`);
+  return { ...mountDefaults, dst: jailPath('file', v, v.slice(0, cut)), src_content: new TextEncoder().encode(text), is_dir: false };
+}
+
+/** --file_fd FD:DST */
+function fileFdEntry(v: string): MountPt {
+  const cut = v.indexOf(':');
+  const fd = cut < 0 ? v : v.slice(0, cut);
+  if (!/^[0-9]{1,9}$/.test(fd)) throw new UsageError(`--file_fd: descriptor ${quoted(fd)} in ${quoted(v)} is not a number`);
+  return { ...mountDefaults, dst: jailPath('file_fd', v, cut < 0 ? '' : v.slice(cut + 1)), src_fd: Number(fd), is_dir: false };
+}
+
+/** --overlay_ro LOWER1:LOWER2[:...]:DST */
+function overlayRoEntry(v: string): MountPt {
+  const parts = v.split(':');
+  const dst = parts.pop()!;
+  if (parts.length < 2 || parts.some((p) => !p)) throw new UsageError(`--overlay_ro: ${quoted(v)} is not LOWER1:LOWER2[:...]:DST (at least two lower dirs)`);
+  return { ...mountDefaults, dst: jailPath('overlay_ro', v, dst), overlay_lower: parts, is_dir: true };
 }
 
 const set =
@@ -128,46 +198,79 @@ const push =
 const logLevel = (l: LogLevel) => (s: JailSpec) => {
   s.cli.log_level = l;
 };
-/** Options tsjail does not implement yet: refused by validation, never ignored. */
-const unsupported = (name: string) => (s: JailSpec) => {
+/** Options of config fields marked unsupported in config.proto: refused by validation, never ignored. */
+const unsupported = (name: UnsupportedField) => (s: JailSpec) => {
   s.cfg.unsupported.push(`--${name}`);
 };
 
-const RLIMIT_HELP: Record<RlimitName, string> = {
-  as: "RLIMIT_AS in MiB, 'max' or 'hard' for the current hard limit, 'def' or 'soft' for the current soft limit, 'inf' for RLIM64_INFINITY (default: 4096)",
-  core: 'RLIMIT_CORE in MiB, keywords as above (default: 0)',
-  cpu: 'RLIMIT_CPU in seconds, keywords as above (default: 600)',
-  fsize: 'RLIMIT_FSIZE in MiB, keywords as above (default: 1)',
-  nofile: 'RLIMIT_NOFILE, keywords as above (default: 32)',
-  nproc: "RLIMIT_NPROC, keywords as above (default: 'soft')",
-  stack: "RLIMIT_STACK in MiB, keywords as above (default: 'soft')",
-  memlock: "RLIMIT_MEMLOCK in KiB, keywords as above (default: 'soft')",
-  rtprio: "RLIMIT_RTPRIO, keywords as above (default: 'soft')",
-  msgqueue: `RLIMIT_MSGQUEUE in bytes, ${SIZES_HELP}, keywords as above (default: 'soft')`,
+/** What each rlimit bounds, its unit and nsjail's default (the keywords are explained once, in the topic's note). */
+const RLIMIT_HELP: Record<RlimitName, readonly [what: string, unit: string, def: string]> = {
+  as: ['Size of the address space (RLIMIT_AS)', 'MiB', '4096 MiB'],
+  core: ['Largest core dump written (RLIMIT_CORE)', 'MiB', '0, no core dumps'],
+  cpu: ['Processor time of each process (RLIMIT_CPU); SIGXCPU, then SIGKILL, when used up', 'seconds', '600 seconds'],
+  fsize: ['Largest file a process may write (RLIMIT_FSIZE)', 'MiB', '1 MiB'],
+  nofile: ['Open descriptors per process (RLIMIT_NOFILE)', 'count', '32'],
+  nproc: ["Processes of the jail's user id (RLIMIT_NPROC)", 'count', "'soft'"],
+  stack: ['Stack size of the main thread (RLIMIT_STACK)', 'MiB', "'soft'"],
+  memlock: ['Memory locked in RAM (RLIMIT_MEMLOCK)', 'KiB', "'soft'"],
+  rtprio: ['Highest real-time priority (RLIMIT_RTPRIO)', 'priority', "'soft'"],
+  msgqueue: [`Bytes in POSIX message queues (RLIMIT_MSGQUEUE), a ${SIZES_HELP} allowed`, 'bytes', "'soft'"],
 };
+const RLIMIT_ARG: Record<string, string> = { MiB: 'MIB', KiB: 'KIB', seconds: 'SECONDS', count: 'N', priority: 'N', bytes: 'BYTES' };
 
-const PERSONAS = ['addr_compat_layout', 'mmap_page_zero', 'read_implies_exec', 'addr_limit_3gb', 'addr_no_randomize'] as const;
-const NAMESPACES = ['newnet', 'newuser', 'newns', 'newpid', 'newipc', 'newuts', 'newcgroup'] as const;
+/** The personality(2) flags and what each changes for the program. */
+const PERSONAS = {
+  addr_compat_layout: 'the legacy bottom-up mmap layout of kernels before 2.6.9',
+  mmap_page_zero: 'page 0 mapped read-only, as some SVr4 programs expect',
+  read_implies_exec: 'readable memory executable too (PROT_READ implies PROT_EXEC)',
+  addr_limit_3gb: 'addresses kept below 3 GiB (32-bit programs)',
+  addr_no_randomize: 'no address-space layout randomisation (ASLR)',
+} as const;
+
+/** --disable_clone_* switches: the topic they are documented under and what sharing the host's namespace means. */
+const NAMESPACES: ReadonlyArray<readonly [ns: 'newnet' | 'newuser' | 'newns' | 'newpid' | 'newipc' | 'newuts' | 'newcgroup', topic: Topic, help: string]> = [
+  ['newnet', 'network', "Keep the host's network stack: the jail sees every host interface and can use them. Without it the jail has a network namespace of its own with only loopback."],
+  ['newuser', 'namespaces', "Keep the host's user namespace: the jail's ids are host ids and any capability it keeps is a real one. Needs root."],
+  ['newns', 'namespaces', "Keep the host's mount table: no mount option applies, a --chroot is a plain chroot(2)."],
+  ['newpid', 'namespaces', "Keep the host's pid namespace: the program sees every host process and is not PID 1 of anything."],
+  ['newipc', 'namespaces', "Keep the host's System V IPC objects and POSIX message queues."],
+  ['newuts', 'namespaces', "Keep the host's hostname and domain name (--hostname has no effect then)."],
+  ['newcgroup', 'namespaces', "Show the jail the host's whole cgroup tree instead of making its own cgroup the root of it."],
+];
 
 /** Numeric cgroup options carry their config field's integer type; byte counts take size suffixes. */
 const BYTES = { sizes: true } as const;
-const CGROUP_FLAGS: ReadonlyArray<readonly [keyof ConfigState, string, string, (readonly [IntType, IntegerOptions?])?]> = [
-  ['cgroup_mem_max', 'VALUE', `Maximum number of bytes to use in the group, ${SIZES_HELP} (default: 0 - disabled)`, ['uint64', BYTES]],
-  ['cgroup_mem_memsw_max', 'VALUE', `Maximum number of memory+swap bytes to use, ${SIZES_HELP} (default: 0 - disabled)`, ['uint64', BYTES]],
-  ['cgroup_mem_swap_max', 'VALUE', `Maximum number of swap bytes to use, ${SIZES_HELP} (default: -1 - disabled)`, ['int64', BYTES]],
-  ['cgroup_mem_mount', 'VALUE', "Location of memory cgroup FS (default: '/sys/fs/cgroup/memory')"],
-  ['cgroup_mem_parent', 'VALUE', "Which pre-existing memory cgroup to use as a parent (default: 'NSJAIL')"],
-  ['cgroup_pids_max', 'VALUE', 'Maximum number of pids in a cgroup (default: 0 - disabled)', ['uint64']],
-  ['cgroup_pids_mount', 'VALUE', "Location of pids cgroup FS (default: '/sys/fs/cgroup/pids')"],
-  ['cgroup_pids_parent', 'VALUE', "Which pre-existing pids cgroup to use as a parent (default: 'NSJAIL')"],
-  ['cgroup_net_cls_classid', 'VALUE', 'Class identifier of network packets in the group (default: 0 - disabled)', ['uint32']],
-  ['cgroup_net_cls_mount', 'VALUE', "Location of net_cls cgroup FS (default: '/sys/fs/cgroup/net_cls')"],
-  ['cgroup_net_cls_parent', 'VALUE', "Which pre-existing net_cls cgroup to use as a parent (default: 'NSJAIL')"],
-  ['cgroup_cpu_ms_per_sec', 'VALUE', 'Number of milliseconds of CPU time per second that the process group can use (default: 0 - no limit)', ['uint32']],
-  ['cgroup_cpu_mount', 'VALUE', "Location of cpu cgroup FS (default: '/sys/fs/cgroup/cpu')"],
-  ['cgroup_cpu_parent', 'VALUE', "Which pre-existing cpu cgroup to use as a parent (default: 'NSJAIL')"],
-  ['cgroupv2_mount', 'VALUE', "Location of cgroupv2 directory (default: '/sys/fs/cgroup')"],
+type CgroupRow = readonly [key: keyof ConfigState, arg: string, help: string, def: string, num?: readonly [IntType, IntegerOptions?]];
+/** v1 hierarchies: where each is mounted and the cgroup under it that holds the jails' cgroups. */
+const v1Place = (ctrl: string): CgroupRow[] => [
+  [`cgroup_${ctrl === 'memory' ? 'mem' : ctrl}_mount` as keyof ConfigState, 'DIR', `cgroup v1: the directory where the ${ctrl} controller's hierarchy is mounted.`, `/sys/fs/cgroup/${ctrl}`],
+  [`cgroup_${ctrl === 'memory' ? 'mem' : ctrl}_parent` as keyof ConfigState, 'NAME', `cgroup v1: the ${ctrl} cgroup, below that mount, under which each jail gets its own; created when missing.`, 'NSJAIL'],
 ];
+const CGROUP_FLAGS: readonly CgroupRow[] = [
+  ['cgroup_mem_max', 'BYTES', `Memory the jail may use (memory.max; v1 memory.limit_in_bytes), in bytes or with a ${SIZES_HELP}.`, '0, no limit', ['uint64', BYTES]],
+  ['cgroup_mem_memsw_max', 'BYTES', `Memory plus swap the jail may use (v1 memory.memsw.limit_in_bytes; on v2 the part above --cgroup_mem_max becomes memory.swap.max), in bytes or with a ${SIZES_HELP}.`, '0, no limit', ['uint64', BYTES]],
+  ['cgroup_mem_swap_max', 'BYTES', `Swap the jail may use (memory.swap.max), in bytes or with a ${SIZES_HELP}; -1 leaves swap alone. Not together with --cgroup_mem_memsw_max.`, '-1', ['int64', BYTES]],
+  ...v1Place('memory'),
+  ['cgroup_pids_max', 'N', 'Tasks (processes and threads) the jail may have at once (pids.max).', '0, no limit', ['uint64']],
+  ...v1Place('pids'),
+  ['cgroup_net_cls_classid', 'ID', "cgroup v1 only: class id given to the jail's packets (net_cls.classid), for tc or firewall rules.", '0, none', ['uint32']],
+  ...v1Place('net_cls'),
+  ['cgroup_cpu_ms_per_sec', 'MS', 'CPU time the jail may use per second of wall time, in milliseconds summed over all CPUs (1000 = one whole CPU).', '0, no limit', ['uint32']],
+  ...v1Place('cpu'),
+  ['cgroupv2_mount', 'DIR', 'cgroup v2: the directory where the unified hierarchy is mounted.', '/sys/fs/cgroup'],
+];
+
+/** The --macvlan_vs_* values: the value's name, what it sets on 'vs' and nsjail's default. */
+const MACVLAN_VS = {
+  ip: ['ADDR', "the IPv4 address of 'vs'", '192.168.0.2'],
+  nm: ['MASK', 'its netmask', '255.255.255.0'],
+  gw: ['ADDR', 'the default gateway through it', '192.168.0.1'],
+  ma: ['MAC', 'its MAC address', 'one the kernel picks'],
+  mo: ['MODE', 'its MACVLAN mode: private, vepa, bridge or passthru', 'private'],
+} as const;
+
+/** --seccomp_preset's names, for completion; a unit test keeps them equal to src/seccomp/presets.ts (not imported here: it is slow to load). */
+export const SECCOMP_PRESET_NAMES = ['default', 'deny_common', 'deny_system', 'deny_userns', 'deny_mount', 'deny_chown', 'deny_setid', 'deny_ns', 'deny_emu', 'deny_socket_family', 'deny_personality', 'deny_io_uring', 'deny_tty', 'deny_devel'] as const;
 
 const ll = (s: JailSpec) => s.cfg.ext.landlock;
 
@@ -191,109 +294,128 @@ const gone = (name: string, instead: string) => () => {
   throw new UsageError(`--${name} is an option of older nsjail releases: ${instead}`);
 };
 const LEGACY_FLAGS: readonly Flag[] = [
-  { long: 'enable_clone_newcgroup', legacy: true, help: 'nsjail 2.5: CLONE_NEWCGROUP, on by default since', apply: set('clone_newcgroup', true) },
-  { long: 'use_switchroot', legacy: true, help: 'renamed --no_pivotroot', apply: set('no_pivotroot', true) },
-  { long: 'pivot_root_only', legacy: true, help: 'pivot_root only (the default)', apply: set('no_pivotroot', false) },
-  { long: 'tmpfs_size', legacy: true, arg: 'VALUE', help: 'nsjail 2.5', apply: gone('tmpfs_size', "give the size per mount: -m none:DST:tmpfs:size=N") },
-  ...['iface', 'iface_vs_ip', 'iface_vs_nm', 'iface_vs_gw'].map((n): Flag => ({ long: n, legacy: true, arg: 'VALUE', help: 'nsjail 2.5', apply: gone(n, `now --${n.replace('iface', 'macvlan_iface').replace('macvlan_iface_vs', 'macvlan_vs')}, and MACVLAN is not supported yet`) })),
-  ...['use_pasta', 'use_nstun'].map((n): Flag => ({ long: n, legacy: true, help: 'nsjail 3.5/3.6', apply: gone(n, 'replaced by --user_net, and user-mode networking is not supported yet') })),
+  { long: 'enable_clone_newcgroup', legacy: true, topic: 'legacy', help: 'nsjail 2.x switch for the cgroup namespace, which is on by default now; accepted.', apply: set('clone_newcgroup', true) },
+  { long: 'use_switchroot', legacy: true, topic: 'legacy', help: 'The earlier name of --no_pivotroot; accepted.', apply: set('no_pivotroot', true) },
+  { long: 'pivot_root_only', legacy: true, topic: 'legacy', help: 'Asked for pivot_root(2), which is the default now; accepted.', apply: set('no_pivotroot', false) },
+  { long: 'tmpfs_size', legacy: true, topic: 'legacy', arg: 'BYTES', help: 'Refused: a tmpfs size is given per mount now, -m none:DST:tmpfs:size=N.', apply: gone('tmpfs_size', "give the size per mount: -m none:DST:tmpfs:size=N") },
+  ...['iface', 'iface_vs_ip', 'iface_vs_nm', 'iface_vs_gw'].map((n): Flag => ({ long: n, legacy: true, topic: 'legacy', arg: 'VALUE', help: `Refused: renamed --${n.replace('iface', 'macvlan_iface').replace('macvlan_iface_vs', 'macvlan_vs')}.`, apply: gone(n, `now --${n.replace('iface', 'macvlan_iface').replace('macvlan_iface_vs', 'macvlan_vs')}`) })),
+  ...['use_pasta', 'use_nstun'].map((n): Flag => ({ long: n, legacy: true, topic: 'legacy', help: 'Refused: nsjail 3.5 and 3.6 only, replaced by --user_net.', apply: gone(n, 'replaced by --user_net') })),
 ];
 
+const MODE_HELP =
+  "How tsjail runs the program. 'o': once; tsjail waits for it and exits with its status. " +
+  "'e': tsjail itself becomes the program (same pid, no supervisor, so no time limit). " +
+  "'r': once, then again each time it exits, until tsjail gets a signal. " +
+  "'l': a fresh jail for each TCP connection (see --port). Only the first letter is read, so -Monce works.";
+
 export const FLAGS: readonly Flag[] = [
-  { long: 'help', short: 'h', help: 'Help plz..', apply: () => {} },
-  { long: 'mode', short: 'M', arg: 'VALUE', help: 'Execution mode (default: \'o\' [MODE_STANDALONE_ONCE]):\n\tl: Wait for connections on a TCP port (specified with --port) [MODE_LISTEN_TCP]\n\to: Launch a single process on the console using clone/execve [MODE_STANDALONE_ONCE]\n\te: Launch a single process on the console using execve [MODE_STANDALONE_EXECVE]\n\tr: Launch a single process on the console with clone/execve, keep doing it forever [MODE_STANDALONE_RERUN]', apply: (s, v) => { s.cfg.mode = parseMode(v); } },
-  { long: 'config', short: 'C', arg: 'VALUE', help: 'Configuration file in the config.proto ProtoBuf format (text or JSON); options given before it are replaced, options after it override it', apply: (s, v) => { s.cli.config_files.push(v); } },
-  { long: 'exec_file', short: 'x', arg: 'VALUE', help: 'File to exec (default: argv[0])', apply: (s, v) => { s.cfg.exec_bin = { arg: s.cfg.exec_bin?.arg ?? [], exec_fd: s.cfg.exec_bin?.exec_fd ?? false, ...(s.cfg.exec_bin?.arg0 !== undefined ? { arg0: s.cfg.exec_bin.arg0 } : {}), path: v }; } },
-  { long: 'execute_fd', help: 'Use execveat() to execute a file-descriptor instead of executing the binary path. In such case argv[0]/exec_file denotes a file path before mount namespacing', apply: (s) => { s.cfg.exec_bin = { arg: [], ...s.cfg.exec_bin, exec_fd: true }; } },
-  { long: 'chroot', short: 'c', arg: 'VALUE', help: "Directory containing / of the jail (default: none)", apply: (s, v) => { s.cli.chroot = v; } },
-  { long: 'no_pivotroot', help: 'When creating a mount namespace, use mount(MS_MOVE) and chroot rather than pivot_root. Usefull when pivot_root is disallowed (e.g. initramfs). Note: escapable is some configuration', apply: set('no_pivotroot', true) },
-  { long: 'rw', help: 'Mount chroot dir (/) R/W (default: R/O)', apply: (s) => { s.cli.rw = true; } },
-  { long: 'user', short: 'u', arg: 'VALUE', help: "Username/uid of processes inside the jail (default: your current uid). You can also use inside_ns_uid:outside_ns_uid:count convention here. Can be specified multiple times", numeric: true, apply: (s, v) => { s.cli.uidmap.push(parseIdMap(v, false, 'user')); } },
-  { long: 'group', short: 'g', arg: 'VALUE', help: 'Groupname/gid of processes inside the jail (default: your current gid). You can also use inside_ns_gid:global_ns_gid:count convention here. Can be specified multiple times', numeric: true, apply: (s, v) => { s.cli.gidmap.push(parseIdMap(v, false, 'group')); } },
-  { long: 'hostname', short: 'H', arg: 'VALUE', help: "UTS name (hostname) of the jail (default: 'NSJAIL')", apply: setStr('hostname') },
-  { long: 'cwd', short: 'D', arg: 'VALUE', help: "Directory in the namespace the process will run (default: '/')", apply: setStr('cwd') },
-  { long: 'port', short: 'p', arg: 'VALUE', help: 'TCP port to bind to (enables MODE_LISTEN_TCP) (default: 0)', numeric: true, apply: (s, v) => { s.cfg.port = port('port', v); s.cfg.mode = 'LISTEN_TCP'; } },
-  { long: 'bindhost', arg: 'VALUE', help: "IP address to bind the port to (only in [MODE_LISTEN_TCP]), (default: '::')", apply: setStr('bindhost') },
-  { long: 'max_conns', arg: 'VALUE', help: 'Maximum number of connections across all IPs (only in [MODE_LISTEN_TCP]), (default: 0 (unlimited))', numeric: true, apply: setNum('max_conns', 'uint32') },
-  { long: 'max_conns_per_ip', short: 'i', arg: 'VALUE', help: 'Maximum number of connections per one IP (only in [MODE_LISTEN_TCP]), (default: 0 (unlimited))', numeric: true, apply: setNum('max_conns_per_ip', 'uint32') },
-  { long: 'log', short: 'l', arg: 'VALUE', help: 'Log file (default: use log_fd)', apply: (s, v) => { s.cli.log_file = v; } },
-  { long: 'log_fd', short: 'L', arg: 'VALUE', help: 'Log FD (default: 2)', numeric: true, apply: (s, v) => { s.cli.log_fd = fd('log_fd', v); } },
-  { long: 'log_format', arg: 'VALUE', help: "tsjail: log line format, 'text' (nsjail's) or 'json' (one object per line) (default: 'text')", apply: (s, v) => { if (v !== 'text' && v !== 'json') throw new UsageError(`--log_format: ${quoted(v)} is not 'text' or 'json'`); s.cfg.ext.log_format = v; } },
-  { long: 'time_limit', short: 't', arg: 'VALUE', help: 'Maximum time that a jail can exist, in seconds (default: 600)', numeric: true, apply: setNum('time_limit', 'uint32') },
-  { long: 'max_cpus', arg: 'VALUE', help: 'Maximum number of CPUs a single jailed process can use (default: 0 \'no limit\')', numeric: true, apply: setNum('max_cpus', 'uint32') },
-  { long: 'daemon', short: 'd', help: 'Daemonize after start', apply: set('daemon', true) },
-  { long: 'verbose', short: 'v', help: 'Verbose output', apply: logLevel('DEBUG') },
-  { long: 'quiet', short: 'q', help: 'Log warning and more important messages only', apply: logLevel('WARNING') },
-  { long: 'really_quiet', short: 'Q', help: 'Log fatal messages only', apply: logLevel('FATAL') },
-  { long: 'keep_env', short: 'e', help: "Pass all environment variables to the child process (default: all envars are cleared)", apply: set('keep_env', true) },
-  { long: 'env', short: 'E', arg: 'VALUE', help: "Additional environment variable (can be used multiple times). If the envar doesn't contain '=' (e.g. just the 'DISPLAY' string), the current envar value will be used", apply: (s, v) => { const e = envEntry(v); if (e) s.cfg.envar.push(e); } },
-  { long: 'keep_caps', help: "Don't drop any capabilities", apply: set('keep_caps', true) },
-  { long: 'cap', arg: 'VALUE', help: "Retain this capability, e.g. CAP_PTRACE (can be specified multiple times)", apply: push((s) => s.cfg.cap) },
-  { long: 'silent', help: 'Redirect child process\' fd:0/1/2 to /dev/null', apply: set('silent', true) },
-  { long: 'stderr_to_null', help: 'Redirect child process\' fd:2 to /dev/null', apply: set('stderr_to_null', true) },
-  { long: 'skip_setsid', help: "Don't call setsid(), allows for terminal signal handling in the sandboxed process. Dangerous", apply: set('skip_setsid', true) },
-  { long: 'pass_fd', arg: 'VALUE', help: 'Don\'t close this FD before executing the child process (can be specified multiple times), by default: 0/1/2 are kept open', numeric: true, apply: (s, v) => { s.cli.pass_fd.push(fd('pass_fd', v)); } },
-  { long: 'disable_no_new_privs', help: "Don't set the prctl(NO_NEW_PRIVS, 1) (DANGEROUS)", apply: set('disable_no_new_privs', true) },
-  ...(Object.keys(RLIMIT_HELP) as RlimitName[]).map((r): Flag => ({ long: `rlimit_${r}`, arg: 'VALUE', help: RLIMIT_HELP[r], numeric: true, apply: (s, v) => { s.cfg.rlimits = { ...s.cfg.rlimits, [r]: parseRlimit(`rlimit_${r}`, v, r) }; } })),
-  { long: 'disable_rlimits', help: 'Disable all rlimits, default to limits set by parent', apply: set('disable_rl', true) },
-  ...PERSONAS.map((p): Flag => ({ long: `persona_${p}`, help: `personality(${p.toUpperCase()})`, apply: set(`persona_${p}`, true) })),
-  ...NAMESPACES.map((n): Flag => ({ long: `disable_clone_${n}`, ...(n === 'newnet' ? { short: 'N' } : {}), help: `Don't use CLONE_${n.toUpperCase()}${n === 'newuser' ? '. Requires euid==0' : ''}`, apply: set(`clone_${n}`, false) })),
-  { long: 'enable_clone_newtime', help: 'Use CLONE_NEWTIME. Supported with kernel versions >= 5.3', apply: set('clone_newtime', true) },
-  { long: 'uid_mapping', short: 'U', arg: 'VALUE', help: 'Add a custom uid mapping of the form inside_uid:outside_uid:count. Setting this requires newuidmap (set-uid) to be present', numeric: true, apply: (s, v) => { s.cli.uidmap.push(parseIdMap(v, true, 'uid_mapping')); } },
-  { long: 'gid_mapping', short: 'G', arg: 'VALUE', help: 'Add a custom gid mapping of the form inside_gid:outside_gid:count. Setting this requires newgidmap (set-uid) to be present', numeric: true, apply: (s, v) => { s.cli.gidmap.push(parseIdMap(v, true, 'gid_mapping')); } },
-  { long: 'bindmount_ro', short: 'R', arg: 'VALUE', help: "List of mountpoints to be mounted --bind (ro) inside the container. Can be specified multiple times. Supports 'source' syntax, or 'source:dest'", apply: (s, v) => { s.cfg.mount.push(bindMount(v, false, true)); } },
-  { long: 'bindmount', short: 'B', arg: 'VALUE', help: "List of mountpoints to be mounted --bind (rw) inside the container. Can be specified multiple times. Supports 'source' syntax, or 'source:dest', or 'source:dest:options'", apply: (s, v) => { s.cfg.mount.push(bindMount(v, true, true)); } },
-  { long: 'dev_bind', arg: 'VALUE', help: "tsjail: a read-write bind whose device nodes work ('source' or 'source:dest'); other binds are nodev", apply: (s, v) => { s.cfg.mount.push({ ...bindMount(v, true, true), dev: true }); } },
-  { long: 'bindmount_ro_try', arg: 'VALUE', help: 'tsjail: like --bindmount_ro, but a missing source is skipped with a warning', apply: (s, v) => { s.cfg.mount.push(bindMount(v, false, false)); } },
-  { long: 'bindmount_try', arg: 'VALUE', help: 'tsjail: like --bindmount, but a missing source is skipped with a warning', apply: (s, v) => { s.cfg.mount.push(bindMount(v, true, false)); } },
-  { long: 'tmpfsmount', short: 'T', arg: 'VALUE', help: "List of mountpoints to be mounted as tmpfs (R/W) inside the container. Can be specified multiple times. Supports 'dest' syntax. Alternatively, use '-m none:dest:tmpfs:size=8388608'", apply: (s, v) => { s.cfg.mount.push({ ...mountDefaults, dst: v, fstype: 'tmpfs', options: 'size=4194304', rw: true, is_dir: true }); } },
-  { long: 'mount', short: 'm', arg: 'VALUE', help: "Arbitrary mount, format src:dst:fs_type:options", apply: (s, v) => { const [src = '', dst = '', fstype = '', options = ''] = splitFirst(v, 4); s.cfg.mount.push({ ...mountDefaults, src, dst, fstype, options, rw: true }); } },
-  { long: 'symlink', short: 's', arg: 'VALUE', help: 'Symlink, format src:dst', apply: (s, v) => { const [src = '', dst = ''] = splitFirst(v, 2); s.cfg.mount.push({ ...mountDefaults, src, dst, is_symlink: true }); } },
-  { long: 'mount_dev', help: 'tsjail: a minimal /dev (null, zero, full, random, urandom, tty, shm, pts, and the fd/stdin/stdout/stderr links)', apply: (s) => { s.cfg.mount.push({ ...mountDefaults, dst: '/dev', is_dev: true, rw: true, is_dir: true }); } },
-  { long: 'tmp_overlay', arg: 'VALUE', help: 'tsjail: an overlay of this host directory at the same path; writes land in a tmpfs and vanish with the jail', apply: (s, v) => { s.cfg.mount.push({ ...mountDefaults, src: v, dst: v, is_overlay: true, rw: true, is_dir: true }); } },
-  { long: 'disable_proc', help: 'Disable mounting procfs in the jail', apply: set('mount_proc', false) },
-  { long: 'proc_path', arg: 'VALUE', help: "Path used to mount procfs (default: '/proc')", apply: (s, v) => { s.cli.proc_path = v; s.cfg.mount_proc = true; } },
-  { long: 'proc_rw', help: 'Is procfs mounted as R/W (default: R/O)', apply: (s) => { s.cli.proc_rw = true; } },
-  { long: 'experimental_mnt', arg: 'VALUE', help: "tsjail always uses mount_setattr(2) for access flags; accepted values: 'old', 'new', 'auto'", apply: (s, v) => { if (!['old', 'new', 'auto'].includes(v)) throw new UsageError(`--experimental_mnt: ${quoted(v)} is not 'old', 'new' or 'auto'`); s.cli.experimental_mnt = v; } },
-  { long: 'seccomp_policy', short: 'P', arg: 'VALUE', help: 'Path to file containing seccomp-bpf policy (see kafel/)', apply: setStr('seccomp_policy_file') },
-  { long: 'seccomp_string', arg: 'VALUE', help: 'String with kafel seccomp-bpf policy (see kafel/); repeated values are joined with newlines', apply: push((s) => s.cfg.seccomp_string) },
-  { long: 'seccomp_log', help: 'Use SECCOMP_FILTER_FLAG_LOG. Log all actions except SECCOMP_RET_ALLOW). Supported since kernel version 4.14', apply: set('seccomp_log', true) },
-  { long: 'syscall_allow', arg: 'LIST', help: 'tsjail: comma-separated syscalls to allow; every other syscall fails with EPERM', apply: (s, v) => { s.cfg.ext.syscall_allow.push(...csv(v)); } },
-  { long: 'syscall_deny', arg: 'LIST', help: 'tsjail: comma-separated syscalls that fail with EPERM', apply: (s, v) => { s.cfg.ext.syscall_deny.push(...csv(v)); } },
-  { long: 'seccomp_preset', arg: 'LIST', help: 'tsjail: comma-separated hardening presets: default, deny_common, deny_system, deny_userns, deny_mount, deny_chown, deny_setid, deny_ns, deny_emu, deny_socket_family, deny_personality, deny_io_uring, deny_tty, deny_devel (see README.md)', apply: (s, v) => { s.cfg.ext.seccomp_preset.push(...csv(v)); } },
-  { long: 'seccomp_no_equivalents', help: 'tsjail: apply seccomp rules only to the calls they name, as Kafel does (by default a rule on openat also covers open, openat2 and io_uring, execve covers execveat, clone covers clone3…)', apply: (s) => { s.cfg.ext.seccomp_equivalents = false; } },
-  { long: 'seccomp_no_notify', help: "tsjail: let the kernel apply the filter's refusals itself instead of tsjail naming each one (with its arguments) first; violations are then named only from the kernel's audit record, as root", apply: (s) => { s.cfg.ext.seccomp_notify = false; } },
-  { long: 'seccomp_bpf_file', arg: 'FILE', help: "tsjail: also install this raw seccomp filter (struct sock_filter[], as 'tsjail seccomp compile' writes it); checked before use", apply: (s, v) => { s.cfg.ext.seccomp_bpf_file = v; } },
-  { long: 'seccomp_unotify', help: 'Trace file and network syscalls through a seccomp user-notification filter', apply: set('seccomp_unotify', true) },
-  { long: 'seccomp_unotify_report', arg: 'VALUE', help: 'Write the seccomp_unotify report to this file', apply: setStr('seccomp_unotify_report') },
-  { long: 'nice_level', arg: 'VALUE', help: 'Set jailed process niceness (-20 is highest -priority, 19 is lowest). By default, set to 19', numeric: true, apply: setNum('nice_level', 'int32') },
-  ...CGROUP_FLAGS.map(([key, arg, help, num]): Flag => (num ? { long: key, arg, help, numeric: true, apply: setNum(key, ...num) } : { long: key, arg, help, apply: setStr(key) })),
-  { long: 'use_cgroupv2', help: 'Use cgroup v2', apply: set('use_cgroupv2', true) },
-  { long: 'detect_cgroupv2', help: 'Use cgroupv2, if it is available. (Specify instead of use_cgroupv2)', apply: set('detect_cgroupv2', true) },
-  { long: 'iface_no_lo', help: "Don't bring the 'lo' interface up", apply: set('iface_no_lo', true) },
-  { long: 'iface_own', arg: 'VALUE', help: 'Move this existing network interface into the new NET namespace. Can be specified multiple times', apply: (s, v) => { s.cfg.iface_own.push(v); s.cfg.unsupported.push('--iface_own'); } },
-  { long: 'macvlan_iface', short: 'I', arg: 'VALUE', help: "Interface which will be cloned (MACVLAN) and put inside the subprocess' namespace as 'vs'", apply: unsupported('macvlan_iface') },
-  ...(['ip', 'nm', 'gw', 'ma', 'mo'] as const).map((k): Flag => ({ long: `macvlan_vs_${k}`, arg: 'VALUE', help: `MACVLAN 'vs' ${{ ip: 'IP', nm: 'netmask', gw: 'default gateway', ma: 'MAC address', mo: 'mode (private, vepa, bridge, passthru)' }[k]}`, apply: setStr(`macvlan_vs_${k}`) })),
-  { long: 'disable_tsc', help: 'Disable rdtsc and rdtscp instructions. WARNING: To make it effective, you also need to forbid `prctl(PR_SET_TSC, PR_TSC_ENABLE, ...)` in seccomp rules! (x86 and x86_64 only). Dynamic binaries produced by GCC seem to rely on RDTSC, but static ones should work', apply: set('disable_tsc', true) },
-  { long: 'forward_signals', help: 'Forward fatal signals to the child process instead of always using SIGKILL', apply: set('forward_signals', true) },
-  { long: 'use_core_scheduling', help: 'Use core scheduling (prctl PR_SCHED_CORE) to isolate the jail on its own physical cores (kernel >= 5.14)', apply: set('use_core_scheduling', true) },
-  { long: 'user_net', help: 'Enable user-mode networking (nstun)', apply: unsupported('user_net') },
-  { long: 'oom_score_adj', arg: 'VALUE', help: 'Set oom_score_adj of the jailed process (-1000 .. 1000)', numeric: true, apply: (s, v) => { s.cfg.oom_score_adj = Number(parseNumber('oom_score_adj', v, 'int32')); } },
-  { long: 'init', help: 'tsjail: run a small reaper as PID 1 of the jail; the program runs as PID 2, zombies are reaped and signals forwarded', apply: set('init', true) },
-  { long: 'landlock_ro', arg: 'PATH', help: 'tsjail: Landlock, allow reading under PATH (as seen in the jail); repeatable', apply: push((s) => ll(s).ro) },
-  { long: 'landlock_rw', arg: 'PATH', help: 'tsjail: Landlock, allow reading and writing under PATH; repeatable', apply: push((s) => ll(s).rw) },
-  { long: 'landlock_rx', arg: 'PATH', help: 'tsjail: Landlock, allow reading and executing under PATH; repeatable', apply: push((s) => ll(s).rx) },
-  { long: 'landlock_ro_try', arg: 'PATH', help: 'tsjail: like --landlock_ro; a missing PATH is skipped with a warning', apply: push((s) => ll(s).ro_try) },
-  { long: 'landlock_rw_try', arg: 'PATH', help: 'tsjail: like --landlock_rw; a missing PATH is skipped with a warning', apply: push((s) => ll(s).rw_try) },
-  { long: 'landlock_rx_try', arg: 'PATH', help: 'tsjail: like --landlock_rx; a missing PATH is skipped with a warning', apply: push((s) => ll(s).rx_try) },
-  { long: 'landlock_bind_tcp', arg: 'PORT', help: 'tsjail: Landlock (ABI >= 4), allow bind() to this TCP port; repeatable', numeric: true, apply: (s, v) => { ll(s).bind_tcp.push(port('landlock_bind_tcp', v)); } },
-  { long: 'landlock_connect_tcp', arg: 'PORT', help: 'tsjail: Landlock (ABI >= 4), allow connect() to this TCP port; repeatable', numeric: true, apply: (s, v) => { ll(s).connect_tcp.push(port('landlock_connect_tcp', v)); } },
-  { long: 'landlock_scope', arg: 'LIST', help: "tsjail: Landlock (ABI >= 6) scopes, comma-separated: 'abstract_unix', 'signal'", apply: (s, v) => { for (const x of csv(v)) { if (x === 'abstract_unix') ll(s).scope_abstract_unix = true; else if (x === 'signal') ll(s).scope_signal = true; else throw new UsageError(`--landlock_scope: unknown scope ${quoted(x)}`); } } },
-  { long: 'landlock_log', help: 'tsjail: log each file call (open, exec, create, remove) on a path the Landlock rules do not cover, naming the path, before Landlock refuses it', apply: (s) => { ll(s).log = true; } },
-  { long: 'landlock_required', help: 'tsjail: fail when the kernel cannot enforce every Landlock rule asked for (default: best effort, with a warning)', apply: (s) => { ll(s).required = true; } },
-  { long: 'status_fd', arg: 'FD', help: 'tsjail: write JSON status lines (start, exit, statistics) to this fd', numeric: true, apply: (s, v) => { s.cfg.ext.status_fd = fd('status_fd', v); } },
-  { long: 'status_file', arg: 'PATH', help: 'tsjail: append JSON status lines to this file', apply: (s, v) => { s.cfg.ext.status_file = v; } },
+  { long: 'help', short: 'h', topic: 'modes', help: "Print this help and exit. Followed by a topic name ('tsjail --help seccomp'), print that topic only.", apply: () => {} },
+  { long: 'mode', short: 'M', arg: 'MODE', topic: 'modes', help: MODE_HELP, def: 'o', choices: ['o', 'e', 'r', 'l'], apply: (s, v) => { s.cfg.mode = parseMode(v); } },
+  { long: 'config', short: 'C', arg: 'FILE', topic: 'modes', help: "Read a config file in nsjail's config.proto format, as protobuf text or ProtoJSON. It acts where it stands: what it sets replaces the same options given earlier, and options given later override it.", apply: (s, v) => { s.cli.config_files.push(v); } },
+  { long: 'exec_file', short: 'x', arg: 'PATH', topic: 'process', help: "The program to execute, when it is not the command's first word (which still becomes argv[0]). No PATH search: an absolute path, or one relative to --cwd.", def: "the command's first word", apply: (s, v) => { s.cfg.exec_bin = { arg: s.cfg.exec_bin?.arg ?? [], exec_fd: s.cfg.exec_bin?.exec_fd ?? false, ...(s.cfg.exec_bin?.arg0 !== undefined ? { arg0: s.cfg.exec_bin.arg0 } : {}), path: v }; } },
+  { long: 'execute_fd', topic: 'process', help: "Open the program on the host, before the jail's mounts exist, and start it from that descriptor with execveat(2); it need not be visible inside the jail.", apply: (s) => { s.cfg.exec_bin = { arg: [], ...s.cfg.exec_bin, exec_fd: true }; } },
+  { long: 'chroot', short: 'c', arg: 'DIR', topic: 'filesystem', help: "Make host directory DIR the jail's root: a recursive bind, read-only unless --rw.", def: 'none; the root is an empty tmpfs, read-only once set up', apply: (s, v) => { s.cli.chroot = v; } },
+  { long: 'no_pivotroot', topic: 'filesystem', help: 'Enter the new root by moving it over / (MS_MOVE) and calling chroot(2), not pivot_root(2), for hosts where pivot_root fails (a root on initramfs). Weaker: the old root stays underneath, and a program with enough capabilities can climb out.', apply: set('no_pivotroot', true) },
+  { long: 'rw', topic: 'filesystem', help: 'Leave the root writable: the --chroot bind, or the tmpfs root when there is no --chroot.', def: 'read-only', apply: (s) => { s.cli.rw = true; } },
+  { long: 'user', short: 'u', arg: 'USER', topic: 'identity', help: "The program's user, by name or uid. Also takes a uid_map line, INSIDE[:OUTSIDE[:COUNT]], written directly; repeatable, the first entry gives the program's uid. Names are looked up as getpwnam(3) does (files, LDAP, sssd…). Run as root, an INSIDE id without OUTSIDE is that same id on the host.", def: "the caller's uid", numeric: true, apply: (s, v) => { s.cli.uidmap.push(parseIdMap(v, false, 'user')); } },
+  { long: 'group', short: 'g', arg: 'GROUP', topic: 'identity', help: "The program's group, by name or gid, or a gid_map line INSIDE[:OUTSIDE[:COUNT]]; repeatable, as --user. Names are looked up as getgrnam(3) does.", def: "the caller's gid", numeric: true, apply: (s, v) => { s.cli.gidmap.push(parseIdMap(v, false, 'group')); } },
+  { long: 'hostname', short: 'H', arg: 'NAME', topic: 'namespaces', help: "Hostname inside the jail's UTS namespace.", def: 'NSJAIL', apply: setStr('hostname') },
+  { long: 'cwd', short: 'D', arg: 'DIR', topic: 'process', help: 'Working directory of the program, as the jail sees it.', def: '/', apply: setStr('cwd') },
+  { long: 'port', short: 'p', arg: 'PORT', topic: 'modes', help: "Listen on this TCP port and give every connection a jail of its own, the socket being the program's stdin, stdout and stderr. Selects -Ml.", def: '0, not listening', numeric: true, apply: (s, v) => { s.cfg.port = port('port', v); s.cfg.mode = 'LISTEN_TCP'; } },
+  { long: 'bindhost', arg: 'ADDR', topic: 'modes', help: "-Ml: the address to listen on; '::' takes IPv6 and IPv4 connections.", def: '::', apply: setStr('bindhost') },
+  { long: 'max_conns', arg: 'N', topic: 'modes', help: '-Ml: turn new connections away while N jails are running.', def: '0, no limit', numeric: true, apply: setNum('max_conns', 'uint32') },
+  { long: 'max_conns_per_ip', short: 'i', arg: 'N', topic: 'modes', help: "-Ml: turn a client address's new connections away while N of its jails are running.", def: '0, no limit', numeric: true, apply: setNum('max_conns_per_ip', 'uint32') },
+  { long: 'log', short: 'l', arg: 'FILE', topic: 'logging', help: 'Append the log to FILE.', def: 'descriptor 2 (stderr)', apply: (s, v) => { s.cli.log_file = v; } },
+  { long: 'log_fd', short: 'L', arg: 'FD', topic: 'logging', help: 'Write the log to this open descriptor.', def: '2', numeric: true, apply: (s, v) => { s.cli.log_fd = fd('log_fd', v); } },
+  { long: 'log_format', arg: 'FORMAT', topic: 'logging', help: "'text': nsjail's log lines; 'json': one JSON object per line.", def: 'text', choices: ['text', 'json'], apply: (s, v) => { if (v !== 'text' && v !== 'json') throw new UsageError(`--log_format: ${quoted(v)} is not 'text' or 'json'`); s.cfg.ext.log_format = v; } },
+  { long: 'time_limit', short: 't', arg: 'SECONDS', topic: 'limits', help: 'Wall-clock time each jail may run; then it is killed with SIGKILL (exit status 137). 0: no limit. Not in -Me, which has no supervisor.', def: '600 seconds', numeric: true, apply: setNum('time_limit', 'uint32') },
+  { long: 'max_cpus', arg: 'N', topic: 'process', help: 'Pin the program to N CPUs drawn at random from those tsjail may run on.', def: '0, every CPU', numeric: true, apply: setNum('max_cpus', 'uint32') },
+  { long: 'daemon', short: 'd', topic: 'modes', help: 'Run in the background, detached from the terminal; the log then goes to /var/log/tsjail.log unless --log or --log_fd names another place.', apply: set('daemon', true) },
+  { long: 'verbose', short: 'v', topic: 'logging', help: 'Log debug lines as well.', def: 'info and above', apply: logLevel('DEBUG') },
+  { long: 'quiet', short: 'q', topic: 'logging', help: 'Log warnings and errors only.', apply: logLevel('WARNING') },
+  { long: 'really_quiet', short: 'Q', topic: 'logging', help: 'Log fatal errors only.', apply: logLevel('FATAL') },
+  { long: 'keep_env', short: 'e', topic: 'process', help: "Give the program tsjail's whole environment.", def: 'an empty environment, plus --env', apply: set('keep_env', true) },
+  { long: 'env', short: 'E', arg: 'NAME[=VALUE]', topic: 'process', help: "Put one variable in the program's environment; repeatable. A bare NAME takes its value from tsjail's environment, and is left out with a warning when tsjail has none.", apply: (s, v) => { const e = envEntry(v); if (e) s.cfg.envar.push(e); } },
+  { long: 'keep_caps', topic: 'identity', help: "Let the program keep every capability it holds in the jail's user namespace, in the inheritable and ambient sets too.", def: 'all dropped, the bounding set included', apply: set('keep_caps', true) },
+  { long: 'cap', arg: 'CAP_NAME', topic: 'identity', help: 'Keep this one capability, spelled as the kernel does (CAP_NET_BIND_SERVICE); repeatable.', apply: push((s) => s.cfg.cap) },
+  { long: 'silent', topic: 'process', help: "Point the program's stdin, stdout and stderr at /dev/null.", apply: set('silent', true) },
+  { long: 'stderr_to_null', topic: 'process', help: "Point only the program's stderr at /dev/null.", apply: set('stderr_to_null', true) },
+  { long: 'skip_setsid', topic: 'process', help: "Leave the program in tsjail's session, so it keeps the controlling terminal and gets its keyboard signals. Risky: a program that shares a terminal can push input into it.", def: 'a new session (setsid)', apply: set('skip_setsid', true) },
+  { long: 'pass_fd', arg: 'FD', topic: 'process', help: 'Leave descriptor FD open for the program; repeatable.', def: 'only 0, 1 and 2 stay open', numeric: true, apply: (s, v) => { s.cli.pass_fd.push(fd('pass_fd', v)); } },
+  { long: 'disable_no_new_privs', topic: 'identity', help: 'Do not set no_new_privs, so set-user-id programs in the jail can gain privileges. Forced back on when a seccomp filter is installed. Unsafe.', apply: set('disable_no_new_privs', true) },
+  ...(Object.keys(RLIMIT_HELP) as RlimitName[]).map((r): Flag => {
+    const [what, unit, def] = RLIMIT_HELP[r];
+    return { long: `rlimit_${r}`, arg: RLIMIT_ARG[unit]!, topic: 'limits', help: `${what}, in ${unit}, or a keyword.`, def, numeric: true, apply: (s, v) => { s.cfg.rlimits = { ...s.cfg.rlimits, [r]: parseRlimit(`rlimit_${r}`, v, r) }; } };
+  }),
+  { long: 'disable_rlimits', topic: 'limits', help: "Set no rlimits at all: the program inherits tsjail's.", apply: set('disable_rl', true) },
+  ...(Object.keys(PERSONAS) as Array<keyof typeof PERSONAS>).map((p): Flag => ({ long: `persona_${p}`, topic: 'process', help: `Run the program with the ${p.toUpperCase()} personality(2) flag: ${PERSONAS[p]}.`, apply: set(`persona_${p}`, true) })),
+  ...NAMESPACES.map(([n, topic, help]): Flag => ({ long: `disable_clone_${n}`, ...(n === 'newnet' ? { short: 'N' } : {}), topic, help, apply: set(`clone_${n}`, false) })),
+  { long: 'enable_clone_newtime', topic: 'namespaces', help: "Give the jail a time namespace of its own (Linux >= 5.6); its clocks start out equal to the host's. Not with -Me.", apply: set('clone_newtime', true) },
+  { long: 'uid_mapping', short: 'U', arg: 'IN:OUT:COUNT', topic: 'identity', help: 'A uid_map line written by the set-user-id helper newuidmap(1), so that an unprivileged caller can map the ranges /etc/subuid grants it; repeatable. Not with -Me.', numeric: true, apply: (s, v) => { s.cli.uidmap.push(parseIdMap(v, true, 'uid_mapping')); } },
+  { long: 'gid_mapping', short: 'G', arg: 'IN:OUT:COUNT', topic: 'identity', help: 'A gid_map line written by newgidmap(1), from the ranges in /etc/subgid; repeatable.', numeric: true, apply: (s, v) => { s.cli.gidmap.push(parseIdMap(v, true, 'gid_mapping')); } },
+  { long: 'bindmount_ro', short: 'R', arg: 'SRC[:DST]', topic: 'filesystem', help: 'Show host path SRC read-only at DST in the jail (the same path when DST is left out), together with the mounts below it; repeatable.', apply: (s, v) => { s.cfg.mount.push(bindMount(v, false, true)); } },
+  { long: 'bindmount', short: 'B', arg: 'SRC[:DST[:OPTS]]', topic: 'filesystem', help: "Show host path SRC writable at DST; OPTS are extra mount options such as 'noexec' or 'dev'; repeatable.", apply: (s, v) => { s.cfg.mount.push(bindMount(v, true, true)); } },
+  { long: 'dev_bind', arg: 'SRC[:DST]', topic: 'filesystem', help: 'A writable bind in which device nodes can be opened; every other bind is nodev.', apply: (s, v) => { s.cfg.mount.push({ ...bindMount(v, true, true), dev: true }); } },
+  { long: 'bindmount_ro_try', arg: 'SRC[:DST]', topic: 'filesystem', help: 'As --bindmount_ro, skipped with a warning when SRC does not exist.', apply: (s, v) => { s.cfg.mount.push(bindMount(v, false, false)); } },
+  { long: 'bindmount_try', arg: 'SRC[:DST[:OPTS]]', topic: 'filesystem', help: 'As --bindmount, skipped with a warning when SRC does not exist.', apply: (s, v) => { s.cfg.mount.push(bindMount(v, true, false)); } },
+  { long: 'tmpfsmount', short: 'T', arg: 'DST', topic: 'filesystem', help: 'An empty writable tmpfs of 4 MiB at DST; repeatable. Another size: -m none:DST:tmpfs:size=64m.', apply: (s, v) => { s.cfg.mount.push({ ...mountDefaults, dst: v, fstype: 'tmpfs', options: 'size=4194304', rw: true, is_dir: true }); } },
+  { long: 'mount', short: 'm', arg: 'SRC:DST:TYPE:OPTS', topic: 'filesystem', help: 'Mount any filesystem: its source, the path in the jail, the filesystem type, and options as mount(8) takes them (flags such as ro or nosuid; the rest goes to the filesystem); repeatable.', apply: (s, v) => { const [src = '', dst = '', fstype = '', options = ''] = splitFirst(v, 4); s.cfg.mount.push({ ...mountDefaults, src, dst, fstype, options, rw: true }); } },
+  { long: 'symlink', short: 's', arg: 'TARGET:LINK', topic: 'filesystem', help: 'Make LINK in the jail a symbolic link to TARGET; repeatable.', apply: (s, v) => { const [src = '', dst = ''] = splitFirst(v, 2); s.cfg.mount.push({ ...mountDefaults, src, dst, is_symlink: true }); } },
+  { long: 'mount_dev', topic: 'filesystem', help: 'A minimal writable /dev: null, zero, full, random, urandom and tty, a private shm and pts, and the fd, stdin, stdout and stderr links.', apply: (s) => { s.cfg.mount.push({ ...mountDefaults, dst: '/dev', is_dev: true, rw: true, is_dir: true }); } },
+  { long: 'dir', arg: 'DST[:MODE]', topic: 'filesystem', help: 'Create directory DST in the jail with the octal MODE, and any missing parents; repeatable.', def: '0755', apply: (s, v) => { s.cfg.mount.push(dirEntry(v)); } },
+  { long: 'file', arg: 'DST=TEXT', topic: 'filesystem', help: 'Place a read-only file DST in the jail holding TEXT (everything after the first =); repeatable.', apply: (s, v) => { s.cfg.mount.push(fileEntry(v)); } },
+  { long: 'file_fd', arg: 'FD:DST', topic: 'filesystem', help: "Place a read-only file DST in the jail holding what tsjail reads from its own descriptor FD, to end of file (at most 4 MiB); repeatable.", apply: (s, v) => { s.cfg.mount.push(fileFdEntry(v)); } },
+  { long: 'overlay_ro', arg: 'LOWER1:LOWER2[:...]:DST', topic: 'filesystem', help: 'Show host directories stacked as one read-only overlayfs at DST, LOWER1 on top; at least two; repeatable.', apply: (s, v) => { s.cfg.mount.push(overlayRoEntry(v)); } },
+  { long: 'tmp_overlay', arg: 'DIR', topic: 'filesystem', help: 'Show host directory DIR at the same path with a tmpfs layered on top (overlayfs): the jail can change it, and its changes stay in memory and vanish with it.', apply: (s, v) => { s.cfg.mount.push({ ...mountDefaults, src: v, dst: v, is_overlay: true, rw: true, is_dir: true }); } },
+  { long: 'disable_proc', topic: 'filesystem', help: 'Mount no procfs in the jail.', def: 'procfs at /proc', apply: set('mount_proc', false) },
+  { long: 'proc_path', arg: 'PATH', topic: 'filesystem', help: 'Where in the jail procfs goes; also undoes --disable_proc.', def: '/proc', apply: (s, v) => { s.cli.proc_path = v; s.cfg.mount_proc = true; } },
+  { long: 'proc_rw', topic: 'filesystem', help: 'Mount procfs writable.', def: 'read-only, nosuid, nodev, noexec', apply: (s) => { s.cli.proc_rw = true; } },
+  { long: 'experimental_mnt', arg: 'WHICH', topic: 'filesystem', help: "nsjail's choice of mount API; no effect in tsjail, which always sets mount flags with mount_setattr(2). Accepted so nsjail command lines keep working.", choices: ['old', 'new', 'auto'], apply: (s, v) => { if (!['old', 'new', 'auto'].includes(v)) throw new UsageError(`--experimental_mnt: ${quoted(v)} is not 'old', 'new' or 'auto'`); s.cli.experimental_mnt = v; } },
+  { long: 'seccomp_policy', short: 'P', arg: 'FILE', topic: 'seccomp', help: "A seccomp policy in nsjail's Kafel language, read from FILE, compiled by tsjail and installed as the last step before the program starts. Not together with --seccomp_string.", apply: setStr('seccomp_policy_file') },
+  { long: 'seccomp_string', arg: 'POLICY', topic: 'seccomp', help: 'A Kafel seccomp policy on the command line; repeatable, the pieces are joined with newlines.', apply: push((s) => s.cfg.seccomp_string) },
+  { long: 'seccomp_log', topic: 'seccomp', help: 'Install the filter with SECCOMP_FILTER_FLAG_LOG, so that the kernel logs (audit) each of its actions other than ALLOW.', apply: set('seccomp_log', true) },
+  { long: 'syscall_allow', arg: 'LIST', topic: 'seccomp', help: 'Allow only these system calls (comma-separated names); any other fails with EPERM. Repeatable, and combines with a policy.', apply: (s, v) => { s.cfg.ext.syscall_allow.push(...csv(v)); } },
+  { long: 'syscall_deny', arg: 'LIST', topic: 'seccomp', help: 'Make these system calls (comma-separated names) fail with EPERM; repeatable.', apply: (s, v) => { s.cfg.ext.syscall_deny.push(...csv(v)); } },
+  { long: 'seccomp_preset', arg: 'LIST', topic: 'seccomp', help: "Refuse sets of rarely needed, risky calls (comma-separated): 'default' is every set but deny_setid; the sets are deny_common, deny_system, deny_userns, deny_mount, deny_chown, deny_setid, deny_emu, deny_socket_family, deny_personality, deny_io_uring, deny_tty, deny_devel, and deny_ns for userns, mount, chown and setid together. README.md lists the calls.", choices: SECCOMP_PRESET_NAMES, apply: (s, v) => { s.cfg.ext.seccomp_preset.push(...csv(v)); } },
+  { long: 'seccomp_no_equivalents', topic: 'seccomp', help: 'Apply each rule to the call it names only, as Kafel does. Without it a rule also covers the calls that do the same thing (openat: open, creat, openat2, io_uring; execve: execveat; clone: fork, vfork, clone3; …).', apply: (s) => { s.cfg.ext.seccomp_equivalents = false; } },
+  { long: 'seccomp_bpf_file', arg: 'FILE', topic: 'seccomp', help: "Also install a ready-made classic BPF filter, an array of struct sock_filter as 'tsjail seccomp compile -o' or libseccomp export it; checked as the kernel would before use.", apply: (s, v) => { s.cfg.ext.seccomp_bpf_file = v; } },
+  { long: 'seccomp_no_notify', topic: 'seccomp', help: "Let the kernel carry out the filter's refusals on its own, without tsjail first logging each refused call with its arguments; refusals are then named only from the kernel's audit record, when tsjail runs as root.", apply: (s) => { s.cfg.ext.seccomp_notify = false; } },
+  { long: 'seccomp_unotify', topic: 'seccomp', help: "Watch the program's file and network calls through a seccomp user-notification filter and log each path and address it uses.", apply: set('seccomp_unotify', true) },
+  { long: 'seccomp_unotify_report', arg: 'FILE', topic: 'seccomp', help: 'With --seccomp_unotify: also write what was seen to FILE when the jail ends.', apply: setStr('seccomp_unotify_report') },
+  { long: 'nice_level', arg: 'N', topic: 'process', help: "The program's nice value, from -20 (most CPU) to 19 (least).", def: '19', numeric: true, apply: setNum('nice_level', 'int32') },
+  ...CGROUP_FLAGS.map(([key, arg, help, def, num]): Flag => (num ? { long: key, arg, topic: 'limits', help, def, numeric: true, apply: setNum(key, ...num) } : { long: key, arg, topic: 'limits', help, def, apply: setStr(key) })),
+  { long: 'use_cgroupv2', topic: 'limits', help: 'Put the cgroup limits in the v2 hierarchy (--cgroupv2_mount). Chosen on its own on a host that runs v2 only.', def: 'v1', apply: set('use_cgroupv2', true) },
+  { long: 'detect_cgroupv2', topic: 'limits', help: 'Use v2 when --cgroupv2_mount holds a cgroup2 filesystem, v1 otherwise.', apply: set('detect_cgroupv2', true) },
+  { long: 'iface_no_lo', topic: 'network', help: "Leave the loopback interface of the jail's network namespace down.", def: 'loopback up', apply: set('iface_no_lo', true) },
+  { long: 'iface_own', arg: 'IFACE', topic: 'network', help: "Move host interface IFACE into the jail's network namespace as it is (down, unconfigured), and back when the jail ends; repeatable. Needs root.", apply: push((s) => s.cfg.iface_own) },
+  { long: 'macvlan_iface', short: 'I', arg: 'IFACE', topic: 'network', help: "Give the jail an interface named 'vs', a MACVLAN on top of host interface IFACE, configured by the --macvlan_vs_* options. Needs root.", apply: (s, v) => { s.cfg.macvlan_iface = v; } },
+  ...(['ip', 'nm', 'gw', 'ma', 'mo'] as const).map((k): Flag => {
+    const [arg, what, def] = MACVLAN_VS[k];
+    return { long: `macvlan_vs_${k}`, arg, topic: 'network', help: `With --macvlan_iface: ${what}.`, def, ...(k === 'mo' ? { choices: ['private', 'vepa', 'bridge', 'passthru'] } : {}), apply: setStr(`macvlan_vs_${k}`) };
+  }),
+  { long: 'disable_tsc', topic: 'process', help: 'Make the rdtsc and rdtscp instructions fault (prctl PR_SET_TSC; x86 only). Dynamically linked programs die at once (ld.so reads the TSC); static ones run. A seccomp rule must also refuse prctl(PR_SET_TSC), or the program can switch the TSC back on.', apply: set('disable_tsc', true) },
+  { long: 'forward_signals', topic: 'process', help: 'When tsjail gets SIGINT or SIGTERM, pass that signal on to the jails instead of killing them with SIGKILL.', apply: set('forward_signals', true) },
+  { long: 'use_core_scheduling', topic: 'process', help: "Give the jail a core-scheduling cookie of its own (prctl PR_SCHED_CORE), so that no other task runs on a hyperthread sibling of the jail's CPU at the same time. Linux >= 5.14 with CONFIG_SCHED_CORE.", apply: set('use_core_scheduling', true) },
+  { long: 'user_net', topic: 'network', help: "User-mode networking, no root needed: the jail gets eth0 (10.255.255.2, gateway 10.255.255.1, fc00::2) and its traffic leaves through pasta on the host, standing in for nsjail's nstun. Needs pasta (Debian: passt).", apply: (s) => { s.cfg.user_net = { ...(s.cfg.user_net ?? defaultUserNet()), backend: 'NSTUN' }; } },
+  { long: 'traffic_rule', arg: 'RULE', topic: 'network', help: "A firewall rule for what the jail sends, as comma-separated KEY=VALUE with the config's field names (src_ip, dst_ip, iif, oif, proto, sport, dport, sport_end, dport_end, action, ip_family), e.g. proto=tcp,dport=443,action=reject; repeatable, the first rule that matches decides. Needs root and nft.", apply: (s, v) => { try { s.cfg.traffic_rule.push(parseTrafficRuleFlag(v)); } catch (e) { throw new UsageError((e as Error).message); } } },
+  { long: 'netns', arg: 'PATH', topic: 'network', help: 'Run the jail in this existing network namespace (/run/netns/NAME, /proc/PID/ns/net) instead of a new one, used as it is. Needs root.', apply: (s, v) => { s.cfg.ext.netns = v; } },
+  { long: 'oom_score_adj', arg: 'N', topic: 'process', help: "Write N, from -1000 to 1000, to the program's oom_score_adj: the higher, the sooner the OOM killer picks it.", def: "tsjail's own", numeric: true, apply: (s, v) => { s.cfg.oom_score_adj = Number(parseNumber('oom_score_adj', v, 'int32')); } },
+  { long: 'init', topic: 'process', help: "Start a small reaper as PID 1 of the jail's pid namespace: the program runs as PID 2, orphans are reaped, and the signals the jail gets reach the program.", apply: set('init', true) },
+  { long: 'landlock_ro', arg: 'PATH', topic: 'landlock', help: 'Allow reading files and listing directories under PATH; repeatable.', apply: push((s) => ll(s).ro) },
+  { long: 'landlock_rw', arg: 'PATH', topic: 'landlock', help: 'Allow every file operation under PATH except executing: writing, creating, removing, renaming, truncating, device ioctls; repeatable.', apply: push((s) => ll(s).rw) },
+  { long: 'landlock_rx', arg: 'PATH', topic: 'landlock', help: 'Allow reading and executing under PATH (programs, libraries); repeatable.', apply: push((s) => ll(s).rx) },
+  { long: 'landlock_ro_try', arg: 'PATH', topic: 'landlock', help: 'As --landlock_ro, skipped with a warning when PATH does not exist in the jail.', apply: push((s) => ll(s).ro_try) },
+  { long: 'landlock_rw_try', arg: 'PATH', topic: 'landlock', help: 'As --landlock_rw, skipped with a warning when PATH does not exist in the jail.', apply: push((s) => ll(s).rw_try) },
+  { long: 'landlock_rx_try', arg: 'PATH', topic: 'landlock', help: 'As --landlock_rx, skipped with a warning when PATH does not exist in the jail.', apply: push((s) => ll(s).rx_try) },
+  { long: 'landlock_bind_tcp', arg: 'PORT', topic: 'landlock', help: 'Allow bind(2) to this TCP port; once one is given, binding any other port is refused. Repeatable; Landlock ABI 4 (Linux 6.7).', numeric: true, apply: (s, v) => { ll(s).bind_tcp.push(port('landlock_bind_tcp', v)); } },
+  { long: 'landlock_connect_tcp', arg: 'PORT', topic: 'landlock', help: 'Allow connect(2) to this TCP port; once one is given, connecting to any other port is refused. Repeatable; ABI 4.', numeric: true, apply: (s, v) => { ll(s).connect_tcp.push(port('landlock_connect_tcp', v)); } },
+  { long: 'landlock_scope', arg: 'LIST', topic: 'landlock', help: "Comma-separated: 'abstract_unix' stops connections to abstract unix sockets made outside the jail, 'signal' stops signals to processes outside it. ABI 6 (Linux 6.12).", choices: ['abstract_unix', 'signal'], apply: (s, v) => { for (const x of csv(v)) { if (x === 'abstract_unix') ll(s).scope_abstract_unix = true; else if (x === 'signal') ll(s).scope_signal = true; else throw new UsageError(`--landlock_scope: unknown scope ${quoted(x)}`); } } },
+  { long: 'landlock_log', topic: 'landlock', help: 'Log each file call (open, exec, create, remove) on a path outside the Landlock rules, naming the path, before Landlock refuses it. Needs rules.', apply: (s) => { ll(s).log = true; } },
+  { long: 'landlock_required', topic: 'landlock', help: 'Refuse to start unless the kernel enforces every Landlock rule given.', def: 'enforce what the kernel can, and warn', apply: (s) => { ll(s).required = true; } },
+  { long: 'status_fd', arg: 'FD', topic: 'logging', help: "Write one JSON object per event to this open descriptor: a jail's start, its exit with status, cause and resource use, or its failure to start.", numeric: true, apply: (s, v) => { s.cfg.ext.status_fd = fd('status_fd', v); } },
+  { long: 'status_file', arg: 'FILE', topic: 'logging', help: 'Append the same JSON status lines to FILE.', apply: (s, v) => { s.cfg.ext.status_file = v; } },
   ...LEGACY_FLAGS,
-  { long: 'compat', arg: 'VERSION', help: "tsjail: behave as nsjail 3.4 ('3.4'): no time limit by default on the command line, 3.4's log lines, the last --seccomp_string wins (default: nsjail master)", apply: (s, v) => { if (v !== '3.4' && v !== 'master') throw new UsageError(`--compat: ${quoted(v)} is not '3.4' or 'master'`); s.cli.compat = v === '3.4' ? '3.4' : undefined; } },
-  { long: 'dump_config', help: 'tsjail: print the effective configuration (command line merged) as a text-format config and exit', apply: (s) => { s.cli.dump_config = true; } },
+  { long: 'compat', arg: 'VERSION', topic: 'modes', help: "'3.4': act as nsjail 3.4, which many distributions still ship: no time limit unless -t or a config sets one, only the last --seccomp_string counts, and 3.4's start-up log lines. 'master': current nsjail.", def: 'master', choices: ['3.4', 'master'], apply: (s, v) => { if (v !== '3.4' && v !== 'master') throw new UsageError(`--compat: ${quoted(v)} is not '3.4' or 'master'`); s.cli.compat = v === '3.4' ? '3.4' : undefined; } },
+  { long: 'dump_config', topic: 'modes', help: 'Print the configuration that results from the config files and options, as a text config tsjail reads back to the same jail, and exit without running anything.', apply: (s) => { s.cli.dump_config = true; } },
+  { long: 'version', topic: 'modes', exact: true, help: "Print tsjail's version and exit.", apply: () => {} },
 ];

@@ -6,174 +6,17 @@
  * protobufjs is loaded on first use only (a synchronous require inside the
  * functions), so a run without --config never pays for it.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type * as Protobuf from 'protobufjs';
 import { InputFileError, readInputFile } from '../input-file.js';
 import { printable, quoted } from '../text.js';
+import { ConfigError, fieldsOf, schemaJson, type Decoded, type MessageName } from './fields.js';
+import type { NsJailConfig, SchemaNode } from './schema.gen.js';
 
-/** A config file that cannot be read or parsed; main exits 255 on it, as nsjail does. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError } from './fields.js';
 
-/** uint64/int64 as protobufjs hands them over (a Long, or a number when it fits). */
-export type Int64 = number | string | { toString(): string };
-
-/**
- * The decoded message, snake_case as in config.proto. A field is present when
- * it is an own property (`Object.hasOwn`); absent fields read their proto
- * default through the prototype, and optional fields without a default read
- * as the type's zero, so check presence where nsjail calls has_*().
- */
-export interface IdMapMessage {
-  inside_id: string;
-  outside_id: string;
-  count: number;
-  use_newidmap: boolean;
-}
-
-export interface MountPtMessage {
-  src: string;
-  prefix_src_env: string;
-  src_content: Uint8Array;
-  dst: string;
-  prefix_dst_env: string;
-  fstype: string;
-  options: string;
-  is_bind: boolean;
-  rw: boolean;
-  is_dir: boolean;
-  mandatory: boolean;
-  is_symlink: boolean;
-  nosuid: boolean;
-  nodev: boolean;
-  noexec: boolean;
-  is_dev: boolean;
-  is_overlay: boolean;
-}
-
-export interface ExeMessage {
-  path: string;
-  arg: string[];
-  arg0: string;
-  exec_fd: boolean;
-}
-
-export interface LandlockMessage {
-  ro: string[];
-  rw: string[];
-  rx: string[];
-  ro_try: string[];
-  rw_try: string[];
-  rx_try: string[];
-  bind_tcp: number[];
-  connect_tcp: number[];
-  scope_abstract_unix: boolean;
-  scope_signal: boolean;
-  required: boolean;
-}
-
-export interface TsjailConfigMessage {
-  landlock: LandlockMessage | null;
-  syscall_allow: string[];
-  syscall_deny: string[];
-  seccomp_preset: string[];
-  seccomp_equivalents: boolean;
-  seccomp_bpf_file: string;
-  status_fd: number;
-  status_file: string;
-  log_format: string;
-}
-
-/** Enum fields hold numbers (see MODE_NAMES etc. in apply.ts). */
-export interface NsJailConfigMessage {
-  name: string;
-  description: string[];
-  mode: number;
-  hostname: string;
-  cwd: string;
-  no_pivotroot: boolean;
-  port: number;
-  bindhost: string;
-  max_conns: number;
-  max_conns_per_ip: number;
-  time_limit: number;
-  daemon: boolean;
-  max_cpus: number;
-  nice_level: number;
-  log_fd: number;
-  log_file: string;
-  log_level: number;
-  keep_env: boolean;
-  envar: string[];
-  keep_caps: boolean;
-  cap: string[];
-  silent: boolean;
-  skip_setsid: boolean;
-  stderr_to_null: boolean;
-  pass_fd: number[];
-  disable_no_new_privs: boolean;
-  forward_signals: boolean;
-  disable_tsc: boolean;
-  oom_score_adj: number;
-  [rlimit: `rlimit_${string}`]: Int64 | number;
-  disable_rl: boolean;
-  persona_addr_compat_layout: boolean;
-  persona_mmap_page_zero: boolean;
-  persona_read_implies_exec: boolean;
-  persona_addr_limit_3gb: boolean;
-  persona_addr_no_randomize: boolean;
-  clone_newnet: boolean;
-  clone_newuser: boolean;
-  clone_newns: boolean;
-  clone_newpid: boolean;
-  clone_newipc: boolean;
-  clone_newuts: boolean;
-  clone_newcgroup: boolean;
-  clone_newtime: boolean;
-  uidmap: IdMapMessage[];
-  gidmap: IdMapMessage[];
-  mount_proc: boolean;
-  mount: MountPtMessage[];
-  seccomp_policy_file: string;
-  seccomp_string: string[];
-  seccomp_log: boolean;
-  cgroup_mem_max: Int64;
-  cgroup_mem_memsw_max: Int64;
-  cgroup_mem_swap_max: Int64;
-  cgroup_mem_mount: string;
-  cgroup_mem_parent: string;
-  cgroup_pids_max: Int64;
-  cgroup_pids_mount: string;
-  cgroup_pids_parent: string;
-  cgroup_net_cls_classid: number;
-  cgroup_net_cls_mount: string;
-  cgroup_net_cls_parent: string;
-  cgroup_cpu_ms_per_sec: number;
-  cgroup_cpu_mount: string;
-  cgroup_cpu_parent: string;
-  cgroupv2_mount: string;
-  use_cgroupv2: boolean;
-  detect_cgroupv2: boolean;
-  iface_no_lo: boolean;
-  iface_own: string[];
-  macvlan_iface: string;
-  macvlan_vs_ip: string;
-  macvlan_vs_nm: string;
-  macvlan_vs_gw: string;
-  macvlan_vs_ma: string;
-  macvlan_vs_mo: string;
-  traffic_rule: object[];
-  user_net: object | null;
-  exec_bin: ExeMessage | null;
-  seccomp_unotify: boolean;
-  seccomp_unotify_report: string;
-  use_core_scheduling: boolean;
-  init: boolean;
-  tsjail: TsjailConfigMessage | null;
-}
+/** The decoded message, snake_case as in config.proto (see Decoded for presence and defaults). */
+export type NsJailConfigMessage = Decoded<NsJailConfig>;
 
 type TextFormat = typeof import('protobufjs/ext/textformat.js');
 type ProtoJson = typeof import('protobufjs/ext/protojson.js');
@@ -185,34 +28,16 @@ export interface Schema {
   readonly protojson: ProtoJson;
 }
 
-/** Fields labelled `required`, by type name; checked by us so the error can name mount[3].dst. */
-const requiredFields = new Map<string, string[]>();
-
 let schema: Schema | undefined;
 
-/** The schema, compiled to JSON at build time; the .proto is parsed only if that is missing or stale. */
+/** The parsers, built from the schema generated from config.proto (src/config/schema.gen.ts). */
 export function loadSchema(): Schema {
   if (schema) return schema;
   const require = createRequire(import.meta.url);
-  const jsonPath = fileURLToPath(new URL('../../dist/config/schema.json', import.meta.url));
-  const protoPath = fileURLToPath(new URL('../../proto/config.proto', import.meta.url));
-  const mtime = (p: string): number => statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? -1;
-
-  let json: JsonNamespace | undefined;
-  if (mtime(jsonPath) >= mtime(protoPath)) {
-    json = JSON.parse(readFileSync(jsonPath, 'utf8')) as JsonNamespace;
-    // A schema compiled without keepCase has camelCase names and would reject every nsjail config.
-    if (!json.nested?.['nsjail']?.nested?.['NsJailConfig']?.fields?.['pass_fd']) json = undefined;
-  }
-  if (!json) {
-    const full = require('protobufjs') as typeof Protobuf;
-    json = new full.Root().loadSync(protoPath, { keepCase: true }).toJSON() as JsonNamespace;
-  }
   // nsjail's parsers refuse a missing required field; checkRequired() does it
   // for both formats, naming the path, so the parsers get them as optional.
-  liftRequired(json, '');
   const light = require('protobufjs/light.js') as typeof Protobuf;
-  const root = light.Root.fromJSON(json as Protobuf.INamespace);
+  const root = light.Root.fromJSON(withoutRequired(schemaJson().schema) as Protobuf.INamespace);
   root.resolveAll();
   schema = {
     root,
@@ -223,16 +48,11 @@ export function loadSchema(): Schema {
   return schema;
 }
 
-interface JsonNamespace {
-  nested?: Record<string, JsonNamespace>;
-  fields?: Record<string, { rule?: string }>;
-}
-
-function liftRequired(ns: JsonNamespace, name: string): void {
-  const required = Object.entries(ns.fields ?? {}).filter(([, f]) => f.rule === 'required');
-  if (required.length) requiredFields.set(name, required.map(([n]) => n));
-  for (const [, f] of required) delete f.rule;
-  for (const [n, sub] of Object.entries(ns.nested ?? {})) liftRequired(sub, name ? `${name}.${n}` : n);
+function withoutRequired(node: SchemaNode): SchemaNode {
+  const out: Record<string, unknown> = { ...node };
+  if (node.fields) out['fields'] = Object.fromEntries(Object.entries(node.fields).map(([n, { rule, ...f }]) => [n, rule === 'required' ? f : { rule, ...f }]));
+  if (node.nested) out['nested'] = Object.fromEntries(Object.entries(node.nested).map(([n, sub]) => [n, withoutRequired(sub)]));
+  return out;
 }
 
 export function loadConfigFile(path: string): NsJailConfigMessage {
@@ -478,8 +298,8 @@ function locateJsonError(s: Schema, type: Protobuf.Type, json: unknown, path: st
 function checkRequired(type: Protobuf.Type, msg: NsJailConfigMessage, origin: string): void {
   const missing: string[] = [];
   const walk = (t: Protobuf.Type, m: Record<string, unknown>, path: string): void => {
-    for (const name of requiredFields.get(t.fullName.replace(/^\./, '')) ?? []) {
-      if (!Object.hasOwn(m, name)) missing.push(path ? `${path}.${name}` : name);
+    for (const f of fieldsOf(t.fullName.replace(/^\./, '') as MessageName)) {
+      if (f.required && !Object.hasOwn(m, f.name)) missing.push(path ? `${path}.${f.name}` : f.name);
     }
     for (const f of t.fieldsArray) {
       if (!f.resolvedType || !('fieldsArray' in f.resolvedType) || !Object.hasOwn(m, f.name)) continue;

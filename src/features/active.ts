@@ -23,8 +23,16 @@ export class ActiveFeatures {
       if (steps.length) anchors[a] = steps;
     }
     this.anchors = anchors;
+    const cloners = runs.filter((r) => r.beforeClone || r.afterClone);
     this.parent = {
+      ...(cloners.length
+        ? {
+            beforeClone: () => cloners.forEach((r) => r.beforeClone?.()),
+            afterClone: () => [...cloners].reverse().forEach((r) => r.afterClone?.()),
+          }
+        : {}),
       beforeRelease: (pid) => runs.forEach((r) => r.beforeRelease?.(pid)),
+      privateMemory: runs.some((r) => r.privateMemory),
       // Undo in reverse, every feature (each tolerates a pid it did not set up), and never stop half-way.
       onFailure: (pid) =>
         [...runs].reverse().forEach((r) => {

@@ -6,6 +6,7 @@
  */
 import type { Feature } from './types.js';
 import { wantsCgroups, wantsLandlock, wantsSeccomp, wantsStatus } from './predicates.js';
+import { NET_FEATURES } from './net.js';
 
 export const FEATURES: readonly Feature[] = [
   {
@@ -13,7 +14,7 @@ export const FEATURES: readonly Feature[] = [
     applies: (s) => wantsCgroups(s.cfg),
     async prepare(p) {
       const cg = (await import('../cgroup/index.js')).setupCgroupsFromParent(p);
-      return { beforeRelease: cg.parent.beforeRelease, undoRelease: cg.parent.onFailure, onExit: cg.onExit, dispose: cg.dispose };
+      return { beforeRelease: cg.parent.beforeRelease, undoRelease: cg.parent.onFailure, privateMemory: cg.parent.privateMemory, onExit: cg.onExit, dispose: cg.dispose };
     },
   },
   {
@@ -47,6 +48,7 @@ export const FEATURES: readonly Feature[] = [
       };
     },
   },
+  ...NET_FEATURES,
   {
     // The filters, the notification supervisor that names violations and traces calls, and the kernel's audit record as a fallback.
     name: 'seccomp',

@@ -28,6 +28,12 @@ export type Anchors = Partial<Record<Anchor, readonly PlanStep[]>>;
 export interface FeatureRun {
   /** Ops this feature adds to every child plan, by anchor. */
   readonly ops?: Partial<Record<Anchor, PlanStep>>;
+  /**
+   * Right before clone3(), in the thread that clones (e.g. to clone into another namespace); may throw.
+   * afterClone runs right after, also when the clone failed, whenever beforeClone succeeded.
+   */
+  beforeClone?(): void;
+  afterClone?(): void;
   /** Between clone and release, before the id maps are written; may throw (the launch then fails). */
   beforeRelease?(pid: number): void;
   /**
@@ -36,6 +42,12 @@ export interface FeatureRun {
    * threw, so it must tolerate a pid it knows nothing of.
    */
   undoRelease?(pid: number): void;
+  /**
+   * beforeRelease charges the child to a memory cgroup with a limit: it must not
+   * share tsjail's memory until execve, or that cgroup's OOM killer would take
+   * tsjail down with it (every process using the victim's memory is killed).
+   */
+  readonly privateMemory?: boolean;
   /** Right after clone (for a spare: when it gets its connection), with the peer. */
   onStart?(pid: number, remote: string): void;
   /** A launch that failed before execve, with the reason; pid when the clone happened. */

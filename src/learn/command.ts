@@ -16,6 +16,7 @@ import type { Feature } from '../features/types.js';
 import type { Stats } from '../notify/report.js';
 import type { Prepared } from '../prepare.js';
 import type { JailSpec, MountPt } from '../spec.js';
+import { defaultMount } from '../spec.js';
 import { quoted } from '../text.js';
 import { learnProfile, type HostView } from './profile.js';
 
@@ -210,7 +211,7 @@ function learntConfig(spec: JailSpec, p: Prepared, stats: Stats, o: LearnOptions
     cli.rw = false;
   } else mounts = mounts.filter((m) => !(m.is_bind && m.dst === '/'));
   const devFromRoot = root && others.some((m) => m.kind === 'dev' && m.dst === '/dev') && !cfg.mount.some((m) => m.dst === '/dev');
-  const dev: MountPt[] = devFromRoot ? [{ dst: '/dev', is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: false, nodev: false, noexec: false, is_dev: true, is_dir: true }] : [];
+  const dev: MountPt[] = devFromRoot ? [{ ...defaultMount(), dst: '/dev', is_dev: true, is_dir: true }] : [];
   cfg.mount = root ? [...profile.mounts, ...dev, ...mounts] : mounts;
   cfg.seccomp_string = [learntPolicy(calls.filter((c) => !c.includes(':')), o.errno)];
   const l = cfg.ext.landlock;

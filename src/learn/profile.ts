@@ -15,6 +15,7 @@
 import type { FileType } from '../notify/decode.js';
 import { followLinks, type PathLookup } from '../notify/paths.js';
 import type { MountPt } from '../spec.js';
+import { defaultMount } from '../spec.js';
 
 export interface HostView {
   /** lstat of a host path: what it is, or undefined when it does not exist. */
@@ -81,7 +82,7 @@ function normalize(p: string): string | undefined {
   return `/${out.join('/')}`;
 }
 
-const mount = (m: Partial<MountPt> & { dst: string }): MountPt => ({ is_bind: false, rw: false, mandatory: true, is_symlink: false, nosuid: false, nodev: false, noexec: false, ...m });
+const mount = (m: Partial<MountPt> & { dst: string }): MountPt => ({ ...defaultMount(), ...m });
 
 export function learnProfile(input: LearnInput, host: HostView): Profile {
   const notes: string[] = [];

@@ -2,24 +2,34 @@
  * The only place koffi is loaded: libc calls Node does not offer, and the
  * native plan runner. Loaded on first use so `--help` and parse errors never
  * pay for it.
+ *
+ * The native parts are files in native/build beside the code, or, in the
+ * single binary, assets of the executable copied into anonymous memory files
+ * (nativePath()): nothing is loaded or executed through a path that another
+ * user could write or swap.
  */
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { embedded, type AssetName } from '../embedded.js';
 import { JailError } from '../errors.js';
+import { formatNodeError } from './errno.js';
+import { quoted } from '../text.js';
 import { WIRE } from './wire.js';
 
-export const NATIVE_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../native/build');
-export const EXEC_LAUNCHER = join(NATIVE_DIR, 'tsjail-exec');
+const NATIVE_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../native/build');
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Fn = (...args: any[]) => any;
+
+/** koffi's native module: what its index.js wraps. tsjail calls load(), func() and errno() only. */
+interface Koffi {
+  load(path: string): { func(decl: string): Fn };
+  errno(): number;
+}
+
 interface Libc {
-  tsj_abi_version: Fn;
-  tsj_spawn: Fn;
-  tsj_spawn_vm: Fn;
-  tsj_release: Fn;
-  tsj_send_fd: Fn;
   socketpair: Fn;
   pipe2: Fn;
   wait4: Fn;
@@ -32,22 +42,40 @@ interface Libc {
   syscallFdFlags: Fn;
   dup3: Fn;
   close: Fn;
+  syscallProbe: Fn;
+  getpwnam_r: Fn;
+  getgrnam_r: Fn;
+}
+interface Runner {
+  tsj_abi_version: Fn;
+  tsj_spawn: Fn;
+  tsj_spawn_vm: Fn;
+  tsj_release: Fn;
+  tsj_send_fd: Fn;
 }
 
-let lib: Libc | undefined;
+let koffiModule: Koffi | undefined;
+let libc: Libc | undefined;
+let lib: (Libc & Runner) | undefined;
 
-function load(): Libc {
-  if (lib) return lib;
+/**
+ * koffi.node itself, without koffi's index.js: that file also carries koffi's
+ * installer, which loads crypto, https and zlib (several ms of every start).
+ */
+export function koffi(): Koffi {
+  if (koffiModule) return koffiModule;
+  if (embedded) return (koffiModule = loadEmbeddedKoffi(embedded.asset('koffi.node')));
   const require = createRequire(import.meta.url);
-  const koffi = require('koffi');
-  const c = koffi.load('libc.so.6');
-  const native = koffi.load(join(NATIVE_DIR, 'libtsjail.so'));
-  lib = {
-    tsj_abi_version: native.func('int tsj_abi_version(void)'),
-    tsj_spawn: native.func('long tsj_spawn(const void *plan, uint32_t size, uint64_t flags, int err_fd)'),
-    tsj_spawn_vm: native.func('long tsj_spawn_vm(const void *plan, uint32_t size, uint64_t flags, int err_fd, void *region)'),
-    tsj_release: native.func('void tsj_release(uint64_t region)'),
-    tsj_send_fd: native.func('int tsj_send_fd(int sock, int fd)'),
+  const file = join(dirname(require.resolve('koffi/package.json')), 'build/koffi', `${process.platform}_${process.arch}`, 'koffi.node');
+  // Other builds (musl, …) are found by koffi's own loader.
+  koffiModule = (existsSync(file) ? require(file) : require('koffi')) as Koffi;
+  return koffiModule;
+}
+
+function loadLibc(): Libc {
+  if (libc) return libc;
+  const c = koffi().load('libc.so.6');
+  libc = {
     socketpair: c.func('int socketpair(int domain, int type, int protocol, _Out_ int *fds)'),
     pipe2: c.func('int pipe2(_Out_ int *fds, int flags)'),
     wait4: c.func('int wait4(int pid, void *status, int options, void *rusage)'),
@@ -60,15 +88,32 @@ function load(): Libc {
     syscallFdFlags: c.func('long syscall(long nr, int dirfd, const char *path, unsigned int flags)'),
     dup3: c.func('int dup3(int oldfd, int newfd, int flags)'),
     close: c.func('int close(int fd)'),
+    syscallProbe: c.func('long syscall(long nr, long a, long b, void *c, long d, long e)'),
+    getpwnam_r: c.func('int getpwnam_r(const char *name, void *pwd, void *buf, size_t buflen, void *result)'),
+    getgrnam_r: c.func('int getgrnam_r(const char *name, void *grp, void *buf, size_t buflen, void *result)'),
   };
-  const abi = lib.tsj_abi_version();
+  return libc;
+}
+
+function load(): Libc & Runner {
+  if (lib) return lib;
+  const c = loadLibc();
+  const native = koffi().load(nativePath('libtsjail.so'));
+  const runner: Runner = {
+    tsj_abi_version: native.func('int tsj_abi_version(void)'),
+    tsj_spawn: native.func('long tsj_spawn(const void *plan, uint32_t size, uint64_t flags, int err_fd)'),
+    tsj_spawn_vm: native.func('long tsj_spawn_vm(const void *plan, uint32_t size, uint64_t flags, int err_fd, void *region)'),
+    tsj_release: native.func('void tsj_release(uint64_t region)'),
+    tsj_send_fd: native.func('int tsj_send_fd(int sock, int fd)'),
+  };
+  const abi = runner.tsj_abi_version();
   if (abi !== WIRE.ABI_VERSION) throw new Error(`native runner ABI ${abi}, expected ${WIRE.ABI_VERSION}: rebuild with 'npm run build'`);
+  lib = { ...c, ...runner };
   return lib;
 }
 
 function errno(): number {
-  const require = createRequire(import.meta.url);
-  return require('koffi').errno() as number;
+  return koffi().errno();
 }
 
 /** A parent-side syscall that failed: the call as printed and its errno. */
@@ -227,4 +272,135 @@ export function dupOnto(oldFd: number, newFd: number): void {
 
 export function closeFd(fd: number): void {
   load().close(fd);
+}
+
+/* The single binary's native parts: anonymous files holding copies of its assets. */
+
+const O_RDWR = 0o2;
+/** O_TMPFILE with O_DIRECTORY, as the kernel wants it (x86_64). */
+const O_TMPFILE = 0o20200000;
+const MFD_CLOEXEC = 0x1;
+const MFD_ALLOW_SEALING = 0x2;
+const MFD_NOEXEC_SEAL = 0x8;
+const MFD_EXEC = 0x10;
+const F_ADD_SEALS = 1033;
+const F_SEAL_ALL = 0x1 | 0x2 | 0x4 | 0x8; // F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE
+/**
+ * Where koffi.node's anonymous copy may live: memfd_create needs koffi, so this
+ * one file is an O_TMPFILE, which has no name anyone could open or replace. The
+ * first directory on a mount that allows mapping code wins (tmpfs first).
+ */
+const TMPFILE_DIRS = ['/dev/shm', '/run', '/tmp', '/var/tmp'];
+
+const nativePaths = new Map<AssetName, string>();
+
+function writeAll(fd: number, bytes: Uint8Array, what: string): void {
+  for (let at = 0; at < bytes.length; ) {
+    try {
+      at += writeSync(fd, bytes, at);
+    } catch (e) {
+      throw new JailError(`write(${what}, ${bytes.length - at} bytes) failed: ${formatNodeError(e)}`);
+    }
+  }
+}
+
+function loadEmbeddedKoffi(bytes: Uint8Array): Koffi {
+  const tried: string[] = [];
+  for (const dir of TMPFILE_DIRS) {
+    let fd: number;
+    try {
+      fd = openSync(dir, O_TMPFILE | O_RDWR, 0o700);
+    } catch (e) {
+      tried.push(`open('${dir}', O_TMPFILE): ${formatNodeError(e)}`);
+      continue;
+    }
+    writeAll(fd, bytes, `O_TMPFILE in ${dir}`);
+    const m = { exports: {} as Koffi };
+    try {
+      // The descriptor stays open: dlopen() knows loaded objects by path, and a
+      // later /proc/self/fd/N with a reused number would be taken for this one.
+      process.dlopen(m, `/proc/self/fd/${fd}`);
+      return m.exports;
+    } catch (e) {
+      closeSync(fd);
+      tried.push(`dlopen(O_TMPFILE in ${dir}): ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new JailError(`loading koffi.node from an anonymous file failed: ${tried.join('; ')}`, { hint: 'one of these directories must be writable on a mount without noexec' });
+}
+
+/**
+ * A sealed, read-only memfd holding one asset; its /proc/self/fd path. Exec'd
+ * ones get MFD_EXEC (kernels before 6.3 refuse the flag: executable is then
+ * the default), the library MFD_NOEXEC_SEAL (mapping code needs no exec bit).
+ */
+function sealedMemfd(name: AssetName): string {
+  const c = loadLibc();
+  const bytes = embedded!.asset(name);
+  const exec = name !== 'libtsjail.so';
+  const flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+  const extra = exec ? MFD_EXEC : MFD_NOEXEC_SEAL;
+  let fd = Number(c.memfd_create(name, flags | extra));
+  if (fd < 0 && errno() === EINVAL) fd = Number(c.memfd_create(name, flags));
+  const hint = exec ? 'vm.memfd_noexec=2 forbids executable memfds' : undefined;
+  if (fd < 0) throw new SyscallError(`memfd_create('${name}', MFD_CLOEXEC|MFD_ALLOW_SEALING|${exec ? 'MFD_EXEC' : 'MFD_NOEXEC_SEAL'})`, errno(), hint);
+  try {
+    writeAll(fd, bytes, `memfd '${name}'`);
+    check(`fcntl(memfd '${name}', F_ADD_SEALS, F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE)`, c.fcntl(fd, F_ADD_SEALS, F_SEAL_ALL));
+    // execve refuses a file that any descriptor holds open for writing (ETXTBSY): keep a read-only one only.
+    const path = `/proc/self/fd/${fd}`;
+    try {
+      return `/proc/self/fd/${openSync(path, 'r')}`;
+    } catch (e) {
+      throw new JailError(`open('${path}' (memfd '${name}'), O_RDONLY) failed: ${formatNodeError(e)}`);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The path of a native part: native/build/NAME, or in the single binary
+ * /proc/self/fd/N of a sealed memfd holding it, kept open for the process's
+ * life (jails open it while the host's /proc is still theirs).
+ */
+export function nativePath(name: Exclude<AssetName, 'koffi.node'>): string {
+  if (!embedded) return join(NATIVE_DIR, name);
+  let path = nativePaths.get(name);
+  if (!path) nativePaths.set(name, (path = sealedMemfd(name)));
+  return path;
+}
+
+/**
+ * A raw syscall with integer arguments and a pointer (or null) third, for
+ * probes such as seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sizes) or a mount call
+ * with invalid flags; -errno on failure.
+ */
+export function rawSyscallProbe(nr: number, a: number, b: number, ptr: Buffer | null, d = 0, e = 0): number {
+  const r = Number(load().syscallProbe(nr, a, b, ptr, d, e));
+  return r < 0 ? -errno() : r;
+}
+
+const ERANGE = 34;
+/** Answers of a lookup that found nothing (getpwnam_r(3): some NSS modules give these instead of 0). */
+const NOT_FOUND = new Set([2 /* ENOENT */, 3 /* ESRCH */, 9 /* EBADF */, 1 /* EPERM */]);
+
+/**
+ * getpwnam_r(3) / getgrnam_r(3): the id of a user or group name as the C
+ * library resolves it, through nsswitch.conf (files, LDAP, sssd, systemd…).
+ * undefined when there is no such name. uid_t and gid_t both sit at offset 16
+ * of struct passwd and struct group on x86_64 (after two char pointers).
+ */
+export function lookupId(db: 'passwd' | 'group', name: string): number | undefined {
+  if (name.includes('\0')) return undefined; // no C string can hold it, so no entry has it
+  const call = db === 'passwd' ? 'getpwnam_r' : 'getgrnam_r';
+  const entry = Buffer.alloc(48);
+  const result = Buffer.alloc(8);
+  for (let size = 1024; ; size *= 4) {
+    const r = Number(load()[call](name, entry, Buffer.alloc(size), size, result));
+    if (r === ERANGE && size < 1 << 24) continue;
+    if (r === 0) return result.readBigUInt64LE(0) === 0n ? undefined : entry.readUInt32LE(16);
+    if (NOT_FOUND.has(r)) return undefined;
+    throw new SyscallError(`${call}(${quoted(name)})`, r);
+  }
 }

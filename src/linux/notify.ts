@@ -5,9 +5,7 @@
  * the result or -errno and throws nothing: the worker's loop decides what a
  * failure means. Loaded on first use, in each thread that calls it.
  */
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { NATIVE_DIR } from './libc.js';
+import { koffi as loadKoffi, nativePath } from './libc.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Fn = (...args: any[]) => any;
@@ -65,10 +63,9 @@ let lib: Lib | undefined;
 
 function load(): Lib {
   if (lib) return lib;
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi');
+  const koffi = loadKoffi();
   const c = koffi.load('libc.so.6');
-  const native = koffi.load(join(NATIVE_DIR, 'libtsjail.so'));
+  const native = koffi.load(nativePath('libtsjail.so'));
   lib = {
     ioctlPtr: c.func('int ioctl(int fd, unsigned long req, void *arg)'),
     ioctlVal: c.func('int ioctl(int fd, unsigned long req, unsigned long arg)'),
@@ -86,7 +83,7 @@ function load(): Lib {
     vmRead: native.func('long tsj_vm_read(int pid, uint64_t addr, void *buf, uint64_t len)'),
     pathTypes: native.func('void tsj_path_types(int pid, void *path, void *modes)'),
     notifContinue: native.func('int tsj_notif_continue(int fd, uint64_t id)'),
-    errno: () => koffi.errno() as number,
+    errno: () => koffi.errno(),
   };
   return lib;
 }

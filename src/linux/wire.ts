@@ -73,21 +73,32 @@ export const WIRE = {
   F_SOFT: 1 << 20,
   /** Skip the op unless slots[cond_slot] >= 0. */
   F_COND: 1 << 21,
+  /** A failure is not described on the log fd: the process it waited for described its own. */
+  F_QUIET: 1 << 22,
   /** Pseudo calls (mechanisms that are not one syscall) are numbered from here. */
   PSEUDO_BASE: 0x10000,
   /** Fork. The parent (the jail's PID 1) runs the next args[0] ops, ending in its init's execve; the child skips them. Returns the child's pid in the parent, 0 in the child. */
   OP_INIT_FORK: 0x10001,
   /**
+   * clone(args[0] | SIGCHLD). The child runs the next args[1] ops (a segment of the plan) and exits 0
+   * after the last, or ends as the plan does when one fails; the parent skips them and gets the
+   * child's pid. Slots are copied into the child: the segment's own saves stay in it. Planned only
+   * for the single-threaded -Me launcher.
+   */
+  OP_SPAWN: 0x10002,
+  /** wait4(args[0], &status, 0) until the child has ended (EINTR retried); returns its wait status (0: exited 0). */
+  OP_JOIN: 0x10003,
+  /**
    * Start a hand-off thread (CLONE_THREAD, sharing the fd table) on the stack args[1] (args[2] bytes): it
    * waits, without a filter of its own, for the listener args[0] (a struct tsj_handoff) receives, sends it
    * over that struct's socket with SCM_RIGHTS and exits. Returns the thread's tid.
    */
-  OP_HANDOFF_THREAD: 0x10002,
+  OP_HANDOFF_THREAD: 0x10004,
   /**
    * Give the thread of args[0] the descriptor args[1] and spin, without a syscall (the filter just
    * installed sees every call), until it has sent it. Returns 0, or the thread's -errno.
    */
-  OP_HANDOFF_WAIT: 0x10003,
+  OP_HANDOFF_WAIT: 0x10005,
   /** The runner reports this op index when the plan itself is malformed. */
   BAD_PLAN_INDEX: 0xffffffff,
 } as const;
@@ -125,16 +136,11 @@ export const REPORT = layout('tsj_report', 'Written to the error pipe for a fail
   { name: 'pad', type: 'u32' },
 ]);
 
-export const EXEC_HDR = layout('tsj_exec_hdr', 'Input of the -Me launcher: this header, then its plans in field order.', [
+export const EXEC_HDR = layout('tsj_exec_hdr', 'Input of the -Me launcher: this header, then its one plan.', [
   { name: 'magic', type: 'u32' },
   { name: 'abi', type: 'u32' },
-  { name: 'unshare_flags', type: 'u64' },
-  { name: 'helper_size', type: 'u32' },
-  { name: 'pre_size', type: 'u32' },
-  { name: 'mnt_size', type: 'u32' },
-  { name: 'main_size', type: 'u32', doc: 'ends in execve' },
-  { name: 'log_fd', type: 'i32', doc: "where failures are described (the plans' descriptions)" },
-  { name: 'pad', type: 'u32' },
+  { name: 'plan_size', type: 'u32' },
+  { name: 'log_fd', type: 'i32', doc: "where failures are described (the plan's descriptions)" },
 ]);
 
 export const HANDOFF = layout('tsj_handoff', 'Shared by a plan and its hand-off thread (OP_HANDOFF_*), in the plan data.', [

@@ -6,6 +6,7 @@
  * environment is built.
  */
 import { spawn } from 'node:child_process';
+import { embedded } from '../embedded.js';
 import type { Prepared } from '../prepare.js';
 
 const MARKER = 'TSJAIL_DAEMONIZED';
@@ -26,7 +27,9 @@ export function daemonize(p: Prepared): number {
     while (stdio.length < fd) stdio.push('ignore');
     stdio[fd] = fd;
   }
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+  // The single binary is its own program: its argv[1] is argv[0] again, its arguments follow.
+  const args = embedded ? process.argv.slice(2) : [...process.execArgv, ...process.argv.slice(1)];
+  const child = spawn(process.execPath, args, {
     detached: true,
     stdio,
     env: { ...process.env, [MARKER]: '1' },

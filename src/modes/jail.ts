@@ -4,8 +4,8 @@
  * features' hooks (start at clone, setup_failed when the launch fails before execve).
  */
 import type { RunContext } from './context.js';
-import { formatErrno } from '../linux/errno.js';
-import { SyscallError } from '../linux/libc.js';
+import { JailError, errorText } from '../errors.js';
+import { errnoName } from '../linux/errno.js';
 import { log } from '../log/logger.js';
 import { LaunchError, launchJail } from '../proc/spawn.js';
 import type { ExitInfo } from '../proc/supervisor.js';
@@ -25,15 +25,24 @@ export interface Spare {
   readonly exited: Promise<ExitInfo>;
   /** Releases it (with its connection in listen mode); returns the jail, or undefined if the spare is gone (the caller starts one directly, already announced). */
   handOff(remote: string, connFd?: number): Started | undefined;
+  /** After `executed` resolved false: the child ran short of a resource (EMFILE in a burst), a later spare may work. */
+  shortage(): boolean;
 }
 
-/** Undefined when clone or the parent-side setup failed (logged, as for startJail). */
-export function startSpare({ p, sup, features }: RunContext, withConn: boolean): Spare | undefined {
+/** tsjail ran short of a resource (descriptors, memory, processes): a later launch may well succeed. */
+const SHORTAGE = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN']);
+
+/**
+ * Undefined when clone or the parent-side setup failed (logged, as for
+ * startJail); `failed` then learns whether that was a passing shortage.
+ */
+export function startSpare({ p, sup, features }: RunContext, withConn: boolean, failed?: (shortage: boolean) => void): Spare | undefined {
   let jail;
   try {
     jail = launchJail(p, { handoff: withConn ? 'conn' : 'go', anchors: features.anchors, parent: features.parent });
   } catch (e) {
-    log.error(e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message);
+    log.error(errorText(e));
+    failed?.(e instanceof JailError && e.errno !== undefined && SHORTAGE.has(errnoName(e.errno)));
     return undefined;
   }
   const { pid } = jail;
@@ -42,6 +51,7 @@ export function startSpare({ p, sup, features }: RunContext, withConn: boolean):
     pid,
     executed: jail.executed,
     exited,
+    shortage: () => jail.failureErrno !== undefined && SHORTAGE.has(errnoName(jail.failureErrno)),
     handOff(remote, connFd) {
       // Before the release: the program may be done before the next line of ours runs.
       log.info(`Executing '${p.exec.path}' for '${remote}'`);
@@ -69,7 +79,7 @@ export function startJail({ p, sup, features }: RunContext, remote: string, conn
   try {
     jail = launchJail(p, { connFd, anchors: features.anchors, parent: features.parent });
   } catch (e) {
-    const msg = e instanceof SyscallError ? `${e.call}: ${formatErrno(e.errno)}` : (e as Error).message;
+    const msg = errorText(e);
     log.error(msg);
     const pid = e instanceof LaunchError ? e.pid : undefined;
     features.onSetupFailed(msg, pid, remote);

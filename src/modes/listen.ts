@@ -77,19 +77,17 @@ export async function runListen(ctx: RunContext): Promise<number> {
   // One jail is kept set up ahead of the next connection, which then only has to be handed over:
   // the clone and the setup leave the connection's critical path. A spare that fails is not
   // replaced (its error is logged): connections then get jails started for them, as nsjail does.
+  // When tsjail merely ran short (EMFILE in a burst), the next connection tries again.
   let spare: Spare | undefined;
   let sparesWork = p.cfg.mode === 'LISTEN_TCP' && !p.cfg.silent && !p.cfg.stderr_to_null;
   const prepareSpare = () => {
     if (!sparesWork || spare || sup.fatalSignalReceived !== undefined) return;
-    const s = startSpare(ctx, true);
-    if (!s) {
-      sparesWork = false;
-      return;
-    }
+    const s = startSpare(ctx, true, (shortage) => (sparesWork = shortage));
+    if (!s) return;
     spare = s;
     void s.executed.then((ok) => {
       if (!ok && spare === s) {
-        sparesWork = false;
+        sparesWork = s.shortage();
         spare = undefined;
       }
     });

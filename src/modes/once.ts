@@ -21,6 +21,9 @@ export async function runStandaloneJail(ctx: RunContext): Promise<ExitInfo | und
 }
 
 export async function runOnce(ctx: RunContext): Promise<number> {
+  // SIGINT/SIGTERM during start-up: no jail at all.
+  const early = ctx.sup.fatalSignalReceived;
+  if (early !== undefined) return 128 + early;
   const e = await runStandaloneJail(ctx);
   if (!e) return 255;
   const fatal = ctx.sup.fatalSignalReceived;

@@ -14,8 +14,10 @@ export interface PlanContext {
   readonly handoffConn?: boolean;
   /** Library API: descriptors the parent opened for the program's stdin, stdout and stderr. */
   readonly stdioFds?: readonly [number, number, number];
-  /** Standalone -Me: no supervisor, so no parent-death signal or sync. */
+  /** Standalone -Me: the plan runs in the launcher, which enters the namespaces itself (phases/launcher.ts); no supervisor, so no parent-death signal or sync. */
   readonly execveMode?: boolean;
+  /** -Me: the launcher's pid (tsjail's own), whose id maps its helper writes. */
+  readonly selfPid?: number;
   nextSlot: number;
 }
 

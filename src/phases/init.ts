@@ -13,14 +13,12 @@
  * but a policy without fork or wait4 would then kill the init; the init's
  * filter below is tighter than any policy a program can run under.
  */
-import { join } from 'node:path';
 import { AT_EMPTY_PATH, AT_FDCWD, CLOSE_RANGE_CLOEXEC, O, O_FLAGS, PR, PR_CAP_AMBIENT_CLEAR_ALL, PR_NAMES, SECCOMP_SET_MODE_FILTER, SYS, CAPS } from '../linux/consts.js';
-import { NATIVE_DIR } from '../linux/libc.js';
+import { nativePath } from '../linux/libc.js';
 import { bytes, int, named, nul, op, slot, str, strv, Struct, type ChildOp } from '../plan/ops.js';
 import type { Prepared } from '../prepare.js';
 import { allocSlot, type PlanContext } from './context.js';
 
-export const INIT_BINARY = join(NATIVE_DIR, 'tsjail-init');
 /** The program is the first process PID 1 forks in its new pid namespace; the init forwards signals to it. */
 const PROGRAM_PID = 2n;
 
@@ -69,9 +67,10 @@ export interface InitPlan {
 }
 
 export function planInit(p: Prepared, ctx: PlanContext): InitPlan {
-  if (!p.cfg.init || !p.cfg.clone_newpid) return { open: [], fork: [] };
+  if (!p.init) return { open: [], fork: [] };
+  const binary = nativePath('tsjail-init');
   const s = allocSlot(ctx);
-  const fd = slot(s, `fd('${INIT_BINARY}')`);
+  const fd = slot(s, `fd('${binary}')`);
   const prctl = (option: keyof typeof PR, a2: number, label: string) => op('prctl', 'init', [named(PR[option], PR_NAMES), int(a2), int(0), int(0), int(0)], { text: `${label} (PID 1)` });
   const kept = p.keepCaps === 'all' ? [...Array(p.capLast + 1).keys()] : p.keepCaps;
   const all = Buffer.alloc(8, 0xff);
@@ -88,10 +87,10 @@ export function planInit(p: Prepared, ctx: PlanContext): InitPlan {
     op('rt_sigprocmask', 'init', [int(2), bytes(all, 'all signals'), nul, int(8)], { text: 'rt_sigprocmask(SIG_SETMASK, all) (PID 1)' }),
     op('close_range', 'init', [int(0), int(0xffffffff), int(CLOSE_RANGE_CLOEXEC)], { text: 'close_range(0, ~0U, CLOSE_RANGE_CLOEXEC) (PID 1)' }),
     op('seccomp', 'init', [int(SECCOMP_SET_MODE_FILTER), int(0), fprog], { text: `seccomp(SECCOMP_SET_MODE_FILTER, init filter: ${INIT_SYSCALLS.map(([n]) => n).join(', ')}) (PID 1)` }),
-    op('execveat', 'init', [fd, str(''), strv(['init']), strv([]), int(AT_EMPTY_PATH)], { text: `execveat(fd('${INIT_BINARY}'), AT_EMPTY_PATH) (PID 1)` }),
+    op('execveat', 'init', [fd, str(''), strv(['init']), strv([]), int(AT_EMPTY_PATH)], { text: `execveat(fd('${binary}'), AT_EMPTY_PATH) (PID 1)` }),
   ];
   return {
-    open: [op('openat', 'init', [int(AT_FDCWD), str(INIT_BINARY), int(O.O_PATH | O.O_CLOEXEC, O_FLAGS), int(0)], { save: s, text: `open('${INIT_BINARY}', O_PATH) for --init` })],
+    open: [op('openat', 'init', [int(AT_FDCWD), str(binary), int(O.O_PATH | O.O_CLOEXEC, O_FLAGS), int(0)], { save: s, text: `open('${binary}', O_PATH) for --init` })],
     fork: [op('init_fork', 'init', [int(pid1.length)], { expect: PROGRAM_PID, text: 'fork(PID 1 and the program)' }), ...pid1],
   };
 }

@@ -61,6 +61,6 @@ export function planProcess(p: Prepared): ChildOp[] {
     }),
   );
   // No controlling terminal: a jailed program must not be able to inject input with TIOCSTI.
-  if (!p.cfg.skip_setsid) ops.push(op('setsid', 'misc', []));
+  if (p.setsid) ops.push(op('setsid', 'misc', []));
   return ops;
 }

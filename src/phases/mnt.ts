@@ -135,6 +135,10 @@ export function entryLabel(m: PreparedMount): string {
       return `mount(minimal /dev -> ${q(m.dst)})`;
     case 'overlay':
       return `mount(overlay ${q(m.src)} -> ${q(m.dst)}, upper:tmpfs)`;
+    case 'overlay_ro':
+      return `mount(overlay lower:${q(m.src)} -> ${q(m.dst)}, read-only)`;
+    case 'dir':
+      return `mkdir(${q(m.dst)}, 0${m.mode!.toString(8)})`;
   }
 }
 
@@ -147,6 +151,9 @@ const DEV_LINKS: ReadonlyArray<[target: string, name: string]> = [
   ['/proc/self/fd/2', 'stderr'],
   ['pts/ptmx', 'ptmx'],
 ];
+
+/** A path in overlayfs' options: its separators escaped. */
+const escOverlay = (s: string) => s.replace(/[\\,:]/g, (ch) => `\\${ch}`);
 
 /** Mount on a staging dir, then keep an O_PATH fd of it (moved into the new root later). */
 function stageDone(stage: string, t: number): ChildOp {
@@ -182,6 +189,7 @@ function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: numb
   const userns = p.cfg.clone_newuser;
   switch (m.kind) {
     case 'symlink':
+    case 'dir':
       return [];
     case 'bind': {
       const pinned = p.pins?.fds[n];
@@ -236,11 +244,27 @@ function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: numb
       ops.push(mkdir(`${stage}/pts`, 0o755, c));
       ops.push(mount('devpts', `${stage}/pts`, 'devpts', MS.MS_NOSUID | MS.MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=620', { ...c, soft: true, text: `mount('devpts' -> ${q(join(m.dst, 'pts'))})` }));
       for (const [target, name] of DEV_LINKS) ops.push(op('symlinkat', 'mnt', [str(target), int(AT_FDCWD), str(`${stage}/${name}`)], c));
+      if (m.console) {
+        // tsjail's terminal as the console, like bubblewrap's --dev; a jail without it still runs.
+        ops.push(op('mknodat', 'mnt', [int(AT_FDCWD), str(`${stage}/console`), int(S_IFREG | 0o600), int(0)], c));
+        ops.push(mount(join(L.host, m.console), `${stage}/console`, null, MS.MS_BIND, null, { ...c, soft: true, text: `mount(${q(m.console)} -> ${q(join(m.dst, 'console'))}, MS_BIND)` }));
+      }
       return [...ops, stageDone(stage, t)];
+    }
+    case 'overlay_ro': {
+      // No upper and work dir: overlayfs is read-only, and lists the top layer first.
+      const stage = `${L.files}/overlay.${n}`;
+      const data = `lowerdir=${m.lowers!.map((d) => escOverlay(join(L.host, d))).join(':')}${userns ? ',userxattr' : ''}`;
+      const flags = MS.MS_RDONLY | MS.MS_NODEV | (m.nosuid ? MS.MS_NOSUID : 0n) | (m.noexec ? MS.MS_NOEXEC : 0n);
+      return [
+        mkdir(stage, 0o755),
+        mount('overlay', stage, 'overlay', flags, data, { ...soft, save: t, hints: { ...HINTS.source, ...(soft.soft ? SKIPPED : {}) }, text: label }),
+        stageDone(stage, t),
+      ];
     }
     case 'overlay': {
       const dir = `${L.files}/overlay.${n}`;
-      const esc = (s: string) => s.replace(/[\\,:]/g, (ch) => `\\${ch}`);
+      const esc = escOverlay;
       const data = `lowerdir=${esc(join(L.host, m.src))},upperdir=${dir}/upper,workdir=${dir}/work${userns ? ',userxattr' : ''}`;
       return [
         mkdir(dir, 0o700),
@@ -253,8 +277,19 @@ function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: numb
   }
 }
 
+/**
+ * With --no_pivotroot the work tmpfs sits on a host dir (e.g. /tmp), so the
+ * recursive bind of one of its ancestors (--chroot /) copies it along: where
+ * that copy lands in the jail, or undefined.
+ */
+function workCopyIn(L: Layout, workBase: string, m: PreparedMount): string | undefined {
+  if (L.pivot || m.kind !== 'bind') return undefined;
+  const under = m.src === '/' ? workBase !== '/' : workBase.startsWith(m.src + '/');
+  return under ? join(m.dst, workBase.slice(m.src === '/' ? 0 : m.src.length)) : undefined;
+}
+
 /** Attach one entry inside the new root (chrooted, so every path resolves there). */
-function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: string, soft: OpOptions): ChildOp[] {
+function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: string, soft: OpOptions, workCopy?: string, maskSlot?: number): ChildOp[] {
   const c: OpOptions = t === undefined ? {} : { cond: t };
   const s: OpOptions = { ...soft, ...c };
   const parts = m.dst.split('/').filter(Boolean);
@@ -263,6 +298,13 @@ function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: s
   parts.slice(0, -1).forEach((_, i) => ops.push(mkdir(join('/', parts.slice(0, i + 1).join('/')), 0o755, { ...s, hints, text: `mkdirat(${q(join('/', parts.slice(0, i + 1).join('/')))}) for ${label}` })));
   if (m.kind === 'symlink') {
     ops.push(op('symlinkat', 'mnt', [str(m.src), int(AT_FDCWD), str(m.dst)], { ...s, hints, text: label }));
+  } else if (m.kind === 'dir') {
+    // The mode as given, not cut by the umask the program inherits; an existing directory keeps its own.
+    ops.push(
+      op('umask', 'mnt', [int(0)], { save: maskSlot, text: 'umask(0)' }),
+      mkdir(m.dst, m.mode!, { ...s, hints, text: label }),
+      op('umask', 'mnt', [slot(maskSlot!, 'umask')], { text: 'umask(<saved>)' }),
+    );
   } else {
     if (parts.length) {
       ops.push(
@@ -277,6 +319,13 @@ function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: s
         text: `move_mount(-> ${q(m.dst)}) for ${label}`,
       }),
     );
+    // The jail sees the directory beneath (the chroot's own /tmp), never tsjail's work files. A
+    // fresh chroot sees the mount just attached, should it be on '/'. A source pinned by tsjail
+    // was cloned in tsjail's own namespace, which has no work tmpfs: then there is no copy (EINVAL).
+    if (workCopy) {
+      ops.push(op('fchdir', 'mnt', [slot(L.workFd, 'fd(work root)')], c), chroot('.', c), chroot(L.newRoot, c), chdir('/', c));
+      ops.push(op('umount2', 'mnt', [str(workCopy), int(MNT_DETACH)], { ...c, okErrno: ['EINVAL'], text: `umount2(${q(workCopy)}, MNT_DETACH): the work tmpfs copied with ${label}` }));
+    }
   }
   // Back to the work root; the next chroot into the new root also sees a mount made on '/'.
   ops.push(op('fchdir', 'mnt', [slot(L.workFd, 'fd(work root)')]), chroot('.'));
@@ -318,8 +367,8 @@ export function planMounts(p: Prepared, ctx: PlanContext): ChildOp[] {
     const label = entryLabel(m);
     const soft: OpOptions = m.mandatory ? {} : { soft: true };
     const deferRo = m.readonly && ((m.kind === 'fs' && DEFER_RO_FS.has(m.fstype)) || m.kind === 'dev');
-    const t = m.kind === 'symlink' ? undefined : deferRo ? allocSlot(ctx) : scratch;
-    ops.push(...planSource(p, L, m, n, t ?? scratch, label, soft), ...planAttach(L, m, t, label, soft));
+    const t = m.kind === 'symlink' || m.kind === 'dir' ? undefined : deferRo ? allocSlot(ctx) : scratch;
+    ops.push(...planSource(p, L, m, n, t ?? scratch, label, soft), ...planAttach(L, m, t, label, soft, workCopyIn(L, p.workBase, m), scratch));
     if (t === undefined) return;
     if (deferRo) late.push(setattrFd(t, ATTR.ro, false, label, soft), close(t));
     else ops.push(close(t));

@@ -1,5 +1,5 @@
 /**
- * ChildOp[] → the relocatable plan blob whose layout src/plan/wire.ts defines.
+ * ChildOp[] → the relocatable plan blob whose layout src/linux/wire.ts defines.
  * Layout: header, op records, data (each item 8-byte aligned), relocation
  * table; an optional description table lives in the data.
  */
@@ -9,7 +9,40 @@ import type { Arg, ChildOp, PseudoOp } from './ops.js';
 import { OP, PLAN_HDR, WIRE } from '../linux/wire.js';
 
 const F = OP.fields;
-const PSEUDO: Record<PseudoOp, number> = { init_fork: WIRE.OP_INIT_FORK, handoff_thread: WIRE.OP_HANDOFF_THREAD, handoff_wait: WIRE.OP_HANDOFF_WAIT };
+const PSEUDO: Record<PseudoOp, number> = { init_fork: WIRE.OP_INIT_FORK, spawn: WIRE.OP_SPAWN, join: WIRE.OP_JOIN, handoff_thread: WIRE.OP_HANDOFF_THREAD, handoff_wait: WIRE.OP_HANDOFF_WAIT };
+
+/** The ops after a fork that only one of the two processes runs: [first, end). */
+function segmentOf(o: ChildOp, i: number): [number, number] | undefined {
+  const n = o.kind === 'init_fork' ? o.args[0] : o.kind === 'spawn' ? o.args[1] : undefined;
+  if (!n) return undefined;
+  if (n.t !== 'int') throw new Error(`encode: ${o.kind}'s op count must be an integer`);
+  return [i + 1, i + 1 + Number(n.v)];
+}
+
+const slotsRead = (o: ChildOp) => [...o.args.flatMap((a) => (a.t === 'slot' ? [a.slot] : [])), ...(o.cond !== undefined ? [o.cond] : []), ...(o.patch ? [o.patch.slot] : [])];
+
+/**
+ * Segments (the child's ops after 'spawn', PID 1's after 'init_fork') lie inside the plan and
+ * inside each other, and a slot one of them saves is read only within it: the other process
+ * never sees that value.
+ */
+export function checkSegments(ops: readonly ChildOp[]): void {
+  const segs = ops.flatMap((o, i) => {
+    const s = segmentOf(o, i);
+    return s ? [s] : [];
+  });
+  for (const [first, end] of segs) {
+    if (end > ops.length) throw new Error(`encode: ${ops[first - 1]!.kind} (op ${first}) covers ${end - first} ops, past the plan's end`);
+    // A fork inside the segment (1-based: its op is f2) ends within it.
+    for (const [f2, e2] of segs) if (f2 - 1 >= first && f2 - 1 < end && e2 > end) throw new Error(`encode: the segment of op ${f2} reaches past the one of op ${first}`);
+    const saved = new Set(ops.slice(first, end).flatMap((o) => (o.save !== undefined ? [o.save] : [])));
+    ops.forEach((o, i) => {
+      if (i >= first && i < end) return;
+      const s = slotsRead(o).find((x) => saved.has(x));
+      if (s !== undefined) throw new Error(`encode: op ${i + 1} (${o.kind}) reads slot ${s}, which the segment of op ${first} saves in another process`);
+    });
+  }
+}
 
 class Data {
   chunks: Buffer[] = [];
@@ -86,6 +119,7 @@ function okErrnos(names: readonly string[] = []): number[] {
 
 /** Encode a plan. With `describe`, per-op descriptions are embedded (the -Me launcher prints them). */
 export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => string): Buffer {
+  checkSegments(ops);
   const opsOff = PLAN_HDR.size;
   const dataBase = opsOff + ops.length * OP.size;
   const data = new Data(dataBase);
@@ -146,6 +180,7 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
       records.writeBigInt64LE(o.expect, r + F.expect!.offset);
     }
     if (o.soft) flags |= WIRE.F_SOFT;
+    if (o.quiet) flags |= WIRE.F_QUIET;
     okErrnos(o.okErrno).forEach((e, j) => records.writeUInt16LE(e, r + F.ok_errno!.offset + 2 * j));
     records.writeUInt32LE(flags >>> 0, r + F.flags!.offset);
   });

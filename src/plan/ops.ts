@@ -17,11 +17,16 @@ export type Arg =
   /** The int32 at `offset` inside another op's data argument `from` (the same Arg object), read when the call is made. */
   | { readonly t: 'load'; readonly from: Arg; readonly offset: number; readonly label: string };
 
-/** Mechanisms that are not one syscall (native/runner.c, TSJ_OP_* in src/linux/wire.ts). */
-export type PseudoOp = 'init_fork' | 'handoff_thread' | 'handoff_wait';
-
 /** The phase an op belongs to: named in errors (`[op 14/31, phase mnt]`). */
 export type Phase = 'sync' | 'user' | 'proc' | 'fds' | 'mnt' | 'net' | 'uts' | 'caps' | 'cpu' | 'rlimits' | 'misc' | 'landlock' | 'init' | 'seccomp' | 'exec';
+
+/**
+ * Mechanisms that are not one syscall (numbers in src/linux/wire.ts): the fork of --init's PID 1,
+ * and for the -Me launcher a child that runs a segment of the plan ('spawn', args: clone flags and
+ * the segment's length) and the wait for it ('join', args: its pid); the seccomp listener's hand-off
+ * thread ('handoff_thread') and the wait for its send ('handoff_wait').
+ */
+export type PseudoOp = 'init_fork' | 'spawn' | 'join' | 'handoff_thread' | 'handoff_wait';
 
 export interface ChildOp {
   readonly kind: SyscallName | PseudoOp;
@@ -37,6 +42,8 @@ export interface ChildOp {
   readonly okErrno?: readonly string[];
   /** A failure is a warning and the plan goes on (nsjail's mandatory:false). */
   readonly soft?: boolean;
+  /** A failure is not described on the -Me launcher's log: the child it waited for described its own. */
+  readonly quiet?: boolean;
   /** Success only when the call returns exactly this. */
   readonly expect?: bigint;
   /** Overrides the generic rendering for logs and errors. */

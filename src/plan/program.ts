@@ -7,6 +7,7 @@ import type { PlanContext } from '../phases/context.js';
 import { planExec } from '../phases/exec.js';
 import { planCloseOnExec, planHandoff, planStdio } from '../phases/fds.js';
 import { planInit } from '../phases/init.js';
+import { inPidNamespace, planEnterNamespaces } from '../phases/launcher.js';
 import { planCpu, planOomScore, planProcess } from '../phases/misc.js';
 import { planMounts } from '../phases/mnt.js';
 import { planNet } from '../phases/net.js';
@@ -28,6 +29,9 @@ export function buildChildProgram(p: Prepared, ctx: PlanContext, anchors: Anchor
     ...planParentDeath(ctx),
     // Wait for the parent to write the id maps and cgroups: ids are meaningless before.
     ...planSync(ctx),
+    // -Me: nothing cloned this process into the namespaces: the launcher enters them here, with a
+    // helper that writes its id maps and, for a new pid namespace, that namespace's PID 1.
+    ...planEnterNamespaces(p, ctx),
     // Lowering the OOM score may need the credentials we still hold before the uid switch.
     ...planOomScore(p, ctx),
     // --execute_fd opens the host binary before the mount namespace hides it; --init its PID 1's.
@@ -40,8 +44,9 @@ export function buildChildProgram(p: Prepared, ctx: PlanContext, anchors: Anchor
     ...planSessionKeyring(),
     // Stdio before mounts: /dev/null is the host's, opened before the root changes.
     ...planStdio(p, ctx),
-    // /proc is mounted here, in the new pid namespace this child is PID 1 of.
-    ...planMounts(p, ctx),
+    // /proc is mounted here, in the new pid namespace this child is PID 1 of (-Me: the launcher
+    // stays outside it, so a CLONE_FS child inside it runs this phase).
+    ...inPidNamespace(p, ctx, planMounts(p, ctx)),
     ...planNet(p, ctx),
     // 'net': the jail's network namespace with loopback up; its interfaces are set up here, with privileges.
     ...at('net'),

@@ -3,37 +3,47 @@
  * child, and read its error pipe (EOF = execve succeeded). Reports name the
  * failing op through the describer.
  */
-import { closeSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { errnoName } from '../linux/errno.js';
-import { pipeCloexec, reapKilled, releasePlan, seqpacketPair, sendFd, spawnPlan } from '../linux/libc.js';
+import { JailError, errorText } from '../errors.js';
 import { log } from '../log/logger.js';
 import { newContext, type PlanContext } from '../phases/context.js';
-import { setupUserFromParent } from '../phases/user.js';
-import { describeFailure } from '../plan/describe.js';
+import { describeOp } from '../plan/describe.js';
 import { encodePlan } from '../plan/encode.js';
 import type { ChildOp } from '../plan/ops.js';
 import type { Anchors } from '../features/types.js';
 import { buildChildProgram } from '../plan/program.js';
 import { opArgOffset, REPORT, WIRE } from '../linux/wire.js';
 import type { Prepared } from '../prepare.js';
+import { sys } from './sys.js';
 
-/** A failure between clone and release; the child (pid) was killed and still needs reaping. */
-export class LaunchError extends Error {
+/** A failure between clone and release; the child (pid) was killed and reaped. Keeps the cause's call and errno. */
+export class LaunchError extends JailError {
   constructor(
-    message: string,
+    cause: unknown,
     readonly pid?: number,
   ) {
-    super(message);
+    const c = cause instanceof JailError ? cause : undefined;
+    super(c ? c.message : typeof cause === 'string' ? cause : errorText(cause), { call: c?.call, args: c?.args, errno: c?.errno, hint: c?.hint, stage: 'launch' });
+    this.name = 'LaunchError';
   }
 }
 
 /** Parent-side steps between clone and release (cgroups, id maps, networking). */
 export interface ParentSetup {
+  /** Right before clone3() in this thread; afterClone always follows it, also when the clone fails. */
+  beforeClone?: () => void;
+  afterClone?: () => void;
   /** Runs before the id maps are written; may throw. */
   beforeRelease?: (pid: number) => void;
   /** Undo what beforeRelease did when the launch fails. */
   onFailure?: (pid: number) => void;
+  /**
+   * beforeRelease puts the child in a memory cgroup with a limit: it must not
+   * share tsjail's memory. The memcg OOM killer kills every process using the
+   * victim's memory, so a CLONE_VM child hitting the limit before execve
+   * would take tsjail down with it.
+   */
+  privateMemory?: boolean;
 }
 
 export interface Launched {
@@ -42,6 +52,10 @@ export interface Launched {
   readonly executed: Promise<boolean>;
   /** Why the launch failed, once `executed` resolved false. */
   failure?: string;
+  /** The same, typed: the child's report, or the parent-side failure (the report pipe could not be read). */
+  error?: JailError;
+  /** The errno of that failure. */
+  failureErrno?: number;
   /** A spare jail: release it, with its connection in listen mode, once; throws if it is gone. */
   handOff?: (connFd?: number) => void;
   /** A spare jail that will not get a connection: drop tsjail's end of its hand-off socket. */
@@ -64,23 +78,28 @@ function parseReports(buf: Buffer): Report[] {
   return out;
 }
 
-function describeReport(ops: readonly ChildOp[], r: Report): string {
+/** A child's report as a typed error: the op as a call, its errno and hint, its place in the plan. */
+function childError(ops: readonly ChildOp[], r: Report): JailError {
   if (r.index === WIRE.BAD_PLAN_INDEX) {
     const where = r.ret >= 0n && ops[Number(r.ret)] ? `op ${Number(r.ret) + 1} (${ops[Number(r.ret)]!.kind}) has a slot or offset out of range` : 'its header or relocations are malformed';
-    return `plan rejected by the native runner: ${where}: ${errnoName(r.errno)}`;
+    return new JailError(`plan rejected by the native runner: ${where}`, { errno: r.errno, stage: 'child' });
   }
   const op = ops[r.index];
-  if (!op) return r.index === ops.length ? 'the plan ended without execve' : `the native runner reported op ${r.index}, which the plan does not have: ${errnoName(r.errno)}`;
-  return `${describeFailure(op, r.errno)} [op ${r.index + 1}/${ops.length}, phase ${op.phase}]`;
-}
-
-function readAll(fd: number): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    const s = new Socket({ fd, readable: true, writable: false });
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('error', () => resolve(Buffer.concat(chunks)));
-    s.on('close', () => resolve(Buffer.concat(chunks)));
+  if (!op) {
+    return r.index === ops.length
+      ? new JailError('the plan ended without execve', { stage: 'child' })
+      : new JailError(`the native runner reported op ${r.index}, which the plan does not have`, { errno: r.errno, stage: 'child' });
+  }
+  const call = describeOp(op);
+  const exec = op.kind === 'execve' || op.kind === 'execveat';
+  return new JailError(exec ? `${call} failed` : call, {
+    call,
+    errno: r.errno,
+    hint: op.hints?.[errnoName(r.errno)],
+    op: r.index,
+    ops: ops.length,
+    phase: op.phase,
+    stage: 'child',
   });
 }
 
@@ -152,73 +171,101 @@ export interface LaunchOptions {
 }
 
 export function launchJail(p: Prepared, opts: LaunchOptions = {}): Launched {
-  const [syncR, syncW] = pipeCloexec();
-  const [errR, errW] = pipeCloexec();
-  const [handParent, handChild] = opts.handoff ? seqpacketPair() : [-1, -1];
-  const stdio: Stdio = opts.handoff === 'conn' ? 'handoff' : opts.handoff === 'go' ? 'go' : opts.connFd !== undefined ? 'conn' : opts.stdioFds ? 'fds' : 'inherit';
-  const { ops, plan, at } = planTemplate(p, opts.anchors, stdio);
-  // tsj_spawn copies the blob before clone: patching the shared template in place is safe.
-  [syncR, syncW, errW, opts.connFd ?? -1, handChild, ...(opts.stdioFds ?? [-1, -1, -1])].forEach((v, i) => at[i]!.forEach((o) => plan.writeBigInt64LE(BigInt(v), o)));
-  const closeHandoff = () => [handParent, handChild].filter((fd) => fd >= 0).forEach((fd) => closeSync(fd));
+  // Every descriptor opened here is closed on every failure path: a launch refused half-way
+  // (EMFILE in a burst of connections) must leave nothing behind.
+  const held = new Set<number>();
+  const hold = (pair: [number, number]) => (pair.forEach((fd) => held.add(fd)), pair);
+  const close = (...fds: number[]) => fds.forEach((fd) => held.delete(fd) && sys.close(fd));
+  let syncR = -1, syncW = -1, errR = -1, errW = -1, handParent = -1, handChild = -1;
+  let ops: readonly ChildOp[];
   let pid: number;
   let region: bigint | undefined;
   let unpin: (() => void) | undefined;
   try {
-    // Fresh clones of the pinned bind sources, at the descriptors the plan names (phases/pins.ts).
-    unpin = p.pins?.arm();
-    // Share memory until execve unless --init forks a reaper that lives on in the child.
-    ({ pid, region } = spawnPlan(plan, p.cloneFlags, errW, !p.cfg.init));
-    unpin?.();
+    [syncR, syncW] = hold(sys.pipeCloexec());
+    [errR, errW] = hold(sys.pipeCloexec());
+    if (opts.handoff) [handParent, handChild] = hold(sys.seqpacketPair());
+    const stdio: Stdio = opts.handoff === 'conn' ? 'handoff' : opts.handoff === 'go' ? 'go' : opts.connFd !== undefined ? 'conn' : opts.stdioFds ? 'fds' : 'inherit';
+    const t = planTemplate(p, opts.anchors, stdio);
+    ops = t.ops;
+    // tsj_spawn copies the blob before clone: patching the shared template in place is safe.
+    [syncR, syncW, errW, opts.connFd ?? -1, handChild, ...(opts.stdioFds ?? [-1, -1, -1])].forEach((v, i) => t.at[i]!.forEach((o) => t.plan.writeBigInt64LE(BigInt(v), o)));
+    opts.parent?.beforeClone?.();
+    try {
+      // Fresh clones of the pinned bind sources, at the descriptors the plan names (phases/pins.ts).
+      unpin = p.pins?.arm();
+      // Share memory until execve (no page tables to copy) unless --init forks a reaper that
+      // lives on in the child, or the child is charged to a memory cgroup that may OOM-kill it.
+      ({ pid, region } = sys.spawnPlan(t.plan, p.cloneFlags, errW, !p.cfg.init && !opts.parent?.privateMemory));
+    } finally {
+      unpin?.();
+      opts.parent?.afterClone?.();
+    }
   } catch (e) {
-    unpin?.();
-    [syncR, syncW, errR, errW].forEach((fd) => closeSync(fd));
-    closeHandoff();
+    close(...held);
     throw e;
   }
-  closeSync(syncR);
-  closeSync(errW);
-  if (handChild >= 0) closeSync(handChild);
+  close(syncR, errW, handChild);
   try {
     opts.parent?.beforeRelease?.(pid);
-    setupUserFromParent(p, pid);
-    writeSync(syncW, 'G');
+    sys.setupUser(p, pid);
+    sys.write(syncW, 'G');
   } catch (e) {
-    process.kill(pid, 'SIGKILL');
-    reapKilled(pid);
-    if (region !== undefined) releasePlan(region);
+    sys.kill(pid, 'SIGKILL');
+    sys.reapKilled(pid);
+    if (region !== undefined) sys.releasePlan(region);
     opts.parent?.onFailure?.(pid);
-    closeSync(syncW);
-    closeSync(errR);
-    if (handParent >= 0) closeSync(handParent);
-    throw new LaunchError((e as Error).message, pid);
+    close(...held);
+    throw new LaunchError(e, pid);
   }
-  closeSync(syncW);
+  close(syncW);
+  // The reader owns the error pipe from here.
+  held.delete(errR);
   let handOpen = handParent >= 0;
   const closeHand = () => {
-    if (handOpen) closeSync(handParent);
+    if (handOpen) close(handParent);
     handOpen = false;
   };
   const launched: Launched = {
     pid,
-    executed: readAll(errR).then(function childReports(buf) {
-      // EOF: the child exec'd or died, so it no longer uses its plan memory.
-      if (region !== undefined) releasePlan(region);
-      closeHand();
-      for (const r of parseReports(buf)) {
-        if (r.soft) log.warn(describeReport(ops, r));
-        else {
-          launched.failure = describeReport(ops, r);
-          log.error(launched.failure);
+    executed: sys.readToEnd(errR, `report pipe of pid=${pid}`).then(
+      function childReports(buf) {
+        // EOF: the child exec'd or died, so it no longer uses its plan memory.
+        if (region !== undefined) sys.releasePlan(region);
+        closeHand();
+        for (const r of parseReports(buf)) {
+          const err = childError(ops, r);
+          if (r.soft) log.warn(err.render(), err.fields());
+          else {
+            launched.error = err;
+            launched.failure = err.render();
+            launched.failureErrno = r.errno;
+            log.error(launched.failure, err.fields());
+          }
         }
-      }
-      return launched.failure === undefined;
-    }),
+        return launched.failure === undefined;
+      },
+      function reportLost(e: unknown) {
+        // Whether the child exec'd is unknown: it must not run on as if it had, nor count as the program.
+        launched.error = e instanceof JailError ? e : new JailError(errorText(e), { stage: 'launch' });
+        launched.failure = `${launched.error.render()}: the launch outcome is unknown, the jail is killed`;
+        log.error(launched.failure);
+        try {
+          sys.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone already */
+        }
+        // The child may still run on its plan memory (it is killed, not yet reaped): the region stays mapped.
+        closeHand();
+        return false;
+      },
+    ),
   };
   if (handOpen) {
     launched.handOff = (connFd) => {
       if (!handOpen) throw new LaunchError(`the spare jail pid=${pid} is gone`, pid);
       try {
-        sendFd(handParent, connFd ?? -1);
+        sys.sendFd(handParent, connFd ?? -1);
       } finally {
         closeHand();
       }

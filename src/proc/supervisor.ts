@@ -4,23 +4,38 @@
  * enforces time limits with one timer per jail, and turns tsjail's own fatal
  * signals into "kill every jail, then exit 128+signal".
  */
-import { signalName } from '../linux/errno.js';
-import { waitPid, type Rusage } from '../linux/libc.js';
+import { JailError, errorText } from '../errors.js';
+import { errnoName, signalName } from '../linux/errno.js';
+import type { Rusage, WaitResult } from '../linux/libc.js';
 import { log } from '../log/logger.js';
+import { sys } from './sys.js';
 import { longTimeout, type LongTimer } from './timer.js';
+import { FATAL_SIGNALS, takeEarlySignal, type FatalSignal } from './early-signals.js';
 
-export type KillReason = 'time_limit' | 'signal' | 'setup_failed';
+/** Why a jail ended other than by itself; 'wait_failed': wait4 failed, so how it ended is unknown. */
+export type KillReason = 'time_limit' | 'signal' | 'setup_failed' | 'wait_failed';
 
 export interface ExitInfo {
   readonly pid: number;
   readonly remote: string;
   readonly exitCode?: number;
   readonly signal?: number;
-  /** The shell's encoding: the exit code, or 128 + signal. */
+  /** The shell's encoding: the exit code, or 128 + signal; 255 when wait4 failed (`error`). */
   readonly code: number;
   readonly wallMs: number;
   readonly rusage: Rusage;
   readonly reason?: KillReason;
+  /** wait4 failed (reason 'wait_failed'): neither exitCode nor signal is known. */
+  readonly error?: JailError;
+}
+
+const NO_RUSAGE: Rusage = { utimeMs: 0, stimeMs: 0, maxRssKiB: 0 };
+
+/** A failed wait4 as tsjail's own failure: the jail's status is lost, which is never its exit 0. */
+function waitFailure(e: unknown, pid: number): JailError {
+  const c = e instanceof JailError ? e : undefined;
+  const hint = c?.errno !== undefined && errnoName(c.errno) === 'ECHILD' ? `something else in this process reaped pid=${pid}, so its exit status is lost` : undefined;
+  return new JailError(c ? c.message : errorText(e), { call: c?.call, errno: c?.errno, hint: c?.hint ?? hint, stage: 'supervise' });
 }
 
 interface Jail {
@@ -37,7 +52,7 @@ interface Jail {
   readonly resolve: (e: ExitInfo) => void;
 }
 
-const FATAL = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const FATAL = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const satisfies readonly FatalSignal[];
 const LIST = ['SIGUSR1', 'SIGQUIT'] as const;
 const IGNORED = ['SIGTTIN', 'SIGTTOU'] as const;
 
@@ -77,6 +92,9 @@ export class Supervisor {
     for (const s of FATAL) on(s, () => this.fatalSignal(s));
     for (const s of LIST) on(s, () => this.listJails());
     for (const s of IGNORED) on(s, () => {});
+    // Ours are in place: one that came during start-up is acted on now (the modes then launch nothing).
+    const early = takeEarlySignal();
+    if (early !== undefined) this.fatalSignal(early);
   }
 
   stop(): void {
@@ -123,7 +141,7 @@ export class Supervisor {
     const j = this.jails.get(pid);
     if (j && reason && !j.reason) j.reason = reason;
     try {
-      process.kill(pid, signal);
+      sys.kill(pid, signal);
     } catch {
       /* already gone: the next reap reports it */
     }
@@ -156,8 +174,8 @@ export class Supervisor {
     this.kill(pid, 'SIGKILL', 'time_limit');
   }
 
-  private fatalSignal(name: (typeof FATAL)[number]): void {
-    const n = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 }[name];
+  private fatalSignal(name: FatalSignal): void {
+    const n = FATAL_SIGNALS[name];
     if (this.fatal === undefined) this.fatal = n;
     log.info(`Server stops due to fatal signal (${n}) caught. Exiting`);
     this.killAll(this.forwardSignals ? name : 'SIGKILL', 'signal');
@@ -174,30 +192,33 @@ export class Supervisor {
 
   reap(): void {
     for (const j of [...this.jails.values()]) {
-      let w;
+      let w: WaitResult | undefined;
+      let error: JailError | undefined;
       try {
-        w = waitPid(j.pid);
-      } catch {
-        w = { status: 0, rusage: { utimeMs: 0, stimeMs: 0, maxRssKiB: 0 } }; // ECHILD: reaped elsewhere
+        w = sys.waitPid(j.pid);
+      } catch (e) {
+        error = waitFailure(e, j.pid);
       }
-      if (!w) continue;
+      if (!w && !error) continue;
       this.jails.delete(j.pid);
       j.timer?.clear();
-      const realSig = w.status & 0x7f;
+      const status = w?.status ?? 0;
+      const realSig = status & 0x7f;
       // A kill a feature made in another signal's name (a seccomp KILL of a pid namespace's PID 1) is reported as that one.
       const termSig = realSig && (this.exitSignal?.(j.pid) ?? realSig);
-      const exited = termSig === 0;
-      const exitCode = exited ? (w.status >> 8) & 0xff : undefined;
-      const signal = exited ? undefined : termSig;
+      const exited = !error && termSig === 0;
+      const exitCode = exited ? (status >> 8) & 0xff : undefined;
+      const signal = error || exited ? undefined : termSig;
       const info: ExitInfo = {
         pid: j.pid,
         remote: j.remote,
         exitCode,
         signal,
-        code: exited ? exitCode! : 128 + termSig,
+        code: error ? 255 : exited ? exitCode! : 128 + termSig,
         wallMs: Date.now() - j.start,
-        rusage: w.rusage,
-        reason: j.reason,
+        rusage: w?.rusage ?? NO_RUSAGE,
+        reason: error ? 'wait_failed' : j.reason,
+        ...(error ? { error } : {}),
       };
       const left = this.size;
       if (j.spare) {
@@ -207,7 +228,8 @@ export class Supervisor {
       }
       const finish = async (launched: boolean): Promise<void> => {
         const e: ExitInfo = launched ? info : { ...info, reason: 'setup_failed' };
-        if (launched && exited) log.info(`pid=${j.pid} (${j.remote}) exited with status: ${exitCode}, (PIDs left: ${left})`);
+        if (error) log.error(`pid=${j.pid} (${j.remote}): ${error.render()}, (PIDs left: ${left})`);
+        else if (launched && exited) log.info(`pid=${j.pid} (${j.remote}) exited with status: ${exitCode}, (PIDs left: ${left})`);
         else if (launched) log.info(`pid=${j.pid} (${j.remote}) terminated with signal: ${signalName(termSig)} (${termSig}), (PIDs left: ${left})`);
         try {
           await this.onExit?.(e);

@@ -51,7 +51,8 @@ describe.skipIf(!!skip)('library API', () => {
     const r = await runJail({ args: BASE, command: ['/nonexistent'] });
     expect(r).toMatchObject({ code: 255, reason: 'setup_failed' });
     expect(r.error).toBeInstanceOf(JailError);
-    expect(r.error!.message).toContain("execve('/nonexistent') failed: ENOENT");
+    expect(r.error!.render()).toContain("execve('/nonexistent') failed: ENOENT (No such file or directory)");
+    expect(r.error).toMatchObject({ call: "execve('/nonexistent')", errno: 2, errnoName: 'ENOENT', phase: 'exec', stage: 'child' });
   });
 
   it('takes a config object in nsjail JSON form, with flags after it', async () => {

@@ -5,12 +5,14 @@
  * unified mount has no controllers: creation, joining, cgroup.kill and
  * clean-up run there, the limit writes against the scratch tree of the unit tests).
  */
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runTsjail, type RunResult } from './helpers/run-tsjail.js';
-import { missingBinary, missingRoot, missingUserns } from './helpers/require.js';
+import { startServer, talk } from './helpers/listen.js';
+import { runTsjail, TSJAIL, type RunResult } from './helpers/run-tsjail.js';
+import { missingBinary, missingRoot, missingUnprivilegedUserns, missingUserns } from './helpers/require.js';
 
 const V1 = { memory: '/sys/fs/cgroup/memory', pids: '/sys/fs/cgroup/pids', cpu: '/sys/fs/cgroup/cpu' };
 
@@ -83,6 +85,33 @@ describe.skipIf(!!(skip ?? missingV1()))('cgroup v1', () => {
     expect(cgroupsOf(pid)).toEqual([]);
   });
 
+  // The jail must not share tsjail's memory (CLONE_VM) while it can be OOM-killed: the
+  // kernel kills every process using the victim's memory, tsjail included (issue 11).
+  it('a memory-cgroup OOM before execve kills the jail (137), never tsjail: 6 runs of 6', async () => {
+    for (let i = 0; i < 6; i++) {
+      const r = await run(['-q', '--cgroup_mem_max', '1'], ['/bin/true']);
+      expect(r.signal, r.stderr).toBeNull();
+      expect(r.exitCode).toBe(137);
+      expect(r.stderr).toMatch(/was killed by the OOM killer: memory cgroup '[^']+' reached its limit/);
+    }
+  });
+
+  it('-Ml: a jail OOM-killed before execve leaves tsjail serving the next connection', async () => {
+    const s = await startServer(['--chroot', '/', '--cgroup_mem_max', '1', '--', '/bin/echo', 'hi']);
+    const killed = () => s.log().match(/pid=\d+ \(\[::ffff:127\.0\.0\.1\]:\d+\) terminated with signal: SIGKILL \(9\)/g)?.length ?? 0;
+    try {
+      for (let n = 1; n <= 3; n++) {
+        expect(await talk(s.port)).toEqual({ data: '', ended: true });
+        await s.waitLog(new RegExp(`(New connection from[^]*){${n}}`));
+        for (const t0 = Date.now(); killed() < n && Date.now() - t0 < 10_000; ) await new Promise((r) => setTimeout(r, 20));
+        expect(killed(), s.log()).toBe(n);
+        expect(s.child.exitCode).toBeNull();
+      }
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
+  });
+
   it('--cgroup_pids_max: fork fails past it', async () => {
     const r = await run(['-q', '--cgroup_pids_max', '4'], ['/bin/sh', '-c', 'for i in 1 2 3 4 5 6; do sleep 2 & done; echo all started']);
     expect(r.stdout).not.toContain('all started');
@@ -140,11 +169,58 @@ describe.skipIf(!!(skip ?? missingV1()))('cgroup v1', () => {
   });
 
   it('a parent-side failure half-way removes what was created', async () => {
-    // net_cls is not mounted on this host: the memory cgroup exists by then and must go.
-    const r = await run([...all, '--cgroup_net_cls_classid', '0x100001', '--cgroup_net_cls_mount', '/sys/fs/cgroup/net_cls_missing'], ['/bin/true']);
+    // The pids parent cannot be made (a file is in the way): the memory cgroup exists by then and must go.
+    const r = await run([...all, '--cgroup_pids_parent', 'cgroup.procs/x'], ['/bin/true']);
     expect(r.exitCode).toBe(255);
-    expect(r.stderr).toContain("no cgroup v1 'net_cls' hierarchy at '/sys/fs/cgroup/net_cls_missing'");
+    expect(r.stderr).toContain("mkdir('/sys/fs/cgroup/pids/cgroup.procs/x', 0700): ENOTDIR (Not a directory)");
     expect(leftovers()).toEqual([]);
+  });
+
+  it.each<[string, () => string, RegExp]>([
+    ['a hierarchy that is not mounted', () => '/sys/fs/cgroup/memory_missing', /no cgroup v1 'memory' hierarchy at '\/sys\/fs\/cgroup\/memory_missing' \(--cgroup_mem_mount\)/],
+    ['a plain directory', () => mkdtempSync(join(tmpdir(), 'tsjail-notcg-')), /--cgroup_mem_mount '[^']+' is not a cgroup v1 'memory' hierarchy: it lies on the \w+ mount at '[^']+'/],
+    ["another controller's hierarchy", () => V1.pids, /--cgroup_mem_mount '\/sys\/fs\/cgroup\/pids' is not a cgroup v1 'memory' hierarchy: it lies on the cgroup v1 hierarchy of pids at '\/sys\/fs\/cgroup\/pids'/],
+  ])('--cgroup_mem_mount at %s is refused before any clone, in one line, and nothing is made there', async (_, dir, why) => {
+    const mount = dir();
+    const before = existsSync(mount) ? readdirSync(mount).sort() : [];
+    try {
+      const r = await run(['-q', '--cgroup_mem_max', String(64 << 20), '--cgroup_mem_mount', mount], ['/bin/true']);
+      expect(r.exitCode).toBe(255);
+      const errors = r.stderr.split('\n').filter((l) => l.startsWith('[E]'));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(why);
+      expect(existsSync(mount) ? readdirSync(mount).sort() : []).toEqual(before);
+    } finally {
+      if (mount.startsWith(tmpdir())) rmSync(mount, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!!(missingBinary('/usr/bin/setpriv') ?? missingUnprivilegedUserns()))('rootless: the EACCES of cgroup v1 comes with a hint', async () => {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const c = spawn('/usr/bin/setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--', process.execPath, TSJAIL, '-Mo', '--chroot', '/', '-q', '--cgroup_pids_max', '8', '--', '/bin/true'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      c.on('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(r.code).toBe(255);
+    expect(r.stderr).toMatch(/mkdir\('\/sys\/fs\/cgroup\/pids\/NSJAIL[^']*', 0700\): EACCES \(Permission denied\) \(hint: cgroup v1 has no delegation to unprivileged users: run tsjail as root/);
+  });
+
+  it('a --cgroup_*_parent that tsjail had to create is removed at exit; one that existed stays', async () => {
+    const top = `TSJAIL_TEST.${process.pid}`;
+    const r = await run(['-q', '--cgroup_pids_max', '8', '--cgroup_pids_parent', `${top}/sub`, '--cgroup_mem_max', String(64 << 20), '--cgroup_mem_parent', top], ['/bin/true']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(existsSync(join(V1.pids, top))).toBe(false);
+    expect(existsSync(join(V1.memory, top))).toBe(false);
+    mkdirSync(join(V1.pids, top));
+    try {
+      expect((await run(['-q', '--cgroup_pids_max', '8', '--cgroup_pids_parent', top], ['/bin/true'])).exitCode).toBe(0);
+      expect(readdirSync(join(V1.pids, top)).filter((n) => n.startsWith('NSJAIL'))).toEqual([]);
+    } finally {
+      rmdirSync(join(V1.pids, top));
+    }
   });
 
   it('removes stale NSJAIL.<pid> cgroups of dead processes at start', async () => {

@@ -114,8 +114,6 @@ int main(int argc, char **argv) {
 
 describe('options tsjail refuses by name', () => {
   const refused: Array<[string[], string]> = [
-    [['--iface_own', 'eth0'], "option '--iface_own' is not supported yet"],
-    [['--macvlan_iface', 'eth0'], "option '--macvlan_iface' is not supported yet"],
     [['--use_pasta'], '--use_pasta is an option of older nsjail releases: replaced by --user_net'],
     [['--iface', 'eth0'], '--iface is an option of older nsjail releases: now --macvlan_iface'],
     [['--tmpfs_size', '1'], '--tmpfs_size is an option of older nsjail releases'],

@@ -2,7 +2,8 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hold, startServer, talk } from './helpers/listen.js';
-import { missingRoot, missingUserns } from './helpers/require.js';
+import { execFileSync } from 'node:child_process';
+import { missingBinary, missingRoot, missingUserns } from './helpers/require.js';
 import { runTsjail } from './helpers/run-tsjail.js';
 
 const skip = missingRoot() ?? missingUserns();
@@ -117,6 +118,37 @@ describe.skipIf(!!skip)('listen mode', () => {
       expect(incomplete).toBe(0);
       expect(await until(() => onlySpare(pid))).toBe(true);
       expect(await until(() => fdCount(pid) <= fdsBefore)).toBe(true);
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
+  });
+
+  // Issue 11: a launch refused with EMFILE leaked its pipes, so every later launch failed too.
+  it.skipIf(!!missingBinary('/usr/bin/prlimit'))('a burst that runs out of descriptors leaks none: once it is over, tsjail is back to its baseline and serves', async () => {
+    const s = await startServer([...JAIL, '-q', '--rlimit_nofile', '16', '--', '/bin/cat']);
+    const pid = s.child.pid!;
+    // The soft limit only: raising it back needs no privilege.
+    const limit = (n: number | string) => execFileSync('/usr/bin/prlimit', ['--pid', String(pid), `--nofile=${n}:`]);
+    const pipes = () => readdirSync(`/proc/${pid}/fd`).filter((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('pipe:')).length;
+    const parentEmfile = () => s.log().match(/(startJail|startSpare)\(\):\d+ (pipe2|socketpair)\(.*EMFILE/g)?.length ?? 0;
+    try {
+      expect((await talk(s.port, 'warm\n')).data).toBe('warm\n');
+      expect(await until(() => onlySpare(pid))).toBe(true);
+      const [fdsBefore, pipesBefore] = [fdCount(pid), pipes()];
+      const original = /Max open files\s+(\d+)/.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))![1]!;
+      // Two descriptors free: a launch needs four (two pipes) or six (a spare's socket pair too).
+      limit(fdsBefore + 2);
+      const burst = await Promise.all(Array.from({ length: 10 }, () => hold(s.port)));
+      expect(await until(() => parentEmfile() >= 1), s.log()).toBe(true);
+      for (const c of burst) c.close();
+      expect(await until(() => childrenOf(pid).length <= 1, 20_000), 'the burst jails ended').toBe(true);
+      limit(original);
+      let served = 0;
+      for (let i = 0; i < 5; i++) if ((await talk(s.port, `ping ${i}\n`)).data === `ping ${i}\n`) served++;
+      expect(served).toBe(5);
+      // Idle again with a spare set up, holding what it held before the burst.
+      expect(await until(() => onlySpare(pid)), 'a spare is set up again').toBe(true);
+      expect(await until(() => pipes() <= pipesBefore && fdCount(pid) <= fdsBefore), `pipes ${pipes()} (before ${pipesBefore}), fds ${fdCount(pid)} (before ${fdsBefore})`).toBe(true);
     } finally {
       expect(await s.stop()).toBe(0);
     }

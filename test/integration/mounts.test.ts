@@ -210,6 +210,16 @@ describe.skipIf(!!skip)('mounts', () => {
     expect(n.stdout.trim()).toBe(readlinkSync('/proc/self/ns/mnt'));
   });
 
+  it("--no_pivotroot: the jail's /tmp is the chroot's, not tsjail's work tmpfs", async () => {
+    const marker = mkdtempSync('/tmp/tsjail-nopivot-');
+    try {
+      const r = await sh(`test -d ${marker} && echo host-tmp; ls -d /tmp/newroot /tmp/oldroot /tmp/files 2>/dev/null; grep ' /tmp ' /proc/self/mountinfo | grep -c mode=700`, ['--no_pivotroot']);
+      expect(r.stdout).toBe('host-tmp\n0\n');
+    } finally {
+      rmSync(marker, { recursive: true, force: true });
+    }
+  });
+
   describe('nothing is created on the host', () => {
     it('a mount point below a read-only bind fails (EROFS, with a hint) instead of being made on the host', async () => {
       const dir = mkdtempSync(join(tmp, 'robind-'));

@@ -144,19 +144,20 @@ describe.skipIf(!!skip)('exit status as nsjail', () => {
     expect(r.stderr).toContain("Couldn't launch the child process");
   });
 
-  it('prints the usage and exits 255 on an unknown option, 0 for --help', async () => {
+  it('exits 255 on an unknown option with the problem and a pointer to --help, 0 for --help', async () => {
     const bad = await runTsjail(['--bogus']);
     expect(bad.exitCode).toBe(255);
     expect(bad.stderr).toContain("unknown option '--bogus'");
+    expect(bad.stderr).not.toContain('Usage:');
     const help = await runTsjail(['--help']);
     expect(help.exitCode).toBe(0);
     expect(help.stdout).toContain('Usage: tsjail');
   });
 
   it('refuses an option it does not implement, by name', async () => {
-    const r = await runTsjail(['--user_net', '--chroot', '/', '--', '/bin/true']);
+    const r = await runTsjail(['--seccomp_unotify', '--chroot', '/', '--', '/bin/true']);
     expect(r.exitCode).toBe(255);
-    expect(r.stderr).toContain("option '--user_net' is not supported yet");
+    expect(r.stderr).toContain("option '--seccomp_unotify' is not supported yet");
   });
 
   it('logs nsjail start-up and exit lines', async () => {
@@ -186,5 +187,16 @@ describe.skipIf(!!skip)('exit status as nsjail', () => {
     expect(f.stderr).toBe('');
     expect(readFileSync(`${dir}/x.log`, 'utf8')).toContain('Mode: STANDALONE_ONCE');
     rmSync(dir, { recursive: true });
+  });
+});
+
+describe.skipIf(!!skip)('typed failures in JSON logs', () => {
+  it('a child-side failure carries call, errno, hint, op and phase as fields', async () => {
+    const r = await runTsjail(['-Mo', '--chroot', '/', '--log_format', 'json', '--', '/nonexistent']);
+    expect(r.exitCode).toBe(255);
+    const line = r.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((o) => o.call === "execve('/nonexistent')");
+    expect(line).toMatchObject({ errno: 2, errno_name: 'ENOENT', phase: 'exec', stage: 'child' });
+    expect(typeof line!.op).toBe('number');
+    expect(String(line!.msg)).toContain("execve('/nonexistent') failed: ENOENT (No such file or directory)");
   });
 });

@@ -98,7 +98,7 @@ console.log(`fuzz seed 0x${FUZZ_SEED.toString(16)} (TSJAIL_FUZZ_SEED), scale ${F
 function writeConfigs(seed: number, n: number): Array<{ path: string; text: string; invalid: boolean }> {
   const r = prng(seed);
   const seeds = configSeeds();
-  const planted = ['port: 70000', 'time_limit: -1', 'cwd: "/tmp\\0x"', 'uidmap { count: 0 }', 'mount { dst: "rel" }', 'user_net { }', 'nice_level: 20', 'bogus_field: 1'];
+  const planted = ['port: 70000', 'time_limit: -1', 'cwd: "/tmp\\0x"', 'uidmap { count: 0 }', 'mount { dst: "rel" }', 'traffic_rule { dport: 70000 }', 'nice_level: 20', 'bogus_field: 1'];
   const plantedJson = ['"port": 70000', '"timeLimit": -1', '"cwd": "/tmp\\u0000x"', '"uidmap": [{"count": 0}]', '"niceLevel": 20', '"bogusField": 1'];
   return Array.from({ length: n }, (_, i) => {
     const base = r.pick(seeds);

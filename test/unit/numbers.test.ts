@@ -192,8 +192,10 @@ function configTexts(path: string, value: string, repeated: boolean): [string, s
   const jsonValue = /^-?\d+$/.test(value) && Number.isSafeInteger(Number(value)) ? value : JSON.stringify(value);
   let json = `"${leaf}": ${repeated ? `[${jsonValue}]` : jsonValue}${rlimitType ? `, "${leaf}_type": "VALUE"` : ''}`;
   for (const p of parts.reverse()) {
+    // A mount entry needs its required dst.
+    if (p === 'mount') [text, json] = [`dst: "/x" ${text}`, `"dst": "/x", ${json}`];
     text = `${p} { ${text} }`;
-    json = `"${p}": ${['uidmap', 'gidmap', 'traffic_rule', 'rule4', 'rule6'].includes(p) ? `[{${json}}]` : `{${json}}`}`;
+    json = `"${p}": ${['uidmap', 'gidmap', 'traffic_rule', 'rule4', 'rule6', 'mount'].includes(p) ? `[{${json}}]` : `{${json}}`}`;
   }
   return [text, `{${json}}`];
 }
@@ -240,10 +242,11 @@ const CONFIG_ROWS: Readonly<Record<string, FieldRow>> = {
   cgroup_pids_max: U64_FIELD,
   cgroup_net_cls_classid: U32_FIELD,
   cgroup_cpu_ms_per_sec: U32_FIELD,
-  'traffic_rule.sport': UNSUPPORTED,
-  'traffic_rule.dport': UNSUPPORTED,
-  'traffic_rule.sport_end': UNSUPPORTED,
-  'traffic_rule.dport_end': UNSUPPORTED,
+  'traffic_rule.sport': { ok: ['0', '65535'], bad: ['65536', '4294967296', '-1'] },
+  'traffic_rule.dport': { ok: ['0', '65535'], bad: ['65536', '4294967296', '-1'] },
+  // An end alone is refused: it needs the start of its range.
+  'traffic_rule.sport_end': { ok: [], bad: ['1', '65536', '4294967296'] },
+  'traffic_rule.dport_end': { ok: [], bad: ['1', '65536', '4294967296'] },
   'user_net.rule4.sport': UNSUPPORTED,
   'user_net.rule4.sport_end': UNSUPPORTED,
   'user_net.rule4.dport': UNSUPPORTED,
@@ -257,6 +260,8 @@ const CONFIG_ROWS: Readonly<Record<string, FieldRow>> = {
   'tsjail.landlock.bind_tcp': PORT_FIELD,
   'tsjail.landlock.connect_tcp': PORT_FIELD,
   'tsjail.status_fd': I32_FD,
+  'mount.dir_mode': { ok: ['0', '4095', '0x10'], bad: ['4096', '4294967296', '-1'] },
+  'mount.src_fd': I32_FD,
 };
 
 /** Every integer field reachable from NsJailConfig, as dotted paths, with whether it is repeated. */

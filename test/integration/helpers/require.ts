@@ -32,3 +32,12 @@ export function missingCgroup2(): string | undefined {
 export function missingBinary(path: string): string | undefined {
   return printSkip(path, existsSync(path) ? undefined : `${path} is not installed`);
 }
+
+/** Can an unprivileged user create a user namespace (Debian's and Ubuntu's extra switches)? */
+export function missingUnprivilegedUserns(): string | undefined {
+  const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').trim() : undefined);
+  let why: string | undefined;
+  if (read('/proc/sys/kernel/unprivileged_userns_clone') === '0') why = 'kernel.unprivileged_userns_clone = 0';
+  else if (read('/proc/sys/kernel/apparmor_restrict_unprivileged_userns') === '1') why = 'kernel.apparmor_restrict_unprivileged_userns = 1';
+  return printSkip('unprivileged userns', why);
+}

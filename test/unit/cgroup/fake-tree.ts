@@ -61,8 +61,12 @@ export class FakeTree {
     const dir = join(this.root, name);
     mkdirSync(dir);
     this.files(dir, { 'cgroup.procs': '', tasks: '' });
+    this.v1Mounts.set(dir, name);
     return dir;
   }
+
+  /** The v1 hierarchies made by v1Mount; anything else lies on a plain tmpfs. */
+  private readonly v1Mounts = new Map<string, string>();
 
   cgroup(rel: string, procs: number[] = []): string {
     const dir = join(this.root, rel);
@@ -148,6 +152,10 @@ export class FakeTree {
     fs: this.fs,
     pid: 4242,
     isCgroup2: (p) => p === this.root,
+    mountOf: (p) => {
+      const hit = [...this.v1Mounts].find(([dir]) => p === dir || p.startsWith(dir + '/'));
+      return hit ? { point: hit[0], fstype: 'cgroup', superOptions: ['rw', hit[1]] } : { point: this.root, fstype: 'tmpfs', superOptions: ['rw'] };
+    },
     selfCgroupFile: () => this.selfCgroup,
     alive: (pid) => this.alivePids.has(pid),
     kill: (pid) => {

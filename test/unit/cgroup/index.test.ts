@@ -134,6 +134,12 @@ describe('hooks on a scratch v2 tree', () => {
     expect(t.fs.exists(dir)).toBe(false);
   });
 
+  it('asks for a child with its own memory only when the jail has a memory limit', () => {
+    expect(setupCgroupsFromParent(prepared({ cgroup_mem_max: 4096n }), t.host).parent.privateMemory).toBe(true);
+    expect(setupCgroupsFromParent(prepared({ cgroup_mem_swap_max: 0n }), t.host).parent.privateMemory).toBe(true);
+    expect(setupCgroupsFromParent(prepared({}), t.host).parent.privateMemory).toBe(false);
+  });
+
   it('undoes a failed launch and leaves nothing at dispose', () => {
     const h = setupCgroupsFromParent(prepared({}), t.host);
     h.parent.beforeRelease(400);
@@ -142,5 +148,39 @@ describe('hooks on a scratch v2 tree', () => {
     h.parent.beforeRelease(401);
     h.dispose();
     expect(t.fs.children(t.root)).toEqual([]);
+  });
+});
+
+describe('hooks on a scratch v1 tree', () => {
+  let t: FakeTree;
+  beforeEach(() => {
+    t = new FakeTree();
+    t.v1Mount('pids');
+  });
+  afterEach(() => t.cleanup());
+  const prepared = (parent: string) => ({ cfg: cfg({ cgroup_pids_mount: join(t.root, 'pids'), cgroup_pids_max: 5n, cgroup_pids_parent: parent }) }) as unknown as Prepared;
+
+  it('removes at the end of the run the parent cgroups it created', () => {
+    const h = setupCgroupsFromParent(prepared('A/B'), t.host);
+    h.parent.beforeRelease(300);
+    expect(t.procs(join(t.root, 'pids/A/B/NSJAIL.300'))).toEqual([300]);
+    h.onExit(exit({ pid: 300 }));
+    expect(t.fs.exists(join(t.root, 'pids/A/B'))).toBe(true);
+    h.dispose();
+    expect(t.fs.children(join(t.root, 'pids'))).toEqual([]);
+  });
+
+  it('keeps a parent that existed before, or that holds another run\'s jail', () => {
+    t.fs.mkdir(join(t.root, 'pids/A'));
+    const h = setupCgroupsFromParent(prepared('A/B'), t.host);
+    h.parent.beforeRelease(301);
+    t.cgroup('pids/A/B/NSJAIL.999', [999]); // another tsjail's, alive
+    h.onExit(exit({ pid: 301 }));
+    h.dispose();
+    expect(t.fs.children(join(t.root, 'pids/A/B'))).toEqual(['NSJAIL.999']);
+    t.host.kill(999);
+    // The next run finds A/B there: it removes the stale jail cgroup, not the parent.
+    setupCgroupsFromParent(prepared('A/B'), t.host).dispose();
+    expect(t.fs.children(join(t.root, 'pids/A/B'))).toEqual([]);
   });
 });

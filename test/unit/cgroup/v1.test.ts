@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { readV1Usage, setupV1Jail, v1Controllers, v1JailDir, v1ParentDir } from '../../../src/cgroup/v1.js';
+import { CgroupError, mountOfIn, type CgroupHost } from '../../../src/cgroup/files.js';
+import { checkV1Mounts, readV1Usage, setupV1Jail, v1Controllers, v1JailDir, v1ParentDir } from '../../../src/cgroup/v1.js';
 import { log } from '../../../src/log/logger.js';
 import { defaultConfig, type ConfigState } from '../../../src/spec.js';
 import { FakeTree } from './fake-tree.js';
@@ -71,11 +72,38 @@ describe('v1 against a scratch tree', () => {
     expect(t.procs(join(t.root, 'memory/NSJAIL/deep/NSJAIL.55'))).toEqual([55]);
   });
 
-  it('names a hierarchy that is not mounted, after reporting what it created', () => {
+  it('a failure half-way reports what it created first', () => {
     const created: string[] = [];
     const c = cfg({ ...mounts(t), cgroup_mem_max: 1n, cgroup_net_cls_classid: 1 });
-    expect(() => setupV1Jail(t.host, v1Controllers(c), 9, (d) => created.push(d))).toThrow(/no cgroup v1 'net_cls' hierarchy at '.*\/net_cls' \(--cgroup_net_cls_mount\)/);
+    expect(() => setupV1Jail(t.host, v1Controllers(c), 9, (d) => created.push(d))).toThrow(/mkdir\('.*\/net_cls\/NSJAIL', 0700\): ENOENT/);
     expect(created).toEqual([join(t.root, 'memory/NSJAIL/NSJAIL.9')]);
+  });
+
+  it('checks each mount option names a v1 hierarchy of its controller, before any clone', () => {
+    const check = (over: Partial<ConfigState>) => () => checkV1Mounts(t.host, v1Controllers(cfg({ ...mounts(t), ...over })));
+    expect(check({ cgroup_mem_max: 1n, cgroup_pids_max: 2n, cgroup_cpu_ms_per_sec: 3 })).not.toThrow();
+    expect(check({ cgroup_net_cls_classid: 1 })).toThrow(/^no cgroup v1 'net_cls' hierarchy at '.*\/net_cls' \(--cgroup_net_cls_mount\); on a cgroup v2 host/);
+    const plain = join(t.root, 'plain');
+    mkdirSync(plain);
+    expect(check({ cgroup_mem_max: 1n, cgroup_mem_mount: plain })).toThrow(`--cgroup_mem_mount '${plain}' is not a cgroup v1 'memory' hierarchy: it lies on the tmpfs mount at '${t.root}'`);
+    expect(check({ cgroup_mem_max: 1n, cgroup_mem_mount: join(t.root, 'pids') })).toThrow(`--cgroup_mem_mount '${join(t.root, 'pids')}' is not a cgroup v1 'memory' hierarchy: it lies on the cgroup v1 hierarchy of pids at '${join(t.root, 'pids')}'`);
+    expect(readdirSync(plain)).toEqual([]);
+  });
+
+  it('a refused mkdir (rootless) says what would work', () => {
+    const host: CgroupHost = {
+      ...t.host,
+      fs: {
+        ...t.host.fs,
+        mkdir: (p) => {
+          throw new CgroupError(`mkdir('${p}', 0700): EACCES (Permission denied)`, 'EACCES');
+        },
+      },
+    };
+    const c = cfg({ ...mounts(t), cgroup_pids_max: 2n });
+    expect(() => setupV1Jail(host, v1Controllers(c), 9, () => {})).toThrow(
+      new RegExp(`^mkdir\\('${t.root}/pids/NSJAIL', 0700\\): EACCES \\(Permission denied\\) \\(hint: cgroup v1 has no delegation to unprivileged users: run tsjail as root, or have root create '${t.root}/pids/NSJAIL' and chown it`),
+    );
   });
 
   it('reads the peak, the limit and the oom_kill counter', () => {
@@ -86,5 +114,26 @@ describe('v1 against a scratch tree', () => {
     t.fs.write(join(dir, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n');
     expect(readV1Usage(t.host, { memory: dir })).toMatchObject({ peakBytes: 4096, memorySource: 'memory.max_usage_in_bytes', oomKills: 2, memoryLimit: 'memory.limit_in_bytes=4096' });
     expect(readFileSync(join(dir, 'memory.limit_in_bytes'), 'utf8')).toBe('4096');
+  });
+});
+
+describe('mountinfo', () => {
+  const info = [
+    '22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/sda1 rw',
+    '30 22 0:26 / /sys/fs/cgroup rw shared:9 - tmpfs tmpfs ro,mode=755',
+    '35 30 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:15 - cgroup cgroup rw,cpu,cpuacct',
+    '36 30 0:32 / /sys/fs/cgroup/memory rw,nosuid shared:16 - cgroup cgroup rw,memory',
+    '40 22 0:40 / /mnt/with\\040space rw - tmpfs tmpfs rw',
+    '41 40 0:41 / /mnt/with\\040space rw - tmpfs tmpfs rw,size=4k',
+  ].join('\n');
+  it.each<[string, string, string[]]>([
+    ['/sys/fs/cgroup/memory', 'cgroup', ['rw', 'memory']],
+    ['/sys/fs/cgroup/memory/NSJAIL', 'cgroup', ['rw', 'memory']],
+    ['/sys/fs/cgroup/cpu,cpuacct', 'cgroup', ['rw', 'cpu', 'cpuacct']],
+    ['/sys/fs/cgroup/memoryx', 'tmpfs', ['ro', 'mode=755']],
+    ['/home/x', 'ext4', ['rw']],
+    ['/mnt/with space/d', 'tmpfs', ['rw', 'size=4k']],
+  ])('%s lies on %s', (path, fstype, superOptions) => {
+    expect(mountOfIn(info, path)).toMatchObject({ fstype, superOptions });
   });
 });

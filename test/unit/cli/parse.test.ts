@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseNumber, parseRlimit, parseIdMap, parseMode } from '../../../src/cli/flags.js';
-import { expandAbbreviations, parseCommandLine, usage, UsageError } from '../../../src/cli/parse.js';
+import { usage } from '../../../src/cli/help.js';
+import { expandAbbreviations, parseCommandLine, UsageError } from '../../../src/cli/parse.js';
 
 describe('getopt_long-compatible parsing', () => {
   it('bundles switches and glues values to short options', async () => {
@@ -63,11 +64,11 @@ describe('getopt_long-compatible parsing', () => {
   it('mount options split on colons as nsjail', async () => {
     const { spec } = await parseCommandLine(['-R', '/a', '-B', '/b:/c:nosuid', '-m', 'none:/t:tmpfs:size=1m:x', '-s', '/proc/self/fd:/dev/fd', '-T', '/tmp', '--', '/x']);
     expect(spec.cfg.mount.map((m) => [m.src, m.dst, m.fstype, m.options, m.is_bind, m.rw, m.is_symlink])).toEqual([
-      ['/a', '/a', undefined, undefined, true, false, false],
-      ['/b', '/c', undefined, 'nosuid', true, true, false],
+      ['/a', '/a', '', '', true, false, false],
+      ['/b', '/c', '', 'nosuid', true, true, false],
       ['none', '/t', 'tmpfs', 'size=1m:x', false, true, false],
-      ['/proc/self/fd', '/dev/fd', undefined, undefined, false, false, true],
-      [undefined, '/tmp', 'tmpfs', 'size=4194304', false, true, false],
+      ['/proc/self/fd', '/dev/fd', '', '', false, false, true],
+      ['', '/tmp', 'tmpfs', 'size=4194304', false, true, false],
     ]);
   });
 
@@ -78,15 +79,18 @@ describe('getopt_long-compatible parsing', () => {
     expect(spec.cfg.hostname).toBe('b');
   });
 
-  it('unsupported nsjail options are recorded, not ignored', async () => {
-    const { spec } = await parseCommandLine(['--user_net', '--', '/x']);
-    expect(spec.cfg.unsupported).toEqual(['--user_net']);
+  it('--seccomp_unotify and its report are options like any other, not refused', async () => {
+    const { spec } = await parseCommandLine(['--seccomp_unotify', '--seccomp_unotify_report', '/r', '--', '/x']);
+    expect(spec.cfg.seccomp_unotify).toBe(true);
+    expect(spec.cfg.seccomp_unotify_report).toBe('/r');
+    expect(spec.cfg.unsupported).toEqual([]);
   });
 
-  it('usage lists every flag in nsjail style', () => {
+  it('usage lists every flag with its short letter and value name', () => {
     const u = usage();
-    expect(u).toContain(' --chroot|-c VALUE\n\tDirectory containing / of the jail');
-    expect(u).toContain(' --disable_clone_newnet|-N\n');
+    expect(u).toContain('\n  -c, --chroot DIR\n');
+    expect(u).toContain('\n  -N, --disable_clone_newnet\n');
+    expect(u).toContain('\n      --rw\n');
   });
 });
 
@@ -102,9 +106,10 @@ describe("options of older nsjail releases", () => {
     await expect(parseCommandLine(['--tmpfs_size', '1', '--', '/x'])).rejects.toThrow('-m none:DST:tmpfs:size=N');
   });
 
-  it('match exactly only, so abbreviations keep their nsjail meaning, and stay out of --help', async () => {
+  it('match exactly only, so abbreviations keep their nsjail meaning, and are listed under the legacy topic', async () => {
     expect(expandAbbreviations(['--tmpfs', '/t'])).toEqual(['--tmpfsmount', '/t']);
-    expect(usage()).not.toContain('--use_pasta');
+    expect(usage('legacy')).toContain('--use_pasta  [legacy]');
+    expect(usage('modes')).not.toContain('--use_pasta');
   });
 });
 

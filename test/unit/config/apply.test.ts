@@ -2,9 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UNSUPPORTED_FIELDS, applyConfigFile, configToState, expandEnvar } from '../../../src/config/apply.js';
+import { applyConfigFile, configToState, expandEnvar } from '../../../src/config/apply.js';
+import { fieldsOf } from '../../../src/config/fields.js';
 import { ConfigError, loadConfigFile, parseConfigText } from '../../../src/config/load.js';
-import { defaultConfig, defaultSpec } from '../../../src/spec.js';
+import { defaultConfig, defaultMount, defaultSpec } from '../../../src/spec.js';
 import { NSJAIL_CONFIGS, haveNsjailConfigs, nsjailConfigFiles } from './helpers.js';
 
 const fromText = (text: string) => configToState(parseConfigText(text, 'x.cfg'));
@@ -54,7 +55,7 @@ describe('configToState', () => {
     expect(state.rlimits.cpu).toEqual({ value: 600n, type: 'INF' });
     expect(uidmap).toEqual([{ inside_id: '0', outside_id: '1000', count: 2, use_newidmap: true }]);
     expect(gidmap).toEqual([{ inside_id: '0', outside_id: '', count: 1, use_newidmap: false }]);
-    expect(state.mount[0]).toEqual({ src: '/', dst: '/', is_bind: true, is_dir: false, rw: false, mandatory: false, is_symlink: false, nosuid: false, nodev: false, noexec: false });
+    expect(state.mount[0]).toEqual({ ...defaultMount(), src: '/', dst: '/', is_bind: true, is_dir: false, mandatory: false });
     expect(state.mount[1]!.src_content).toEqual(new Uint8Array([97, 0, 98]));
     expect('is_dir' in state.mount[1]!).toBe(false);
     expect(state.mount[2]!.is_dev).toBe(true);
@@ -92,11 +93,33 @@ describe('configToState', () => {
       iface_own: "eth1"
       macvlan_iface: "eth0" macvlan_vs_ip: "10.0.0.2" macvlan_vs_mo: "private"
       traffic_rule { proto: TCP dport: 80 }
-      user_net { }
+      user_net { rule4 { action: DROP } }
     `);
-    // macvlan_vs_mo is given, but at its default: it changes nothing.
-    expect(state.unsupported).toEqual(['iface_own', 'macvlan_iface', 'macvlan_vs_ip', 'traffic_rule', 'user_net']);
-    expect(UNSUPPORTED_FIELDS).toContain('user_net');
+    expect(state.unsupported).toEqual(['user_net.rule4']);
+    // The list is config.proto's: the fields marked [(tsjail_unsupported) = true].
+    expect(fieldsOf('nsjail.NsJailConfig').filter((f) => f.unsupported).map((f) => f.name)).toEqual([]);
+    expect(fieldsOf('nsjail.NsJailConfig.UserNet').filter((f) => f.unsupported).map((f) => f.name)).toEqual(['rule4', 'rule6']);
+  });
+
+  it('fills the networking fields', () => {
+    const { state } = fromText(`
+      iface_own: "eth1"
+      macvlan_iface: "eth0" macvlan_vs_ip: "10.0.0.2" macvlan_vs_mo: "bridge"
+      traffic_rule { proto: TCP dport: 80 dport_end: 85 action: REJECT }
+      traffic_rule { ip_family: IPV6 dst_ip: "fd00::/64" }
+      user_net { backend: PASTA ns_iface: "tap0" pasta { map_gw: false tcp_map_in: "8080" } }
+      tsjail { netns: "/run/netns/x" }
+    `);
+    expect(state.iface_own).toEqual(['eth1']);
+    expect(state.macvlan_iface).toBe('eth0');
+    expect(state.macvlan_vs_mo).toBe('bridge');
+    expect(state.traffic_rule).toEqual([
+      { proto: 'TCP', dport: 80, dport_end: 85, action: 'REJECT', ip_family: 'IPV4' },
+      { proto: 'UNKNOWN_PROTO', action: 'DROP', ip_family: 'IPV6', dst_ip: 'fd00::/64' },
+    ]);
+    expect(state.user_net).toMatchObject({ backend: 'PASTA', ns_iface: 'tap0', ip4: '10.255.255.2', pasta: { map_gw: false, tcp_map_in: '8080', nat: true } });
+    expect(fromText('user_net { }').state.user_net).toEqual({ backend: 'NSTUN', ip4: '10.255.255.2', gw4: '10.255.255.1', ip6: 'fc00::2', gw6: 'fc00::1', ns_iface: 'eth0', rule4: [], rule6: [] });
+    expect(state.ext.netns).toBe('/run/netns/x');
   });
 
   it('reads seccomp_unotify (99), seccomp_unotify_report (100) and tsjail.seccomp_notify', () => {
@@ -126,14 +149,19 @@ describe.skipIf(!haveNsjailConfigs)('nsjail configs', () => {
     expect(text.state.exec_bin).toEqual({ path: '/bin/bash', arg: ['-i'], arg0: 'sh', exec_fd: false });
   });
 
-  it('refuses bash-with-fake-geteuid\'s user_net until networking exists', () => {
-    expect(load('configs/bash-with-fake-geteuid.cfg').state.unsupported).toEqual(['user_net']);
-    expect(load('configs/bash-with-fake-geteuid.json').state.unsupported).toEqual(['user_net']);
+  it("reads bash-with-fake-geteuid's user_net, text and JSON alike", () => {
+    for (const f of ['configs/bash-with-fake-geteuid.cfg', 'configs/bash-with-fake-geteuid.json']) {
+      expect(load(f).state.user_net?.backend, f).toBe('NSTUN');
+      expect(load(f).state.unsupported).toEqual([]);
+    }
   });
 
-  it('marks traffic rules and macvlan as unsupported', () => {
-    expect(load('tests/traffic-mixed.cfg').state.unsupported).toEqual(['traffic_rule', 'user_net']);
-    expect(load('configs/apache.cfg').state.unsupported).toContain('macvlan_iface');
+  it('reads traffic rules and macvlan; refuses only nstun rules', () => {
+    const mixed = load('tests/traffic-mixed.cfg').state;
+    expect(mixed.unsupported).toEqual([]);
+    expect(mixed.traffic_rule.map((r) => `${r.ip_family} ${r.proto} ${r.dport} ${r.action}`)).toEqual(['IPV4 TCP 443 REJECT', 'IPV6 UDP 53 DROP', 'IPV4 TCP 80 ALLOW']);
+    expect(load('configs/apache.cfg').state.macvlan_iface).toBe('enp0s31f6');
+    expect(load('configs/znc-with-net.cfg').state.unsupported).toEqual(['user_net.rule4']);
     expect(load('tests/basic.cfg').state.unsupported).toEqual([]);
   });
 });

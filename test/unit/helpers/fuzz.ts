@@ -92,7 +92,7 @@ export const KNOWN_BAD: ReadonlyArray<readonly string[]> = [
   ['--bogus_option'],
   ['--landlock_bind_tcp', '70000'],
   ['--landlock_scope', 'nope'],
-  ['--user_net'],
+  ['--traffic_rule', 'dport=9-1'],
   ['--mount', 'none:relative:tmpfs'],
 ];
 
@@ -102,7 +102,7 @@ export interface CommandLine {
   readonly invalid: boolean;
 }
 
-const OPTIONS = FLAGS.filter((f) => !f.legacy && f.long !== 'help' && f.long !== 'config' && f.long !== 'dump_config');
+const OPTIONS = FLAGS.filter((f) => !f.legacy && !['help', 'version', 'config', 'dump_config'].includes(f.long));
 
 /**
  * Options that write to the host when tsjail really runs: the log file is

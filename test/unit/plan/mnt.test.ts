@@ -12,6 +12,7 @@ import type { Arg, ChildOp } from '../../../src/plan/ops.js';
 import { mountLogLine, pickWorkBase, plantedLink, prepare, prepareMount, splitMountOptions, type PreparedMount } from '../../../src/prepare.js';
 import { FAKE_HOST } from '../helpers/host.js';
 import type { MountPt } from '../../../src/spec.js';
+import { defaultMount } from '../../../src/spec.js';
 
 const host = { ...FAKE_HOST, uid: 0, gid: 0 };
 
@@ -44,16 +45,7 @@ async function plan(args: string[]) {
   return { p, ops, raw: ops.map(raw) };
 }
 
-const mp = (m: Partial<MountPt> & { dst: string }): MountPt => ({
-  is_bind: false,
-  rw: false,
-  mandatory: true,
-  is_symlink: false,
-  nosuid: false,
-  nodev: false,
-  noexec: false,
-  ...m,
-});
+const mp = (m: Partial<MountPt> & { dst: string }): MountPt => ({ ...defaultMount(), ...m });
 
 const prepared = (m: MountPt): PreparedMount => {
   const p = prepareMount(m);
@@ -246,6 +238,17 @@ describe('planMounts: the exact op list', () => {
     expect(raw.slice(-6)).toEqual(['close($0) ?$0', 'chdir("/tmp/newroot")', 'mount(".", "/", NULL, MS_MOVE, NULL)', 'chroot(".")', 'chdir("/")', 'chdir("/")']);
   });
 
+  it('--no_pivotroot: the copy of the work tmpfs that a bind of its ancestor brings along is detached', async () => {
+    const { raw } = await plan(['--no_pivotroot', '--chroot', '/', '-B', '/usr:/u', '--disable_proc']);
+    const root = raw.indexOf('move_mount($2, "", -100, "/", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_SYMLINKS) ?$2');
+    expect(root).toBeGreaterThan(0);
+    expect(raw.slice(root + 1, root + 6)).toEqual(['fchdir($0) ?$2', 'chroot(".") ?$2', 'chroot("/tmp/newroot") ?$2', 'chdir("/") ?$2', 'umount2("/tmp", 2) ?$2']);
+    // Only there: /usr does not hold the work dir.
+    expect(raw.filter((o) => o.startsWith('umount2('))).toEqual(['umount2("/tmp", 2) ?$2']);
+    // With pivot_root the host is bound from /oldroot, where the work tmpfs is not.
+    expect((await plan(['--chroot', '/'])).raw.filter((o) => o.startsWith('umount2("/tmp"'))).toEqual([]);
+  });
+
   it('--disable_clone_newns: only chroot()', async () => {
     const { raw } = await plan(['--disable_clone_newns', '--chroot', '/srv', '-R', '/usr']);
     expect(raw).toEqual(['chroot("/srv")', 'chdir("/")', 'chdir("/")']);
@@ -322,7 +325,7 @@ describe('mountLogLine: nsjail\'s describeMountPt', () => {
 
   it('the CLI lines as nsjail prints them', async () => {
     const { p } = await plan(['-R', '/usr', '-B', '/srv:/s:nosuid', '-T', '/tmp', '-m', 'none:/m:tmpfs:size=1m', '-s', '/a:/b']);
-    expect(p.mounts.map((m) => m.logLine)).toEqual([
+    expect(p.mounts.map((m) => m.logLine())).toEqual([
       "Mount: '/usr' -> '/usr' type:'' options:''",
       "Mount: '/srv' -> '/s' type:'' options:'nosuid'",
       "Mount: '/tmp' type:'tmpfs' options:'size=4194304' dir:true",
@@ -379,5 +382,37 @@ describe('plantedLink: symlinks a jail could have planted in a writable source',
     } finally {
       rmSync(w, { recursive: true, force: true });
     }
+  });
+});
+
+describe('container ops (--dir, --file, --overlay_ro)', () => {
+  it('--dir: mkdirat with the mode between umask(0) and the umask restored', async () => {
+    const { raw } = await plan(['--dir', '/a/b:0700']);
+    const i = raw.findIndex((r) => r.startsWith('mkdirat(-100, "/a/b"'));
+    expect(raw[i - 1]).toMatch(/^umask\(0\) >\$\d+$/);
+    expect(raw[i]).toBe(`mkdirat(-100, "/a/b", ${0o700})`);
+    expect(raw[i + 1]).toMatch(/^umask\(\$\d+\)$/);
+    expect(raw[i - 2]).toBe(`mkdirat(-100, "/a", ${0o755})`);
+  });
+
+  it('--overlay_ro: overlayfs with only lowerdir, in the order given, read-only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsjail-ovro-'));
+    try {
+      for (const d of ['x', 'y']) mkdirSync(join(dir, d));
+      const { raw } = await plan(['--overlay_ro', `${dir}/x:${dir}/y:/ov`]);
+      const m = raw.find((r) => r.startsWith('mount("overlay"'))!;
+      expect(m).toContain(`"lowerdir=/oldroot${dir}/x:/oldroot${dir}/y,userxattr"`);
+      expect(m).toContain('MS_RDONLY');
+      expect(m).not.toContain('upperdir');
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it('--file: the text after the first = as src_content, read-only', async () => {
+    const { spec } = await parseCommandLine(['--file', '/etc/x=a=b:c', '--', '/bin/true']);
+    const m = spec.cfg.mount.at(-1)!;
+    expect(new TextDecoder().decode(m.src_content)).toBe('a=b:c');
+    expect([m.dst, m.rw]).toEqual(['/etc/x', false]);
   });
 });

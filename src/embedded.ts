@@ -1,0 +1,15 @@
+/**
+ * What the single binary carries inside itself. In the npm package nothing is
+ * embedded: the native parts are files beside the code (the config schema is
+ * code, src/config/schema.gen.ts, in both). The
+ * single-binary build (.ci/sea.mjs) puts bin/sea-embedded.ts in this module's
+ * place.
+ */
+export type AssetName = 'koffi.node' | 'libtsjail.so' | 'tsjail-exec' | 'tsjail-init';
+
+export interface Embedded {
+  /** An asset's bytes, read in place from the executable (no copy). */
+  asset(name: AssetName): Uint8Array;
+}
+
+export const embedded: Embedded | undefined = undefined;
