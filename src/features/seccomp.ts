@@ -110,7 +110,13 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
         learn: wants.learn,
         watch: wants.watch,
         onEvent: (e) => onEvent(e),
-        onGone: (g) => log.warn(`pid=${withInit ? g.ppid : g.jail}: ${g.unlogged} more seccomp notifications were answered without a log line`),
+        onGone: (g) => {
+          const jail = withInit ? g.ppid : g.jail;
+          log.warn(`pid=${jail}: ${g.unlogged} more seccomp notifications were answered without a log line`);
+          silenced.delete(jail);
+          gone.get(jail)?.();
+          gone.delete(jail);
+        },
       });
       if (wants.trace) log.info('Started unotify loop');
     }
@@ -121,6 +127,9 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
   // Jails killed with SIGKILL for a KILL or TRAP answer (SIGSYS could not do): they exit as SIGSYS's.
   const sigkilled = new Set<number>();
   const withInit = cfg.init && cfg.clone_newpid;
+  // Jails past the logged notifications: their count comes once the worker sees the listener hang up.
+  const silenced = new Set<number>();
+  const gone = new Map<number, () => void>();
   function onEvent(e: NotifyEvent): void {
     const jail = withInit ? e.ppid : e.jail;
     if (e.landlock !== undefined) {
@@ -134,6 +143,7 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
       else log.info(line);
       ctx.emit({ event: e.violation ? 'seccomp_violation' : 'seccomp_notification', pid: jail, tid: e.tid, syscall: e.syscall, nr: e.nr, arch: e.arch, args: e.args, call: e.call, action: e.action, outcome: e.outcome, ip: e.ip });
     }
+    if (e.last) silenced.add(jail);
     if (e.last) log.warn(`pid=${jail}: further seccomp notifications of this jail are answered without a log line, and counted`);
   }
 
@@ -154,6 +164,8 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
           for (const [name, n] of r.calls) stats.calls.set(name, (stats.calls.get(name) ?? 0) + n);
         }
       }
+      // With its own pid namespace nothing of the jail outlives it, so the hang-up is certain: wait for the count.
+      if (notify && !tracing && silenced.delete(e.pid) && cfg.clone_newpid) await new Promise<void>((resolve) => gone.set(e.pid, resolve));
       sigkilled.delete(e.pid);
       return kmsg(e);
     },
