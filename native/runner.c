@@ -118,6 +118,14 @@ static int op_ok(const struct tsj_op *op, uint32_t size)
 		return 0;
 	if ((op->flags & TSJ_F_PATCH) && (!slot_ok(op->patch_slot) || !span_ok(op->patch_off, (op->flags & TSJ_F_PATCH64) ? 8 : 4, size)))
 		return 0;
+	/* The hand-off ops dereference their struct and stack: both must lie in the blob. */
+	if (op->nr == TSJ_OP_HANDOFF_THREAD || op->nr == TSJ_OP_HANDOFF_WAIT) {
+		if (!(op->flags & TSJ_ARG_PTR(0)) || !span_ok((uint64_t)op->args[0], sizeof(struct tsj_handoff), size))
+			return 0;
+		if (op->nr == TSJ_OP_HANDOFF_THREAD &&
+		    (!(op->flags & TSJ_ARG_PTR(1)) || op->args[2] < 4096 || !span_ok((uint64_t)op->args[1], (uint64_t)op->args[2], size)))
+			return 0;
+	}
 	for (int k = 0; k < TSJ_ARGS; k++) {
 		if ((op->flags & TSJ_ARG_PTR(k)) && !span_ok((uint64_t)op->args[k], 0, size))
 			return 0;
@@ -127,6 +135,56 @@ static int op_ok(const struct tsj_op *op, uint32_t size)
 			return 0;
 	}
 	return 1;
+}
+
+/* The hand-off thread: it shares the plan's fd table but not its seccomp filter
+ * (filters belong to threads, and it was created before the filter), so it may
+ * make the calls the filter would refuse or notify while nobody listens yet. */
+static void __attribute__((noreturn)) handoff_thread(struct tsj_handoff *h)
+{
+	while (!__atomic_load_n(&h->go, __ATOMIC_ACQUIRE))
+		raw3(SYS_sched_yield, 0, 0, 0);
+	char byte = 'L';
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	memset(&ctl, 0, sizeof ctl);
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &h->fd, sizeof h->fd);
+	long r = raw3(SYS_sendmsg, h->sock, &m, MSG_NOSIGNAL);
+	__atomic_store_n(&h->done, r < 0 ? (int32_t)r : 1, __ATOMIC_RELEASE);
+	raw3(SYS_exit, 0, 0, 0);
+	__builtin_unreachable();
+}
+
+static long clone3_on_stack(struct clone_args *ca, void (*fn)(void *), void *arg);
+
+static long handoff_start(struct tsj_handoff *h, uint8_t *stack, uint64_t size)
+{
+	/* The top must be 16-byte aligned: clone3_on_stack calls fn from it. */
+	uint64_t top = ((uint64_t)(uintptr_t)stack + size) & ~(uint64_t)15;
+	struct clone_args ca = {
+		.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
+		.stack = (uint64_t)(uintptr_t)stack,
+		.stack_size = top - (uint64_t)(uintptr_t)stack,
+	};
+	return clone3_on_stack(&ca, (void (*)(void *))handoff_thread, h);
+}
+
+static long handoff_wait(struct tsj_handoff *h, int64_t fd)
+{
+	h->fd = (int32_t)fd;
+	__atomic_store_n(&h->go, 1, __ATOMIC_RELEASE);
+	int32_t d;
+	while (!(d = __atomic_load_n(&h->done, __ATOMIC_ACQUIRE)))
+		__builtin_ia32_pause();
+	return d < 0 ? d : 0;
 }
 
 /* A fork's segment (the ops only one of the two processes runs) ends within the plan. */
@@ -207,6 +265,10 @@ int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd)
 				i += (uint32_t)a[0];
 				continue;
 			}
+		} else if (op->nr == TSJ_OP_HANDOFF_THREAD) {
+			ret = handoff_start((struct tsj_handoff *)(uintptr_t)a[0], (uint8_t *)(uintptr_t)a[1], (uint64_t)a[2]);
+		} else if (op->nr == TSJ_OP_HANDOFF_WAIT) {
+			ret = handoff_wait((struct tsj_handoff *)(uintptr_t)a[0], a[1]);
 		} else if (op->nr == TSJ_OP_SPAWN) {
 			/* Only planned in the single-threaded -Me launcher, never with CLONE_VM. */
 			ret = raw6(SYS_clone, (a[0] & ~0xffL) | SIGCHLD, 0, 0, 0, 0, 0);
@@ -265,7 +327,7 @@ static void __attribute__((noreturn)) vm_child(struct vm_region *r)
 
 /* clone3 onto a new stack: the child starts with nothing of the parent's
  * frame, so it calls fn(arg) straight from registers that survive syscall. */
-static long clone3_on_stack(struct clone_args *ca, void (*fn)(struct vm_region *), void *arg)
+static long clone3_on_stack(struct clone_args *ca, void (*fn)(void *), void *arg)
 {
 	register long r12 __asm__("r12") = (long)fn;
 	register long r13 __asm__("r13") = (long)arg;
@@ -304,7 +366,7 @@ long tsj_spawn_vm(const void *plan, uint32_t size, uint64_t clone_flags, int err
 		.stack = (uint64_t)(uintptr_t)r + plan_room,
 		.stack_size = CHILD_STACK,
 	};
-	long pid = clone3_on_stack(&ca, vm_child, r);
+	long pid = clone3_on_stack(&ca, (void (*)(void *))vm_child, r);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)
 		munmap(r, total);

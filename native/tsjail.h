@@ -31,4 +31,10 @@ int tsj_send_fd(int sock, int fd);
 int tsj_run_plan(uint8_t *blob, uint32_t size, int err_fd, int log_fd);
 void tsj_reset_signals(void);
 
+/* The seccomp notification supervisor's calls (notify.c). */
+int tsj_recv_fd_cred(int sock, int *fd, int *pid);
+long tsj_vm_read(int pid, uint64_t addr, void *buf, uint64_t len);
+void tsj_path_types(int pid, const char *path, uint32_t *modes);
+int tsj_notif_continue(int fd, uint64_t id);
+
 #endif

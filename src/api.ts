@@ -158,6 +158,7 @@ function supervisor(): { sup: Supervisor; byPid: Map<number, ActiveFeatures> } {
   const sup = new Supervisor(false, false);
   const byPid = new Map<number, ActiveFeatures>();
   sup.onExit = (e) => byPid.get(e.pid)?.onExit(e);
+  sup.exitSignal = (pid) => byPid.get(pid)?.exitSignal(pid);
   sup.onDiscard = (pid) => byPid.get(pid)?.parent.onFailure?.(pid);
   sup.start();
   shared = { sup, byPid };

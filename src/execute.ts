@@ -59,6 +59,7 @@ export async function execute(spec: JailSpec, opts: ExecuteOptions = {}): Promis
   const sup = new Supervisor(p.cfg.forward_signals);
   sup.onDiscard = (pid) => features.parent.onFailure?.(pid);
   sup.onExit = (e) => features.onExit(e);
+  sup.exitSignal = (pid) => features.exitSignal(pid);
   sup.start();
   const ctx: RunContext = { p, sup, features };
   try {

@@ -76,7 +76,16 @@ const SUBCOMMANDS: Record<string, (args: readonly string[]) => Promise<number>> 
     out(generate(args), 'generate');
     return 0;
   },
+  // tsjail learn -o FILE [--errno N] [jail options] -- PROG ARGS: a jail's command line, run once and learnt from.
+  learn: async (args) => {
+    const learn = await import('./learn/command.js');
+    const options = learn.parseLearnArgs(args);
+    return runJail(options.rest, (spec) => learn.runLearn(spec, options));
+  },
 };
+
+/** Subcommands that run a jail: early signals stay held for it. */
+const RUNS_A_JAIL = new Set(['learn']);
 
 /**
  * A refused command line: the problem on one line, then where to read more —
@@ -92,13 +101,21 @@ function usageError(e: UsageError): number {
 
 async function runPhases(argv: readonly string[]): Promise<number> {
   const sub = argv[0] !== undefined && Object.hasOwn(SUBCOMMANDS, argv[0]) ? SUBCOMMANDS[argv[0]]! : undefined;
+  if (!sub) return runJail(argv, async (spec) => (await import('./execute.js')).execute(spec));
+  try {
+    // No jail will run: a fatal signal is again fatal at once.
+    if (!RUNS_A_JAIL.has(argv[0]!)) dropEarlySignals();
+    return await sub(argv.slice(1));
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e);
+    throw e;
+  }
+}
+
+/** A jail's command line: parsed, validated, then run by `run`. */
+async function runJail(argv: readonly string[], run: (spec: JailSpec) => Promise<number>): Promise<number> {
   let spec: JailSpec;
   try {
-    if (sub) {
-      // No jail will run: a fatal signal is again fatal at once.
-      dropEarlySignals();
-      return await sub(argv.slice(1));
-    }
     const parsed = await parseCommandLine(argv, applyConfig);
     if (parsed.help) {
       const { usage } = await import('./cli/help.js');
@@ -139,8 +156,7 @@ async function runPhases(argv: readonly string[]): Promise<number> {
     return 255;
   }
   try {
-    const { execute } = await import('./execute.js');
-    return await execute(spec);
+    return await run(spec);
   } catch (e) {
     log.error((e as Error).message);
     if (e instanceof Error && isUnexpected(e) && e.stack) log.debug(e.stack);

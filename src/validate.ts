@@ -4,7 +4,7 @@
  */
 import { capValue, RLIM64_INFINITY, RLIMITS } from './linux/consts.js';
 import { ID_MAX, IntegerError, isNumericId, parseId } from './numbers.js';
-import { wantsCgroups } from './features/predicates.js';
+import { wantsCgroups, wantsLandlock } from './features/predicates.js';
 import { parseHostPort } from './hostport.js';
 import { POW_MAX, POW_TIMEOUT_MAX, type ConfigState, type IdMap, type JailSpec } from './spec.js';
 import { netErrors } from './net/validate.js';
@@ -60,6 +60,10 @@ export function validateSpec(spec: JailSpec): string[] {
   if (cfg.mode === 'LISTEN_TCP' && cfg.port === 0) errors.push('listen mode needs a port (--port)');
   if (cfg.nice_level < -20 || cfg.nice_level > 19) errors.push(`nice_level ${cfg.nice_level} is outside -20..19`);
   if (cfg.oom_score_adj !== undefined && (cfg.oom_score_adj < -1000 || cfg.oom_score_adj > 1000)) errors.push(`oom_score_adj ${cfg.oom_score_adj} is outside -1000..1000`);
+  if (cfg.seccomp_unotify && cfg.mode === 'STANDALONE_EXECVE') errors.push('--seccomp_unotify needs a supervising tsjail: -Me replaces tsjail with the program (use -Mo)');
+  if (cfg.seccomp_unotify_report !== undefined && !cfg.seccomp_unotify) errors.push(`--seccomp_unotify_report ${quoted(cfg.seccomp_unotify_report)} without --seccomp_unotify: there is no report to write`);
+  if (cfg.ext.landlock.log && !wantsLandlock(cfg)) errors.push('--landlock_log names paths outside the Landlock rules: give some (--landlock_ro, --landlock_rw, --landlock_rx)');
+  if (cfg.ext.landlock.log && cfg.mode === 'STANDALONE_EXECVE') errors.push('--landlock_log needs a supervising tsjail: -Me replaces tsjail with the program (use -Mo)');
   if (cfg.init && !cfg.clone_newpid) errors.push('--init needs a new pid namespace (drop --disable_clone_newpid)');
   if (!cfg.clone_newuser && process.getuid?.() !== 0) errors.push('--disable_clone_newuser needs euid 0');
   if (cfg.clone_newtime && cfg.mode === 'STANDALONE_EXECVE') errors.push('CLONE_NEWTIME is not available with -Me (unshare would not move this process)');

@@ -369,6 +369,12 @@ export interface TsjailConfig {
    * killed (0: no cap).
    */
   output_limit: bigint;
+  /**
+   * Refusals of the compiled filter (KILL, TRAP, ERRNO) and USER_NOTIF rules
+   * go to tsjail as notifications, so that it names each call with its
+   * arguments before applying the answer; false lets the kernel apply them.
+   */
+  seccomp_notify: boolean;
 }
 
 /**
@@ -388,6 +394,11 @@ export interface TsjailConfig_Landlock {
   scope_signal: boolean;
   /** Refuse to run when the kernel cannot enforce all of the above. */
   required: boolean;
+  /**
+   * Name each file call on a path outside these rules (through the seccomp
+   * notification supervisor; observation only, Landlock refuses).
+   */
+  log: boolean;
 }
 
 /** Every message type, by full name. */
@@ -562,6 +573,7 @@ export const DEFAULTS: { readonly [K in keyof Messages]: () => Messages[K] } = {
     pow: 0,
     pow_timeout: 600,
     output_limit: 0n,
+    seccomp_notify: true,
   }),
   'nsjail.TsjailConfig.Landlock': () => ({
     ro: [],
@@ -575,11 +587,12 @@ export const DEFAULTS: { readonly [K in keyof Messages]: () => Messages[K] } = {
     scope_abstract_unix: false,
     scope_signal: false,
     required: false,
+    log: false,
   }),
 };
 
 /** Fields marked [(tsjail_unsupported) = true], as paths from nsjail.NsJailConfig: parsed, refused when used. */
-export type UnsupportedField = 'user_net.rule4' | 'user_net.rule6' | 'seccomp_unotify' | 'seccomp_unotify_report';
+export type UnsupportedField = 'user_net.rule4' | 'user_net.rule6';
 
 /** The schema as protobufjs JSON (Root.toJSON), comments and the option declaration left out. */
 export const SCHEMA_JSON = `{
@@ -733,8 +746,8 @@ export const SCHEMA_JSON = `{
             "traffic_rule": { "rule": "repeated", "type": "TrafficRule", "id": 96 },
             "user_net": { "type": "UserNet", "id": 97 },
             "exec_bin": { "type": "Exe", "id": 98 },
-            "seccomp_unotify": { "type": "bool", "id": 99, "options": { "default": false, "(tsjail_unsupported)": true } },
-            "seccomp_unotify_report": { "type": "string", "id": 100, "options": { "(tsjail_unsupported)": true } },
+            "seccomp_unotify": { "type": "bool", "id": 99, "options": { "default": false } },
+            "seccomp_unotify_report": { "type": "string", "id": 100 },
             "use_core_scheduling": { "type": "bool", "id": 101, "options": { "default": false } },
             "init": { "type": "bool", "id": 102, "options": { "default": false } },
             "tsjail": { "type": "TsjailConfig", "id": 1000 }
@@ -856,7 +869,8 @@ export const SCHEMA_JSON = `{
             "pow": { "type": "uint32", "id": 41, "options": { "default": 0 } },
             "pow_timeout": { "type": "uint32", "id": 42, "options": { "default": 600 } },
             "pow_bypass_key": { "type": "string", "id": 43 },
-            "output_limit": { "type": "uint64", "id": 44, "options": { "default": 0 } }
+            "output_limit": { "type": "uint64", "id": 44, "options": { "default": 0 } },
+            "seccomp_notify": { "type": "bool", "id": 22, "options": { "default": true } }
           },
           "nested": {
             "Landlock": {
@@ -871,7 +885,8 @@ export const SCHEMA_JSON = `{
                 "connect_tcp": { "rule": "repeated", "type": "uint32", "id": 8 },
                 "scope_abstract_unix": { "type": "bool", "id": 9, "options": { "default": false } },
                 "scope_signal": { "type": "bool", "id": 10, "options": { "default": false } },
-                "required": { "type": "bool", "id": 11, "options": { "default": false } }
+                "required": { "type": "bool", "id": 11, "options": { "default": false } },
+                "log": { "type": "bool", "id": 12, "options": { "default": false } }
               }
             }
           }

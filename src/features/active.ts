@@ -8,7 +8,7 @@ import type { ParentSetup } from '../proc/spawn.js';
 import type { ExitInfo } from '../proc/supervisor.js';
 import type { JailSpec } from '../spec.js';
 import { FEATURES } from './table.js';
-import { ANCHORS, type Anchors, type Feature, type FeatureRun, type JailControl, type LaunchStdio, type PlanStep, type RunEvent } from './types.js';
+import { ANCHORS, type Anchors, type Feature, type FeatureContext, type FeatureRun, type JailControl, type LaunchStdio, type PlanStep, type RunEvent } from './types.js';
 
 export class ActiveFeatures {
   /** Ops for buildChildProgram(), by anchor, in table order. */
@@ -81,6 +81,14 @@ export class ActiveFeatures {
     return chain;
   }
 
+  exitSignal(pid: number): number | undefined {
+    for (const r of this.runs) {
+      const s = r.exitSignal?.(pid);
+      if (s !== undefined) return s;
+    }
+    return undefined;
+  }
+
   dispose(): void {
     for (const r of this.runs) {
       try {
@@ -96,8 +104,19 @@ export class ActiveFeatures {
 export async function prepareFeatures(p: Prepared, table: readonly Feature[] = FEATURES): Promise<ActiveFeatures> {
   const runs: Array<FeatureRun & { name: string }> = [];
   const spec: JailSpec = p.spec;
+  const ctx: FeatureContext = {
+    emit: (e) => {
+      for (const r of runs) {
+        try {
+          r.onEvent?.(e);
+        } catch (err) {
+          log.warn(`${r.name}: handling a ${e.event} event: ${(err as Error).message}`);
+        }
+      }
+    },
+  };
   try {
-    for (const f of table) if (f.applies(spec)) runs.push({ name: f.name, ...(await f.prepare(p)) });
+    for (const f of table) if (f.applies(spec)) runs.push({ name: f.name, ...(await f.prepare(p, ctx)) });
     const stdio = runs.filter((r) => r.stdio).map((r) => r.name);
     if (stdio.length > 1) throw new Error(`features ${stdio.join(' and ')} both supply the jail's stdio: only one can`);
   } catch (e) {

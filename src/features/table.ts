@@ -4,7 +4,6 @@
  * figures before the cgroup is removed, and the status channel reads them
  * after). Each module is imported only when a spec asks for it.
  */
-import { planSeccomp } from '../phases/seccomp.js';
 import type { Feature } from './types.js';
 import { wantsCgroups, wantsLandlock, wantsSeccomp, wantsStatus } from './predicates.js';
 import { NET_FEATURES } from './net.js';
@@ -53,24 +52,18 @@ export const FEATURES: readonly Feature[] = [
         onStart: (pid, remote) => status.start(pid, remote),
         onSetupFailed: (error, pid, remote) => status.setupFailed(error, pid, remote),
         onExit: (e) => status.exit(e),
+        onEvent: (e) => status.write(e),
         dispose: () => status.close(),
       };
     },
   },
   ...NET_FEATURES,
   {
+    // The filters, the notification supervisor that names violations and traces calls, and the kernel's audit record as a fallback.
     name: 'seccomp',
     applies: (s) => wantsSeccomp(s.cfg),
-    async prepare(p) {
-      const filters = await (await import('./seccomp.js')).prepareFilters(p.spec);
-      return { ops: { filter: () => planSeccomp(filters, p.cfg.seccomp_log) } };
-    },
-  },
-  {
-    name: 'seccomp_report',
-    applies: (s) => wantsSeccomp(s.cfg),
-    async prepare() {
-      return { onExit: (await import('../phases/seccomp-report.js')).seccompViolationHook() };
+    async prepare(p, ctx) {
+      return (await import('./seccomp.js')).prepareSeccomp(p, ctx);
     },
   },
   {

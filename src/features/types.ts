@@ -88,8 +88,24 @@ export interface FeatureRun {
   onSetupFailed?(error: string, pid: number | undefined, remote: string): void;
   /** After each jail is reaped, awaited before the mode sees the exit; runs in table order. */
   onExit?(e: ExitInfo): void | Promise<void>;
+  /**
+   * The signal a jail killed by tsjail is to be reported as (its exit line, status and code): a
+   * seccomp kill of a pid namespace's PID 1 has to be a SIGKILL but stands for SIGSYS.
+   */
+  exitSignal?(pid: number): number | undefined;
+  /** An event another feature raised during a run (a seccomp violation), e.g. for the status channel. */
+  onEvent?(e: JailEvent): void;
   /** At the end of the run, whatever the exit path. */
   dispose?(): void;
+}
+
+/** One record of what happened in a jail: `event` names it, the rest is the status channel's JSON fields. */
+export type JailEvent = { readonly event: string } & Readonly<Record<string, unknown>>;
+
+/** What a feature's prepare step gets besides the prepared run. */
+export interface FeatureContext {
+  /** Hands an event to every feature's onEvent, in table order. */
+  emit(e: JailEvent): void;
 }
 
 export interface Feature {
@@ -97,5 +113,5 @@ export interface Feature {
   /** Does this spec ask for the feature? Pure: it reads the spec only. */
   applies(spec: JailSpec): boolean;
   /** Once per run, after the base prepare and before any clone; may throw to stop the run. */
-  prepare(p: Prepared): FeatureRun | Promise<FeatureRun>;
+  prepare(p: Prepared, ctx: FeatureContext): FeatureRun | Promise<FeatureRun>;
 }

@@ -172,6 +172,15 @@ export const PRIO_PROCESS = 0;
 export const SECCOMP_SET_MODE_FILTER = 1;
 export const SECCOMP_FILTER_FLAG_TSYNC = 1;
 export const SECCOMP_FILTER_FLAG_LOG = 2;
+export const SECCOMP_FILTER_FLAG_NEW_LISTENER = 8;
+/** Linux 5.19: once the supervisor has received a notification, only a fatal signal interrupts the wait. */
+export const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32;
+export const SECCOMP_FILTER_FLAGS: NamedBits = [
+  ['SECCOMP_FILTER_FLAG_TSYNC', 1n],
+  ['SECCOMP_FILTER_FLAG_LOG', 2n],
+  ['SECCOMP_FILTER_FLAG_NEW_LISTENER', 8n],
+  ['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV', 32n],
+];
 export const RLIM64_INFINITY = 0xffffffffffffffffn;
 
 /** Capabilities in kernel order (value = index). */

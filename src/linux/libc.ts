@@ -63,7 +63,7 @@ let lib: (Libc & Runner) | undefined;
  * koffi.node itself, without koffi's index.js: that file also carries koffi's
  * installer, which loads crypto, https and zlib (several ms of every start).
  */
-function koffi(): Koffi {
+export function koffi(): Koffi {
   if (koffiModule) return koffiModule;
   if (embedded) return (koffiModule = loadEmbeddedKoffi(embedded.asset('koffi.node')));
   const require = createRequire(import.meta.url);

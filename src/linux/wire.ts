@@ -88,6 +88,17 @@ export const WIRE = {
   OP_SPAWN: 0x10002,
   /** wait4(args[0], &status, 0) until the child has ended (EINTR retried); returns its wait status (0: exited 0). */
   OP_JOIN: 0x10003,
+  /**
+   * Start a hand-off thread (CLONE_THREAD, sharing the fd table) on the stack args[1] (args[2] bytes): it
+   * waits, without a filter of its own, for the listener args[0] (a struct tsj_handoff) receives, sends it
+   * over that struct's socket with SCM_RIGHTS and exits. Returns the thread's tid.
+   */
+  OP_HANDOFF_THREAD: 0x10004,
+  /**
+   * Give the thread of args[0] the descriptor args[1] and spin, without a syscall (the filter just
+   * installed sees every call), until it has sent it. Returns 0, or the thread's -errno.
+   */
+  OP_HANDOFF_WAIT: 0x10005,
   /** The runner reports this op index when the plan itself is malformed. */
   BAD_PLAN_INDEX: 0xffffffff,
 } as const;
@@ -132,7 +143,14 @@ export const EXEC_HDR = layout('tsj_exec_hdr', 'Input of the -Me launcher: this 
   { name: 'log_fd', type: 'i32', doc: "where failures are described (the plan's descriptions)" },
 ]);
 
-export const LAYOUTS = [OP, PLAN_HDR, REPORT, EXEC_HDR] as const;
+export const HANDOFF = layout('tsj_handoff', 'Shared by a plan and its hand-off thread (OP_HANDOFF_*), in the plan data.', [
+  { name: 'fd', type: 'i32', doc: 'the descriptor to send; written before go' },
+  { name: 'go', type: 'i32', doc: 'set to 1 by the plan once fd is valid' },
+  { name: 'done', type: 'i32', doc: 'set by the thread: 1 sent, or -errno' },
+  { name: 'sock', type: 'i32', doc: 'the AF_UNIX socket to send it over' },
+]);
+
+export const LAYOUTS = [OP, PLAN_HDR, REPORT, EXEC_HDR, HANDOFF] as const;
 
 /** Where args[k] of op record i starts in a plan blob. */
 export const opArgOffset = (i: number, k: number): number => PLAN_HDR.size + i * OP.size + OP.fields.args!.offset + 8 * k;

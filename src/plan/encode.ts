@@ -9,7 +9,7 @@ import type { Arg, ChildOp, PseudoOp } from './ops.js';
 import { OP, PLAN_HDR, WIRE } from '../linux/wire.js';
 
 const F = OP.fields;
-const PSEUDO: Record<PseudoOp, number> = { init_fork: WIRE.OP_INIT_FORK, spawn: WIRE.OP_SPAWN, join: WIRE.OP_JOIN };
+const PSEUDO: Record<PseudoOp, number> = { init_fork: WIRE.OP_INIT_FORK, spawn: WIRE.OP_SPAWN, join: WIRE.OP_JOIN, handoff_thread: WIRE.OP_HANDOFF_THREAD, handoff_wait: WIRE.OP_HANDOFF_WAIT };
 
 /** The ops after a fork that only one of the two processes runs: [first, end). */
 function segmentOf(o: ChildOp, i: number): [number, number] | undefined {

@@ -23,9 +23,10 @@ export type Phase = 'sync' | 'user' | 'proc' | 'fds' | 'mnt' | 'net' | 'uts' | '
 /**
  * Mechanisms that are not one syscall (numbers in src/linux/wire.ts): the fork of --init's PID 1,
  * and for the -Me launcher a child that runs a segment of the plan ('spawn', args: clone flags and
- * the segment's length) and the wait for it ('join', args: its pid).
+ * the segment's length) and the wait for it ('join', args: its pid); the seccomp listener's hand-off
+ * thread ('handoff_thread') and the wait for its send ('handoff_wait').
  */
-export type PseudoOp = 'init_fork' | 'spawn' | 'join';
+export type PseudoOp = 'init_fork' | 'spawn' | 'join' | 'handoff_thread' | 'handoff_wait';
 
 export interface ChildOp {
   readonly kind: SyscallName | PseudoOp;

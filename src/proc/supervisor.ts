@@ -69,6 +69,8 @@ export class Supervisor {
   onExit?: (e: ExitInfo) => void | Promise<void>;
   /** Called instead of onExit for a spare jail that never got its connection (its cgroup goes). */
   onDiscard?: (pid: number) => void;
+  /** The signal a jail that died of one is reported as, when a feature killed it in another's name. */
+  exitSignal?: (pid: number) => number | undefined;
 
   /**
    * With `signals` (the CLI), tsjail's own SIGINT/SIGTERM/SIGHUP kill every
@@ -201,7 +203,9 @@ export class Supervisor {
       this.jails.delete(j.pid);
       j.timer?.clear();
       const status = w?.status ?? 0;
-      const termSig = status & 0x7f;
+      const realSig = status & 0x7f;
+      // A kill a feature made in another signal's name (a seccomp KILL of a pid namespace's PID 1) is reported as that one.
+      const termSig = realSig && (this.exitSignal?.(j.pid) ?? realSig);
       const exited = !error && termSig === 0;
       const exitCode = exited ? (status >> 8) & 0xff : undefined;
       const signal = error || exited ? undefined : termSig;

@@ -103,7 +103,7 @@ class Gen {
     const a = this.asm;
     const nrLabel = a.label();
     a.stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_ARCH);
-    a.jcond(BPF_JMP | BPF_JEQ | BPF_K, model.auditArch, nrLabel, this.ret(SECCOMP_RET_KILL_THREAD));
+    a.jcond(BPF_JMP | BPF_JEQ | BPF_K, model.auditArch, nrLabel, this.ret(model.archAction ?? SECCOMP_RET_KILL_THREAD));
     a.bind(nrLabel);
     a.stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR);
     const ranges = buildRanges(model);

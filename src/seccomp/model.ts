@@ -36,6 +36,8 @@ export interface Model {
   readonly defaultAction: Action;
   /** Answer for unnamed numbers in the x32 range (see index.ts). */
   readonly x32Action: Action;
+  /** Answer for calls of another arch (Kafel: KILL_THREAD). */
+  readonly archAction?: Action;
 }
 
 export interface SeccompData {
@@ -168,7 +170,7 @@ export const fallbackFor = (m: Model, nr: number): Action => (isX32Nr(nr) ? m.x3
 
 /** The reference decision procedure (§3.2), independent of code generation. */
 export function decide(m: Model, data: SeccompData): Action {
-  if (data.arch >>> 0 !== m.auditArch) return SECCOMP_RET_KILL_THREAD;
+  if (data.arch >>> 0 !== m.auditArch) return m.archAction ?? SECCOMP_RET_KILL_THREAD;
   const nr = data.nr >>> 0;
   for (const rule of m.rules) {
     if (rule.nr === nr && (!rule.written || evalCond(rule.written, data.args))) return rule.action;

@@ -114,8 +114,6 @@ int main(int argc, char **argv) {
 
 describe('options tsjail refuses by name', () => {
   const refused: Array<[string[], string]> = [
-    [['--seccomp_unotify'], "option '--seccomp_unotify' is not supported yet"],
-    [['--seccomp_unotify_report', '/tmp/r'], "option '--seccomp_unotify_report' is not supported yet"],
     [['--use_pasta'], '--use_pasta is an option of older nsjail releases: replaced by --user_net'],
     [['--iface', 'eth0'], '--iface is an option of older nsjail releases: now --macvlan_iface'],
     [['--tmpfs_size', '1'], '--tmpfs_size is an option of older nsjail releases'],

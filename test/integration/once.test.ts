@@ -1,4 +1,7 @@
 /** Run-once mode (issue 2): namespaces, identities, fds, environment, exit codes, errors — seen from inside. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jail, runTsjail, sh } from './helpers/run-tsjail.js';
 import { missingBinary, missingRoot, missingUserns } from './helpers/require.js';
@@ -154,10 +157,12 @@ describe.skipIf(!!skip)('exit status as nsjail', () => {
     expect(help.stdout).toContain('Usage: tsjail');
   });
 
-  it('refuses an option it does not implement, by name', async () => {
-    const r = await runTsjail(['--seccomp_unotify', '--chroot', '/', '--', '/bin/true']);
+  it('refuses a config field it does not implement, by name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsjail-unsupported-'));
+    writeFileSync(join(dir, 'r4.cfg'), 'user_net { rule4 { } }\n');
+    const r = await runTsjail(['-C', join(dir, 'r4.cfg'), '--chroot', '/', '--', '/bin/true']);
     expect(r.exitCode).toBe(255);
-    expect(r.stderr).toContain("option '--seccomp_unotify' is not supported yet");
+    expect(r.stderr).toContain("config field 'user_net.rule4' is not supported yet");
   });
 
   it('logs nsjail start-up and exit lines', async () => {

@@ -17,6 +17,12 @@ describe.skipIf(!!skip)('seccomp filters in real jails', () => {
     expect(r.exitCode).toBe(159);
     expect(r.stderr).toMatch(/terminated with signal: SIGSYS \(31\)/);
     expect(r.stderr).toMatch(/committed a syscall\/seccomp violation and exited with SIGSYS/);
+    expect(r.stderr).toMatch(/seccomp violation: newuname\(0x[0-9a-f]+\) on x86_64, ip 0x[0-9a-f]+, KILL_PROCESS: killed with SIGKILL \(PID 1 of its pid namespace/);
+  });
+
+  it('--seccomp_no_notify: the kernel kills, and the audit record names the call (root)', async () => {
+    const r = await runTsjail(['-Mo', '--chroot', '/', '--seccomp_no_notify', '--seccomp_string', 'KILL_PROCESS { newuname } DEFAULT ALLOW', '--', '/bin/uname']);
+    expect(r.exitCode).toBe(159);
     expect(r.stderr).toMatch(/seccomp violation: newuname \(63\) on x86_64/);
   });
 

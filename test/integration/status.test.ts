@@ -77,10 +77,11 @@ describe.skipIf(!!skip)('status channel', () => {
     expect(lines[1]).toMatchObject({ event: 'exit', signal: 9, reason: 'signal', verdict: 'SE' });
   });
 
-  it('a seccomp kill: SIGSYS, reason "seccomp"', async () => {
+  it('a seccomp kill: the violation named first, then SIGSYS, reason "seccomp"', async () => {
     const { lines, exitCode } = await withStatus(['-Mo', '--chroot', '/', '-q', '--seccomp_string', 'KILL_PROCESS { newuname } DEFAULT ALLOW', '--', '/bin/uname']);
     expect(exitCode).toBe(159);
-    expect(lines[1]).toEqual({ ...exitShape, signal: 31, signal_name: 'SIGSYS', reason: 'seccomp', verdict: 'SV' });
+    expect(lines[1]).toMatchObject({ event: 'seccomp_violation', pid: lines[0]!.pid, tid: lines[0]!.pid, syscall: 'newuname', nr: 63, arch: 'x86_64', action: 'KILL_PROCESS' });
+    expect(lines[2]).toEqual({ ...exitShape, signal: 31, signal_name: 'SIGSYS', reason: 'seccomp', verdict: 'SV' });
   });
 
   it('CPU time past --rlimit_cpu: SIGKILL, verdict "TLE"', async () => {

@@ -76,7 +76,7 @@ describe('doctor checks', () => {
   });
 
   it('seccomp: user notification as the kernel answers, and what tsjail does with it', () => {
-    expect(check(HOST, 'seccomp user notification')).toMatchObject({ status: 'yes', then: 'the kernel supports it; tsjail does not use it yet (--seccomp_unotify is refused)' });
+    expect(check(HOST, 'seccomp user notification')).toMatchObject({ status: 'yes', then: 'the kernel supports it; --seccomp_unotify can trace the program' });
     expect(check({ ...HOST, seccompNotify: { present: false, errno: 22 } }, 'seccomp user notification')).toMatchObject({ status: 'no', found: 'seccomp(SECCOMP_GET_NOTIF_SIZES): EINVAL' });
     expect(check(HOST, 'seccomp kill names').status).toBe('no');
     expect(check({ ...HOST, uid: 0, kmsgReadable: true }, 'seccomp kill names').status).toBe('yes');

@@ -10,10 +10,10 @@ describe('validateSpec reports every problem before any clone', () => {
   });
 
   it('collects several problems at once', async () => {
-    const p = await problems(['--cap', 'CAP_BOGUS', '--nice_level', '30', '--seccomp_policy', '/p', '--seccomp_string', 'DEFAULT ALLOW', '--seccomp_unotify']);
+    const p = await problems(['--cap', 'CAP_BOGUS', '--nice_level', '30', '--seccomp_policy', '/p', '--seccomp_string', 'DEFAULT ALLOW', '--seccomp_unotify_report', '/r']);
     expect(p).toEqual(
       expect.arrayContaining([
-        "option '--seccomp_unotify' is not supported yet",
+        expect.stringContaining('without --seccomp_unotify'),
         'No command provided',
         expect.stringContaining('both a seccomp policy file'),
         expect.stringContaining("unknown capability 'CAP_BOGUS'"),

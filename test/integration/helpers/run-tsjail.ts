@@ -21,6 +21,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Called with the child once spawned (to send signals, read its pid). */
   onSpawn?: (child: import('node:child_process').ChildProcess) => void;
+  /** Run tsjail itself as this uid and gid, without supplementary groups (setpriv). */
+  asUser?: number;
 }
 
 function scrubbedEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -35,7 +37,9 @@ function scrubbedEnv(extra: Record<string, string> = {}): Record<string, string>
 export function runTsjail(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const start = Date.now();
-    const child = spawn(process.execPath, [TSJAIL, ...args], { env: scrubbedEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const cmd = [process.execPath, TSJAIL, ...args];
+    if (opts.asUser !== undefined) cmd.unshift('setpriv', '--reuid', String(opts.asUser), '--regid', String(opts.asUser), '--clear-groups');
+    const child = spawn(cmd[0]!, cmd.slice(1), { env: scrubbedEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -79,9 +79,11 @@ describe('getopt_long-compatible parsing', () => {
     expect(spec.cfg.hostname).toBe('b');
   });
 
-  it('unsupported nsjail options are recorded, not ignored', async () => {
-    const { spec } = await parseCommandLine(['--seccomp_unotify', '--', '/x']);
-    expect(spec.cfg.unsupported).toEqual(['--seccomp_unotify']);
+  it('--seccomp_unotify and its report are options like any other, not refused', async () => {
+    const { spec } = await parseCommandLine(['--seccomp_unotify', '--seccomp_unotify_report', '/r', '--', '/x']);
+    expect(spec.cfg.seccomp_unotify).toBe(true);
+    expect(spec.cfg.seccomp_unotify_report).toBe('/r');
+    expect(spec.cfg.unsupported).toEqual([]);
   });
 
   it('usage lists every flag with its short letter and value name', () => {

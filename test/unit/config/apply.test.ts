@@ -94,12 +94,10 @@ describe('configToState', () => {
       macvlan_iface: "eth0" macvlan_vs_ip: "10.0.0.2" macvlan_vs_mo: "private"
       traffic_rule { proto: TCP dport: 80 }
       user_net { rule4 { action: DROP } }
-      seccomp_unotify: true
-      seccomp_unotify_report: "/tmp/r"
     `);
-    expect(state.unsupported).toEqual(['user_net.rule4', 'seccomp_unotify', 'seccomp_unotify_report']);
+    expect(state.unsupported).toEqual(['user_net.rule4']);
     // The list is config.proto's: the fields marked [(tsjail_unsupported) = true].
-    expect(fieldsOf('nsjail.NsJailConfig').filter((f) => f.unsupported).map((f) => f.name)).toEqual(['seccomp_unotify', 'seccomp_unotify_report']);
+    expect(fieldsOf('nsjail.NsJailConfig').filter((f) => f.unsupported).map((f) => f.name)).toEqual([]);
     expect(fieldsOf('nsjail.NsJailConfig.UserNet').filter((f) => f.unsupported).map((f) => f.name)).toEqual(['rule4', 'rule6']);
   });
 
@@ -122,6 +120,12 @@ describe('configToState', () => {
     expect(state.user_net).toMatchObject({ backend: 'PASTA', ns_iface: 'tap0', ip4: '10.255.255.2', pasta: { map_gw: false, tcp_map_in: '8080', nat: true } });
     expect(fromText('user_net { }').state.user_net).toEqual({ backend: 'NSTUN', ip4: '10.255.255.2', gw4: '10.255.255.1', ip6: 'fc00::2', gw6: 'fc00::1', ns_iface: 'eth0', rule4: [], rule6: [] });
     expect(state.ext.netns).toBe('/run/netns/x');
+  });
+
+  it('reads seccomp_unotify (99), seccomp_unotify_report (100) and tsjail.seccomp_notify', () => {
+    const { state } = fromText('seccomp_unotify: true\nseccomp_unotify_report: "/tmp/r"\ntsjail { seccomp_notify: false }');
+    expect([state.seccomp_unotify, state.seccomp_unotify_report, state.ext.seccomp_notify, state.unsupported]).toEqual([true, '/tmp/r', false, []]);
+    expect(fromText('hostname: "x"').state.ext.seccomp_notify).toBe(true);
   });
 
   it('treats unsupported fields at their defaults as unused', () => {

@@ -118,12 +118,12 @@ describe('dumpConfig', () => {
 
   it('names what it cannot express', () => {
     const spec = defaultSpec();
-    spec.cfg.unsupported.push('user_net.rule4', '--seccomp_unotify');
+    spec.cfg.unsupported.push('user_net.rule4', 'user_net.rule6');
     spec.cfg.iface_own.push('eth1');
     spec.cli.experimental_mnt = 'new';
     const text = dumpConfig(spec);
     expect(text).toContain('# --experimental_mnt=new has no config field\n');
-    expect(text).toContain('# Left out, not supported yet: user_net.rule4, --seccomp_unotify\n');
+    expect(text).toContain('# Left out, not supported yet: user_net.rule4, user_net.rule6\n');
     expect(text).toContain('iface_own: "eth1"');
   });
 });

@@ -13,7 +13,7 @@ const host = FAKE_HOST;
 async function plan(args: string[]) {
   const { spec } = await parseCommandLine([...args, '--', '/bin/true']);
   const p = prepare(spec, host);
-  const ops = buildChildProgram(p, newContext({ syncFd: 10, syncParentFd: 11, errFd: 12 }), { filter: [() => planSeccomp({ compiled: new Uint8Array(8) }, false)] });
+  const ops = buildChildProgram(p, newContext({ syncFd: 10, syncParentFd: 11, errFd: 12 }), { filter: [(_p, ctx) => planSeccomp({ compiled: new Uint8Array(8) }, false, ctx)] });
   return { p, ops, texts: ops.map(describeOp), kinds: ops.map((o) => o.kind) };
 }
 
@@ -89,17 +89,31 @@ describe('process knobs reach the plan', () => {
     expect((await plan([])).kinds).not.toContain('personality');
   });
 
-  it('--seccomp_log: the seccomp feature installs its filter with SECCOMP_FILTER_FLAG_LOG', async () => {
+  const seccompOps = async (args: string[]) => {
     const feature = FEATURES.find((f) => f.name === 'seccomp')!;
-    const filterFlags = async (args: string[]) => {
-      const { spec } = await parseCommandLine([...args, '--seccomp_string', 'ALLOW { read } DEFAULT KILL', '--', '/bin/true']);
-      const p = prepare(spec, host);
-      const run = await feature.prepare(p);
-      const [install] = run.ops!.filter!(p, newContext({ errFd: 12 }));
-      return install!.args[1];
-    };
-    expect(await filterFlags(['--seccomp_log'])).toMatchObject({ t: 'int', v: 2n });
-    expect(await filterFlags([])).toMatchObject({ t: 'int', v: 0n });
+    const { spec } = await parseCommandLine([...args, '--seccomp_string', 'ALLOW { read } DEFAULT KILL', '--', '/bin/true']);
+    const p = prepare(spec, host);
+    const run = await feature.prepare(p, { emit: () => {} });
+    try {
+      return run.ops!.filter!(p, newContext({ errFd: 12 }));
+    } finally {
+      run.dispose?.();
+    }
+  };
+
+  it('--seccomp_log: the seccomp feature installs its filter with SECCOMP_FILTER_FLAG_LOG', async () => {
+    const flags = async (args: string[]) => (await seccompOps(args)).find((o) => o.kind === 'seccomp')!.args[1];
+    expect(await flags(['--seccomp_log', '--seccomp_no_notify'])).toMatchObject({ t: 'int', v: 2n });
+    expect(await flags(['--seccomp_no_notify'])).toMatchObject({ t: 'int', v: 0n });
+    // With the supervisor: NEW_LISTENER (8) | WAIT_KILLABLE_RECV (32), and LOG still.
+    expect(await flags(['--seccomp_log'])).toMatchObject({ t: 'int', v: 42n });
+  });
+
+  it('a refusing policy goes in with a listener, handed over by a thread started before the filter', async () => {
+    expect((await seccompOps([])).map((o) => o.kind)).toEqual(['handoff_thread', 'seccomp', 'handoff_wait']);
+    // -Me has no supervisor; --seccomp_no_notify asks for none.
+    expect((await seccompOps(['-Me'])).map((o) => o.kind)).toEqual(['seccomp']);
+    expect((await seccompOps(['--seccomp_no_notify'])).map((o) => o.kind)).toEqual(['seccomp']);
   });
 });
 

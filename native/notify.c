@@ -1,0 +1,90 @@
+/*
+ * Calls of the seccomp notification supervisor (src/notify/) whose arguments
+ * are pointer structures koffi would have to build field by field (receiving
+ * a listener with its sender's pid, reading a jailed process's memory), and
+ * pairs of calls made for every traced call, one koffi crossing instead of two.
+ * Mechanism only: what is read, and what is done with it, is TypeScript's.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/seccomp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "tsjail.h"
+
+/* One message of the notify socket: the descriptor it carries (SCM_RIGHTS,
+ * made close-on-exec) and the sending process's pid as tsjail sees it
+ * (SCM_CREDENTIALS; the socket has SO_PASSCRED). Returns 1, 0 at EOF or when
+ * nothing is queued, or -errno. *fd is -1 when the message carried none. */
+int tsj_recv_fd_cred(int sock, int *fd, int *pid)
+{
+	char byte;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
+	} ctl;
+	memset(&ctl, 0, sizeof ctl);
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+	*fd = -1;
+	*pid = 0;
+	ssize_t n = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (n == 0)
+		return 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int)))
+			memcpy(fd, CMSG_DATA(c), sizeof(int));
+		else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred u;
+			memcpy(&u, CMSG_DATA(c), sizeof u);
+			*pid = u.pid;
+		}
+	}
+	return 1;
+}
+
+/* process_vm_readv of one range: bytes read (a fault part-way gives a short
+ * count), or -errno. */
+long tsj_vm_read(int pid, uint64_t addr, void *buf, uint64_t len)
+{
+	struct iovec local = {.iov_base = buf, .iov_len = len};
+	struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
+	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	return n < 0 ? -errno : n;
+}
+
+/* For the report: lstat of path inside the process's root (/proc/PID/root)
+ * and on the host, as st_mode values (0: missing or unreadable). */
+void tsj_path_types(int pid, const char *path, uint32_t *modes)
+{
+	char buf[4096 + 64];
+	struct stat st;
+	modes[0] = modes[1] = 0;
+	int n = snprintf(buf, sizeof buf, "/proc/%d/root%s", pid, path);
+	if (n > 0 && (size_t)n < sizeof buf && lstat(buf, &st) == 0)
+		modes[0] = st.st_mode;
+	if (path[0] == '/' && lstat(path, &st) == 0)
+		modes[1] = st.st_mode;
+}
+
+/* A notification that is still pending (SECCOMP_IOCTL_NOTIF_ID_VALID) is
+ * answered with SECCOMP_USER_NOTIF_FLAG_CONTINUE: 0, or -errno (-ENOENT: the
+ * call is gone). */
+int tsj_notif_continue(int fd, uint64_t id)
+{
+	if (ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
+		return -errno;
+	struct seccomp_notif_resp r = {.id = id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+	return ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r) < 0 ? -errno : 0;
+}

@@ -1,0 +1,47 @@
+/**
+ * The filter tsjail installs when it answers notifications itself (src/notify/):
+ * the policy's model with every answer that refuses or notifies (KILL_THREAD,
+ * KILL_PROCESS, TRAP, ERRNO, USER_NOTIF) turned into USER_NOTIF, and the
+ * traced calls notified whatever the policy says. On each notification tsjail
+ * runs the original filter on the call's registers (seccomp_data, which the
+ * program cannot change once the call is made) and applies that answer, after
+ * naming the call. The kernel's precedence would not allow the other way round:
+ * a KILL or TRAP in one filter always beats a USER_NOTIF in another, so a
+ * second, notifying filter would never see the calls the policy refuses.
+ */
+import { action, type Action } from './actions.js';
+import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF } from './bpf.js';
+import type { Model, Rule } from './model.js';
+
+const NOTIFIED = new Set([SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP, SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF]);
+
+/** Whether tsjail gets this answer as a notification under the notify filter. */
+export function notifies(a: Action): boolean {
+  return NOTIFIED.has((a & SECCOMP_RET_ACTION_FULL) >>> 0);
+}
+
+/** Every call notified, of any arch (tsjail learn counts them all). */
+export function everyCallModel(auditArch: number): Model {
+  const notif = action('USER_NOTIF');
+  return { auditArch, rules: [], defaultAction: notif, x32Action: notif, archAction: notif };
+}
+
+/**
+ * The notify filter's model. `base` is the policy (absent: allow everything,
+ * other arches and x32 numbers too, as without a filter); `traced` are numbers
+ * notified unconditionally (--seccomp_unotify, learn).
+ */
+export function notifyModel(base: Model | undefined, traced: readonly number[], auditArch: number): Model {
+  const notif = action('USER_NOTIF');
+  const map = (a: Action): Action => (notifies(a) ? notif : a);
+  const allow = action('ALLOW');
+  const first: Rule[] = [...new Set(traced)].map((nr) => ({ nr, action: notif }));
+  if (!base) return { auditArch, rules: first, defaultAction: allow, x32Action: allow, archAction: allow };
+  return {
+    auditArch: base.auditArch,
+    rules: [...first, ...base.rules.map((r) => ({ ...r, action: map(r.action) }))],
+    defaultAction: map(base.defaultAction),
+    x32Action: map(base.x32Action),
+    archAction: map(base.archAction ?? SECCOMP_RET_KILL_THREAD),
+  };
+}
