@@ -77,6 +77,21 @@ await build({
   logLevel: 'warning',
 });
 
+// The seccomp notification worker runs from its own bundle, an asset evaluated by new Worker().
+await build({
+  entryPoints: [join(root, 'src/notify/worker.ts')],
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  outfile: join(work, 'notify-worker.js'),
+  define: { 'import.meta.url': '__tsjail_url' },
+  banner: { js: "const __tsjail_url = 'file:///tsjail-notify-worker.js';" },
+  plugins: [singleBinary],
+  logLevel: 'warning',
+});
+assets['notify-worker.js'] = join(work, 'notify-worker.js');
+
 writeFileSync(
   join(work, 'sea-config.json'),
   JSON.stringify({ main: join(work, 'tsjail.js'), output: join(work, 'blob'), disableExperimentalSEAWarning: true, useCodeCache: true, assets }),

@@ -7,10 +7,14 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <linux/seccomp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -87,4 +91,90 @@ int tsj_notif_continue(int fd, uint64_t id)
 		return -errno;
 	struct seccomp_notif_resp r = {.id = id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
 	return ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r) < 0 ? -errno : 0;
+}
+
+/*
+ * The readiness watcher: until a jail's first notification, tsjail needs no
+ * thread of its own answering anything (most jails never trigger one), only
+ * to learn that something is ready on the notify socket or a listener. This
+ * thread waits in epoll_wait() on epfd and, when something is ready, writes
+ * one byte to out (a pipe the event loop reads) and waits for one byte on in:
+ * 1 to wait again once the loop has taken what was ready, 0 to end. It reads,
+ * answers and closes nothing of tsjail's (its three descriptors it closes when
+ * it ends); every signal is blocked in it.
+ */
+struct watch {
+	int epfd, out, in;
+};
+
+static void *watch_main(void *arg)
+{
+	struct watch w = *(struct watch *)arg;
+	free(arg);
+	for (;;) {
+		struct epoll_event ev;
+		int n = epoll_wait(w.epfd, &ev, 1, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		char b = n < 0 ? 0 : 1, c = 0;
+		if (write(w.out, &b, 1) != 1 || b == 0)
+			break;
+		while (read(w.in, &c, 1) < 0 && errno == EINTR)
+			;
+		if (c != 1)
+			break;
+	}
+	/* Its descriptors are its own: nobody else closes them, so no number is reused under it. */
+	close(w.epfd);
+	close(w.out);
+	close(w.in);
+	return NULL;
+}
+
+/* Starts the watcher, detached: 0 or -errno. */
+int tsj_watch_start(int epfd, int out, int in)
+{
+	struct watch *w = malloc(sizeof *w);
+	if (!w)
+		return -ENOMEM;
+	*w = (struct watch){epfd, out, in};
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	pthread_t t;
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = pthread_create(&t, &a, watch_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&a);
+	if (r) {
+		free(w);
+		return -r;
+	}
+	return 0;
+}
+
+/* epoll_ctl(EPOLL_CTL_ADD or _DEL) of fd for EPOLLIN (hang-ups come anyway): 0 or -errno. */
+int tsj_epoll_ctl(int epfd, int del, int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+	return epoll_ctl(epfd, del ? EPOLL_CTL_DEL : EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+/* What is ready now, without waiting: up to max (fd, events) pairs into out; the count or -errno. */
+int tsj_epoll_ready(int epfd, int32_t *out, int max)
+{
+	struct epoll_event ev[32];
+	if (max > 32)
+		max = 32;
+	int n = epoll_wait(epfd, ev, max, 0);
+	if (n < 0)
+		return -errno;
+	for (int i = 0; i < n; i++) {
+		out[2 * i] = ev[i].data.fd;
+		out[2 * i + 1] = (int32_t)ev[i].events;
+	}
+	return n;
 }

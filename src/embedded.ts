@@ -10,6 +10,8 @@ export type AssetName = 'koffi.node' | 'libtsjail.so' | 'tsjail-exec' | 'tsjail-
 export interface Embedded {
   /** An asset's bytes, read in place from the executable (no copy). */
   asset(name: AssetName): Uint8Array;
+  /** The notification worker's bundled code (src/notify/worker.ts), run with new Worker(…, { eval: true }). */
+  workerSource?(): string;
 }
 
 export const embedded: Embedded | undefined = undefined;

@@ -2,9 +2,10 @@
  * embedded.ts in the single binary: the assets .ci/sea.mjs put into its SEA
  * blob.
  */
-import { getRawAsset } from 'node:sea';
+import { getAsset, getRawAsset } from 'node:sea';
 import type { AssetName, Embedded } from '../embedded.js';
 
 export const embedded: Embedded | undefined = {
   asset: (name: AssetName) => new Uint8Array(getRawAsset(name) as ArrayBuffer),
+  workerSource: () => getAsset('notify-worker.js', 'utf8'),
 };

@@ -95,20 +95,26 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
       if (tracing) throw new Error(`${wants.learn ? 'tsjail learn' : wants.trace ? '--seccomp_unotify' : '--landlock_log'} needs Linux 5.19 or later (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)`);
       log.debug('seccomp: no SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux < 5.19): the kernel applies refusals itself');
     } else {
-      const { everyCallModel, notifyModel } = await import('../seccomp/notify.js');
-      const { TABLES } = await import('../seccomp/syscalls/index.js');
-      const { compileModel } = await import('../seccomp/index.js');
-      const { TRACED_BY_NR } = await import('../notify/syscalls.js');
-      const table = TABLES.x86_64!;
-      const base = wants.learn ? everyCallModel(table.auditArch) : c.model;
-      const model = notifyModel(base, tracing ? [...TRACED_BY_NR.keys()] : [], table.auditArch);
-      installed = compileModel(model).program;
+      // Without tracing the notify filter is the policy's program with its refusals turned into
+      // USER_NOTIF; tracing adds rules, compiled with them.
+      const { everyCallModel, notifyModel, notifyProgram } = await import('../seccomp/notify.js');
+      installed = !tracing && c.compiled ? notifyProgram(c.compiled) : undefined;
+      if (!installed) {
+        const { TABLES } = await import('../seccomp/syscalls/index.js');
+        const { compileModel } = await import('../seccomp/index.js');
+        const { TRACED_BY_NR } = await import('../notify/syscalls.js');
+        const table = TABLES.x86_64!;
+        const base = wants.learn ? everyCallModel(table.auditArch) : c.model;
+        const model = notifyModel(base, tracing ? [...TRACED_BY_NR.keys()] : [], table.auditArch);
+        installed = compileModel(model).program;
+      }
       const { NotifySupervisor } = await import('../notify/supervisor.js');
       notify = new NotifySupervisor({
         policy: c.compiled,
         trace: tracing,
         learn: wants.learn,
         watch: wants.watch,
+        lazy: !tracing,
         onEvent: (e) => onEvent(e),
         onGone: (g) => {
           const jail = withInit ? g.ppid : g.jail;

@@ -65,6 +65,12 @@ let lib: (Libc & Runner) | undefined;
  */
 export function koffi(): Koffi {
   if (koffiModule) return koffiModule;
+  if (embedded && inherited?.koffi) {
+    // A worker thread of the single binary: the main thread's copy, already loaded under this path.
+    const m = { exports: {} as Koffi };
+    process.dlopen(m, inherited.koffi);
+    return (koffiModule = m.exports);
+  }
   if (embedded) return (koffiModule = loadEmbeddedKoffi(embedded.asset('koffi.node')));
   const require = createRequire(import.meta.url);
   const file = join(dirname(require.resolve('koffi/package.json')), 'build/koffi', `${process.platform}_${process.arch}`, 'koffi.node');
@@ -313,6 +319,25 @@ const F_SEAL_ALL = 0x1 | 0x2 | 0x4 | 0x8; // F_SEAL_SEAL | F_SEAL_SHRINK | F_SEA
 const TMPFILE_DIRS = ['/dev/shm', '/run', '/tmp', '/var/tmp'];
 
 const nativePaths = new Map<AssetName, string>();
+let embeddedKoffiPath: string | undefined;
+/** In a worker thread: the main thread's loaded native parts (workers share its descriptors). */
+let inherited: NativePaths | undefined;
+
+/** Where the single binary's native parts were loaded from (memfd paths), for a worker thread to use the same ones. */
+export interface NativePaths {
+  readonly koffi?: string;
+  readonly lib?: string;
+}
+
+export function loadedNativePaths(): NativePaths {
+  return { koffi: embeddedKoffiPath, lib: nativePaths.get('libtsjail.so') };
+}
+
+/** A worker thread takes the main thread's copies rather than writing its own. */
+export function inheritNativePaths(p: NativePaths | undefined): void {
+  inherited = p;
+  if (p?.lib) nativePaths.set('libtsjail.so', p.lib);
+}
 
 function writeAll(fd: number, bytes: Uint8Array, what: string): void {
   for (let at = 0; at < bytes.length; ) {
@@ -340,6 +365,7 @@ function loadEmbeddedKoffi(bytes: Uint8Array): Koffi {
       // The descriptor stays open: dlopen() knows loaded objects by path, and a
       // later /proc/self/fd/N with a reused number would be taken for this one.
       process.dlopen(m, `/proc/self/fd/${fd}`);
+      embeddedKoffiPath = `/proc/self/fd/${fd}`;
       return m.exports;
     } catch (e) {
       closeSync(fd);

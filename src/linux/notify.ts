@@ -39,114 +39,124 @@ const SOL_SOCKET = 1;
 const SO_PASSCRED = 16;
 const EFAULT = 14;
 
-interface Lib {
-  ioctlPtr: Fn;
-  ioctlVal: Fn;
-  poll: Fn;
-  read: Fn;
-  write: Fn;
-  close: Fn;
-  pipe2: Fn;
-  socketpair: Fn;
-  setsockopt: Fn;
-  getsockopt: Fn;
-  sys3: Fn;
-  sys4: Fn;
-  recvFdCred: Fn;
-  vmRead: Fn;
-  pathTypes: Fn;
-  notifContinue: Fn;
-  errno: () => number;
+type Name =
+  | 'ioctlPtr'
+  | 'ioctlVal'
+  | 'poll'
+  | 'read'
+  | 'write'
+  | 'close'
+  | 'pipe2'
+  | 'socketpair'
+  | 'setsockopt'
+  | 'getsockopt'
+  | 'sys3'
+  | 'sys4'
+  | 'recvFdCred'
+  | 'vmRead'
+  | 'pathTypes'
+  | 'notifContinue'
+  | 'watchStart'
+  | 'epollCreate'
+  | 'epollCtl'
+  | 'epollReady';
+
+/** Each call's library and prototype: declared to koffi on first use (a plain policy's supervisor needs a handful). */
+const PROTOS: Readonly<Record<Name, readonly ['c' | 'native', string]>> = {
+  ioctlPtr: ['c', 'int ioctl(int fd, unsigned long req, void *arg)'],
+  ioctlVal: ['c', 'int ioctl(int fd, unsigned long req, unsigned long arg)'],
+  poll: ['c', 'int poll(void *fds, unsigned long n, int timeout)'],
+  read: ['c', 'long read(int fd, void *buf, unsigned long n)'],
+  write: ['c', 'long write(int fd, void *buf, unsigned long n)'],
+  close: ['c', 'int close(int fd)'],
+  pipe2: ['c', 'int pipe2(_Out_ int *fds, int flags)'],
+  socketpair: ['c', 'int socketpair(int domain, int type, int protocol, _Out_ int *fds)'],
+  setsockopt: ['c', 'int setsockopt(int fd, int level, int name, void *val, unsigned int len)'],
+  getsockopt: ['c', 'int getsockopt(int fd, int level, int name, void *val, void *len)'],
+  sys3: ['c', 'long syscall(long nr, long a, long b, long c)'],
+  sys4: ['c', 'long syscall(long nr, long a, long b, void *c, long d)'],
+  recvFdCred: ['native', 'int tsj_recv_fd_cred(int sock, _Out_ int *fd, _Out_ int *pid)'],
+  vmRead: ['native', 'long tsj_vm_read(int pid, uint64_t addr, void *buf, uint64_t len)'],
+  pathTypes: ['native', 'void tsj_path_types(int pid, void *path, void *modes)'],
+  notifContinue: ['native', 'int tsj_notif_continue(int fd, uint64_t id)'],
+  watchStart: ['native', 'int tsj_watch_start(int epfd, int out, int in)'],
+  epollCreate: ['c', 'int epoll_create1(int flags)'],
+  epollCtl: ['native', 'int tsj_epoll_ctl(int epfd, int del, int fd)'],
+  epollReady: ['native', 'int tsj_epoll_ready(int epfd, void *out, int max)'],
+};
+
+const fns = new Map<Name, Fn>();
+let libs: { c: { func(p: string): Fn }; native: { func(p: string): Fn } } | undefined;
+
+function fn(name: Name): Fn {
+  let f = fns.get(name);
+  if (!f) {
+    const k = loadKoffi();
+    libs ??= { c: k.load('libc.so.6'), native: k.load(nativePath('libtsjail.so')) };
+    const [where, proto] = PROTOS[name];
+    fns.set(name, (f = libs[where].func(proto)));
+  }
+  return f;
 }
 
-let lib: Lib | undefined;
-
-function load(): Lib {
-  if (lib) return lib;
-  const koffi = loadKoffi();
-  const c = koffi.load('libc.so.6');
-  const native = koffi.load(nativePath('libtsjail.so'));
-  lib = {
-    ioctlPtr: c.func('int ioctl(int fd, unsigned long req, void *arg)'),
-    ioctlVal: c.func('int ioctl(int fd, unsigned long req, unsigned long arg)'),
-    poll: c.func('int poll(void *fds, unsigned long n, int timeout)'),
-    read: c.func('long read(int fd, void *buf, unsigned long n)'),
-    write: c.func('long write(int fd, void *buf, unsigned long n)'),
-    close: c.func('int close(int fd)'),
-    pipe2: c.func('int pipe2(_Out_ int *fds, int flags)'),
-    socketpair: c.func('int socketpair(int domain, int type, int protocol, _Out_ int *fds)'),
-    setsockopt: c.func('int setsockopt(int fd, int level, int name, void *val, unsigned int len)'),
-    getsockopt: c.func('int getsockopt(int fd, int level, int name, void *val, void *len)'),
-    sys3: c.func('long syscall(long nr, long a, long b, long c)'),
-    sys4: c.func('long syscall(long nr, long a, long b, void *c, long d)'),
-    recvFdCred: native.func('int tsj_recv_fd_cred(int sock, _Out_ int *fd, _Out_ int *pid)'),
-    vmRead: native.func('long tsj_vm_read(int pid, uint64_t addr, void *buf, uint64_t len)'),
-    pathTypes: native.func('void tsj_path_types(int pid, void *path, void *modes)'),
-    notifContinue: native.func('int tsj_notif_continue(int fd, uint64_t id)'),
-    errno: () => koffi.errno(),
-  };
-  return lib;
-}
-
-const neg = (r: number | bigint): number => (Number(r) < 0 ? -load().errno() : Number(r));
+const neg = (r: number | bigint): number => (Number(r) < 0 ? -loadKoffi().errno() : Number(r));
 
 /** SECCOMP_IOCTL_NOTIF_RECV into out (SECCOMP_NOTIF_SIZE bytes, zeroed first as the kernel wants): 0 or -errno. */
 export function notifRecv(fd: number, out: Buffer): number {
   out.fill(0);
-  return neg(load().ioctlPtr(fd, SECCOMP_IOCTL_NOTIF_RECV, out));
+  return neg(fn('ioctlPtr')(fd, SECCOMP_IOCTL_NOTIF_RECV, out));
 }
 
 /** SECCOMP_IOCTL_NOTIF_SEND of resp (SECCOMP_NOTIF_RESP_SIZE bytes): 0 or -errno (ENOENT: the caller is gone). */
 export function notifSend(fd: number, resp: Buffer): number {
-  return neg(load().ioctlPtr(fd, SECCOMP_IOCTL_NOTIF_SEND, resp));
+  return neg(fn('ioctlPtr')(fd, SECCOMP_IOCTL_NOTIF_SEND, resp));
 }
 
 /** SECCOMP_IOCTL_NOTIF_ID_VALID: the notification (u64 id in idBuf) is still pending, so the process that made it is still waiting. */
 export function notifIdValid(fd: number, idBuf: Buffer): boolean {
-  return Number(load().ioctlPtr(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, idBuf)) === 0;
+  return Number(fn('ioctlPtr')(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, idBuf)) === 0;
 }
 
 /** SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6): the waiting thread and the supervisor hand the CPU to each other. */
 export function notifSyncWakeUp(fd: number): number {
-  return neg(load().ioctlVal(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP));
+  return neg(fn('ioctlVal')(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP));
 }
 
 /** poll(2) over struct pollfd[n] in fds: the count ready, or -errno. */
 export function pollFds(fds: Buffer, n: number, timeoutMs: number): number {
-  return neg(load().poll(fds, n, timeoutMs));
+  return neg(fn('poll')(fds, n, timeoutMs));
 }
 
 export function readFd(fd: number, buf: Buffer, n: number): number {
-  return neg(load().read(fd, buf, n));
+  return neg(fn('read')(fd, buf, n));
 }
 
 export function writeFd(fd: number, buf: Buffer, n: number): number {
-  return neg(load().write(fd, buf, n));
+  return neg(fn('write')(fd, buf, n));
 }
 
 export function closeFd(fd: number): void {
-  load().close(fd);
+  fn('close')(fd);
 }
 
 /** A non-blocking close-on-exec pipe: [read, write] (wakes the worker's poll). */
 export function wakePipe(): [number, number] | number {
   const fds = [0, 0];
-  const r = neg(load().pipe2(fds, O_CLOEXEC | O_NONBLOCK));
+  const r = neg(fn('pipe2')(fds, O_CLOEXEC | O_NONBLOCK));
   return r < 0 ? r : [fds[0]!, fds[1]!];
 }
 
 /** The notify socket: AF_UNIX SOCK_SEQPACKET, close-on-exec; tsjail's end [0] gets SO_PASSCRED (each listener arrives with its sender's pid). */
 export function notifySocketPair(): [number, number] | number {
   const fds = [0, 0];
-  const l = load();
-  let r = neg(l.socketpair(AF_UNIX, SOCK_SEQPACKET | O_CLOEXEC, 0, fds));
+  let r = neg(fn('socketpair')(AF_UNIX, SOCK_SEQPACKET | O_CLOEXEC, 0, fds));
   if (r < 0) return r;
   const one = Buffer.alloc(4);
   one.writeInt32LE(1);
-  r = neg(l.setsockopt(fds[0], SOL_SOCKET, SO_PASSCRED, one, 4));
+  r = neg(fn('setsockopt')(fds[0], SOL_SOCKET, SO_PASSCRED, one, 4));
   if (r < 0) {
-    l.close(fds[0]);
-    l.close(fds[1]);
+    fn('close')(fds[0]);
+    fn('close')(fds[1]);
     return r;
   }
   return [fds[0]!, fds[1]!];
@@ -156,7 +166,7 @@ export function notifySocketPair(): [number, number] | number {
 export function recvListener(sock: number): { fd: number; pid: number } | null | number {
   const fd = [0];
   const pid = [0];
-  const r = Number(load().recvFdCred(sock, fd, pid));
+  const r = Number(fn('recvFdCred')(sock, fd, pid));
   if (r < 0) return r;
   if (r === 0) return null;
   return { fd: fd[0]!, pid: pid[0]! };
@@ -164,36 +174,66 @@ export function recvListener(sock: number): { fd: number; pid: number } | null |
 
 /** SECCOMP_IOCTL_NOTIF_ID_VALID, then SEND with SECCOMP_USER_NOTIF_FLAG_CONTINUE: 0, or -errno (-ENOENT: the call is gone, not answered). */
 export function notifContinue(fd: number, id: bigint): number {
-  return Number(load().notifContinue(fd, id));
+  return Number(fn('notifContinue')(fd, id));
+}
+
+/** An epoll instance, close-on-exec: its descriptor or -errno. */
+export function epollCreate(): number {
+  return neg(fn('epollCreate')(O_CLOEXEC));
+}
+
+/** Adds fd to (or, with del, removes it from) the epoll set, for POLLIN and hang-ups: 0 or -errno. */
+export function epollCtl(epfd: number, fd: number, del = false): number {
+  return Number(fn('epollCtl')(epfd, del ? 1 : 0, fd));
+}
+
+/** What is ready in the epoll set now, without waiting: (fd, events) pairs, or -errno. */
+export function epollReady(epfd: number, out: Int32Array): number {
+  return Number(fn('epollReady')(epfd, out, out.length >> 1));
+}
+
+/**
+ * Starts the native readiness watcher (native/notify.c): a thread that waits on epfd, writes a
+ * byte to `out` when something is ready, then waits for a byte on `in` (1: watch again, 0: end).
+ */
+export function watchStart(epfd: number, out: number, inFd: number): number {
+  return Number(fn('watchStart')(epfd, out, inFd));
+}
+
+/** A close-on-exec pipe, blocking at both ends: [read, write], or -errno. */
+export function blockingPipe(): [number, number] | number {
+  const fds = [0, 0];
+  const r = neg(fn('pipe2')(fds, O_CLOEXEC));
+  return r < 0 ? r : [fds[0]!, fds[1]!];
 }
 
 const modes = new Uint32Array(2);
 /** st_mode of path (latin1, NUL-terminated in a Buffer) inside /proc/PID/root and on the host; 0 when missing. */
 export function pathTypes(pid: number, path: Buffer): [number, number] {
-  load().pathTypes(pid, path, modes);
+  fn('pathTypes')(pid, path, modes);
   return [modes[0]!, modes[1]!];
 }
 
 /** process_vm_readv of len bytes at addr into buf: the bytes read (short at a fault), or -errno. */
 export function vmRead(pid: number, addr: bigint, buf: Buffer, len: number): number {
-  return Number(load().vmRead(pid, addr, buf, len));
+  return Number(fn('vmRead')(pid, addr, buf, len));
 }
 
 export function tgkill(tgid: number, tid: number, sig: number): number {
-  return neg(load().sys3(SYS_tgkill, tgid, tid, sig));
+  return neg(fn('sys3')(SYS_tgkill, tgid, tid, sig));
 }
 
 export function pidfdOpen(pid: number): number {
-  return neg(load().sys3(SYS_pidfd_open, pid, 0, 0));
+  return neg(fn('sys3')(SYS_pidfd_open, pid, 0, 0));
 }
 
 export function pidfdSendSignal(pidfd: number, sig: number): number {
-  return neg(load().sys4(SYS_pidfd_send_signal, pidfd, sig, null, 0));
+  return neg(fn('sys4')(SYS_pidfd_send_signal, pidfd, sig, null, 0));
 }
 
 /** A close-on-exec copy of another process's descriptor (pidfd_getfd). */
 export function pidfdGetfd(pidfd: number, fd: number): number {
-  return neg(load().sys3(SYS_pidfd_getfd, pidfd, fd, 0));
+  return neg(fn('sys3')(SYS_pidfd_getfd, pidfd, fd, 0));
 }
 
 /** An int socket option, or -errno. */
@@ -201,7 +241,7 @@ export function getsockoptInt(fd: number, level: number, name: number): number {
   const v = Buffer.alloc(4);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(4);
-  const r = neg(load().getsockopt(fd, level, name, v, len));
+  const r = neg(fn('getsockopt')(fd, level, name, v, len));
   return r < 0 ? r : v.readInt32LE(0);
 }
 
@@ -211,6 +251,6 @@ export function getsockoptInt(fd: number, level: number, name: number): number {
  * EFAULT when they are known and EINVAL when not. Nothing is installed.
  */
 export function probeWaitKillableRecv(): boolean {
-  const r = neg(load().sys4(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, null, 0));
+  const r = neg(fn('sys4')(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, null, 0));
   return r === -EFAULT;
 }

@@ -14,6 +14,10 @@ export interface WorkerInit {
   readonly learn: boolean;
   /** --landlock_log: the rules' paths; a traced file call on another path is handed over to be named. */
   readonly watch?: readonly string[];
+  /** Listeners the main thread took before the worker started (lazy start): fd and the pid that sent it. */
+  readonly adopt?: ReadonlyArray<{ readonly fd: number; readonly pid: number }>;
+  /** The single binary's native parts as the main thread loaded them. */
+  readonly native?: import('../linux/libc.js').NativePaths;
 }
 
 /** A notified call the main thread logs before the worker acts on it. */

@@ -4,13 +4,24 @@
  * the worker (worker.ts) that answers the notifications, logs what the worker
  * hands it before the worker acts, and collects each jail's figures when the
  * jail is reaped.
+ *
+ * Without tracing, a notification means a violation or a USER_NOTIF rule, and
+ * most runs have none: a worker thread (a Node isolate, ~15 ms of CPU) would
+ * be started for nothing. Such a supervisor is lazy: a native thread
+ * (native/notify.c, tsj_watch_start) waits on an epoll set of the socket and
+ * the listeners and wakes the event loop through a pipe; the loop takes the
+ * listeners as they come and drops those that hang up, and starts the worker,
+ * handing it every listener, at the first notification. That call waits for
+ * the worker's start-up once (tens of milliseconds); later ones do not.
  */
 import { existsSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { closeFd, notifySocketPair, wakePipe, writeFd } from '../linux/notify.js';
-import { SyscallError } from '../linux/libc.js';
+import { embedded } from '../embedded.js';
+import { blockingPipe, closeFd, epollCreate, epollCtl, epollReady, notifySocketPair, recvListener, wakePipe, watchStart, writeFd } from '../linux/notify.js';
+import { loadedNativePaths, SyscallError } from '../linux/libc.js';
 import { log } from '../log/logger.js';
 import type { FromWorker, NotifyEvent, NotifyGone, NotifyReport, ToWorker, WorkerInit } from './protocol.js';
 
@@ -23,6 +34,22 @@ export interface SupervisorOptions {
   readonly onEvent: (e: NotifyEvent) => void;
   /** Without tracing: a jail's listener closed, with the count of notifications answered unlogged. */
   readonly onGone?: (g: NotifyGone) => void;
+  /** Start the worker at the first notification rather than with the first jail (nothing traced: most jails never notify). */
+  readonly lazy?: boolean;
+}
+
+const EPOLLIN = 1;
+const EPOLLERR = 8;
+const EPOLLHUP = 0x10;
+
+/** The lazy supervisor's watch, before the worker runs. */
+interface Watch {
+  readonly epfd: number;
+  /** The event loop's ends: the watcher's wake-ups, and the byte that lets it wait again. */
+  readonly from: Socket;
+  readonly again: number;
+  /** Listeners taken so far (fd → the pid that sent it), handed to the worker when it starts. */
+  readonly listeners: Map<number, number>;
 }
 
 /** The worker: bundled (dist/notify/worker.cjs) when the build could, else its modules; from the bundled CLI (dist/bin/), the plain build (dist/notify/) or the sources (tests). */
@@ -59,9 +86,94 @@ export class NotifySupervisor {
    * set-up rather than before it. A call notified before it is up waits for it.
    */
   start(): void {
-    if (this.worker || this.disposed) return;
-    const data: WorkerInit = { sock: this.sock, wake: this.wake[0], policy: this.opts.policy, trace: this.opts.trace, learn: this.opts.learn, watch: this.opts.watch };
-    const w = (this.worker = new Worker(workerPath(), { workerData: data }));
+    if (this.worker || this.watching || this.disposed) return;
+    if (this.opts.lazy) this.startWatch();
+    else this.startWorker();
+  }
+
+  private watching?: Watch;
+
+  private startWatch(): void {
+    const epfd = epollCreate();
+    if (epfd < 0) throw new SyscallError('epoll_create1(EPOLL_CLOEXEC) for the seccomp listeners', -epfd);
+    const fail = (call: string, r: number): never => {
+      closeFd(epfd);
+      throw new SyscallError(call, -r);
+    };
+    let r = epollCtl(epfd, this.sock);
+    if (r < 0) fail(`epoll_ctl(EPOLL_CTL_ADD, ${this.sock} (notify socket))`, r);
+    // The wake pipe ends the watcher at dispose (it is the worker's only once the watcher is gone).
+    r = epollCtl(epfd, this.wake[0]);
+    if (r < 0) fail(`epoll_ctl(EPOLL_CTL_ADD, ${this.wake[0]} (wake pipe))`, r);
+    const out = blockingPipe();
+    if (typeof out === 'number') return fail('pipe2(O_CLOEXEC) for the seccomp watcher', out);
+    const back = blockingPipe();
+    if (typeof back === 'number') {
+      closeFd(out[0]);
+      closeFd(out[1]);
+      return fail('pipe2(O_CLOEXEC) for the seccomp watcher', back);
+    }
+    // From here the watcher thread owns epfd, out[1] and back[0], and closes them when it ends.
+    r = watchStart(epfd, out[1], back[0]);
+    if (r < 0) {
+      [out[0], out[1], back[0], back[1]].forEach(closeFd);
+      fail('pthread_create() of the seccomp watcher', r);
+    }
+    const from = new Socket({ fd: out[0], readable: true, writable: false });
+    from.unref();
+    const w: Watch = { epfd, from, again: back[1], listeners: new Map() };
+    this.watching = w;
+    from.on('data', () => this.ready(w));
+    from.on('error', () => {});
+  }
+
+  private readonly ready_ = new Int32Array(64);
+  /** The watcher saw something: new listeners are taken, hung-up ones dropped; a notification starts the worker. */
+  private ready(w: Watch): void {
+    if (this.watching !== w) return;
+    let notified = false;
+    const n = epollReady(w.epfd, this.ready_);
+    for (let i = 0; i < n; i++) {
+      const fd = this.ready_[2 * i]!;
+      const ev = this.ready_[2 * i + 1]!;
+      if (fd === this.sock) {
+        for (let m = recvListener(this.sock); m !== null && typeof m !== 'number'; m = recvListener(this.sock)) {
+          if (m.fd < 0) continue;
+          w.listeners.set(m.fd, m.pid);
+          const r = epollCtl(w.epfd, m.fd);
+          // A listener the watcher cannot see is the worker's from now on.
+          if (r < 0) notified = true;
+        }
+      } else if (fd === this.wake[0]) {
+        continue;
+      } else if (ev & EPOLLIN) {
+        notified = true;
+      } else if (ev & (EPOLLHUP | EPOLLERR)) {
+        // Every process under that filter is gone without a notification.
+        epollCtl(w.epfd, fd, true);
+        closeFd(fd);
+        w.listeners.delete(fd);
+      }
+    }
+    if (n < 0 || notified) {
+      this.stopWatch();
+      this.startWorker([...w.listeners].map(([fd, pid]) => ({ fd, pid })));
+    } else writeFd(w.again, Buffer.from([1]), 1);
+  }
+
+  /** Ends the watcher thread: it sees its pipe close (or the wake byte, when it waits in epoll_wait) and closes its ends. */
+  private stopWatch(): Watch | undefined {
+    const w = this.watching;
+    if (!w) return undefined;
+    this.watching = undefined;
+    closeFd(w.again);
+    w.from.destroy();
+    return w;
+  }
+
+  private startWorker(adopt: ReadonlyArray<{ fd: number; pid: number }> = []): void {
+    const data: WorkerInit = { sock: this.sock, wake: this.wake[0], policy: this.opts.policy, trace: this.opts.trace, learn: this.opts.learn, watch: this.opts.watch, adopt, native: loadedNativePaths() };
+    const w = (this.worker = embedded?.workerSource ? new Worker(embedded.workerSource(), { eval: true, workerData: data }) : new Worker(workerPath(), { workerData: data }));
     // The jails' exits keep tsjail running; the worker alone never should.
     w.unref();
     w.on('message', (m: FromWorker) => this.message(m));
@@ -71,7 +183,10 @@ export class NotifySupervisor {
 
   private send(m: ToWorker): void {
     if (this.failed) return;
-    this.start();
+    if (!this.worker) {
+      this.stopWatch();
+      this.startWorker();
+    }
     this.worker!.postMessage(m);
     writeFd(this.wake[1], Buffer.from('w'), 1);
   }
@@ -121,6 +236,12 @@ export class NotifySupervisor {
     if (this.disposed) return;
     if (this.worker) this.send({ t: 'stop' });
     this.disposed = true;
+    const w = this.stopWatch();
+    if (w) {
+      // A watcher waiting in epoll_wait wakes on this byte, finds its pipe closed and ends.
+      writeFd(this.wake[1], Buffer.from('w'), 1);
+      for (const fd of w.listeners.keys()) closeFd(fd);
+    }
     // The worker closes the listeners it holds; these are the main thread's.
     for (const fd of [this.childSock, this.wake[1]]) closeFd(fd);
     // The socket and the wake pipe's read end are the worker's until it has stopped.

@@ -39,6 +39,7 @@ import {
   vmRead,
 } from '../linux/notify.js';
 import { errnoName } from '../linux/errno.js';
+import { inheritNativePaths } from '../linux/libc.js';
 import { formatAction } from '../seccomp/actions.js';
 import { ARCHS } from '../seccomp/arch.js';
 import { decode, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_LOG, SECCOMP_RET_TRACE, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF, type SockFilter } from '../seccomp/bpf.js';
@@ -96,6 +97,7 @@ type Plan =
   | { k: 'sigkill'; tgid: number; why: string };
 
 const init = workerData as WorkerInit;
+inheritNativePaths(init.native);
 const policy: SockFilter[] | undefined = init.policy ? decode(init.policy) : undefined;
 const listeners: Listener[] = [];
 const pending = new Map<number, Pending>();
@@ -410,11 +412,15 @@ function register(): void {
     const m = recvListener(init.sock);
     if (m === null || typeof m === 'number') return;
     if (m.fd < 0) continue;
-    const ppid = Number(procStatus(m.pid)?.PPid ?? 0);
-    // Linux 6.6: the jail and this thread hand the CPU to each other on each notification.
-    notifSyncWakeUp(m.fd);
-    listeners.push({ fd: m.fd, pid: m.pid, ppid, stats: new Stats(), logged: 0, unlogged: 0, hup: false });
+    adopt(m);
   }
+}
+
+function adopt(m: { fd: number; pid: number }): void {
+  const ppid = Number(procStatus(m.pid)?.PPid ?? 0);
+  // Linux 6.6: the jail and this thread hand the CPU to each other on each notification.
+  notifSyncWakeUp(m.fd);
+  listeners.push({ fd: m.fd, pid: m.pid, ppid, stats: new Stats(), logged: 0, unlogged: 0, hup: false });
 }
 
 function drop(l: Listener): void {
@@ -503,6 +509,7 @@ function loop(): void {
   }
 }
 
+for (const m of init.adopt ?? []) adopt(m);
 try {
   loop();
 } catch (e) {

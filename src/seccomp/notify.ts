@@ -10,7 +10,7 @@
  * second, notifying filter would never see the calls the policy refuses.
  */
 import { action, type Action } from './actions.js';
-import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF } from './bpf.js';
+import { BPF_K, BPF_RET, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF } from './bpf.js';
 import type { Model, Rule } from './model.js';
 
 const NOTIFIED = new Set([SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP, SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF]);
@@ -44,4 +44,22 @@ export function notifyModel(base: Model | undefined, traced: readonly number[], 
     x32Action: map(base.x32Action),
     archAction: map(base.archAction ?? SECCOMP_RET_KILL_THREAD),
   };
+}
+
+/**
+ * The notify filter of a compiled policy, without compiling it again: the same
+ * program with every `ret` whose answer notifies turned into USER_NOTIF, which
+ * is what notifyModel(model, []) compiles to (the jumps are unchanged). A
+ * program with another form of `ret` (none of tsjail's compiler) gets undefined.
+ */
+export function notifyProgram(program: Uint8Array): Uint8Array | undefined {
+  const out = new Uint8Array(program);
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let at = 0; at + 8 <= out.length; at += 8) {
+    const code = v.getUint16(at, true);
+    if ((code & 0x07) !== BPF_RET) continue;
+    if (code !== (BPF_RET | BPF_K)) return undefined;
+    if (notifies(v.getUint32(at + 4, true))) v.setUint32(at + 4, SECCOMP_RET_USER_NOTIF, true);
+  }
+  return out;
 }

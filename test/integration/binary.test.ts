@@ -102,6 +102,13 @@ describe.skipIf(!!skip)('the single binary', () => {
     expect(statSync(join(dir, 'f.bpf')).size % 8).toBe(0);
   });
 
+  it('names a seccomp violation: the notification worker runs from inside the binary', () => {
+    const r = run(bin, ['-Mo', '--chroot', '/', '-q', '--seccomp_string', 'ERRNO(1) { newuname } DEFAULT ALLOW', '--', '/bin/uname']);
+    expect(r.stderr).toMatch(/seccomp violation: newuname\(0x[0-9a-f]+\) on x86_64, ip 0x[0-9a-f]+, ERRNO\(1\): failed with EPERM/);
+    expect(r.stderr).not.toMatch(/notification worker/);
+    expect(r.status).toBe(1);
+  });
+
   it.skipIf(!!missingBinary('/usr/bin/dpkg-deb'))('make deb packs the binary; the extracted one runs', () => {
     const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string;
     execFileSync('make', ['-s', 'deb'], { cwd: root, stdio: 'pipe' });
