@@ -2,7 +2,7 @@
 // npm install / npm run build: the config schema's TypeScript (from proto/config.proto),
 // TypeScript, and the native plan runner.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,6 +35,10 @@ try {
     logLevel: 'warning',
   });
   writeFileSync(join(bundleDir, 'package.json'), '{ "type": "commonjs" }\n');
+  // Pure ASCII (esbuild leaves a few other characters in comments and template text): V8 then
+  // holds the source as a one-byte string, with no UTF-8 decoding of the whole file (~6 ms).
+  const bundled = join(bundleDir, 'tsjail.js');
+  writeFileSync(bundled, readFileSync(bundled, 'utf8').replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
   rmSync(binDir, { recursive: true, force: true });
   renameSync(bundleDir, binDir);
   // The seccomp notification worker starts with the first jail of a run that has a filter: one
