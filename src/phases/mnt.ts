@@ -97,15 +97,23 @@ const openPath = (path: string, save: number, o: OpOptions = {}) =>
 const close = (s: number, o: OpOptions = {}) => op('close', 'mnt', [slot(s, 'fd')], { ...o, cond: s });
 
 /** struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd } on the mount behind a saved fd. */
+/** `set:MOUNT_ATTR_…` by value: a few values, each rendered once (the label is built for every mount). */
+const attrTexts = new Map<bigint, string>();
+function attrText(set: bigint): string {
+  let t = attrTexts.get(set);
+  if (t === undefined) attrTexts.set(set, (t = `set:${flagsToStr(set, MOUNT_ATTR)}`));
+  return t;
+}
+
 function setattrFd(s: number, set: bigint, recursive: boolean, label: string, o: OpOptions = {}): ChildOp {
   const attr = new Struct(32).u64(0, set).done();
-  const what = `set:${flagsToStr(set, MOUNT_ATTR)}`;
+  const what = attrText(set);
   const flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
   return op('mount_setattr', 'mnt', [slot(s, 'fd'), str(''), int(flags, OPEN_TREE_FLAGS), bytes(attr, what), int(32)], {
     ...o,
     cond: s,
     hints: HINTS.attr,
-    text: `mount_setattr(${what}${recursive ? ', AT_RECURSIVE' : ''}) for ${label}`,
+    text: () => `mount_setattr(${what}${recursive ? ', AT_RECURSIVE' : ''}) for ${label}`,
   });
 }
 
@@ -176,9 +184,9 @@ function sourceByPath(L: Layout, m: PreparedMount, t: number, label: string, sof
       ...soft,
       save: t,
       hints,
-      text: `openat2(${q(m.src)}, O_PATH, ${resolve}) for ${label}`,
+      text: () => `openat2(${q(m.src)}, O_PATH, ${resolve}) for ${label}`,
     }),
-    op('open_tree', 'mnt', [slot(t, 'fd'), str(''), int(flags, OPEN_TREE_FLAGS)], { cond: t, save: L.treeFd, text: `open_tree(fd(${q(m.src)}), ${flagsToStr(flags, OPEN_TREE_FLAGS)}) for ${label}` }),
+    op('open_tree', 'mnt', [slot(t, 'fd'), str(''), int(flags, OPEN_TREE_FLAGS)], { cond: t, save: L.treeFd, text: () => `open_tree(fd(${q(m.src)}), ${flagsToStr(flags, OPEN_TREE_FLAGS)}) for ${label}` }),
     op('dup3', 'mnt', [tree, slot(t, 'fd'), int(O.O_CLOEXEC, O_FLAGS)], { cond: t }),
     op('close', 'mnt', [tree], { cond: t }),
   ];
@@ -195,8 +203,8 @@ function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: numb
       const pinned = p.pins?.fds[n];
       const ops = pinned === undefined ? sourceByPath(L, m, t, label, soft) : [
         // tsjail's clone of the source it opened at start (see phases/pins.ts), at a fixed descriptor.
-        op('fcntl', 'mnt', [int(pinned), int(F_DUPFD_CLOEXEC), int(0)], { save: t, text: `fcntl(<clone of pinned ${q(m.src)}>, F_DUPFD_CLOEXEC) for ${label}` }),
-        op('close', 'mnt', [int(pinned)], { text: `close(<clone of pinned ${q(m.src)}>)` }),
+        op('fcntl', 'mnt', [int(pinned), int(F_DUPFD_CLOEXEC), int(0)], { save: t, text: () => `fcntl(<clone of pinned ${q(m.src)}>, F_DUPFD_CLOEXEC) for ${label}` }),
+        op('close', 'mnt', [int(pinned)], { text: () => `close(<clone of pinned ${q(m.src)}>)` }),
       ];
       // Before attaching: a read-only bind is never writable in the jail's tree, not even for mkdir.
       const set = attrsOf(m, m.readonly);
@@ -207,7 +215,7 @@ function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: numb
       const file = `${L.files}/content.${n}`;
       const ops = [
         op('openat', 'mnt', [int(AT_FDCWD), str(file), int(O.O_CREAT | O.O_EXCL | O.O_WRONLY | O.O_CLOEXEC, O_FLAGS), int(0o644)], { save: t }),
-        op('write', 'mnt', [slot(t, 'fd'), bytes(m.content!, `<${m.content!.length} bytes>`), int(m.content!.length)], { expect: BigInt(m.content!.length), text: `write(<src_content>) for ${label}` }),
+        op('write', 'mnt', [slot(t, 'fd'), bytes(m.content!, `<${m.content!.length} bytes>`), int(m.content!.length)], { expect: BigInt(m.content!.length), text: () => `write(<src_content>) for ${label}` }),
         op('close', 'mnt', [slot(t, 'fd')]),
         op('open_tree', 'mnt', [int(AT_FDCWD), str(file), int(OPEN_TREE_CLONE, OPEN_TREE_FLAGS)], { save: t }),
       ];
@@ -231,23 +239,24 @@ function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: numb
       const c = { cond: t };
       const ops: ChildOp[] = [
         mkdir(stage, 0o755),
-        mount('tmpfs', stage, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV | MS.MS_NOEXEC, 'mode=0755,size=65536', { ...soft, save: t, text: `mount('tmpfs' -> ${q(m.dst)})` }),
+        mount('tmpfs', stage, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV | MS.MS_NOEXEC, 'mode=0755,size=65536', { ...soft, save: t, text: () => `mount('tmpfs' -> ${q(m.dst)})` }),
       ];
       for (const name of DEV_NODES) {
         ops.push(op('mknodat', 'mnt', [int(AT_FDCWD), str(`${stage}/${name}`), int(S_IFREG | 0o666), int(0)], c));
         // A host without one of the nodes still gets the others.
-        ops.push(mount(join(L.host, `/dev/${name}`), `${stage}/${name}`, null, MS.MS_BIND, null, { ...c, soft: true, text: `mount('/dev/${name}' -> ${q(join(m.dst, name))}, MS_BIND)` }));
+        ops.push(mount(join(L.host, `/dev/${name}`), `${stage}/${name}`, null, MS.MS_BIND, null, { ...c, soft: true, text: () => `mount('/dev/${name}' -> ${q(join(m.dst, name))}, MS_BIND)` }));
       }
       ops.push(mkdir(`${stage}/shm`, 0o1777, c));
-      ops.push(mount('tmpfs', `${stage}/shm`, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, 'mode=1777', { ...c, text: `mount('tmpfs' -> ${q(join(m.dst, 'shm'))})` }));
+      ops.push(mount('tmpfs', `${stage}/shm`, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, 'mode=1777', { ...c, text: () => `mount('tmpfs' -> ${q(join(m.dst, 'shm'))})` }));
       // A private devpts instance where the kernel allows it, like bubblewrap.
       ops.push(mkdir(`${stage}/pts`, 0o755, c));
-      ops.push(mount('devpts', `${stage}/pts`, 'devpts', MS.MS_NOSUID | MS.MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=620', { ...c, soft: true, text: `mount('devpts' -> ${q(join(m.dst, 'pts'))})` }));
+      ops.push(mount('devpts', `${stage}/pts`, 'devpts', MS.MS_NOSUID | MS.MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=620', { ...c, soft: true, text: () => `mount('devpts' -> ${q(join(m.dst, 'pts'))})` }));
       for (const [target, name] of DEV_LINKS) ops.push(op('symlinkat', 'mnt', [str(target), int(AT_FDCWD), str(`${stage}/${name}`)], c));
-      if (m.console) {
+      const consolePath = m.console;
+      if (consolePath) {
         // tsjail's terminal as the console, like bubblewrap's --dev; a jail without it still runs.
         ops.push(op('mknodat', 'mnt', [int(AT_FDCWD), str(`${stage}/console`), int(S_IFREG | 0o600), int(0)], c));
-        ops.push(mount(join(L.host, m.console), `${stage}/console`, null, MS.MS_BIND, null, { ...c, soft: true, text: `mount(${q(m.console)} -> ${q(join(m.dst, 'console'))}, MS_BIND)` }));
+        ops.push(mount(join(L.host, consolePath), `${stage}/console`, null, MS.MS_BIND, null, { ...c, soft: true, text: () => `mount(${q(consolePath)} -> ${q(join(m.dst, 'console'))}, MS_BIND)` }));
       }
       return [...ops, stageDone(stage, t)];
     }
@@ -268,7 +277,7 @@ function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: numb
       const data = `lowerdir=${esc(join(L.host, m.src))},upperdir=${dir}/upper,workdir=${dir}/work${userns ? ',userxattr' : ''}`;
       return [
         mkdir(dir, 0o700),
-        mount('tmpfs', dir, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, 'mode=0755', { text: `mount('tmpfs' -> <overlay upper of ${q(m.dst)}>)` }),
+        mount('tmpfs', dir, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, 'mode=0755', { text: () => `mount('tmpfs' -> <overlay upper of ${q(m.dst)}>)` }),
         ...['upper', 'work', 'mnt'].map((d) => mkdir(`${dir}/${d}`, 0o755)),
         mount('overlay', `${dir}/mnt`, 'overlay', 0n, data, { ...soft, save: t, hints: { ...HINTS.source, ...(soft.soft ? SKIPPED : {}) }, text: label }),
         stageDone(`${dir}/mnt`, t),
@@ -295,7 +304,7 @@ function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: s
   const parts = m.dst.split('/').filter(Boolean);
   const ops: ChildOp[] = [chroot(L.newRoot, c), chdir('/', c)];
   const hints = HINTS.target;
-  parts.slice(0, -1).forEach((_, i) => ops.push(mkdir(join('/', parts.slice(0, i + 1).join('/')), 0o755, { ...s, hints, text: `mkdirat(${q(join('/', parts.slice(0, i + 1).join('/')))}) for ${label}` })));
+  parts.slice(0, -1).forEach((_, i) => ops.push(mkdir(join('/', parts.slice(0, i + 1).join('/')), 0o755, { ...s, hints, text: () => `mkdirat(${q(join('/', parts.slice(0, i + 1).join('/')))}) for ${label}` })));
   if (m.kind === 'symlink') {
     ops.push(op('symlinkat', 'mnt', [str(m.src), int(AT_FDCWD), str(m.dst)], { ...s, hints, text: label }));
   } else if (m.kind === 'dir') {
@@ -309,14 +318,14 @@ function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: s
     if (parts.length) {
       ops.push(
         m.isDir
-          ? mkdir(m.dst, 0o755, { ...s, hints, text: `mkdirat(${q(m.dst)}) for ${label}` })
-          : op('mknodat', 'mnt', [int(AT_FDCWD), str(m.dst), int(S_IFREG | 0o644), int(0)], { ...s, okErrno: ['EEXIST'], hints, text: `mknodat(${q(m.dst)}, S_IFREG) for ${label}` }),
+          ? mkdir(m.dst, 0o755, { ...s, hints, text: () => `mkdirat(${q(m.dst)}) for ${label}` })
+          : op('mknodat', 'mnt', [int(AT_FDCWD), str(m.dst), int(S_IFREG | 0o644), int(0)], { ...s, okErrno: ['EEXIST'], hints, text: () => `mknodat(${q(m.dst)}, S_IFREG) for ${label}` }),
       );
     }
     ops.push(
       op('move_mount', 'mnt', [slot(t!, 'fd'), str(''), int(AT_FDCWD), str(m.dst), int(MOVE_ATTACH, MOVE_MOUNT_FLAGS)], {
         ...s,
-        text: `move_mount(-> ${q(m.dst)}) for ${label}`,
+        text: () => `move_mount(-> ${q(m.dst)}) for ${label}`,
       }),
     );
     // The jail sees the directory beneath (the chroot's own /tmp), never tsjail's work files. A
@@ -324,7 +333,7 @@ function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: s
     // was cloned in tsjail's own namespace, which has no work tmpfs: then there is no copy (EINVAL).
     if (workCopy) {
       ops.push(op('fchdir', 'mnt', [slot(L.workFd, 'fd(work root)')], c), chroot('.', c), chroot(L.newRoot, c), chdir('/', c));
-      ops.push(op('umount2', 'mnt', [str(workCopy), int(MNT_DETACH)], { ...c, okErrno: ['EINVAL'], text: `umount2(${q(workCopy)}, MNT_DETACH): the work tmpfs copied with ${label}` }));
+      ops.push(op('umount2', 'mnt', [str(workCopy), int(MNT_DETACH)], { ...c, okErrno: ['EINVAL'], text: () => `umount2(${q(workCopy)}, MNT_DETACH): the work tmpfs copied with ${label}` }));
     }
   }
   // Back to the work root; the next chroot into the new root also sees a mount made on '/'.
@@ -348,7 +357,7 @@ export function planMounts(p: Prepared, ctx: PlanContext): ChildOp[] {
   const ops: ChildOp[] = [
     // Private first: nothing we mount may propagate back to the host.
     mount(null, '/', null, MS.MS_REC | MS.MS_PRIVATE, null, { text: "mount('/', MS_REC|MS_PRIVATE)" }),
-    mount('tmpfs', p.workBase, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, 'mode=0700', { text: `mount('tmpfs' -> ${q(p.workBase)}) (work dir)` }),
+    mount('tmpfs', p.workBase, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, 'mode=0700', { text: () => `mount('tmpfs' -> ${q(p.workBase)}) (work dir)` }),
     chdir(p.workBase),
     mkdir('oldroot', 0o700),
     mkdir('newroot', 0o755),

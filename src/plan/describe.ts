@@ -35,7 +35,7 @@ function argText(a: Arg): string {
 }
 
 export function describeOp(op: ChildOp): string {
-  if (op.text) return op.text;
+  if (op.text) return typeof op.text === 'function' ? op.text() : op.text;
   const a = op.args;
   switch (op.kind) {
     case 'mount': {

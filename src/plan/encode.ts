@@ -44,26 +44,39 @@ export function checkSegments(ops: readonly ChildOp[]): void {
   }
 }
 
+/**
+ * The data area, written into one growing zeroed buffer (padding included): a
+ * plan of a few hundred mounts has thousands of strings, and a buffer each
+ * (then one copy to join them) was most of the encoding's time.
+ */
 class Data {
-  chunks: Buffer[] = [];
+  private buf = Buffer.alloc(4096);
   size = 0;
   relocs: number[] = []; // offsets within the data area
   /** Data arguments already placed: one Arg object is one place (a 'load' reads what a call wrote there). */
   private readonly placed = new Map<Arg, number>();
   constructor(readonly base: number) {}
-  private add(b: Buffer): number {
+  /** Room for n bytes at the end (zeroed), 8-aligned after: its offset within the data area. */
+  private room(n: number): number {
     const at = this.size;
-    this.chunks.push(b);
-    this.size += b.length;
-    const pad = (8 - (this.size % 8)) % 8;
-    if (pad) {
-      this.chunks.push(Buffer.alloc(pad));
-      this.size += pad;
+    const end = at + n + ((8 - (n % 8)) % 8);
+    if (end > this.buf.length) {
+      const grown = Buffer.alloc(Math.max(end, 2 * this.buf.length));
+      this.buf.copy(grown, 0, 0, at);
+      this.buf = grown;
     }
-    return this.base + at;
+    this.size = end;
+    return at;
   }
   cstr(s: string): number {
-    return this.add(Buffer.from(s + '\0', 'utf8'));
+    const n = Buffer.byteLength(s, 'utf8');
+    const at = this.room(n + 1);
+    this.buf.write(s, at, n, 'utf8');
+    return this.base + at;
+  }
+  /** The bytes written so far. */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.size);
   }
   /** Returns the blob offset of the argument's data. */
   arg(a: Arg): number {
@@ -74,30 +87,30 @@ class Data {
     return placed;
   }
 
+  /** A pointer to blob offset `to`, stored at data offset `at` and listed for relocation. */
+  private pointer(at: number, to: number): void {
+    this.buf.writeUInt32LE(to, at);
+    this.buf.writeUInt32LE(0, at + 4);
+    this.relocs.push(at);
+  }
+
   private place(a: Arg): number {
     switch (a.t) {
       case 'str':
         return this.cstr(a.v);
       case 'buf':
-        return this.add(Buffer.alloc(Math.max(a.size, 1)));
+        return this.base + this.room(Math.max(a.size, 1));
       case 'bytes': {
-        const b = Buffer.from(a.v);
-        const at = this.add(b);
-        for (const p of a.ptrs ?? []) {
-          b.writeBigUInt64LE(BigInt(this.arg(p.to)), p.at);
-          this.relocs.push(at - this.base + p.at);
-        }
-        return at;
+        const at = this.room(a.v.length);
+        this.buf.set(a.v, at);
+        for (const p of a.ptrs ?? []) this.pointer(at + p.at, this.arg(p.to));
+        return this.base + at;
       }
       case 'strv': {
         const offs = a.v.map((s) => this.cstr(s));
-        const arr = Buffer.alloc(8 * (offs.length + 1));
-        const at = this.add(arr);
-        offs.forEach((o, i) => {
-          arr.writeBigUInt64LE(BigInt(o), 8 * i);
-          this.relocs.push(at - this.base + 8 * i);
-        });
-        return at;
+        const at = this.room(8 * (offs.length + 1));
+        offs.forEach((o, i) => this.pointer(at + 8 * i, o));
+        return this.base + at;
       }
       case 'int':
       case 'null':
@@ -124,6 +137,7 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
   const dataBase = opsOff + ops.length * OP.size;
   const data = new Data(dataBase);
   const records = Buffer.alloc(ops.length * OP.size);
+  const view = new DataView(records.buffer, records.byteOffset, records.length);
   const slot = (s: number, what: string) => {
     if (!Number.isInteger(s) || s < 0 || s >= WIRE.MAX_SLOTS) throw new Error(`encode: ${what} slot ${s} out of range 0..${WIRE.MAX_SLOTS - 1}`);
     return s;
@@ -135,30 +149,28 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
     if (o.args.length > WIRE.ARGS) throw new Error(`encode: ${o.kind} has ${o.args.length} arguments, at most ${WIRE.ARGS}`);
     const argAt: number[] = [];
     o.args.forEach((a, k) => {
-      let v: bigint;
+      const at = r + F.args!.offset + 8 * k;
+      // Offsets and slots are small non-negative numbers: two 32-bit words, no BigInt.
+      let n: number;
       switch (a.t) {
         case 'int':
-          v = a.v;
-          break;
+          view.setBigInt64(at, BigInt.asIntN(64, a.v), true);
+          return;
         case 'null':
-          v = 0n;
-          break;
+          return;
         case 'slot':
           flags |= 1 << (WIRE.ARG_SLOT_SHIFT + k);
-          v = BigInt(slot(a.slot, 'argument'));
+          n = slot(a.slot, 'argument');
           break;
         case 'load':
           flags |= 1 << (WIRE.ARG_LOAD_SHIFT + k);
-          v = BigInt(data.arg(a.from) + a.offset);
+          n = data.arg(a.from) + a.offset;
           break;
-        default: {
-          const at = data.arg(a);
-          argAt[k] = at;
+        default:
+          n = argAt[k] = data.arg(a);
           flags |= 1 << (WIRE.ARG_PTR_SHIFT + k);
-          v = BigInt(at);
-        }
       }
-      records.writeBigInt64LE(BigInt.asIntN(64, v), r + F.args!.offset + 8 * k);
+      view.setUint32(at, n, true);
     });
     if (o.save !== undefined) {
       flags |= WIRE.F_SAVE;
@@ -197,5 +209,5 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
   const hdr = Buffer.alloc(PLAN_HDR.size);
   const head: Record<string, number> = { magic: WIRE.PLAN_MAGIC, abi: WIRE.ABI_VERSION, size, n_ops: ops.length, ops_off: opsOff, n_relocs: data.relocs.length, relocs_off: relocsOff, desc_off: descOff };
   for (const f of PLAN_HDR.order) hdr.writeUInt32LE(head[f.name]!, f.offset);
-  return Buffer.concat([hdr, records, ...data.chunks, relocs], size);
+  return Buffer.concat([hdr, records, data.bytes(), relocs], size);
 }

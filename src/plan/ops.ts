@@ -46,8 +46,8 @@ export interface ChildOp {
   readonly quiet?: boolean;
   /** Success only when the call returns exactly this. */
   readonly expect?: bigint;
-  /** Overrides the generic rendering for logs and errors. */
-  readonly text?: string;
+  /** Overrides the generic rendering for logs and errors; a function is called only when the op is described (a failure, -Me). */
+  readonly text?: string | (() => string);
   /** Advice shown with a failure, by errno name. */
   readonly hints?: Readonly<Record<string, string>>;
 }

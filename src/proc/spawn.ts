@@ -147,15 +147,14 @@ function planTemplate(p: Prepared, anchors: Anchors | undefined, stdio: Stdio): 
   const plan = encodePlan(ops);
   // Descriptors are only ever integer arguments: look in the op records' argument words, never in
   // data (a src_content file could hold any bytes).
-  const at = FD_ROLES.map((_, i) => {
-    const offs: number[] = [];
-    ops.forEach((o, k) =>
-      o.args.forEach((a, j) => {
-        if (a.t === 'int' && a.v === standIn(i)) offs.push(opArgOffset(k, j));
-      }),
-    );
-    return offs;
-  });
+  const at: number[][] = FD_ROLES.map(() => []);
+  const first = standIn(0);
+  const last = standIn(FD_ROLES.length - 1);
+  ops.forEach((o, k) =>
+    o.args.forEach((a, j) => {
+      if (a.t === 'int' && a.v >= first && a.v <= last) at[Number(a.v - first)]!.push(opArgOffset(k, j));
+    }),
+  );
   const t: Template = { anchors, stdio, ops, plan, at };
   list.push(t);
   if (log.enabled('DEBUG')) log.debug(`Child plan: ${ops.length} ops, ${plan.length} bytes`);
@@ -192,7 +191,7 @@ export function launchJail(p: Prepared, opts: LaunchOptions = {}): Launched {
     const t = planTemplate(p, opts.anchors, stdio);
     ops = t.ops;
     // tsj_spawn copies the blob before clone: patching the shared template in place is safe.
-    [syncR, syncW, errW, opts.connFd ?? -1, handChild, ...(opts.stdioFds ?? [-1, -1, -1])].forEach((v, i) => t.at[i]!.forEach((o) => t.plan.writeBigInt64LE(BigInt(v), o)));
+    [syncR, syncW, errW, opts.connFd ?? -1, handChild, ...(opts.stdioFds ?? [-1, -1, -1])].forEach((v, i) => t.at[i]!.forEach((o) => (t.plan.writeInt32LE(v, o), t.plan.writeInt32LE(v < 0 ? -1 : 0, o + 4))));
     opts.parent?.beforeClone?.();
     try {
       // Fresh clones of the pinned bind sources, at the descriptors the plan names (phases/pins.ts).
