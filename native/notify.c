@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,4 +178,91 @@ int tsj_epoll_ready(int epfd, int32_t *out, int max)
 		out[2 * i + 1] = (int32_t)ev[i].events;
 	}
 	return n;
+}
+
+/*
+ * The worker's wait, with the traced calls that need nothing of JavaScript
+ * answered here: poll() over fds (the notify socket and wake pipe first, then
+ * the listeners from index `first`). For a listener with a notification, the
+ * call's number indexes `table` (512 entries for AUDIT_ARCH_X86_64): 0 hands
+ * the notification to JavaScript; k > 0 means the call's only memory argument
+ * is a path in argument k-1. Such a call, when the path reads whole and
+ * absolute, is observed here: both lstat()s (tsj_path_types), then the id
+ * checked still valid and CONTINUE (tsj_notif_continue), exactly what the
+ * worker does, and a record appended to out for the worker's report. Nothing
+ * read decides anything: the call continues whatever its path.
+ *
+ * Records, 8-aligned: u8 kind (1: observed and continued, 2: handed over,
+ * not answered), u8 pad, u16 listener index, u16 path length, u16 pad, the
+ * struct seccomp_notif (80 bytes), u32 modes[2] (kind 1), the path (kind 1).
+ * Returns the bytes used, when something else is ready (its revents left for
+ * the caller; those of the listeners served here cleared), after a kind-2
+ * record, when out is nearly full, or after 1 ms without a notification once
+ * something was recorded. -errno when poll fails and nothing was recorded.
+ */
+#define SERVE_TABLE 512
+#define SERVE_HDR 8
+#define NOTIF_SIZE 80
+#define AUDIT_ARCH_X86_64_ 0xc000003eu
+
+static int read_path(int pid, uint64_t addr, char *buf, int max)
+{
+	int have = 0;
+	while (have < max) {
+		int room = 4096 - (int)((addr + have) & 4095);
+		if (room > max - have)
+			room = max - have;
+		long n = tsj_vm_read(pid, addr + have, buf + have, room);
+		if (n <= 0)
+			return -1;
+		char *nul = memchr(buf + have, 0, n);
+		if (nul)
+			return (int)(nul - buf);
+		have += n;
+	}
+	return -1;
+}
+
+int tsj_notify_serve(struct pollfd *fds, int nfds, int first, const uint8_t *table, uint8_t *out, int cap, int timeout)
+{
+	int used = 0;
+	for (;;) {
+		int r = poll(fds, nfds, used ? 1 : timeout);
+		if (r < 0)
+			return used ? used : -errno;
+		if (r == 0)
+			return used;
+		for (int i = 0; i < nfds; i++)
+			if ((i < first && fds[i].revents) || (fds[i].revents & ~POLLIN))
+				return used;
+		for (int i = first; i < nfds; i++) {
+			if (!(fds[i].revents & POLLIN))
+				continue;
+			if (cap - used < SERVE_HDR + NOTIF_SIZE + 8 + 4096 + 8)
+				return used;
+			fds[i].revents = 0;
+			uint8_t *rec = out + used;
+			struct seccomp_notif *n = (struct seccomp_notif *)(rec + SERVE_HDR);
+			memset(n, 0, sizeof *n);
+			if (ioctl(fds[i].fd, SECCOMP_IOCTL_NOTIF_RECV, n) < 0)
+				continue; /* gone before it was read */
+			memset(rec, 0, SERVE_HDR);
+			rec[0] = 2;
+			memcpy(rec + 2, &(uint16_t){(uint16_t)(i - first)}, 2);
+			uint8_t k = n->data.arch == AUDIT_ARCH_X86_64_ && n->data.nr >= 0 && n->data.nr < SERVE_TABLE ? table[n->data.nr] : 0;
+			char *path = (char *)(rec + SERVE_HDR + NOTIF_SIZE + 8);
+			int len = k && k <= 6 ? read_path((int)n->pid, n->data.args[k - 1], path, 4096) : -1;
+			if (len <= 0 || path[0] != '/') {
+				used += SERVE_HDR + NOTIF_SIZE;
+				return used;
+			}
+			uint32_t *modes = (uint32_t *)(rec + SERVE_HDR + NOTIF_SIZE);
+			tsj_path_types((int)n->pid, path, modes);
+			if (tsj_notif_continue(fds[i].fd, n->id) < 0)
+				continue; /* gone: nothing to record */
+			rec[0] = 1;
+			memcpy(rec + 4, &(uint16_t){(uint16_t)len}, 2);
+			used += (SERVE_HDR + NOTIF_SIZE + 8 + len + 7) & ~7;
+		}
+	}
 }

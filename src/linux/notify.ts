@@ -59,7 +59,8 @@ type Name =
   | 'watchStart'
   | 'epollCreate'
   | 'epollCtl'
-  | 'epollReady';
+  | 'epollReady'
+  | 'notifyServe';
 
 /** Each call's library and prototype: declared to koffi on first use (a plain policy's supervisor needs a handful). */
 const PROTOS: Readonly<Record<Name, readonly ['c' | 'native', string]>> = {
@@ -83,6 +84,7 @@ const PROTOS: Readonly<Record<Name, readonly ['c' | 'native', string]>> = {
   epollCreate: ['c', 'int epoll_create1(int flags)'],
   epollCtl: ['native', 'int tsj_epoll_ctl(int epfd, int del, int fd)'],
   epollReady: ['native', 'int tsj_epoll_ready(int epfd, void *out, int max)'],
+  notifyServe: ['native', 'int tsj_notify_serve(void *fds, int nfds, int first, void *table, void *out, int cap, int timeout)'],
 };
 
 const fns = new Map<Name, Fn>();
@@ -175,6 +177,14 @@ export function recvListener(sock: number): { fd: number; pid: number } | null |
 /** SECCOMP_IOCTL_NOTIF_ID_VALID, then SEND with SECCOMP_USER_NOTIF_FLAG_CONTINUE: 0, or -errno (-ENOENT: the call is gone, not answered). */
 export function notifContinue(fd: number, id: bigint): number {
   return Number(fn('notifContinue')(fd, id));
+}
+
+/**
+ * poll(2) over fds with the traced calls that need no JavaScript observed and continued natively
+ * (native/notify.c, tsj_notify_serve): the bytes of records written to out, or -errno.
+ */
+export function notifyServe(fds: Buffer, n: number, first: number, table: Uint8Array, out: Buffer, timeoutMs: number): number {
+  return Number(fn('notifyServe')(fds, n, first, table, out, out.length, timeoutMs));
 }
 
 /** An epoll instance, close-on-exec: its descriptor or -errno. */
