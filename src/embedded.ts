@@ -12,6 +12,8 @@ export interface Embedded {
   asset(name: AssetName): Uint8Array;
   /** The notification worker's bundled code (src/notify/worker.ts), run with new Worker(…, { eval: true }). */
   workerSource?(): string;
+  /** Offsets where each line of the bundle starts (the logger's caller line, without V8's scan). */
+  lineStarts?(): Int32Array;
 }
 
 export const embedded: Embedded | undefined = undefined;

@@ -4,8 +4,8 @@
  * keywords into numbers, the environment and argv, mount entries with their
  * flags split from their data. Seccomp and Landlock preparation plug in here.
  */
+import { isTty } from './linux/tty.js';
 import { fstatSync, lstatSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
-import { isatty } from 'node:tty';
 import { MAX_INPUT_BYTES } from './input-file.js';
 import { formatNodeError } from './linux/errno.js';
 import { capValue, CLONE_FLAGS, flagsToStr, MS, MS_FLAGS, PERSONA, RLIMITS, RLIM64_INFINITY } from './linux/consts.js';
@@ -363,7 +363,7 @@ function readContentFd(fd: number, dst: string): Uint8Array {
 /** tsjail's terminal (stdin, else stdout) for a minimal /dev's console, as bubblewrap's --dev does. */
 function consoleOf(): { console?: string } {
   for (const fd of [0, 1]) {
-    if (!isatty(fd)) continue;
+    if (!isTty(fd)) continue;
     try {
       const path = readlinkSync(`/proc/self/fd/${fd}`);
       if (path.startsWith('/dev/')) return { console: path };

@@ -1,14 +1,17 @@
 /**
- * Logging through pino, rendered in nsjail's text format by default:
+ * Logging in nsjail's text format by default:
  *   [I][2026-11-23T06:35:02+0000] message
  *   [W][2026-11-23T06:35:02+0000][1234] caller():42 message
- * or one JSON object per line with --log_format json. Logs go to their own
+ * or, through pino, one JSON object per line with --log_format json. The text
+ * format is written directly: pino would only hand the same entry back to
+ * our renderer, and loading it is a cost of every start-up that logs a line. Logs go to their own
  * fd (stderr by default, --log_fd, or --log FILE); the jail's fds are its own.
  */
 import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isatty } from 'node:tty';
+import { embedded } from '../embedded.js';
 import { formatNodeError } from '../linux/errno.js';
+import { isTty } from '../linux/tty.js';
 import type { LogLevel } from '../spec.js';
 
 const LEVELS = { DEBUG: 20, INFO: 30, WARNING: 40, ERROR: 50, FATAL: 60 } as const;
@@ -38,9 +41,41 @@ export function logTime(d = new Date()): string {
 
 /** The calling function and line, as nsjail's `func():line`: the frame above caller(), emit() and the level method. */
 function caller(): string {
+  const fast = embedded?.lineStarts && callerFromPosition(embedded.lineStarts);
+  if (fast) return fast;
   const f = (new Error().stack ?? '').split('\n')[4]?.trim() ?? '';
   const m = /^at (?:async )?(?:([\w$.<>]+) \()?.*?([\w-]+)\.js:(\d+):\d+\)?$/.exec(f);
   return m ? `${(m[1] ?? 'tsjail').split('.').pop()}():${m[3]}` : 'tsjail():0';
+}
+
+let lineStarts: Int32Array | undefined;
+
+/**
+ * The single binary: the caller's name from a structured stack and its line from the bundle's
+ * line table (getPosition() needs no line ends; getLineNumber() would have V8 scan 1.2 MB).
+ */
+function callerFromPosition(starts: () => Int32Array): string | undefined {
+  const prepare = Error.prepareStackTrace;
+  let frames: NodeJS.CallSite[] | undefined;
+  try {
+    Error.prepareStackTrace = (_e, cs) => cs;
+    frames = new Error().stack as unknown as NodeJS.CallSite[];
+  } finally {
+    Error.prepareStackTrace = prepare;
+  }
+  // [0] this function, [1] caller(), [2] emit(), [3] the level method, [4] its caller.
+  const f = frames?.[4];
+  if (!f || f.getFileName() !== 'tsjail.js') return undefined;
+  const pos = (f as NodeJS.CallSite & { getPosition(): number }).getPosition();
+  const t = (lineStarts ??= starts());
+  let lo = 0;
+  let hi = t.length;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (t[mid]! <= pos) lo = mid;
+    else hi = mid;
+  }
+  return `${(f.getFunctionName() ?? 'tsjail').split('.').pop()}():${lo + 1}`;
 }
 
 interface PinoLike {
@@ -75,7 +110,7 @@ class Logger {
     if (this.ownFd !== undefined) closeSync(this.ownFd);
     this.ownFd = ownFd;
     this.settings = next;
-    this.color = this.settings.format === 'text' && !process.env.NO_COLOR && isatty(this.settings.fd);
+    this.color = this.settings.format === 'text' && !process.env.NO_COLOR && isTty(this.settings.fd);
     this.pino = undefined;
   }
 
@@ -106,11 +141,7 @@ class Logger {
         /* a closed log fd must not take the supervisor down */
       }
     };
-    const text = (o: { level: number; msg: string; where?: string }) => {
-      const l = LETTER[o.level] ?? 'I';
-      const head = o.where ? `[${l}][${logTime()}][${process.pid}] ${o.where} ` : `[${l}][${logTime()}] `;
-      write(this.color ? `${COLOR[l]}${head}${o.msg}\x1b[0m\n` : `${head}${o.msg}\n`);
-    };
+    const text = (o: { level: number; msg: string; where?: string }) => this.text(o);
     const json = (o: Record<string, unknown>) => write(`${JSON.stringify({ ...o, time: new Date(o.time as number).toISOString(), pid: process.pid })}\n`);
     this.pino = pino({
       level: PINO_LEVEL[this.settings.level],
@@ -120,9 +151,21 @@ class Logger {
   }
 
 
+  /** One line in nsjail's text format. */
+  private text(o: { level: number; msg: string; where?: string }): void {
+    const l = LETTER[o.level] ?? 'I';
+    const head = o.where ? `[${l}][${logTime()}][${process.pid}] ${o.where} ` : `[${l}][${logTime()}] `;
+    try {
+      writeSync(this.settings.fd, this.color ? `${COLOR[l]}${head}${o.msg}\x1b[0m\n` : `${head}${o.msg}\n`);
+    } catch {
+      /* a closed log fd must not take the supervisor down */
+    }
+  }
+
   private emit(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
     if (!this.enabled(level)) return;
     const where = level === 'INFO' ? undefined : caller();
+    if (this.settings.format === 'text') return this.text({ level: LEVELS[level], msg, where });
     const fn = this.instance()[PINO_LEVEL[level]] as (o: object, m: string) => void;
     fn.call(this.instance(), { ...fields, ...(where ? { where } : {}) }, msg);
   }

@@ -102,6 +102,14 @@ describe.skipIf(!!skip)('the single binary', () => {
     expect(statSync(join(dir, 'f.bpf')).size % 8).toBe(0);
   });
 
+  it("names a log line's caller and its line in the bundle (from the binary's line table)", () => {
+    const r = run(bin, ['-Mo', '--chroot', '/', '--', '/bin/true']);
+    const m = /\] logParams\(\):(\d+) Process will be UID\/EUID=0/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    const lines = readFileSync(join(root, 'dist/sea/tsjail.js'), 'utf8').split('\n');
+    expect(lines[Number(m![1]) - 1]).toMatch(/log\.warn\(`Process will be/);
+  });
+
   it('names a seccomp violation: the notification worker runs from inside the binary', () => {
     const r = run(bin, ['-Mo', '--chroot', '/', '-q', '--seccomp_string', 'ERRNO(1) { newuname } DEFAULT ALLOW', '--', '/bin/uname']);
     expect(r.stderr).toMatch(/seccomp violation: newuname\(0x[0-9a-f]+\) on x86_64, ip 0x[0-9a-f]+, ERRNO\(1\): failed with EPERM/);

@@ -1,0 +1,17 @@
+/**
+ * isatty(3) without loading node:tty (and the stream modules behind it, a few
+ * milliseconds of every start-up) for descriptors that cannot be terminals:
+ * only a character device is asked.
+ */
+import { fstatSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+export function isTty(fd: number): boolean {
+  try {
+    if (!fstatSync(fd).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  const require = createRequire(import.meta.url);
+  return (require('node:tty') as typeof import('node:tty')).isatty(fd);
+}
