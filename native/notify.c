@@ -112,6 +112,10 @@ static void *watch_main(void *arg)
 {
 	struct watch w = *(struct watch *)arg;
 	free(arg);
+	/* Its own pipe's hang-up ends the wait too: tsjail closes its end to stop the thread, and
+	 * needs no descriptor of the set to stay open until the thread has seen it. */
+	struct epoll_event hup = {.events = EPOLLIN, .data.fd = w.in};
+	epoll_ctl(w.epfd, EPOLL_CTL_ADD, w.in, &hup);
 	for (;;) {
 		struct epoll_event ev;
 		int n = epoll_wait(w.epfd, &ev, 1, -1);

@@ -102,9 +102,6 @@ export class NotifySupervisor {
     };
     let r = epollCtl(epfd, this.sock);
     if (r < 0) fail(`epoll_ctl(EPOLL_CTL_ADD, ${this.sock} (notify socket))`, r);
-    // The wake pipe ends the watcher at dispose (it is the worker's only once the watcher is gone).
-    r = epollCtl(epfd, this.wake[0]);
-    if (r < 0) fail(`epoll_ctl(EPOLL_CTL_ADD, ${this.wake[0]} (wake pipe))`, r);
     const out = blockingPipe();
     if (typeof out === 'number') return fail('pipe2(O_CLOEXEC) for the seccomp watcher', out);
     const back = blockingPipe();
@@ -144,7 +141,8 @@ export class NotifySupervisor {
           // A listener the watcher cannot see is the worker's from now on.
           if (r < 0) notified = true;
         }
-      } else if (fd === this.wake[0]) {
+      } else if (!w.listeners.has(fd)) {
+        // The wake pipe, or the watcher's own pipe: nothing for the loop.
         continue;
       } else if (ev & EPOLLIN) {
         notified = true;
@@ -161,7 +159,7 @@ export class NotifySupervisor {
     } else writeFd(w.again, Buffer.from([1]), 1);
   }
 
-  /** Ends the watcher thread: it sees its pipe close (or the wake byte, when it waits in epoll_wait) and closes its ends. */
+  /** Ends the watcher thread: it sees its pipe close (in read, or as a hang-up in epoll_wait) and closes its ends. */
   private stopWatch(): Watch | undefined {
     const w = this.watching;
     if (!w) return undefined;
@@ -238,8 +236,6 @@ export class NotifySupervisor {
     this.disposed = true;
     const w = this.stopWatch();
     if (w) {
-      // A watcher waiting in epoll_wait wakes on this byte, finds its pipe closed and ends.
-      writeFd(this.wake[1], Buffer.from('w'), 1);
       for (const fd of w.listeners.keys()) closeFd(fd);
     }
     // The worker closes the listeners it holds; these are the main thread's.
