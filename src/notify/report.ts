@@ -58,22 +58,23 @@ export class Stats {
   /** Every call counted, by report name (learn's allow-list reads it). */
   readonly calls = new Map<string, number>();
 
-  add(r: TraceRecord): void {
+  /** Records r, made n times. */
+  add(r: TraceRecord, n = 1): void {
     const extra = modeExtraOf(r.args);
     for (const p of r.paths) {
       const k = key(p.path, p.jailType, p.mainType, p.mode, extra);
       let e = this.fs.get(k);
       if (!e) this.fs.set(k, (e = { path: p.path, jailType: p.jailType, mainType: p.mainType, mode: p.mode, modeExtra: extra, count: 0, syscalls: new Map() }));
-      e.count++;
-      addSyscall(e.syscalls, r.name, r.args, 1);
+      e.count += n;
+      addSyscall(e.syscalls, r.name, r.args, n);
     }
     if (r.net) {
-      const n = r.net;
-      const k = key(n.type, n.endpoint, n.port, n.socketPath?.path);
+      const net = r.net;
+      const k = key(net.type, net.endpoint, net.port, net.socketPath?.path);
       let e = this.net.get(k);
-      if (!e) this.net.set(k, (e = { ...n, count: 0, syscalls: new Map() }));
-      e.count++;
-      addSyscall(e.syscalls, r.name, r.args, 1);
+      if (!e) this.net.set(k, (e = { ...net, count: 0, syscalls: new Map() }));
+      e.count += n;
+      addSyscall(e.syscalls, r.name, r.args, n);
     }
   }
 

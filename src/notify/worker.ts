@@ -451,7 +451,7 @@ function consume(len: number, live: readonly Listener[]): void {
     const nr = served.readInt32LE(n + 16);
     const args = [0, 1, 2, 3, 4, 5].map((i) => served.readBigUInt64LE(n + 32 + 8 * i));
     const types: [FileType, FileType] = [modeType(served.readUInt32LE(at + MODES_AT)), modeType(served.readUInt32LE(at + MODES_AT + 4))];
-    l.stats.add(decodeTraced(TRACED_BY_NR.get(nr)!, args, seen(path, types)));
+    l.stats.add(decodeTraced(TRACED_BY_NR.get(nr)!, args, seen(path, types)), served.readUInt16LE(at + 6));
     at += (PATH_AT + plen + 7) & ~7;
   }
 }

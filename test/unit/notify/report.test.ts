@@ -10,6 +10,15 @@ const open = (path: string, mode: 'RDONLY' | 'WRONLY', extra?: string): TraceRec
 });
 
 describe('Stats', () => {
+  it('a record made n times counts as n (the native path folds repeated calls into one record)', () => {
+    const once = new Stats();
+    for (let i = 0; i < 3; i++) once.add(open('/a', 'RDONLY'));
+    const folded = new Stats();
+    folded.add(open('/a', 'RDONLY'), 3);
+    expect(folded.text()).toBe(once.text());
+    expect(folded.text()).toContain('count: 3');
+  });
+
   it('nothing recorded: no text', () => {
     expect(new Stats().text()).toBe('');
   });
