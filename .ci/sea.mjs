@@ -99,8 +99,8 @@ assets['notify-worker.js'] = join(work, 'notify-worker.js');
 // the bundle, an asset, with a code cache of its own. Node's useCodeCache is made right after
 // compiling, so it holds only the top level: the functions a run calls (nearly all of the bundle
 // is lazy module bodies) were compiled again at every start. This cache is made after a real
-// run instead (a first binary runs `-Mo --chroot / -q -- /bin/true` and a `seccomp compile` and
-// writes what V8 compiled), so it holds them too. V8 checks it against the source and its own
+// run instead (a first binary runs a one-shot jail with a seccomp policy and writes what V8
+// compiled), so it holds them too. V8 checks it against the source and its own
 // version and flags, and compiles afresh when it does not match.
 const LOADER = `'use strict';
 const sea = require('node:sea');
@@ -111,8 +111,11 @@ try {
   cachedData = new Uint8Array(sea.getRawAsset('tsjail.cache'));
 } catch {}
 const script = new Script(source, { filename: 'tsjail.js', cachedData });
-// Only the training binary (no cache inside) writes one, and only when asked by the build.
-const train = cachedData === undefined ? process.env.TSJAIL_SEA_TRAIN : undefined;
+// Only the build's training binary (it carries the tsjail.train asset) writes one, when asked.
+let train;
+try {
+  if (sea.getRawAsset('tsjail.train')) train = process.env.TSJAIL_SEA_TRAIN;
+} catch {}
 if (train) process.once('exit', () => require('node:fs').writeFileSync(train + '.' + process.pid, script.createCachedData()));
 script.runInThisContext()(module.exports, require, module, __filename, __dirname);
 `;
@@ -131,9 +134,13 @@ for (let i = source.indexOf('\n'); i >= 0; i = source.indexOf('\n', i + 1)) star
 writeFileSync(join(work, 'tsjail.lines'), new Uint8Array(Int32Array.from(starts).buffer));
 assets['tsjail.lines'] = join(work, 'tsjail.lines');
 
-function inject(withCache) {
+function inject(withCache, training = false) {
   const blobAssets = { ...assets, 'tsjail.js': join(work, 'tsjail.js') };
   if (withCache) blobAssets['tsjail.cache'] = join(work, 'tsjail.cache');
+  if (training) {
+    writeFileSync(join(work, 'tsjail.train'), 'train\n');
+    blobAssets['tsjail.train'] = join(work, 'tsjail.train');
+  }
   writeFileSync(
     join(work, 'sea-config.json'),
     JSON.stringify({ main: join(work, 'loader.js'), output: join(work, 'blob'), disableExperimentalSEAWarning: true, useCodeCache: true, assets: blobAssets }),
@@ -159,19 +166,15 @@ function inject(withCache) {
   return tmp;
 }
 
-// The training runs: a one-shot jail (needs root or user namespaces; without them the cache
-// holds what ran until the failure) and a policy compile. Their caches are merged by taking the
-// larger: V8 keeps what either compiled only in one script's cache, so the one-shot's, which
-// runs the most, is used, and the compile's when the jail could not run.
-const trainer = inject(false);
+// The training run needs root or user namespaces; without them the cache holds what ran until
+// the jail failed (the command line, the checks), and V8 compiles the rest as before.
+const trainer = inject(false, true);
 const prefix = join(work, 'train');
 const training = [
   ['-Mo', '--chroot', '/', '-q', '--seccomp_string', 'KILL { ptrace } DEFAULT ALLOW', '--', '/bin/true'],
 ];
 let best;
-for (const args of training) {
-  spawnSync(trainer, args, { env: { ...process.env, TSJAIL_SEA_TRAIN: prefix }, stdio: 'ignore', timeout: 60_000 });
-}
+for (const args of training) spawnSync(trainer, args, { env: { ...process.env, TSJAIL_SEA_TRAIN: prefix }, stdio: 'ignore', timeout: 60_000 });
 for (const f of readdirSync(work).filter((f) => f.startsWith('train.'))) {
   const size = statSync(join(work, f)).size;
   if (!best || size > best.size) best = { f, size };
