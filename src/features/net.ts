@@ -22,12 +22,13 @@
  *   thread enters the namespace for the clone3() call and leaves right after.
  */
 import { closeSync, openSync } from 'node:fs';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { errorText } from '../errors.js';
 import { formatErrno } from '../linux/errno.js';
 import { log } from '../log/logger.js';
 import type { Prepared } from '../prepare.js';
 import type { Feature, FeatureRun } from './types.js';
+import { childProcess } from '../lazy.js';
 
 class NetError extends Error {}
 
@@ -202,7 +203,7 @@ async function prepareTraffic(p: Prepared): Promise<FeatureRun> {
   const nft = findProgram('nft');
   if (!nft) throw new NetError("traffic_rule: the 'nft' program is not installed (Debian package nftables)");
   const ruleset = renderNftRuleset(p.cfg.traffic_rule);
-  const run = (args: string[]) => spawnSync(nft, args, { input: ruleset, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  const run = (args: string[]) => childProcess().spawnSync(nft, args, { input: ruleset, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
   const failure = (r: ReturnType<typeof run>) => (r.error ? r.error.message : `exit status ${r.status}: ${(r.stderr || r.stdout).trim().split('\n').slice(0, 3).join(' | ')}`);
   // A dry run in tsjail's own namespace: syntax and kernel support are known before any clone.
   const check = run(['-c', '-f', '-']);
@@ -226,7 +227,7 @@ async function prepareUserNet(p: Prepared): Promise<FeatureRun> {
   const setpriv = pasta.findProgram('setpriv');
   if (!setpriv) throw new NetError("user_net: the 'setpriv' program (util-linux) is needed to tie pasta's life to tsjail's");
   if (!pasta.effectivePasta(u).nat) {
-    const help = spawnSync(path, ['--help'], { encoding: 'utf8' });
+    const help = childProcess().spawnSync(path, ['--help'], { encoding: 'utf8' });
     if (!`${help.stdout}${help.stderr}`.includes('--splice-only')) throw new NetError(`user_net.pasta.nat: false needs pasta's --splice-only, which '${path}' does not have`);
   }
   const root = process.geteuid?.() === 0;

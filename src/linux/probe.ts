@@ -5,10 +5,10 @@
  * not, EPERM that a seccomp filter around tsjail (a container) refuses it.
  * For `tsjail doctor`; nothing is created or changed.
  */
-import { spawnSync } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import { SYS } from './consts.js';
 import { memfdCreate, rawSyscallProbe } from './libc.js';
+import { childProcess } from '../lazy.js';
 
 /** Not in SYS: tsjail calls it from native/runner.c only. */
 const SYS_clone3 = 435;
@@ -93,7 +93,7 @@ function runsExit42(arch: 'i386' | 'x86_64'): boolean {
   try {
     writeSync(fd, tinyExit42(arch));
     // The descriptor has no CLOEXEC, so the child execs its own copy of it.
-    return spawnSync(`/proc/self/fd/${fd}`, [], { stdio: 'ignore', timeout: 5000 }).status === 42;
+    return childProcess().spawnSync(`/proc/self/fd/${fd}`, [], { stdio: 'ignore', timeout: 5000 }).status === 42;
   } finally {
     closeSync(fd);
   }

@@ -5,9 +5,9 @@
  * knows itself by an environment marker that it removes before the jail's
  * environment is built.
  */
-import { spawn } from 'node:child_process';
 import { embedded } from '../embedded.js';
 import type { Prepared } from '../prepare.js';
+import { childProcess } from '../lazy.js';
 
 const MARKER = 'TSJAIL_DAEMONIZED';
 
@@ -29,7 +29,7 @@ export function daemonize(p: Prepared): number {
   }
   // The single binary is its own program: its argv[1] is argv[0] again, its arguments follow.
   const args = embedded ? process.argv.slice(2) : [...process.execArgv, ...process.argv.slice(1)];
-  const child = spawn(process.execPath, args, {
+  const child = childProcess().spawn(process.execPath, args, {
     detached: true,
     stdio,
     env: { ...process.env, [MARKER]: '1' },

@@ -15,13 +15,13 @@
  * its message) before the jail is released, and kills pasta when the jail is
  * reaped.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { PastaOptions, UserNet } from '../spec.js';
 import { defaultPasta } from '../spec.js';
 import { ipv4Bytes, ipv6Bytes, netmaskPrefix, validIfName } from './addr.js';
+import { childProcess, nodeOs } from '../lazy.js';
 
 /** The options pasta gets: the pasta block, or for NSTUN the same NAT without the gateway mapped to the host. */
 export function effectivePasta(u: UserNet): PastaOptions {
@@ -167,7 +167,7 @@ export function stopPasta(child: ChildProcess): void {
  * loop. Throws PastaError with pasta's own message when it exits early.
  */
 export function startPasta(s: PastaSetup, pid: number): ChildProcess {
-  const dir = mkdtempSync(join(tmpdir(), 'tsjail-pasta-'));
+  const dir = mkdtempSync(join(nodeOs().tmpdir(), 'tsjail-pasta-'));
   const pidFile = join(dir, 'pid');
   const logPath = join(dir, 'log');
   const logFd = openSync(logPath, 'w');
@@ -175,7 +175,7 @@ export function startPasta(s: PastaSetup, pid: number): ChildProcess {
   const argv = [...s.args, ...(s.runAsRoot ? ['--runas', '0'] : []), '-P', pidFile, ...target];
   let child: ChildProcess;
   try {
-    child = spawn(s.setpriv, ['--pdeathsig', 'KILL', '--', s.pasta, ...argv], { stdio: ['ignore', logFd, logFd] });
+    child = childProcess().spawn(s.setpriv, ['--pdeathsig', 'KILL', '--', s.pasta, ...argv], { stdio: ['ignore', logFd, logFd] });
     // A failed spawn is seen below (no pid); the event must not go unhandled.
     child.on('error', () => {});
   } finally {

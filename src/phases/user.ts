@@ -4,11 +4,11 @@
  * setgroups), the child switches to the jail's ids right after the sync,
  * keeping its capabilities for the rest of setup.
  */
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { PR, PR_NAMES, SECBIT_KEEP_CAPS, SECBIT_NO_SETUID_FIXUP } from '../linux/consts.js';
 import { int, named, nul, op, type ChildOp } from '../plan/ops.js';
 import type { IdRange, Prepared } from '../prepare.js';
+import { childProcess } from '../lazy.js';
 
 export function planUser(p: Prepared): ChildOp[] {
   const secure = (bits: number) => op('prctl', 'user', [named(PR.PR_SET_SECUREBITS, PR_NAMES), int(bits)]);
@@ -65,7 +65,7 @@ function runNewIdMap(tool: 'newgidmap' | 'newuidmap', pid: number, ranges: reado
   if (!ranges.length) return;
   const args = [String(pid), ...ranges.flatMap((r) => [String(r.inside), String(r.outside), String(r.count)])];
   try {
-    execFileSync(`/usr/bin/${tool}`, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    childProcess().execFileSync(`/usr/bin/${tool}`, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
     const err = e as { stderr?: Buffer; message: string };
     throw new Error(`/usr/bin/${tool} ${args.join(' ')} failed: ${err.stderr?.toString().trim() || err.message}`);

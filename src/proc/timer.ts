@@ -12,10 +12,16 @@ export interface LongTimer {
   clear(): void;
 }
 
+/** Monotonic milliseconds (performance.now() would load perf_hooks at every start-up). */
+function now(): number {
+  const [s, ns] = process.hrtime();
+  return s * 1e3 + ns / 1e6;
+}
+
 export function longTimeout(fn: () => void, ms: number): LongTimer {
-  const deadline = performance.now() + ms;
+  const deadline = now() + ms;
   const step = (): void => {
-    const left = deadline - performance.now();
+    const left = deadline - now();
     if (left > 0) handle = setTimeout(step, Math.min(Math.ceil(left), MAX_TIMER_MS));
     else fn();
   };

@@ -14,7 +14,7 @@ let logs: string[];
 let sup: Supervisor;
 
 beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance', 'Date'] });
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance', 'hrtime', 'Date'] });
   ({ fake, restore } = installFakeSys());
   logs = captureLog();
   sup = new Supervisor(false);

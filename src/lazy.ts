@@ -1,0 +1,11 @@
+/**
+ * Node modules that only some runs use, loaded on first use: node:child_process
+ * brings net and dgram with it and node:os its binding, a cost every start-up
+ * would pay for pasta, newuidmap, nft or --daemon.
+ */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+export const childProcess = (): typeof import('node:child_process') => require('node:child_process');
+export const nodeOs = (): typeof import('node:os') => require('node:os');
