@@ -1,0 +1,227 @@
+/**
+ * Go's function table (the pclntab, Go 1.18 and later): for any PC of the
+ * program's text, the function that holds it, its name, flags and the pcsp
+ * table that gives its frame size at that PC. This is what the runtime's own
+ * traceback reads, and all an unwinder needs: no DWARF, no frame pointers.
+ *
+ * Layout (runtime/symtab.go, pcHeader): magic u32, two zero bytes, the PC
+ * quantum, the pointer size, then pointer-sized words nfunc, nfiles,
+ * textStart, and the offsets (from the header) of funcnametab, cutab,
+ * filetab, pctab and the function table. The function table holds nfunc
+ * {entryoff, funcoff} u32 pairs and the end offset of the last function;
+ * funcoff leads to a _func record, whose offsets point into the name and pc
+ * tables.
+ */
+import { type Elf, PT_LOAD, section } from './elf.js';
+import { GoInputError } from './errors.js';
+
+const MAGIC_118 = 0xfffffff0;
+const MAGIC_120 = 0xfffffff1;
+const OLD_MAGICS: Readonly<Record<number, string>> = { 0xfffffffa: 'Go 1.16 or 1.17', 0xfffffffb: 'Go 1.2 to 1.15' };
+
+/** _func.flag bits (runtime/abi): the runtime's traceback stops at both. */
+export const FUNCFLAG_TOPFRAME = 1;
+export const FUNCFLAG_SPWRITE = 2;
+export const FUNCFLAG_ASM = 4;
+
+export interface GoFunc {
+  /** Index in the function table. */
+  readonly index: number;
+  /** Link-time address of the first instruction. */
+  readonly entry: bigint;
+  readonly name: string;
+  readonly flag: number;
+  readonly funcID: number;
+  /** Offset of the pcsp table in pctab (0: none). */
+  readonly pcsp: number;
+}
+
+/** What a worker thread needs to rebuild a table: the bytes from the header on (cloned or shared). */
+export interface GoTableData {
+  readonly bytes: Uint8Array;
+}
+
+export class GoTable {
+  readonly dv: DataView;
+  readonly magic: number;
+  readonly quantum: number;
+  readonly ptrSize: number;
+  readonly nfunc: number;
+  /** Link-time start of the text the entry offsets count from. */
+  readonly textStart: bigint;
+  private readonly funcnameOff: number;
+  private readonly pctabOff: number;
+  private readonly pclnOff: number;
+  /** Offset of _func's funcID byte (the flag byte follows it). */
+  private readonly funcIDAt: number;
+  /** End offset (from textStart) of the last function. */
+  readonly textEnd: number;
+
+  constructor(
+    readonly bytes: Uint8Array,
+    file = 'the Go program',
+  ) {
+    const bad = (why: string): never => {
+      throw new GoInputError(`${file}: malformed Go function table (pclntab): ${why}`);
+    };
+    if (bytes.length < 8 + 8 * 8) bad(`only ${bytes.length} bytes`);
+    const dv = (this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    this.magic = dv.getUint32(0, true);
+    const old = OLD_MAGICS[this.magic];
+    if (old) throw new GoInputError(`${file}: built by ${old} (pclntab magic 0x${this.magic.toString(16)}); tsjail reads Go 1.18 or later`);
+    if (this.magic !== MAGIC_118 && this.magic !== MAGIC_120) bad(`unknown magic 0x${this.magic.toString(16)}`);
+    this.quantum = bytes[6]!;
+    this.ptrSize = bytes[7]!;
+    if (bytes[4] !== 0 || bytes[5] !== 0 || ![1, 2, 4].includes(this.quantum) || this.ptrSize !== 8) bad(`header bytes ${[...bytes.subarray(4, 8)].join(' ')} (want 0 0, a PC quantum of 1, 2 or 4, and 8-byte pointers)`);
+    const word = (i: number) => dv.getBigUint64(8 + 8 * i, true);
+    const small = (i: number, what: string) => {
+      const v = word(i);
+      if (v > BigInt(bytes.length)) bad(`${what} ${v} is past the table's ${bytes.length} bytes`);
+      return Number(v);
+    };
+    this.nfunc = small(0, 'nfunc');
+    this.textStart = word(2);
+    this.funcnameOff = small(3, 'funcnametab offset');
+    this.pctabOff = small(6, 'pctab offset');
+    this.pclnOff = small(7, 'function table offset');
+    const offs = [small(3, 'funcnametab offset'), small(4, 'cutab offset'), small(5, 'filetab offset'), this.pctabOff, this.pclnOff];
+    for (let i = 1; i < offs.length; i++) if (offs[i]! < offs[i - 1]!) bad('its section offsets are not in ascending order');
+    if (this.nfunc === 0) bad('no functions');
+    if (this.pclnOff + (this.nfunc * 2 + 1) * 4 > bytes.length) bad(`${this.nfunc} functions do not fit in the table`);
+    if (dv.getUint32(this.pclnOff, true) !== 0) bad('the first function does not start at textStart');
+    this.textEnd = dv.getUint32(this.pclnOff + this.nfunc * 8, true);
+    this.funcIDAt = this.magic === MAGIC_118 ? 36 : 40;
+  }
+
+  static from(d: GoTableData): GoTable {
+    return new GoTable(d.bytes);
+  }
+
+  /** Go 1.18/1.19 tables (compiler symbols start with go. and type.) or 1.20+ (go: and type:). */
+  get oldNames(): boolean {
+    return this.magic === MAGIC_118;
+  }
+
+  /** The function index holding link-time address pc, or -1 when pc is not in Go's text. */
+  findIndex(pc: bigint): number {
+    const off = pc - this.textStart;
+    if (off < 0n || off >= BigInt(this.textEnd)) return -1;
+    const o = Number(off);
+    let lo = 0;
+    let hi = this.nfunc - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.dv.getUint32(this.pclnOff + mid * 8, true) <= o) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  funcAt(index: number): GoFunc {
+    const dv = this.dv;
+    const f = this.pclnOff + dv.getUint32(this.pclnOff + index * 8 + 4, true);
+    if (f + this.funcIDAt + 4 > this.bytes.length) throw new GoInputError(`malformed Go function table: function ${index}'s record is past the end of the table`);
+    return {
+      index,
+      entry: this.textStart + BigInt(dv.getUint32(f, true)),
+      name: this.nameAt(dv.getInt32(f + 4, true)),
+      pcsp: dv.getUint32(f + 16, true),
+      funcID: this.bytes[f + this.funcIDAt]!,
+      flag: this.bytes[f + this.funcIDAt + 1]!,
+    };
+  }
+
+  /** The function holding pc, or undefined outside Go's text. */
+  find(pc: bigint): GoFunc | undefined {
+    const i = this.findIndex(pc);
+    return i < 0 ? undefined : this.funcAt(i);
+  }
+
+  private nameAt(off: number): string {
+    const start = this.funcnameOff + off;
+    if (off < 0 || start >= this.bytes.length) return '?';
+    let end = start;
+    while (end < this.bytes.length && this.bytes[end] !== 0) end++;
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, end - start).toString('latin1');
+  }
+
+  /**
+   * The value of the pc-value table at `tableOff` (in pctab) for target, in a
+   * function starting at entry; undefined when the table ends before target or
+   * is malformed. Pairs of (zig-zag value delta, pc delta in quanta), the value
+   * starting at -1: the value holds until pc reaches the accumulated pc.
+   */
+  pcvalue(tableOff: number, entry: bigint, target: bigint): number | undefined {
+    if (tableOff === 0) return undefined;
+    const b = this.bytes;
+    let p = this.pctabOff + tableOff;
+    let value = -1;
+    let pc = entry;
+    for (let first = true; ; first = false) {
+      let u = 0;
+      let shift = 0;
+      for (;;) {
+        if (p >= b.length || shift > 28) return undefined;
+        const x = b[p++]!;
+        u |= (x & 0x7f) << shift;
+        shift += 7;
+        if (!(x & 0x80)) break;
+      }
+      u >>>= 0;
+      if (u === 0 && !first) return undefined;
+      value += u & 1 ? -((u >>> 1) + 1) : u >>> 1;
+      let d = 0;
+      shift = 0;
+      for (;;) {
+        if (p >= b.length || shift > 28) return undefined;
+        const x = b[p++]!;
+        d |= (x & 0x7f) << shift;
+        shift += 7;
+        if (!(x & 0x80)) break;
+      }
+      pc += BigInt((d >>> 0) * this.quantum);
+      if (target < pc) return value;
+    }
+  }
+
+  /** Every function's name, in table order (the benchmark, and tests). */
+  *names(): Generator<string> {
+    for (let i = 0; i < this.nfunc; i++) yield this.funcAt(i).name;
+  }
+}
+
+/** A candidate header at offset o of buf: the new magics with plausible prefix bytes. */
+function looksLikeHeader(buf: Uint8Array, o: number): boolean {
+  return buf[o + 1] === 0xff && buf[o + 2] === 0xff && buf[o + 3] === 0xff && (buf[o] === 0xf0 || buf[o] === 0xf1) && buf[o + 4] === 0 && buf[o + 5] === 0 && (buf[o + 6] === 1 || buf[o + 6] === 2 || buf[o + 6] === 4) && buf[o + 7] === 8;
+}
+
+/**
+ * The function table of a Go binary: the .gopclntab section (non-PIE), the
+ * section an external linker names .data.rel.ro.gopclntab, or, when neither
+ * exists (an internally linked PIE keeps it inside .data.rel.ro; a stripped
+ * binary may have no section headers), the first 8-byte aligned header in a
+ * PT_LOAD segment whose offsets check out.
+ */
+export function locatePclntab(buf: Uint8Array, elf: Elf, file: string): GoTable {
+  const s = section(elf, '.gopclntab') ?? section(elf, '.data.rel.ro.gopclntab');
+  if (s) return new GoTable(buf.subarray(s.offset, s.offset + s.size), file);
+  let oldMagic: number | undefined;
+  for (const seg of elf.segments) {
+    if (seg.type !== PT_LOAD) continue;
+    const end = seg.offset + seg.filesz;
+    for (let o = (seg.offset + 7) & ~7; o + 72 <= end; o += 8) {
+      if (buf[o + 3] !== 0xff || buf[o + 2] !== 0xff || buf[o + 1] !== 0xff) continue;
+      if (!looksLikeHeader(buf, o)) {
+        if ((buf[o] === 0xfa || buf[o] === 0xfb) && buf[o + 4] === 0 && buf[o + 5] === 0 && buf[o + 7] === 8) oldMagic ??= 0xffffff00 | buf[o]!;
+        continue;
+      }
+      try {
+        return new GoTable(buf.subarray(o, end), file);
+      } catch {
+        /* a look-alike: keep scanning */
+      }
+    }
+  }
+  if (oldMagic !== undefined) throw new GoInputError(`${file}: built by ${OLD_MAGICS[oldMagic >>> 0]} (pclntab magic 0x${(oldMagic >>> 0).toString(16)}); tsjail reads Go 1.18 or later`);
+  throw new GoInputError(`${file}: no Go function table (pclntab) found: neither a .gopclntab section nor a table header in its segments`);
+}
