@@ -375,6 +375,21 @@ export interface TsjailConfig {
    * arguments before applying the answer; false lets the kernel apply them.
    */
   seccomp_notify: boolean;
+  /**
+   * Go module confinement: a go.mod whose `// gomodjail:confined` and
+   * `// gomodjail:unconfined` comments say which modules of the Go program
+   * run confined (a confined module on the stack of a call outside the base
+   * allow-list makes it fail with EPERM); it applies when the program's main
+   * module is this go.mod's module.
+   */
+  go_mod?: string;
+  /** MODULE=confined or MODULE=unconfined, applied over go_mod's comments. */
+  go_module_policy: string[];
+  /**
+   * "deny" (fail with EPERM) or "allow" a notified call whose Go stack
+   * cannot be walked to its end (cgo, corrupted or foreign frames).
+   */
+  go_unwind_fail: string;
 }
 
 /**
@@ -574,6 +589,8 @@ export const DEFAULTS: { readonly [K in keyof Messages]: () => Messages[K] } = {
     pow_timeout: 600,
     output_limit: 0n,
     seccomp_notify: true,
+    go_module_policy: [],
+    go_unwind_fail: 'deny',
   }),
   'nsjail.TsjailConfig.Landlock': () => ({
     ro: [],
@@ -870,7 +887,10 @@ export const SCHEMA_JSON = `{
             "pow_timeout": { "type": "uint32", "id": 42, "options": { "default": 600 } },
             "pow_bypass_key": { "type": "string", "id": 43 },
             "output_limit": { "type": "uint64", "id": 44, "options": { "default": 0 } },
-            "seccomp_notify": { "type": "bool", "id": 22, "options": { "default": true } }
+            "seccomp_notify": { "type": "bool", "id": 22, "options": { "default": true } },
+            "go_mod": { "type": "string", "id": 50 },
+            "go_module_policy": { "rule": "repeated", "type": "string", "id": 51 },
+            "go_unwind_fail": { "type": "string", "id": 52, "options": { "default": "deny" } }
           },
           "nested": {
             "Landlock": {

@@ -86,13 +86,14 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
   const c = await compileFilters(p.spec);
   const supervised = cfg.mode !== 'STANDALONE_EXECVE';
   const tracing = wants.trace || wants.learn || wants.watch !== undefined;
+  const go = ctx.notify?.go;
   let notify: NotifySupervisor | undefined;
   let installed = c.compiled;
   // Every compiled policy refuses something (other arches, x32 numbers): each gets the supervisor.
-  if (supervised && (tracing || (cfg.ext.seccomp_notify && c.model !== undefined))) {
+  if (supervised && (tracing || go || (cfg.ext.seccomp_notify && c.model !== undefined))) {
     const { probeWaitKillableRecv } = await import('../linux/notify.js');
     if (!probeWaitKillableRecv()) {
-      if (tracing) throw new Error(`${wants.learn ? 'tsjail learn' : wants.trace ? '--seccomp_unotify' : '--landlock_log'} needs Linux 5.19 or later (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)`);
+      if (tracing || go) throw new Error(`${wants.learn ? 'tsjail learn' : wants.trace ? '--seccomp_unotify' : go ? '--go_mod' : '--landlock_log'} needs Linux 5.19 or later (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)`);
       log.debug('seccomp: no SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux < 5.19): the kernel applies refusals itself');
     } else {
       const { everyCallModel, notifyModel } = await import('../seccomp/notify.js');
@@ -101,7 +102,7 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
       const { TRACED_BY_NR } = await import('../notify/syscalls.js');
       const table = TABLES.x86_64!;
       const base = wants.learn ? everyCallModel(table.auditArch) : c.model;
-      const model = notifyModel(base, tracing ? [...TRACED_BY_NR.keys()] : [], table.auditArch);
+      const model = notifyModel(base, tracing ? [...TRACED_BY_NR.keys()] : [], table.auditArch, go ? { rules: go.rules, others: true } : {});
       installed = compileModel(model).program;
       const { NotifySupervisor } = await import('../notify/supervisor.js');
       notify = new NotifySupervisor({
@@ -109,6 +110,7 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
         trace: tracing,
         learn: wants.learn,
         watch: wants.watch,
+        go: go?.init,
         onEvent: (e) => onEvent(e),
         onGone: (g) => {
           const jail = withInit ? g.ppid : g.jail;
@@ -132,7 +134,9 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
   const gone = new Map<number, () => void>();
   function onEvent(e: NotifyEvent): void {
     const jail = withInit ? e.ppid : e.jail;
-    if (e.landlock !== undefined) {
+    if (e.go) {
+      goEvent(e, jail, e.go);
+    } else if (e.landlock !== undefined) {
       log.warn(`pid=${e.tid} landlock: ${e.call} ${e.landlock}`);
       ctx.emit({ event: 'landlock_outside', pid: jail, tid: e.tid, syscall: e.syscall, nr: e.nr, args: e.args, call: e.call, text: e.landlock });
     } else {
@@ -145,6 +149,17 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
     }
     if (e.last) silenced.add(jail);
     if (e.last) log.warn(`pid=${jail}: further seccomp notifications of this jail are answered without a log line, and counted`);
+  }
+
+  /** gomodjail's words for a refusal (`***Blocked*** syscall=… module=…`), with the function and the call. */
+  function goEvent(e: NotifyEvent, jail: number, g: NonNullable<NotifyEvent['go']>): void {
+    if (g.module !== undefined) {
+      log.warn(`pid=${e.tid} ***Blocked*** syscall=${e.syscall} module=${g.module} function=${g.function}: ${e.call} ${e.outcome}`);
+      ctx.emit({ event: 'go_module_blocked', pid: jail, tid: e.tid, syscall: e.syscall, nr: e.nr, module: g.module, function: g.function, frames: g.frames, call: e.call, args: e.args, outcome: e.outcome, ip: e.ip });
+    } else {
+      log.warn(`pid=${e.tid} go stack of syscall=${e.syscall} not walked to its end (${g.unwind}): ${e.call} ${e.outcome}`);
+      ctx.emit({ event: 'go_unwind_failed', pid: jail, tid: e.tid, syscall: e.syscall, nr: e.nr, error: g.unwind, frames: g.frames, call: e.call, args: e.args, outcome: e.outcome, ip: e.ip });
+    }
   }
 
   const stats = tracing ? new Stats() : undefined;

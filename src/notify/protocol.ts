@@ -14,6 +14,41 @@ export interface WorkerInit {
   readonly learn: boolean;
   /** --landlock_log: the rules' paths; a traced file call on another path is handed over to be named. */
   readonly watch?: readonly string[];
+  /** Go module confinement: the program's tables and the confined modules. */
+  readonly go?: GoInit;
+}
+
+/** What the worker needs to decide a call of the confined Go program (src/notify/go.ts). */
+export interface GoInit {
+  /** The host path it was read from (for messages). */
+  readonly exe: string;
+  /** Its size and SHA-256: a process's /proc/PID/exe is the program when both match. */
+  readonly size: number;
+  readonly sha256: string;
+  /** ET_DYN: loaded at a bias found from AT_ENTRY. */
+  readonly pie: boolean;
+  /** The ELF entry point (link-time). */
+  readonly entry: bigint;
+  /** It links runtime/cgo: code outside Go's text may have Go callers (else it is the dynamic loader's). */
+  readonly cgo: boolean;
+  /** The pclntab, from its header on. */
+  readonly table: Uint8Array;
+  /** The main module and every dependency of the build. */
+  readonly modules: readonly string[];
+  readonly confined: readonly string[];
+  /** A stack that cannot be walked to its end: refuse the call (EPERM) or let it through. */
+  readonly unwindFail: 'deny' | 'allow';
+}
+
+/** A notified call that Go module confinement decided. */
+export interface GoEventInfo {
+  /** The confined module found on the stack and its function (absent when the stack could not be walked). */
+  readonly module?: string;
+  readonly function?: string;
+  /** Why the stack could not be walked. */
+  readonly unwind?: string;
+  /** The functions on the stack, innermost first. */
+  readonly frames: readonly string[];
 }
 
 /** A notified call the main thread logs before the worker acts on it. */
@@ -44,6 +79,8 @@ export interface NotifyEvent {
   readonly last: boolean;
   /** The process gets SIGKILL for a KILL or TRAP answer: when it is the jail, its exit is reported as SIGSYS's, as the kernel's kill would be. */
   readonly sigkilled: boolean;
+  /** Go module confinement decided this call (refused, or let through with a stack it could not walk). */
+  readonly go?: GoEventInfo;
 }
 
 export interface NotifyReport {

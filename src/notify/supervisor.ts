@@ -12,13 +12,15 @@ import { Worker } from 'node:worker_threads';
 import { closeFd, notifySocketPair, wakePipe, writeFd } from '../linux/notify.js';
 import { SyscallError } from '../linux/libc.js';
 import { log } from '../log/logger.js';
-import type { FromWorker, NotifyEvent, NotifyGone, NotifyReport, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, GoInit, NotifyEvent, NotifyGone, NotifyReport, ToWorker, WorkerInit } from './protocol.js';
 
 export interface SupervisorOptions {
   readonly policy?: Uint8Array;
   readonly trace: boolean;
   readonly learn: boolean;
   readonly watch?: readonly string[];
+  /** Go module confinement's tables and modules. */
+  readonly go?: GoInit;
   /** Each notified call the worker hands over, to be logged; the worker acts once this returns. */
   readonly onEvent: (e: NotifyEvent) => void;
   /** Without tracing: a jail's listener closed, with the count of notifications answered unlogged. */
@@ -60,7 +62,7 @@ export class NotifySupervisor {
    */
   start(): void {
     if (this.worker || this.disposed) return;
-    const data: WorkerInit = { sock: this.sock, wake: this.wake[0], policy: this.opts.policy, trace: this.opts.trace, learn: this.opts.learn, watch: this.opts.watch };
+    const data: WorkerInit = { sock: this.sock, wake: this.wake[0], policy: this.opts.policy, trace: this.opts.trace, learn: this.opts.learn, watch: this.opts.watch, go: this.opts.go };
     const w = (this.worker = new Worker(workerPath(), { workerData: data }));
     // The jails' exits keep tsjail running; the worker alone never should.
     w.unref();

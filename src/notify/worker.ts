@@ -48,13 +48,15 @@ import { decodeCall, decodeTraced, formatCall, type FileType, type TraceRecord, 
 import { followLinks, type PathLookup } from './paths.js';
 import { Stats } from './report.js';
 import { TRACED_BY_NR } from './syscalls.js';
-import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, GoEventInfo, ToWorker, WorkerInit } from './protocol.js';
+import { GoConfinement, type GoVerdict } from './go.js';
 
 const POLLIN = 1;
 const POLLERR = 8;
 const POLLHUP = 0x10;
 const POLLNVAL = 0x20;
 const ENOSYS = 38;
+const EPERM = 1;
 const MAX_ERRNO = 4095;
 const SIGKILL = 9;
 const SIGSYS = 31;
@@ -97,6 +99,7 @@ type Plan =
 
 const init = workerData as WorkerInit;
 const policy: SockFilter[] | undefined = init.policy ? decode(init.policy) : undefined;
+const go = init.go ? new GoConfinement(init.go) : undefined;
 const listeners: Listener[] = [];
 const pending = new Map<number, Pending>();
 let nextKey = 1;
@@ -342,6 +345,9 @@ function handle(l: Listener): void {
   const passes = kind === SECCOMP_RET_ALLOW || kind === SECCOMP_RET_LOG || kind === SECCOMP_RET_USER_NOTIF;
   // Decode before checking the id: once valid after the read, what was read belongs to this call.
   const rec = passes && traced ? decodeTraced(traced, args, t) : undefined;
+  // A call the policy lets through may still be refused by Go module confinement: the stricter answer wins.
+  const verdict = go && passes ? go.decide(tid, nr, ip) : undefined;
+  if (verdict && (verdict.k === 'block' || verdict.k === 'unwind_failed')) return goDecided(l, id, tid, nr, arch, ip, args, t, verdict);
   if (kind === SECCOMP_RET_ALLOW || kind === SECCOMP_RET_LOG) {
     const outside = rec && init.watch ? outsideRules(l, tid, rec) : undefined;
     const record = () => {
@@ -403,6 +409,23 @@ function handle(l: Listener): void {
     last: !kill && l.logged === LOG_LIMIT,
     sigkilled: plan.k === 'sigkill',
   });
+}
+
+/** Hands a call Go module confinement refused (or could not judge) to the main thread, then answers it. */
+function goDecided(l: Listener, id: bigint, tid: number, nr: number, arch: number, ip: bigint, args: bigint[], t: Tracee, v: Extract<GoVerdict, { k: 'block' | 'unwind_failed' }>): void {
+  const plan: Plan = v.k === 'block' || init.go!.unwindFail === 'deny' ? { k: 'errno', errno: EPERM } : { k: 'continue' };
+  const archText = archName(arch);
+  const call = decodeCall(nr, archText, args, t);
+  if (!idValid(l.fd, id)) return;
+  if (l.logged >= LOG_LIMIT) {
+    l.unlogged++;
+    return apply(l.fd, id, tid, plan);
+  }
+  l.logged++;
+  const key = nextKey++;
+  pending.set(key, { l, id, tid, act: plan });
+  const info: GoEventInfo = v.k === 'block' ? { module: v.module, function: v.func, frames: v.frames } : { unwind: v.error, frames: v.frames };
+  post({ t: 'event', key, jail: l.pid, ppid: l.ppid, tid, nr, arch: archText, ip: `0x${ip.toString(16)}`, syscall: call.name, args: call.args, call: formatCall(call), action: 'GO_CONFINED', outcome: outcomeText(plan), violation: plan.k !== 'continue', last: l.logged === LOG_LIMIT, sigkilled: false, go: info });
 }
 
 function register(): void {

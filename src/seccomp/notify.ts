@@ -10,7 +10,7 @@
  * second, notifying filter would never see the calls the policy refuses.
  */
 import { action, type Action } from './actions.js';
-import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF } from './bpf.js';
+import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF } from './bpf.js';
 import type { Model, Rule } from './model.js';
 
 const NOTIFIED = new Set([SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP, SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF]);
@@ -31,17 +31,30 @@ export function everyCallModel(auditArch: number): Model {
  * other arches and x32 numbers too, as without a filter); `traced` are numbers
  * notified unconditionally (--seccomp_unotify, learn).
  */
-export function notifyModel(base: Model | undefined, traced: readonly number[], auditArch: number): Model {
+export function notifyModel(base: Model | undefined, traced: readonly number[], auditArch: number, extra: NotifyExtra = {}): Model {
   const notif = action('USER_NOTIF');
+  // With `others`, what the policy lets through of other arches and x32 numbers is notified too.
   const map = (a: Action): Action => (notifies(a) ? notif : a);
+  const other = (a: Action): Action => (extra.others && (a & SECCOMP_RET_ACTION_FULL) >>> 0 === SECCOMP_RET_ALLOW ? notif : map(a));
   const allow = action('ALLOW');
-  const first: Rule[] = [...new Set(traced)].map((nr) => ({ nr, action: notif }));
-  if (!base) return { auditArch, rules: first, defaultAction: allow, x32Action: allow, archAction: allow };
+  const first: Rule[] = [...[...new Set(traced)].map((nr) => ({ nr, action: notif })), ...(extra.rules ?? [])];
+  if (!base) return { auditArch, rules: first, defaultAction: allow, x32Action: other(allow), archAction: other(allow) };
   return {
     auditArch: base.auditArch,
     rules: [...first, ...base.rules.map((r) => ({ ...r, action: map(r.action) }))],
     defaultAction: map(base.defaultAction),
-    x32Action: map(base.x32Action),
-    archAction: map(base.archAction ?? SECCOMP_RET_KILL_THREAD),
+    x32Action: other(base.x32Action),
+    archAction: other(base.archAction ?? SECCOMP_RET_KILL_THREAD),
   };
+}
+
+/**
+ * Calls notified for another decision on top of the policy (Go module
+ * confinement): rules put first, each USER_NOTIF only (the worker still runs
+ * the policy first, so they cannot loosen it), and whether other arches and
+ * x32 numbers the policy allows are notified too.
+ */
+export interface NotifyExtra {
+  readonly rules?: readonly Rule[];
+  readonly others?: boolean;
 }
