@@ -162,7 +162,7 @@ export interface GoPrograms {
   readonly appPie: string;
   readonly appStripped: string;
   readonly busy: string;
-  /** Writes the app's go.mod with these lines between its module line and its requires. */
+  /** Writes the app's go.mod: these lines, then its require and replace lines (only the replace when the text requires it itself). */
   writeGoMod(text: string): string;
 }
 
@@ -198,7 +198,7 @@ export function buildGoPrograms(): GoPrograms {
     appStripped: join(dir, 'app-stripped.bin'),
     busy: join(dir, 'busy.bin'),
     writeGoMod(text: string) {
-      writeFileSync(goMod, `${text}\n${GO_MOD_REQUIRE}`);
+      writeFileSync(goMod, `${text}\n${/^\s*require/m.test(text) ? GO_MOD_REQUIRE.slice(GO_MOD_REQUIRE.indexOf('replace')) : GO_MOD_REQUIRE}`);
       return goMod;
     },
   };
