@@ -157,7 +157,9 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
       log.warn(`pid=${e.tid} ***Blocked*** syscall=${e.syscall} module=${g.module} function=${g.function}: ${e.call} ${e.outcome}`);
       ctx.emit({ event: 'go_module_blocked', pid: jail, tid: e.tid, syscall: e.syscall, nr: e.nr, module: g.module, function: g.function, frames: g.frames, call: e.call, args: e.args, outcome: e.outcome, ip: e.ip });
     } else {
-      log.warn(`pid=${e.tid} go stack of syscall=${e.syscall} not walked to its end (${g.unwind}): ${e.call} ${e.outcome}`);
+      const line = `pid=${e.tid} go stack of syscall=${e.syscall} not walked to its end (${g.unwind}): ${e.call} ${e.outcome}`;
+      if (e.violation) log.warn(line);
+      else log.info(line);
       ctx.emit({ event: 'go_unwind_failed', pid: jail, tid: e.tid, syscall: e.syscall, nr: e.nr, error: g.unwind, frames: g.frames, call: e.call, args: e.args, outcome: e.outcome, ip: e.ip });
     }
   }

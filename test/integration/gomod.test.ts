@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseElf } from '../../src/gomod/elf.js';
-import { buildGoPrograms, missingGo, type GoPrograms } from './helpers/goprog.js';
+import { buildCgoProgram, buildGoPrograms, missingGo, type GoPrograms } from './helpers/goprog.js';
 import { missingRoot } from './helpers/require.js';
 import { runTsjail } from './helpers/run-tsjail.js';
 
@@ -131,6 +131,24 @@ describe.skipIf(!!skip)('Go module confinement', () => {
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
   });
+
+  it('fails closed on a stack it cannot walk (cgo: C code, the dynamic loader), and lets it through with --go_unwind_fail allow', async (t) => {
+    const c = buildCgoProgram(g);
+    if (typeof c === 'string') {
+      console.warn(`SKIP (cgo): ${c}`);
+      t.skip();
+      return;
+    }
+    const args = (fail: string) => ['-Mo', '--chroot', '/', '--go_mod', c.goMod, '--go_module_policy', 'example.com/elsewhere=confined', '--go_unwind_fail', fail, '--', c.bin, join(tmp, 'target')];
+    const deny = await runTsjail(args('deny'));
+    expect(deny.exitCode).toBe(127);
+    expect(deny.stderr).toMatch(/cannot open shared object file: Operation not permitted/);
+    expect(deny.stderr).toMatch(/\[W\].* go stack of syscall=openat not walked to its end \(the call was made at 0x[0-9a-f]+, outside Go's code .*\): openat\(AT_FDCWD, .* failed with EPERM/);
+    const allow = await runTsjail(args('allow'));
+    expect(allow.exitCode, allow.stderr).toBe(0);
+    expect(allow.stdout).toBe('copen: true\n');
+    expect(allow.stderr).toMatch(new RegExp(`\\[I\\].* go stack of syscall=openat not walked to its end .*: openat\\(AT_FDCWD, "${tmp}/target".* allowed`));
+  }, 120_000);
 
   it('runs hundreds of goroutines doing file I/O for 10 s under the supervisor without a hang or a refused call', async () => {
     const work = mkdtempSync(join(tmpdir(), 'tsjail-gomod-busy-'));

@@ -153,6 +153,43 @@ func main() {
 }
 `;
 
+const CGO = `package main
+
+/*
+#include <fcntl.h>
+#include <unistd.h>
+static int copen(const char *p) { int fd = open(p, O_RDONLY); if (fd >= 0) close(fd); return fd; }
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	fmt.Println("copen:", C.copen(C.CString(os.Args[1])) >= 0)
+}
+`;
+
+/**
+ * A cgo program (module example.com/cgoapp) whose C code opens a file: its
+ * calls from C cannot be walked as Go stacks. Returns the binary, or a skip
+ * reason when no C compiler is installed.
+ */
+export function buildCgoProgram(g: GoPrograms): { bin: string; goMod: string } | string {
+  const cc = ['/usr/bin/cc', '/usr/bin/gcc'].find((p) => existsSync(p));
+  if (!cc) return 'no C compiler for cgo (Debian: gcc)';
+  const dir = join(g.dir, 'cgoapp');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'go.mod'), 'module example.com/cgoapp\n\ngo 1.18\n');
+  writeFileSync(join(dir, 'main.go'), CGO);
+  const env = { ...process.env, GOFLAGS: '-mod=mod', GOPROXY: 'off', GOSUMDB: 'off', GOTOOLCHAIN: 'local', GOCACHE: join(tmpdir(), 'tsjail-gocache'), GOPATH: join(g.dir, 'gopath'), CGO_ENABLED: '1', CC: cc, HOME: g.dir };
+  const bin = join(g.dir, 'cgoapp.bin');
+  execFileSync(goBinary()!, ['build', '-o', bin, '.'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  return { bin, goMod: join(dir, 'go.mod') };
+}
+
 export interface GoPrograms {
   readonly dir: string;
   /** The app's go.mod (module example.com/app), as written with `gomod`. */
