@@ -1,0 +1,56 @@
+/** Go module confinement: option validation (pure) and the notify filter it adds to the user's policy. */
+import { describe, expect, it } from 'vitest';
+import { parseCommandLine } from '../../../src/cli/parse.js';
+import { goNotifyRules } from '../../../src/gomod/syscalls.js';
+import { formatAction } from '../../../src/seccomp/actions.js';
+import { decode } from '../../../src/seccomp/bpf.js';
+import { buildModel, compileModel } from '../../../src/seccomp/index.js';
+import { run } from '../../../src/seccomp/interp.js';
+import { notifyModel } from '../../../src/seccomp/notify.js';
+import { syscallByName, TABLES } from '../../../src/seccomp/syscalls/index.js';
+import { validateSpec } from '../../../src/validate.js';
+
+const problems = async (args: string[]) => validateSpec((await parseCommandLine(args)).spec);
+
+describe('Go module confinement options', () => {
+  it('accepts --go_mod with policies and --go_unwind_fail', async () => {
+    expect(await problems(['--go_mod', '/x/go.mod', '--go_module_policy', 'example.com/a=confined', '--go_module_policy', 'b.org/c=unconfined', '--go_unwind_fail', 'allow', '--', '/x/app'])).toEqual([]);
+  });
+
+  it('reports every bad value and combination together', async () => {
+    const p = await problems(['-Me', '--seccomp_no_notify', '--go_mod', '/x/go.mod', '--go_module_policy', 'example.com/a=strict', '--go_module_policy', 'nothing', '--', '/x/app']);
+    expect(p).toEqual(
+      expect.arrayContaining([
+        "go_module_policy 'example.com/a=strict': the policy 'strict' is not confined or unconfined",
+        "go_module_policy 'nothing' is not MODULE=confined or MODULE=unconfined",
+        expect.stringMatching(/^go_mod needs a supervising tsjail/),
+        expect.stringMatching(/^go_mod decides calls through seccomp notifications, which --seccomp_no_notify/),
+      ]),
+    );
+    expect(await problems(['--go_module_policy', 'example.com/a=confined', '--', '/x'])).toEqual([expect.stringMatching(/without go_mod/)]);
+  });
+
+  it('refuses an unknown --go_unwind_fail while parsing, naming the option', async () => {
+    await expect(parseCommandLine(['--go_unwind_fail', 'maybe', '--', '/x'])).rejects.toThrow("--go_unwind_fail: 'maybe' is not 'deny' or 'allow'");
+  });
+});
+
+describe('the notify filter with Go confinement on top of a policy', () => {
+  const t = TABLES.x86_64!;
+  const nr = (n: string) => syscallByName(t, n)!.nr;
+  const X86_64 = 0xc000003e;
+  const answers = (policy: string | undefined, calls: Array<[string, bigint?, number?]>) => {
+    const base = policy === undefined ? undefined : buildModel({ policies: [policy], allow: [], deny: [], presets: [] });
+    const prog = decode(compileModel(notifyModel(base, [], X86_64, { rules: goNotifyRules(t), others: true })).program);
+    return calls.map(([n, a0, arch]) => formatAction(run(prog, { nr: nr(n), arch: arch ?? X86_64, args: [a0 ?? 0n] }).ret));
+  };
+
+  it('notifies calls outside the allow-list, clone only without CLONE_THREAD, and other arches', () => {
+    expect(answers(undefined, [['openat'], ['read'], ['futex'], ['clone', 0x50f00n], ['clone', 0x4111n], ['pidfd_open'], ['read', 0n, 0x40000003]])).toEqual(['USER_NOTIF', 'ALLOW', 'ALLOW', 'ALLOW', 'USER_NOTIF', 'USER_NOTIF', 'USER_NOTIF']);
+  });
+
+  it("keeps the policy's own answers where Go confinement notifies nothing, and its DEFAULT ALLOW stays ALLOW", () => {
+    expect(answers('ERRNO(5) { read } DEFAULT ALLOW', [['read'], ['write'], ['openat']])).toEqual(['USER_NOTIF', 'ALLOW', 'USER_NOTIF']);
+    expect(answers('ALLOW { read, write } DEFAULT KILL', [['read'], ['openat'], ['mmap']])).toEqual(['ALLOW', 'USER_NOTIF', 'USER_NOTIF']);
+  });
+});
