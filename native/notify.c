@@ -7,6 +7,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <linux/seccomp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -87,4 +89,38 @@ int tsj_notif_continue(int fd, uint64_t id)
 		return -errno;
 	struct seccomp_notif_resp r = {.id = id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
 	return ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r) < 0 ? -errno : 0;
+}
+
+/* For Go module confinement: the identity (st_dev, st_ino) of the thread's
+ * executable, and the text of /proc/TID/syscall (its registers) once the
+ * thread is off its CPU: right after a notification is received the thread
+ * may still be on its way to sleep, and the kernel then prints "running";
+ * up to `tries` reads, with sched_yield() between them. Returns the length
+ * of the text (NUL-terminated in buf), or -errno of the call that failed. */
+long tsj_thread_regs(int tid, uint64_t *exe_id, char *buf, long len, int tries)
+{
+	char path[64];
+	struct stat st;
+	snprintf(path, sizeof path, "/proc/%d/exe", tid);
+	if (stat(path, &st) < 0)
+		return -errno;
+	exe_id[0] = st.st_dev;
+	exe_id[1] = st.st_ino;
+	snprintf(path, sizeof path, "/proc/%d/syscall", tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = 0;
+	for (int i = 0; i < tries; i++) {
+		n = pread(fd, buf, len - 1, 0);
+		if (n < 0 || n < 7 || memcmp(buf, "running", 7) != 0)
+			break;
+		sched_yield();
+	}
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	buf[n] = 0;
+	return n;
 }

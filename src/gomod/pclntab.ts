@@ -24,16 +24,30 @@ export const FUNCFLAG_TOPFRAME = 1;
 export const FUNCFLAG_SPWRITE = 2;
 export const FUNCFLAG_ASM = 4;
 
-export interface GoFunc {
-  /** Index in the function table. */
-  readonly index: number;
-  /** Link-time address of the first instruction. */
-  readonly entry: bigint;
-  readonly name: string;
-  readonly flag: number;
-  readonly funcID: number;
-  /** Offset of the pcsp table in pctab (0: none). */
-  readonly pcsp: number;
+/**
+ * One function of the table. Addresses are Numbers: user-space addresses on
+ * x86-64 stay below 2^47, and a stack walk done in BigInt arithmetic would
+ * spend most of its time allocating.
+ */
+export class GoFunc {
+  private decoded?: string;
+  constructor(
+    private readonly table: GoTable,
+    /** Index in the function table. */
+    readonly index: number,
+    /** Link-time address of the first instruction. */
+    readonly entry: number,
+    private readonly nameOff: number,
+    /** Offset of the pcsp table in pctab (0: none). */
+    readonly pcsp: number,
+    readonly funcID: number,
+    readonly flag: number,
+  ) {}
+
+  /** Decoded when asked for: a stack walk needs frame sizes, rarely names. */
+  get name(): string {
+    return (this.decoded ??= this.table.nameAt(this.nameOff));
+  }
 }
 
 /** What a worker thread needs to rebuild a table: the bytes from the header on (cloned or shared). */
@@ -49,6 +63,7 @@ export class GoTable {
   readonly nfunc: number;
   /** Link-time start of the text the entry offsets count from. */
   readonly textStart: bigint;
+  readonly textStartN: number;
   private readonly funcnameOff: number;
   private readonly pctabOff: number;
   private readonly pclnOff: number;
@@ -81,6 +96,8 @@ export class GoTable {
     };
     this.nfunc = small(0, 'nfunc');
     this.textStart = word(2);
+    if (this.textStart >= 1n << 47n) bad(`textStart 0x${this.textStart.toString(16)} is not a user-space address`);
+    this.textStartN = Number(this.textStart);
     this.funcnameOff = small(3, 'funcnametab offset');
     this.pctabOff = small(6, 'pctab offset');
     this.pclnOff = small(7, 'function table offset');
@@ -103,15 +120,16 @@ export class GoTable {
   }
 
   /** The function index holding link-time address pc, or -1 when pc is not in Go's text. */
-  findIndex(pc: bigint): number {
-    const off = pc - this.textStart;
-    if (off < 0n || off >= BigInt(this.textEnd)) return -1;
-    const o = Number(off);
+  findIndex(pc: number): number {
+    const o = pc - this.textStartN;
+    if (!(o >= 0 && o < this.textEnd)) return -1;
+    const dv = this.dv;
+    const base = this.pclnOff;
     let lo = 0;
     let hi = this.nfunc - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
-      if (this.dv.getUint32(this.pclnOff + mid * 8, true) <= o) lo = mid;
+      if (dv.getUint32(base + mid * 8, true) <= o) lo = mid;
       else hi = mid - 1;
     }
     return lo;
@@ -121,23 +139,17 @@ export class GoTable {
     const dv = this.dv;
     const f = this.pclnOff + dv.getUint32(this.pclnOff + index * 8 + 4, true);
     if (f + this.funcIDAt + 4 > this.bytes.length) throw new GoInputError(`malformed Go function table: function ${index}'s record is past the end of the table`);
-    return {
-      index,
-      entry: this.textStart + BigInt(dv.getUint32(f, true)),
-      name: this.nameAt(dv.getInt32(f + 4, true)),
-      pcsp: dv.getUint32(f + 16, true),
-      funcID: this.bytes[f + this.funcIDAt]!,
-      flag: this.bytes[f + this.funcIDAt + 1]!,
-    };
+    return new GoFunc(this, index, this.textStartN + dv.getUint32(f, true), dv.getInt32(f + 4, true), dv.getUint32(f + 16, true), this.bytes[f + this.funcIDAt]!, this.bytes[f + this.funcIDAt + 1]!);
   }
 
   /** The function holding pc, or undefined outside Go's text. */
-  find(pc: bigint): GoFunc | undefined {
+  find(pc: number): GoFunc | undefined {
     const i = this.findIndex(pc);
     return i < 0 ? undefined : this.funcAt(i);
   }
 
-  private nameAt(off: number): string {
+  /** The NUL-terminated name at off in funcnametab. */
+  nameAt(off: number): string {
     const start = this.funcnameOff + off;
     if (off < 0 || start >= this.bytes.length) return '?';
     let end = start;
@@ -151,36 +163,36 @@ export class GoTable {
    * is malformed. Pairs of (zig-zag value delta, pc delta in quanta), the value
    * starting at -1: the value holds until pc reaches the accumulated pc.
    */
-  pcvalue(tableOff: number, entry: bigint, target: bigint): number | undefined {
+  pcvalue(tableOff: number, entry: number, target: number): number | undefined {
     if (tableOff === 0) return undefined;
     const b = this.bytes;
+    const want = target - entry;
+    const q = this.quantum;
     let p = this.pctabOff + tableOff;
     let value = -1;
-    let pc = entry;
+    let pc = 0;
     for (let first = true; ; first = false) {
       let u = 0;
       let shift = 0;
-      for (;;) {
+      let x: number;
+      do {
         if (p >= b.length || shift > 28) return undefined;
-        const x = b[p++]!;
-        u |= (x & 0x7f) << shift;
+        x = b[p++]!;
+        u += (x & 0x7f) * 2 ** shift;
         shift += 7;
-        if (!(x & 0x80)) break;
-      }
-      u >>>= 0;
+      } while (x & 0x80);
       if (u === 0 && !first) return undefined;
-      value += u & 1 ? -((u >>> 1) + 1) : u >>> 1;
+      value += u % 2 ? -((u - 1) / 2) - 1 : u / 2;
       let d = 0;
       shift = 0;
-      for (;;) {
+      do {
         if (p >= b.length || shift > 28) return undefined;
-        const x = b[p++]!;
-        d |= (x & 0x7f) << shift;
+        x = b[p++]!;
+        d += (x & 0x7f) * 2 ** shift;
         shift += 7;
-        if (!(x & 0x80)) break;
-      }
-      pc += BigInt((d >>> 0) * this.quantum);
-      if (target < pc) return value;
+      } while (x & 0x80);
+      pc += d * q;
+      if (want < pc) return value;
     }
   }
 

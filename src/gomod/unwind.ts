@@ -12,30 +12,30 @@
 import type { GoFunc, GoTable } from './pclntab.js';
 import { FUNCFLAG_SPWRITE, FUNCFLAG_TOPFRAME } from './pclntab.js';
 
-/** Reads a little-endian u64 of the target's memory; undefined when unreadable. */
-export type ReadU64 = (addr: bigint) => bigint | undefined;
+/** Reads a little-endian u64 of the target's memory (as a Number: a user-space address); undefined when unreadable or not an address. */
+export type ReadU64 = (addr: number) => number | undefined;
 
 export interface Frame {
   readonly func: GoFunc;
   /** The PC looked up, at link-time addresses. */
-  readonly pc: bigint;
+  readonly pc: number;
 }
 
 export type Unwound = { readonly ok: true; readonly frames: readonly Frame[] } | { readonly ok: false; readonly frames: readonly Frame[]; readonly error: string };
 
 export const MAX_FRAMES = 1000;
-const hex = (v: bigint) => `0x${v.toString(16)}`;
+const hex = (v: number) => `0x${v.toString(16)}`;
 
 /**
  * `bias` is the load bias (run-time minus link-time address; 0 unless PIE);
  * sp and pc are run-time values of the thread, pc just after its syscall
- * instruction.
+ * instruction. Addresses are Numbers (user space is below 2^47).
  */
-export function unwind(table: GoTable, read: ReadU64, sp: bigint, pc: bigint, bias: bigint, max = MAX_FRAMES): Unwound {
+export function unwind(table: GoTable, read: ReadU64, sp: number, pc: number, bias: number, max = MAX_FRAMES): Unwound {
   const frames: Frame[] = [];
   for (let depth = 0; depth < max; depth++) {
     // Past frame 0, pc is a return address: the call instruction is just before it.
-    const look = pc - bias - (depth === 0 ? 0n : 1n);
+    const look = pc - bias - (depth === 0 ? 0 : 1);
     const idx = table.findIndex(look);
     if (idx < 0) return { ok: false, frames, error: depth === 0 ? `the call was made at ${hex(pc)}, outside Go's code (cgo, or code the function table does not cover)` : `return address ${hex(pc)} at frame ${depth} is outside Go's code (a cgo or corrupted frame)` };
     const func = table.funcAt(idx);
@@ -43,12 +43,12 @@ export function unwind(table: GoTable, read: ReadU64, sp: bigint, pc: bigint, bi
     if (func.flag & (FUNCFLAG_TOPFRAME | FUNCFLAG_SPWRITE)) return { ok: true, frames };
     const spd = table.pcvalue(func.pcsp, func.entry, look);
     if (spd === undefined || spd < -8 || spd > 1 << 24) return { ok: false, frames, error: `no frame size for ${func.name} at ${hex(look)}` };
-    const at = sp + BigInt(spd);
+    const at = sp + spd;
     const ret = read(at);
     if (ret === undefined) return { ok: false, frames, error: `the stack at ${hex(at)} cannot be read (${func.name}'s return address)` };
-    if (ret === 0n) return { ok: false, frames, error: `a zero return address above ${func.name}` };
+    if (ret === 0) return { ok: false, frames, error: `a zero return address above ${func.name}` };
     pc = ret;
-    sp = at + 8n;
+    sp = at + 8;
   }
   return { ok: false, frames, error: `more than ${max} frames` };
 }

@@ -56,6 +56,7 @@ interface Lib {
   vmRead: Fn;
   pathTypes: Fn;
   notifContinue: Fn;
+  threadRegs: Fn;
   errno: () => number;
 }
 
@@ -83,6 +84,7 @@ function load(): Lib {
     vmRead: native.func('long tsj_vm_read(int pid, uint64_t addr, void *buf, uint64_t len)'),
     pathTypes: native.func('void tsj_path_types(int pid, void *path, void *modes)'),
     notifContinue: native.func('int tsj_notif_continue(int fd, uint64_t id)'),
+    threadRegs: native.func('long tsj_thread_regs(int tid, void *exe_id, void *buf, long len, int tries)'),
     errno: () => koffi.errno(),
   };
   return lib;
@@ -177,6 +179,17 @@ export function pathTypes(pid: number, path: Buffer): [number, number] {
 /** process_vm_readv of len bytes at addr into buf: the bytes read (short at a fault), or -errno. */
 export function vmRead(pid: number, addr: bigint, buf: Buffer, len: number): number {
   return Number(load().vmRead(pid, addr, buf, len));
+}
+
+const exeId = Buffer.alloc(16);
+/**
+ * The thread's executable as `dev:ino` and its /proc/TID/syscall text (read into buf, retried
+ * while the kernel still says 'running'), or -errno.
+ */
+export function threadRegs(tid: number, buf: Buffer, tries: number): { readonly exe: string; readonly text: string } | number {
+  const n = Number(load().threadRegs(tid, exeId, buf, buf.length, tries));
+  if (n < 0) return n;
+  return { exe: `${exeId.readBigUInt64LE(0)}:${exeId.readBigUInt64LE(8)}`, text: buf.toString('latin1', 0, n) };
 }
 
 export function tgkill(tgid: number, tid: number, sig: number): number {

@@ -8,7 +8,8 @@
  *     recognised and another program the Go one execs is not confined (it is
  *     not this build: its functions belong to no module of this go.mod).
  *   - Where it is loaded: a PIE's bias is AT_ENTRY (/proc/TID/auxv) minus
- *     the ELF entry point.
+ *     the ELF entry point, kept per thread until a walk with it fails (the
+ *     thread may have exec'd the program again, elsewhere), then read again.
  *   - SP from /proc/TID/syscall (its last two fields are the user SP and PC);
  *     the PC is checked against the notification's, which the kernel copied.
  *   - The frames: src/gomod/unwind.ts, reading the stack with
@@ -20,11 +21,11 @@
  * assembly code, which confinement does not claim to stop) could change it.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { ModuleIndex } from '../gomod/modules.js';
 import { GoTable } from '../gomod/pclntab.js';
 import { unwind, type Frame } from '../gomod/unwind.js';
-import { vmRead } from '../linux/notify.js';
+import { threadRegs, vmRead } from '../linux/notify.js';
 import type { GoInit } from './protocol.js';
 
 export type GoVerdict =
@@ -36,8 +37,8 @@ export type GoVerdict =
 
 const AT_ENTRY = 9n;
 const BLOCK = 8192;
-/** Reads of /proc/TID/syscall while the thread is still on a CPU, before giving up (about 100 ms). */
-const RUNNING_TRIES = 110;
+/** Reads of /proc/TID/syscall while the thread is still on a CPU (sched_yield between them), before giving up. */
+const RUNNING_TRIES = 10000;
 
 export class GoConfinement {
   private readonly table: GoTable;
@@ -48,6 +49,9 @@ export class GoConfinement {
   /** Function index → its module ('' for none). */
   private readonly moduleOfFunc = new Map<number, string>();
   private readonly mem = Buffer.alloc(BLOCK);
+  private readonly text = Buffer.alloc(512);
+  /** Thread → its program's load bias. */
+  private readonly biases = new Map<number, number>();
 
   constructor(private readonly init: GoInit) {
     this.table = new GoTable(init.table, init.exe);
@@ -55,35 +59,30 @@ export class GoConfinement {
     this.confined = new Set(init.confined);
   }
 
-  private isOurs(tid: number): boolean | undefined {
-    let st;
-    try {
-      st = statSync(`/proc/${tid}/exe`);
-    } catch {
-      return undefined;
-    }
-    const key = `${st.dev}:${st.ino}`;
-    let ours = this.known.get(key);
+  /** Whether executable `id` (dev:ino of /proc/TID/exe) is the program: its content, hashed once per inode. */
+  private isOurs(tid: number, id: string): boolean | undefined {
+    let ours = this.known.get(id);
     if (ours === undefined) {
       try {
-        ours = st.size === this.init.size && createHash('sha256').update(readFileSync(`/proc/${tid}/exe`)).digest('hex') === this.init.sha256;
+        const buf = readFileSync(`/proc/${tid}/exe`);
+        ours = buf.length === this.init.size && createHash('sha256').update(buf).digest('hex') === this.init.sha256;
       } catch {
         return undefined;
       }
-      this.known.set(key, ours);
+      this.known.set(id, ours);
     }
     return ours;
   }
 
-  private bias(tid: number): bigint | string {
-    if (!this.init.pie) return 0n;
+  private bias(tid: number): number | string {
+    if (!this.init.pie) return 0;
     let a: Buffer;
     try {
       a = readFileSync(`/proc/${tid}/auxv`);
     } catch (e) {
       return `/proc/${tid}/auxv: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
     }
-    for (let o = 0; o + 16 <= a.length; o += 16) if (a.readBigUInt64LE(o) === AT_ENTRY) return a.readBigUInt64LE(o + 8) - this.init.entry;
+    for (let o = 0; o + 16 <= a.length; o += 16) if (a.readBigUInt64LE(o) === AT_ENTRY) return Number(a.readBigUInt64LE(o + 8) - this.init.entry);
     return `/proc/${tid}/auxv has no AT_ENTRY`;
   }
 
@@ -93,59 +92,65 @@ export class GoConfinement {
     return m;
   }
 
-  /**
-   * /proc/TID/syscall, once the thread is off the CPU: right after the notification is
-   * received it may still be on its way to sleep, and the kernel then prints 'running'.
-   */
-  private syscallLine(tid: number): string | Error {
-    for (let i = 0; ; i++) {
-      let line: string;
-      try {
-        line = readFileSync(`/proc/${tid}/syscall`, 'latin1').trim();
-      } catch (e) {
-        return e as Error;
+  decide(tid: number, nr: number, ip: bigint): GoVerdict {
+    const regs = threadRegs(tid, this.text, RUNNING_TRIES);
+    // The thread is gone (killed while waiting): nothing to decide, the answer will find no caller.
+    if (typeof regs === 'number') return { k: 'other' };
+    if (!this.isOurs(tid, regs.exe)) return { k: 'other' };
+    const fail = (error: string, frames: readonly Frame[] = []): GoVerdict => ({ k: 'unwind_failed', error, frames: frames.map((f) => f.func.name) });
+    const f = regs.text.trim().split(' ');
+    if (f.length !== 9 || Number(f[0]) !== nr) return fail(`/proc/${tid}/syscall reads '${regs.text.trim()}', not call ${nr} with its registers`);
+    const sp = Number(f[7]!);
+    if (BigInt(f[8]!) !== ip) return fail(`/proc/${tid}/syscall gives PC ${f[8]}, the notification 0x${ip.toString(16)}`);
+    const pc = Number(ip);
+    // The bias of a thread is kept until a walk with it fails (an exec of the same program moves it).
+    let bias: number | undefined = this.biases.get(tid);
+    let fresh = bias === undefined;
+    for (;;) {
+      if (bias === undefined) {
+        const b = this.bias(tid);
+        if (typeof b === 'string') return fail(b);
+        if (this.biases.size > 4096) this.biases.clear();
+        this.biases.set(tid, (bias = b));
+        fresh = true;
       }
-      if (line !== 'running' || i >= RUNNING_TRIES) return line;
-      // A short pause (the first tries only yield the CPU).
-      Atomics.wait(this.pause, 0, 0, i < 10 ? 0 : 1);
+      // Code outside Go's text in a program without cgo is the dynamic loader starting a PIE (or
+      // the vDSO): no Go function can be on that stack.
+      if (!this.init.cgo && this.table.findIndex(pc - bias) < 0) {
+        if (fresh) return { k: 'other' };
+        bias = undefined;
+        continue;
+      }
+      const u = unwind(this.table, this.reader(tid), sp, pc, bias);
+      if (!u.ok) {
+        if (fresh) return fail(u.error, u.frames);
+        bias = undefined;
+        continue;
+      }
+      for (const fr of u.frames) {
+        const m = this.moduleOf(fr);
+        if (m && this.confined.has(m)) return { k: 'block', module: m, func: fr.func.name, frames: u.frames.map((x) => x.func.name) };
+      }
+      return { k: 'allow' };
     }
   }
-  private readonly pause = new Int32Array(new SharedArrayBuffer(4));
 
-  decide(tid: number, nr: number, ip: bigint): GoVerdict {
-    const ours = this.isOurs(tid);
-    if (!ours) return { k: 'other' };
-    const fail = (error: string, frames: readonly Frame[] = []): GoVerdict => ({ k: 'unwind_failed', error, frames: frames.map((f) => f.func.name) });
-    const bias = this.bias(tid);
-    if (typeof bias === 'string') return fail(bias);
-    // Code outside Go's text in a program without cgo is the dynamic loader starting a PIE (or the
-    // vDSO): no Go function can be on that stack.
-    if (!this.init.cgo && this.table.findIndex(ip - bias) < 0) return { k: 'other' };
-    const line = this.syscallLine(tid);
-    if (line instanceof Error) return fail(`/proc/${tid}/syscall: ${(line as NodeJS.ErrnoException).code ?? line.message}`);
-    const f = line.split(' ');
-    if (f.length !== 9 || Number(f[0]) !== nr) return fail(`/proc/${tid}/syscall reads '${line}', not call ${nr} with its registers`);
-    const sp = BigInt(f[7]!);
-    if (BigInt(f[8]!) !== ip) return fail(`/proc/${tid}/syscall gives PC ${f[8]}, the notification 0x${ip.toString(16)}`);
-    // Stack reads in blocks: most walks need one or two.
-    let base = -1n;
+  /** Reads of the thread's stack, in blocks: most walks need one or two process_vm_readv calls. */
+  private reader(tid: number): (addr: number) => number | undefined {
+    let base = -1;
     let len = 0;
-    const read = (addr: bigint): bigint | undefined => {
-      if (base < 0n || addr < base || addr + 8n > base + BigInt(len)) {
+    return (addr) => {
+      if (base < 0 || addr < base || addr + 8 > base + len) {
         base = addr;
         // Up to the end of the next page: the one after may not be mapped.
-        const room = Math.min(BLOCK, 8192 - Number(addr & 4095n));
-        len = Math.max(vmRead(tid, addr, this.mem, room), 0);
+        const room = Math.min(BLOCK, 8192 - (addr % 4096));
+        len = Math.max(vmRead(tid, BigInt(addr), this.mem, room), 0);
         if (len < 8) return undefined;
       }
-      return this.mem.readBigUInt64LE(Number(addr - base));
+      const o = addr - base;
+      const hi = this.mem.readUInt32LE(o + 4);
+      // Above user space: not an address (the walk then reports it outside Go's code or unreadable).
+      return hi >= 0x8000 ? undefined : hi * 2 ** 32 + this.mem.readUInt32LE(o);
     };
-    const u = unwind(this.table, read, sp, ip, bias);
-    if (!u.ok) return fail(u.error, u.frames);
-    for (const fr of u.frames) {
-      const m = this.moduleOf(fr);
-      if (m && this.confined.has(m)) return { k: 'block', module: m, func: fr.func.name, frames: u.frames.map((x) => x.func.name) };
-    }
-    return { k: 'allow' };
   }
 }
