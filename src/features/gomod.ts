@@ -13,7 +13,6 @@
  * notified through the seccomp feature's filter, after the user's policy has
  * had its say (src/seccomp/notify.ts): the stricter answer wins.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { readBuildInfo } from '../gomod/buildinfo.js';
@@ -56,7 +55,8 @@ export function hostPathOfProgram(p: Pick<Prepared, 'exec' | 'mounts' | 'cfg'>):
   throw new GoInputError(`go_mod: no mount of the jail shows the program ${inJail}`);
 }
 
-function readBounded(path: string, what: string): Buffer {
+/** The file's bytes, in an ArrayBuffer of their own (they are handed to the worker), and its dev:ino. */
+function readBounded(path: string, what: string): { buf: Buffer; devIno: string } {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -67,16 +67,22 @@ function readBounded(path: string, what: string): Buffer {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new GoInputError(`go_mod: ${what} ${path} is not a regular file`);
     if (st.size > MAX_BINARY) throw new GoInputError(`go_mod: ${what} ${path} is larger than ${MAX_BINARY >> 20} MiB`);
-    const buf = Buffer.allocUnsafe(st.size);
+    const buf = Buffer.from(new ArrayBuffer(st.size));
     for (let at = 0; at < st.size; ) {
       const n = readSync(fd, buf, at, st.size - at, at);
       if (n === 0) throw new GoInputError(`go_mod: ${what} ${path} shrank while being read`);
       at += n;
     }
-    return buf;
+    return { buf, devIno: `${st.dev}:${st.ino}` };
   } finally {
     closeSync(fd);
   }
+}
+
+/** runtime/cgo's functions are in the table (names are NUL-separated there). */
+function linksCgo(table: Uint8Array): boolean {
+  const b = Buffer.from(table.buffer, table.byteOffset, table.byteLength);
+  return b.includes('\0runtime/cgo.', 0, 'latin1') || b.includes('\0_cgo_', 0, 'latin1');
 }
 
 export function prepareGoModules(p: Prepared, ctx: FeatureContext): FeatureRun {
@@ -98,7 +104,7 @@ export function prepareGoModules(p: Prepared, ctx: FeatureContext): FeatureRun {
   const confined = confinedModules(gomod, overrides);
 
   const exe = hostPathOfProgram(p);
-  const buf = readBounded(exe, 'the program');
+  const { buf, devIno } = readBounded(exe, 'the program');
   const elf = parseElf(buf, exe);
   const info = readBuildInfo(buf, elf, exe);
   const table = locatePclntab(buf, elf, exe);
@@ -119,13 +125,12 @@ export function prepareGoModules(p: Prepared, ctx: FeatureContext): FeatureRun {
     rules: goNotifyRules(TABLES.x86_64!),
     init: {
       exe,
-      size: buf.length,
-      sha256: createHash('sha256').update(buf).digest('hex'),
+      devIno,
+      binary: buf,
       pie: elf.type === ET_DYN,
       entry: elf.entry,
-      cgo: [...table.names()].some((n) => n.startsWith('runtime/cgo.') || n.startsWith('_cgo_')),
-      // A copy of just the table: the worker gets it, not the whole program.
-      table: Uint8Array.from(table.bytes),
+      cgo: linksCgo(table.bytes),
+      table: table.bytes,
       modules,
       confined: [...confined],
       unwindFail: e.go_unwind_fail === 'allow' ? 'allow' : 'deny',

@@ -3,10 +3,10 @@
  * thread of the confined Go program, walk the goroutine's stack and say
  * whether a function of a confined module is on it.
  *
- *   - Which program: /proc/TID/exe, identified by its content (SHA-256,
- *     once per inode), so a binary reached under another path is still
- *     recognised and another program the Go one execs is not confined (it is
- *     not this build: its functions belong to no module of this go.mod).
+ *   - Which program: /proc/TID/exe, the file tsjail read (same inode, as a
+ *     bind mount shows it) or one with the same bytes (an overlay; compared
+ *     once per inode), so another program the Go one execs is not confined
+ *     (it is not this build: its functions belong to no module of this go.mod).
  *   - Where it is loaded: a PIE's bias is AT_ENTRY (/proc/TID/auxv) minus
  *     the ELF entry point, kept per thread until a walk with it fails (the
  *     thread may have exec'd the program again, elsewhere), then read again.
@@ -20,7 +20,6 @@
  * stack is read, so only another thread writing that stack (unsafe or
  * assembly code, which confinement does not claim to stop) could change it.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ModuleIndex } from '../gomod/modules.js';
 import { GoTable } from '../gomod/pclntab.js';
@@ -59,13 +58,13 @@ export class GoConfinement {
     this.confined = new Set(init.confined);
   }
 
-  /** Whether executable `id` (dev:ino of /proc/TID/exe) is the program: its content, hashed once per inode. */
+  /** Whether executable `id` (dev:ino of /proc/TID/exe) is the program: the same inode, or the same bytes (once per inode). */
   private isOurs(tid: number, id: string): boolean | undefined {
+    if (id === this.init.devIno) return true;
     let ours = this.known.get(id);
     if (ours === undefined) {
       try {
-        const buf = readFileSync(`/proc/${tid}/exe`);
-        ours = buf.length === this.init.size && createHash('sha256').update(buf).digest('hex') === this.init.sha256;
+        ours = Buffer.from(this.init.binary.buffer, this.init.binary.byteOffset, this.init.binary.byteLength).equals(readFileSync(`/proc/${tid}/exe`));
       } catch {
         return undefined;
       }

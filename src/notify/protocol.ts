@@ -22,16 +22,17 @@ export interface WorkerInit {
 export interface GoInit {
   /** The host path it was read from (for messages). */
   readonly exe: string;
-  /** Its size and SHA-256: a process's /proc/PID/exe is the program when both match. */
-  readonly size: number;
-  readonly sha256: string;
+  /** The host file's `dev:ino`: a process whose /proc/PID/exe has it runs the program (a bind mount keeps both). */
+  readonly devIno: string;
+  /** The whole file, for processes whose executable has another identity (an overlay): same bytes, same program. Transferred, not copied. */
+  readonly binary: Uint8Array;
   /** ET_DYN: loaded at a bias found from AT_ENTRY. */
   readonly pie: boolean;
   /** The ELF entry point (link-time). */
   readonly entry: bigint;
   /** It links runtime/cgo: code outside Go's text may have Go callers (else it is the dynamic loader's). */
   readonly cgo: boolean;
-  /** The pclntab, from its header on. */
+  /** The pclntab, from its header on (a view of `binary`). */
   readonly table: Uint8Array;
   /** The main module and every dependency of the build. */
   readonly modules: readonly string[];

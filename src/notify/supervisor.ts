@@ -63,7 +63,9 @@ export class NotifySupervisor {
   start(): void {
     if (this.worker || this.disposed) return;
     const data: WorkerInit = { sock: this.sock, wake: this.wake[0], policy: this.opts.policy, trace: this.opts.trace, learn: this.opts.learn, watch: this.opts.watch, go: this.opts.go };
-    const w = (this.worker = new Worker(workerPath(), { workerData: data }));
+    // The Go program's bytes move to the worker rather than being copied (tens of MiB).
+    const transferList = this.opts.go ? [this.opts.go.binary.buffer as ArrayBuffer] : [];
+    const w = (this.worker = new Worker(workerPath(), { workerData: data, transferList }));
     // The jails' exits keep tsjail running; the worker alone never should.
     w.unref();
     w.on('message', (m: FromWorker) => this.message(m));

@@ -47,12 +47,13 @@ describe.skipIf(!!skip)('Go module confinement', () => {
   const results = (stdout: string) => Object.fromEntries(stdout.trim().split('\n').filter((l) => l !== 'done').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
 
   it.each([
-    ['non-PIE', 'app'],
-    ['PIE without section headers for the table (-s -w)', 'appStripped'],
-  ] as const)('refuses the confined module its calls with EPERM, names module and function, and the program runs on (%s)', async (_, key) => {
+    ['non-PIE', 'app', false],
+    ['PIE without section headers for the table (-s -w)', 'appStripped', false],
+    ['PIE seen through an overlay (another inode, the same bytes)', 'appPie', true],
+  ] as const)('refuses the confined module its calls with EPERM, names module and function, and the program runs on (%s)', async (_, key, overlay) => {
     const goMod = g.writeGoMod('// gomodjail:confined\nmodule example.com/app\n\ngo 1.18\n');
     const status = join(tmp, `status-${key}.jsonl`);
-    const r = await run(g[key], 'poisoned', ['--go_mod', goMod, '--status_file', status]);
+    const r = await run(g[key], 'poisoned', ['--go_mod', goMod, '--status_file', status, ...(overlay ? ['--tmp_overlay', g.dir] : [])]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/\ndone\n$/);
     const got = results(r.stdout);
