@@ -64,6 +64,7 @@ export function learnProblems(spec: JailSpec, o: LearnOptions): string[] {
   if (cfg.seccomp_string.length || cfg.seccomp_policy_file !== undefined || e.syscall_allow.length || e.syscall_deny.length || e.seccomp_preset.length || e.seccomp_bpf_file !== undefined) {
     out.push('tsjail learn writes the seccomp policy itself: drop the seccomp options from the learning run');
   }
+  if (e.go_mod !== undefined) out.push('tsjail learn notifies every call to count it: drop --go_mod from the learning run (the learnt config can add it)');
   try {
     if (!lstatSync(dirname(o.output)).isDirectory()) out.push(`-o ${quoted(o.output)}: ${quoted(dirname(o.output))} is not a directory`);
   } catch (err) {

@@ -346,7 +346,7 @@ function handle(l: Listener): void {
   // Decode before checking the id: once valid after the read, what was read belongs to this call.
   const rec = passes && traced ? decodeTraced(traced, args, t) : undefined;
   // A call the policy lets through may still be refused by Go module confinement: the stricter answer wins.
-  const verdict = go && passes ? go.decide(tid, nr, ip) : undefined;
+  const verdict = go && passes ? goDecide(go, tid, nr, ip) : undefined;
   if (verdict && (verdict.k === 'block' || verdict.k === 'unwind_failed')) return goDecided(l, id, tid, nr, arch, ip, args, t, verdict);
   if (kind === SECCOMP_RET_ALLOW || kind === SECCOMP_RET_LOG) {
     const outside = rec && init.watch ? outsideRules(l, tid, rec) : undefined;
@@ -409,6 +409,15 @@ function handle(l: Listener): void {
     last: !kill && l.logged === LOG_LIMIT,
     sigkilled: plan.k === 'sigkill',
   });
+}
+
+/** A decision never throws: whatever stops the walk (a malformed table entry) is a stack that could not be walked. */
+function goDecide(g: GoConfinement, tid: number, nr: number, ip: bigint): GoVerdict {
+  try {
+    return g.decide(tid, nr, ip);
+  } catch (e) {
+    return { k: 'unwind_failed', error: (e as Error).message, frames: [] };
+  }
 }
 
 /** Hands a call Go module confinement refused (or could not judge) to the main thread, then answers it. */

@@ -9,6 +9,7 @@ import { run } from '../../../src/seccomp/interp.js';
 import { notifyModel } from '../../../src/seccomp/notify.js';
 import { syscallByName, TABLES } from '../../../src/seccomp/syscalls/index.js';
 import { validateSpec } from '../../../src/validate.js';
+import { learnProblems } from '../../../src/learn/command.js';
 
 const problems = async (args: string[]) => validateSpec((await parseCommandLine(args)).spec);
 
@@ -28,6 +29,11 @@ describe('Go module confinement options', () => {
       ]),
     );
     expect(await problems(['--go_module_policy', 'example.com/a=confined', '--', '/x'])).toEqual([expect.stringMatching(/without go_mod/)]);
+  });
+
+  it('is refused by tsjail learn, which notifies every call itself', async () => {
+    const { spec } = await parseCommandLine(['--go_mod', '/x/go.mod', '--', '/x/app']);
+    expect(learnProblems(spec, { output: '/tmp/out.cfg', rest: [] } as never)).toContain('tsjail learn notifies every call to count it: drop --go_mod from the learning run (the learnt config can add it)');
   });
 
   it('refuses an unknown --go_unwind_fail while parsing, naming the option', async () => {
