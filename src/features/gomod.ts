@@ -19,7 +19,7 @@ import { readBuildInfo } from '../gomod/buildinfo.js';
 import { ET_DYN, parseElf } from '../gomod/elf.js';
 import { GoInputError } from '../gomod/errors.js';
 import { confinedModules, parseGoMod, parsePolicyOverride } from '../gomod/gomod-file.js';
-import { locatePclntab } from '../gomod/pclntab.js';
+import { locateGoFunc, locatePclntab } from '../gomod/pclntab.js';
 import { goNotifyRules } from '../gomod/syscalls.js';
 import { formatNodeError } from '../linux/errno.js';
 import { log } from '../log/logger.js';
@@ -120,6 +120,8 @@ export function prepareGoModules(p: Prepared, ctx: FeatureContext): FeatureRun {
   const modules = [main, ...info.deps.map((d) => d.path)];
   const absent = [...confined].filter((m) => !modules.includes(m));
   if (absent.length) log.info(`go_mod: ${absent.join(', ')} ${absent.length > 1 ? 'are' : 'is'} confined but not linked into ${exe}`);
+  const gofunc = locateGoFunc(buf, elf, table);
+  if (gofunc === undefined) log.warn(`go_mod: ${exe}: its inline trees were not found (no moduledata), so a confined function the compiler inlined into an unconfined caller goes unseen`);
   log.info(`Go module confinement of ${exe} (${info.goVersion}, ${elf.type === ET_DYN ? 'PIE' : 'non-PIE'}, ${table.nfunc} functions): confined ${[...confined].sort().join(', ')}`);
   ctx.notify!.go = {
     rules: goNotifyRules(TABLES.x86_64!),
@@ -131,6 +133,7 @@ export function prepareGoModules(p: Prepared, ctx: FeatureContext): FeatureRun {
       entry: elf.entry,
       cgo: linksCgo(table.bytes),
       table: table.bytes,
+      gofunc,
       modules,
       confined: [...confined],
       unwindFail: e.go_unwind_fail === 'allow' ? 'allow' : 'deny',

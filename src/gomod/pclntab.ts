@@ -12,7 +12,7 @@
  * funcoff leads to a _func record, whose offsets point into the name and pc
  * tables.
  */
-import { type Elf, PT_LOAD, section } from './elf.js';
+import { type Elf, PT_LOAD, section, vaddrToOffset } from './elf.js';
 import { GoInputError } from './errors.js';
 
 const MAGIC_118 = 0xfffffff0;
@@ -23,6 +23,8 @@ const OLD_MAGICS: Readonly<Record<number, string>> = { 0xfffffffa: 'Go 1.16 or 1
 export const FUNCFLAG_TOPFRAME = 1;
 export const FUNCFLAG_SPWRITE = 2;
 export const FUNCFLAG_ASM = 4;
+const PCDATA_InlTreeIndex = 2;
+const FUNCDATA_InlTree = 3;
 
 /**
  * One function of the table. Addresses are Numbers: user-space addresses on
@@ -42,6 +44,8 @@ export class GoFunc {
     readonly pcsp: number,
     readonly funcID: number,
     readonly flag: number,
+    /** Offset of its _func record in the table. */
+    readonly rec: number,
   ) {}
 
   /** Decoded when asked for: a stack walk needs frame sizes, rarely names. */
@@ -136,10 +140,11 @@ export class GoTable {
   }
 
   funcAt(index: number): GoFunc {
+    if (!(index >= 0 && index < this.nfunc)) throw new RangeError(`function index ${index} is outside 0..${this.nfunc - 1}`);
     const dv = this.dv;
     const f = this.pclnOff + dv.getUint32(this.pclnOff + index * 8 + 4, true);
     if (f + this.funcIDAt + 4 > this.bytes.length) throw new GoInputError(`malformed Go function table: function ${index}'s record is past the end of the table`);
-    return new GoFunc(this, index, this.textStartN + dv.getUint32(f, true), dv.getInt32(f + 4, true), dv.getUint32(f + 16, true), this.bytes[f + this.funcIDAt]!, this.bytes[f + this.funcIDAt + 1]!);
+    return new GoFunc(this, index, this.textStartN + dv.getUint32(f, true), dv.getInt32(f + 4, true), dv.getUint32(f + 16, true), this.bytes[f + this.funcIDAt]!, this.bytes[f + this.funcIDAt + 1]!, f);
   }
 
   /** The function holding pc, or undefined outside Go's text. */
@@ -196,6 +201,45 @@ export class GoTable {
     }
   }
 
+  /**
+   * Where the inline trees are: `data` holds the program's bytes and `gofunc`
+   * the file offset of go.func.* (moduledata.gofunc), which FUNCDATA offsets
+   * count from. Without it frames are not expanded.
+   */
+  inline?: { readonly data: Uint8Array; readonly gofunc: number };
+
+  /**
+   * The functions inlined at pc into f, innermost first (their names): the
+   * InlTreeIndex pcdata gives an entry of the inline tree (FUNCDATA_InlTree),
+   * whose parentPc leads to the call site in the caller, and so on up to f.
+   */
+  inlinedAt(f: GoFunc, pc: number): string[] {
+    const inl = this.inline;
+    if (!inl) return [];
+    const dv = this.dv;
+    const npcdata = dv.getUint32(f.rec + 28, true);
+    const nfuncdata = this.bytes[f.rec + this.funcIDAt + 3]!;
+    if (npcdata <= PCDATA_InlTreeIndex || nfuncdata <= FUNCDATA_InlTree) return [];
+    const fixed = this.funcIDAt + 4;
+    const pcdata = dv.getUint32(f.rec + fixed + 4 * PCDATA_InlTreeIndex, true);
+    const treeOff = dv.getUint32(f.rec + fixed + 4 * npcdata + 4 * FUNCDATA_InlTree, true);
+    if (pcdata === 0 || treeOff === 0xffffffff) return [];
+    const tree = inl.gofunc + treeOff;
+    const size = this.magic === MAGIC_118 ? 20 : 16;
+    const idv = new DataView(inl.data.buffer, inl.data.byteOffset, inl.data.byteLength);
+    const names: string[] = [];
+    let ix = this.pcvalue(pcdata, f.entry, pc);
+    for (let guard = 0; ix !== undefined && ix >= 0 && guard < 64; guard++) {
+      const e = tree + ix * size;
+      if (e + size > inl.data.length) break;
+      // 1.18/1.19: parent i16, funcID u8, pad, file i32, line i32, nameOff i32, parentPc i32; 1.20+: funcID u8, pad[3], nameOff i32, parentPc i32, startLine i32.
+      const [nameOff, parentPc] = size === 20 ? [idv.getInt32(e + 12, true), idv.getInt32(e + 16, true)] : [idv.getInt32(e + 4, true), idv.getInt32(e + 8, true)];
+      names.push(this.nameAt(nameOff));
+      ix = this.pcvalue(pcdata, f.entry, f.entry + parentPc);
+    }
+    return names;
+  }
+
   /** Every function's name, in table order (the benchmark, and tests). */
   *names(): Generator<string> {
     for (let i = 0; i < this.nfunc; i++) yield this.funcAt(i).name;
@@ -236,4 +280,36 @@ export function locatePclntab(buf: Uint8Array, elf: Elf, file: string): GoTable 
   }
   if (oldMagic !== undefined) throw new GoInputError(`${file}: built by ${OLD_MAGICS[oldMagic >>> 0]} (pclntab magic 0x${(oldMagic >>> 0).toString(16)}); tsjail reads Go 1.18 or later`);
   throw new GoInputError(`${file}: no Go function table (pclntab) found: neither a .gopclntab section nor a table header in its segments`);
+}
+
+/**
+ * The file offset of go.func.* (moduledata.gofunc), where the inline trees
+ * are, or undefined. moduledata starts with a pointer to the pcHeader followed
+ * by slices into the table, so it is found by the header's address in the
+ * file (the linker writes the link-time values, PIE included) and checked by
+ * the slices; gofunc is its word 38 (Go 1.18/1.19) or 40 (1.20 and later,
+ * which added the coverage counters' bounds).
+ */
+export function locateGoFunc(buf: Uint8Array, elf: Elf, table: GoTable): number | undefined {
+  if (table.bytes.buffer !== buf.buffer) return undefined;
+  const hdrFile = table.bytes.byteOffset - buf.byteOffset;
+  const seg = elf.segments.find((s) => s.type === PT_LOAD && hdrFile >= s.offset && hdrFile < s.offset + s.filesz);
+  if (!seg) return undefined;
+  const hdr = seg.vaddr + BigInt(hdrFile - seg.offset);
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const needle = Buffer.alloc(8);
+  needle.writeBigUInt64LE(hdr);
+  const word = (o: number, i: number) => b.readBigUInt64LE(o + 8 * i);
+  const funcnameOff = table.dv.getBigUint64(8 + 8 * 3, true);
+  const gofuncWord = table.oldNames ? 38 : 40;
+  for (let at = b.indexOf(needle); at >= 0; at = b.indexOf(needle, at + 1)) {
+    if (at % 8 !== 0 || at + 8 * (gofuncWord + 1) > b.length) continue;
+    // funcnametab's data pointer, and text == textStart.
+    if (word(at, 1) !== hdr + funcnameOff || word(at, 22) !== table.textStart) continue;
+    const gofunc = word(at, gofuncWord);
+    const rodata = word(at, gofuncWord - 1);
+    if (gofunc < rodata) continue;
+    return vaddrToOffset(elf, gofunc);
+  }
+  return undefined;
 }

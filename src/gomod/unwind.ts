@@ -19,7 +19,12 @@ export interface Frame {
   readonly func: GoFunc;
   /** The PC looked up, at link-time addresses. */
   readonly pc: number;
+  /** Functions the compiler inlined into func at pc, innermost first (when the table knows its inline trees). */
+  readonly inlined: readonly string[];
 }
+
+/** The names on a walked stack, innermost first, inlined functions included. */
+export const frameNames = (frames: readonly Frame[]): string[] => frames.flatMap((f) => [...f.inlined, f.func.name]);
 
 export type Unwound = { readonly ok: true; readonly frames: readonly Frame[] } | { readonly ok: false; readonly frames: readonly Frame[]; readonly error: string };
 
@@ -39,7 +44,7 @@ export function unwind(table: GoTable, read: ReadU64, sp: number, pc: number, bi
     const idx = table.findIndex(look);
     if (idx < 0) return { ok: false, frames, error: depth === 0 ? `the call was made at ${hex(pc)}, outside Go's code (cgo, or code the function table does not cover)` : `return address ${hex(pc)} at frame ${depth} is outside Go's code (a cgo or corrupted frame)` };
     const func = table.funcAt(idx);
-    frames.push({ func, pc: look });
+    frames.push({ func, pc: look, inlined: table.inlinedAt(func, look) });
     if (func.flag & (FUNCFLAG_TOPFRAME | FUNCFLAG_SPWRITE)) return { ok: true, frames };
     const spd = table.pcvalue(func.pcsp, func.entry, look);
     if (spd === undefined || spd < -8 || spd > 1 << 24) return { ok: false, frames, error: `no frame size for ${func.name} at ${hex(look)}` };

@@ -23,7 +23,7 @@
 import { readFileSync } from 'node:fs';
 import { ModuleIndex } from '../gomod/modules.js';
 import { GoTable } from '../gomod/pclntab.js';
-import { unwind, type Frame } from '../gomod/unwind.js';
+import { frameNames, unwind, type Frame } from '../gomod/unwind.js';
 import { threadRegs, vmRead } from '../linux/notify.js';
 import type { GoInit } from './protocol.js';
 
@@ -54,6 +54,7 @@ export class GoConfinement {
 
   constructor(private readonly init: GoInit) {
     this.table = new GoTable(init.table, init.exe);
+    if (init.gofunc !== undefined) this.table.inline = { data: init.binary, gofunc: init.gofunc };
     this.modules = new ModuleIndex(init.modules);
     this.confined = new Set(init.confined);
   }
@@ -85,6 +86,14 @@ export class GoConfinement {
     return `/proc/${tid}/auxv has no AT_ENTRY`;
   }
 
+  /** An inlined function's module, by name. */
+  private moduleOfName(name: string): string {
+    let m = this.moduleOfInlined.get(name);
+    if (m === undefined) this.moduleOfInlined.set(name, (m = this.modules.moduleOfFunc(name) ?? ''));
+    return m;
+  }
+  private readonly moduleOfInlined = new Map<string, string>();
+
   private moduleOf(f: Frame): string {
     let m = this.moduleOfFunc.get(f.func.index);
     if (m === undefined) this.moduleOfFunc.set(f.func.index, (m = this.modules.moduleOfFunc(f.func.name) ?? ''));
@@ -96,7 +105,7 @@ export class GoConfinement {
     // The thread is gone (killed while waiting): nothing to decide, the answer will find no caller.
     if (typeof regs === 'number') return { k: 'other' };
     if (!this.isOurs(tid, regs.exe)) return { k: 'other' };
-    const fail = (error: string, frames: readonly Frame[] = []): GoVerdict => ({ k: 'unwind_failed', error, frames: frames.map((f) => f.func.name) });
+    const fail = (error: string, frames: readonly Frame[] = []): GoVerdict => ({ k: 'unwind_failed', error, frames: frameNames(frames) });
     const f = regs.text.trim().split(' ');
     if (f.length !== 9 || Number(f[0]) !== nr) return fail(`/proc/${tid}/syscall reads '${regs.text.trim()}', not call ${nr} with its registers`);
     const sp = Number(f[7]!);
@@ -127,8 +136,12 @@ export class GoConfinement {
         continue;
       }
       for (const fr of u.frames) {
+        for (const name of fr.inlined) {
+          const m = this.moduleOfName(name);
+          if (m && this.confined.has(m)) return { k: 'block', module: m, func: name, frames: frameNames(u.frames) };
+        }
         const m = this.moduleOf(fr);
-        if (m && this.confined.has(m)) return { k: 'block', module: m, func: fr.func.name, frames: u.frames.map((x) => x.func.name) };
+        if (m && this.confined.has(m)) return { k: 'block', module: m, func: fr.func.name, frames: frameNames(u.frames) };
       }
       return { k: 'allow' };
     }

@@ -32,6 +32,8 @@ export interface GoInit {
   readonly entry: bigint;
   /** It links runtime/cgo: code outside Go's text may have Go callers (else it is the dynamic loader's). */
   readonly cgo: boolean;
+  /** File offset of go.func.* in `binary` (moduledata.gofunc): the inline trees, so inlined functions count as frames. */
+  readonly gofunc?: number;
   /** The pclntab, from its header on (a view of `binary`). */
   readonly table: Uint8Array;
   /** The main module and every dependency of the build. */

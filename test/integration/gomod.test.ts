@@ -62,8 +62,11 @@ describe.skipIf(!!skip)('Go module confinement', () => {
       const [sc, fn] = FUNCS[c];
       expect(r.stderr).toMatch(new RegExp(`\\[W\\].* pid=\\d+ \\*\\*\\*Blocked\\*\\*\\* syscall=${sc} module=example\\.com/poisoned function=example\\.com/poisoned\\.${fn}: .* failed with EPERM`));
     }
+    // QuickOpen left no frame of its own: its inline tree entry in the caller names it.
+    expect(got.inlined_open).toMatch(/operation not permitted/);
+    expect(r.stderr).toMatch(/\*\*\*Blocked\*\*\* syscall=openat module=example\.com\/poisoned function=example\.com\/poisoned\.QuickOpen: /);
     const events = readFileSync(status, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === 'go_module_blocked');
-    expect(events.map((e) => e.syscall)).toEqual(['pidfd_open', 'clone', 'openat', 'socket']);
+    expect(events.map((e) => e.syscall)).toEqual(['pidfd_open', 'clone', 'openat', 'socket', 'openat']);
     expect(events[0]).toMatchObject({ module: 'example.com/poisoned', function: 'example.com/poisoned.PidfdOpen', outcome: 'failed with EPERM' });
     expect(events[0]!.frames).toEqual(expect.arrayContaining(['example.com/poisoned.PidfdOpen', 'main.main']));
   });
@@ -73,7 +76,7 @@ describe.skipIf(!!skip)('Go module confinement', () => {
     for (const bin of [g.app, g.appPie]) {
       const r = await run(bin, 'main', ['--go_mod', goMod]);
       expect(r.exitCode, r.stderr).toBe(0);
-      expect(results(r.stdout)).toEqual({ pidfd_open: 'ok', exec: 'ok', open: 'ok', dial: 'ok' });
+      expect(results(r.stdout)).toEqual({ pidfd_open: 'ok', exec: 'ok', open: 'ok', dial: 'ok', inlined_open: 'ok' });
       expect(r.stderr).not.toMatch(/Blocked|not walked/);
     }
   });
@@ -87,7 +90,7 @@ describe.skipIf(!!skip)('Go module confinement', () => {
     for (const [text, extra] of cases) {
       const r = await run(g.app, 'poisoned', ['--go_mod', g.writeGoMod(text), ...extra]);
       expect(r.exitCode, r.stderr).toBe(0);
-      expect(results(r.stdout), text).toEqual({ pidfd_open: 'ok', exec: 'ok', open: 'ok', dial: 'ok' });
+      expect(results(r.stdout), text).toEqual({ pidfd_open: 'ok', exec: 'ok', open: 'ok', dial: 'ok', inlined_open: 'ok' });
     }
   });
 
@@ -96,14 +99,14 @@ describe.skipIf(!!skip)('Go module confinement', () => {
     const r = await run(g.app, 'poisoned', ['--go_mod', goMod, '--go_module_policy', 'example.com/poisoned=confined']);
     expect(results(r.stdout)).toMatchObject({ pidfd_open: 'operation not permitted', open: expect.stringMatching(/operation not permitted/) });
     const m = await run(g.app, 'main', ['--go_mod', goMod, '--go_module_policy', 'example.com/poisoned=confined', '--syscall_deny', 'pidfd_open']);
-    expect(results(m.stdout)).toEqual({ pidfd_open: 'operation not permitted', exec: 'ok', open: 'ok', dial: 'ok' });
+    expect(results(m.stdout)).toEqual({ pidfd_open: 'operation not permitted', exec: 'ok', open: 'ok', dial: 'ok', inlined_open: 'ok' });
     expect(m.stderr).toMatch(/seccomp violation: pidfd_open\(/);
   });
 
   it("confines nothing, with one warning, when the program's main module is not go.mod's", async () => {
     const r = await run(g.app, 'poisoned', ['--go_mod', g.writeGoMod('// gomodjail:confined\nmodule example.com/other\n\ngo 1.18\n')]);
     expect(r.exitCode).toBe(0);
-    expect(results(r.stdout)).toEqual({ pidfd_open: 'ok', exec: 'ok', open: 'ok', dial: 'ok' });
+    expect(results(r.stdout)).toEqual({ pidfd_open: 'ok', exec: 'ok', open: 'ok', dial: 'ok', inlined_open: 'ok' });
     expect(r.stderr.match(/is built from main module example\.com\/app, not example\.com\/other .*: none of its modules is confined/g)).toHaveLength(1);
   });
 

@@ -26,7 +26,7 @@ export function missingGo(): string | undefined {
   return why;
 }
 
-/** The four calls, as one package's functions; `pkg` is its package clause. */
+/** The four calls (and an open in a function small enough to be inlined), as one package's functions; `pkg` is its package clause. */
 function risky(pkg: string): string {
   return `package ${pkg}
 
@@ -60,6 +60,12 @@ func Open(path string) error {
 	if err == nil {
 		f.Close()
 	}
+	return err
+}
+
+// Small enough to be inlined into its caller, where it leaves no frame of its own.
+func QuickOpen(path string) error {
+	_, err := os.ReadFile(path)
 	return err
 }
 
@@ -100,11 +106,13 @@ func main() {
 		report("exec", poisoned.Exec("/bin/true"))
 		report("open", poisoned.Open(file))
 		report("dial", poisoned.Dial(addr))
+		report("inlined_open", poisoned.QuickOpen(file))
 	} else {
 		report("pidfd_open", local.PidfdOpen())
 		report("exec", local.Exec("/bin/true"))
 		report("open", local.Open(file))
 		report("dial", local.Dial(addr))
+		report("inlined_open", local.QuickOpen(file))
 	}
 	fmt.Println("done")
 }

@@ -5,7 +5,7 @@ import { parseElf, ET_DYN, ET_EXEC } from '../../../src/gomod/elf.js';
 import { GoInputError } from '../../../src/gomod/errors.js';
 import { confinedModules, parseGoMod, parsePolicyOverride } from '../../../src/gomod/gomod-file.js';
 import { ModuleIndex, packageOf } from '../../../src/gomod/modules.js';
-import { GoTable, locatePclntab } from '../../../src/gomod/pclntab.js';
+import { GoTable, locateGoFunc, locatePclntab } from '../../../src/gomod/pclntab.js';
 import { goNotifyRules, unknownAllowed } from '../../../src/gomod/syscalls.js';
 import { unwind } from '../../../src/gomod/unwind.js';
 import { syscallByName, TABLES } from '../../../src/seccomp/syscalls/index.js';
@@ -179,6 +179,16 @@ describe.skipIf(!!missingGo())('Go binaries the test builds', () => {
     for (const n of ['example.com/poisoned.PidfdOpen', 'example.com/app/local.Dial', 'runtime.goexit', 'main.main']) expect(names).toContain(n);
     // Every entry looks itself up, and the PC just past the text does not.
     for (let i = 0; i < t.nfunc; i += 97) expect(t.findIndex(t.funcAt(i).entry)).toBe(i);
+    // The inline trees (through moduledata.gofunc): QuickOpen left no frame in main.main, its tree entry names it.
+    const gofunc = locateGoFunc(buf, elf, t);
+    expect(gofunc).toBeDefined();
+    t.inline = { data: buf, gofunc: gofunc! };
+    const main = t.funcAt(names.indexOf('main.main'));
+    const end = main.index + 1 < t.nfunc ? t.funcAt(main.index + 1).entry : t.textStartN + t.textEnd;
+    const inlined = new Set<string>();
+    for (let pc = main.entry; pc < end; pc++) for (const n of t.inlinedAt(main, pc)) inlined.add(n);
+    expect(inlined).toContain('example.com/poisoned.QuickOpen');
+    expect(inlined).toContain('example.com/app/local.QuickOpen');
     expect(t.findIndex(t.textStartN + t.textEnd)).toBe(-1);
     expect(t.findIndex(t.textStartN - 1)).toBe(-1);
   });
