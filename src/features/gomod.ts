@@ -50,7 +50,8 @@ export function hostPathOfProgram(p: Pick<Prepared, 'exec' | 'mounts' | 'cfg'>):
       const found = m.lowers.find((l) => existsSync(`${l}${rest}`));
       if (found !== undefined) return `${found}${rest}`;
     }
-    throw new GoInputError(`go_mod: the program ${inJail} is on a ${m.kind} mount at ${m.dst} in the jail, which tsjail cannot read before the jail exists: bind it from the host, or use --execute_fd`);
+    const what = m.kind === 'fs' ? `a ${m.fstype || 'filesystem'} mount` : m.kind === 'content' ? 'a file tsjail writes (--file, src_content)' : `a ${m.kind} mount`;
+    throw new GoInputError(`go_mod: the program ${inJail} is on ${what} at ${m.dst} in the jail, which tsjail cannot read before the jail exists: bind it from the host, or use --execute_fd`);
   }
   throw new GoInputError(`go_mod: no mount of the jail shows the program ${inJail}`);
 }

@@ -10,6 +10,11 @@ import { notifyModel } from '../../../src/seccomp/notify.js';
 import { syscallByName, TABLES } from '../../../src/seccomp/syscalls/index.js';
 import { validateSpec } from '../../../src/validate.js';
 import { learnProblems } from '../../../src/learn/command.js';
+import { configToState } from '../../../src/config/apply.js';
+import { dumpConfig, effectiveConfig } from '../../../src/config/dump.js';
+import { parseConfigText } from '../../../src/config/load.js';
+import { hostPathOfProgram } from '../../../src/features/gomod.js';
+import type { PreparedMount } from '../../../src/prepare.js';
 
 const problems = async (args: string[]) => validateSpec((await parseCommandLine(args)).spec);
 
@@ -34,6 +39,24 @@ describe('Go module confinement options', () => {
   it('is refused by tsjail learn, which notifies every call itself', async () => {
     const { spec } = await parseCommandLine(['--go_mod', '/x/go.mod', '--', '/x/app']);
     expect(learnProblems(spec, { output: '/tmp/out.cfg', rest: [] } as never)).toContain('tsjail learn notifies every call to count it: drop --go_mod from the learning run (the learnt config can add it)');
+  });
+
+  it('reads the tsjail block, and --dump_config writes the options back', async () => {
+    const { ext } = configToState(parseConfigText('tsjail { go_mod: "/app/go.mod" go_module_policy: "a.com/x=confined" go_module_policy: "b.com/y=unconfined" go_unwind_fail: "allow" }', 'x.cfg')).state;
+    expect(ext).toMatchObject({ go_mod: '/app/go.mod', go_module_policy: ['a.com/x=confined', 'b.com/y=unconfined'], go_unwind_fail: 'allow' });
+    const { spec } = await parseCommandLine(['--go_mod', '/app/go.mod', '--go_module_policy', 'a.com/x=confined', '--', '/app/bin']);
+    const { notes: _notes, ...want } = effectiveConfig(spec);
+    expect(configToState(parseConfigText(dumpConfig(spec), 'dump.cfg'))).toEqual(want);
+  });
+
+  it('finds the program on the host through the jail mounts that show it', () => {
+    const m = (kind: PreparedMount['kind'], src: string, dst: string) => ({ kind, src, dst }) as PreparedMount;
+    const base = { exec: { path: '/srv/bin/app', argv: [], env: [], execFd: false }, cfg: { clone_newns: true, cwd: '/' } } as never as Parameters<typeof hostPathOfProgram>[0];
+    expect(hostPathOfProgram({ ...base, mounts: [m('bind', '/', '/'), m('bind', '/opt/build', '/srv/bin')] })).toBe('/opt/build/app');
+    expect(hostPathOfProgram({ ...base, mounts: [m('bind', '/', '/')] })).toBe('/srv/bin/app');
+    expect(hostPathOfProgram({ ...base, exec: { ...base.exec, path: 'bin/app' }, cfg: { clone_newns: true, cwd: '/srv' } as never, mounts: [m('bind', '/data', '/srv')] })).toBe('/data/bin/app');
+    expect(() => hostPathOfProgram({ ...base, mounts: [m('bind', '/', '/'), { ...m('fs', 'none', '/srv'), fstype: 'tmpfs' } as PreparedMount] })).toThrow("go_mod: the program /srv/bin/app is on a tmpfs mount at /srv in the jail, which tsjail cannot read before the jail exists: bind it from the host, or use --execute_fd");
+    expect(hostPathOfProgram({ ...base, exec: { ...base.exec, execFd: true }, mounts: [] })).toBe('/srv/bin/app');
   });
 
   it('refuses an unknown --go_unwind_fail while parsing, naming the option', async () => {
