@@ -119,10 +119,13 @@ describe.skipIf(!!skip)('Go module confinement', () => {
     const buf = readFileSync(old);
     buf.writeUInt32LE(0xfffffffa, parseElf(buf, old).sections.find((s) => s.name === '.gopclntab')!.offset);
     writeFileSync(old, buf, { mode: 0o755 });
+    const script = join(tmp, 'script.sh');
+    writeFileSync(script, '#!/bin/sh\necho hi\n', { mode: 0o755 });
     const cases: Array<[string[], RegExp]> = [
       [['--go_mod', join(tmp, 'missing.mod'), '--', g.app], new RegExp(`go_mod: cannot read ${tmp}/missing\\.mod: .*ENOENT`)],
       [['--go_mod', bad, '--', g.app], new RegExp(`${bad}:2: unknown gomodjail policy 'strict' \\(confined or unconfined\\)`)],
       [['--go_mod', goMod, '--', '/bin/true'], /\/bin\/true: not a Go program/],
+      [['--go_mod', goMod, '--', script], new RegExp(`${script}: not an ELF file`)],
       [['--go_mod', goMod, '--', old], new RegExp(`${old}: built by Go 1\\.16 or 1\\.17`)],
       [['--go_mod', goMod, '--go_module_policy', 'example.com/x=maybe', '--', g.app], /go_module_policy 'example\.com\/x=maybe': the policy 'maybe' is not confined or unconfined/],
       [['--go_module_policy', 'example.com/x=confined', '--', g.app], /without go_mod/],
