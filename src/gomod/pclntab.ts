@@ -240,6 +240,32 @@ export class GoTable {
     return names;
   }
 
+  /**
+   * Whether `gofunc` (a file offset in data) leads to inline trees: the first
+   * entries of up to 32 functions' trees must name functions (an offset into
+   * funcnametab at the start of a name).
+   */
+  inlineTreesCheck(data: Uint8Array, gofunc: number): boolean {
+    const dv = this.dv;
+    const idv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const namesEnd = Number(dv.getBigUint64(8 + 8 * 4, true)) - this.funcnameOff;
+    const fixed = this.funcIDAt + 4;
+    let seen = 0;
+    for (let i = 0; i < this.nfunc && seen < 32; i++) {
+      const f = this.funcAt(i);
+      const npcdata = dv.getUint32(f.rec + 28, true);
+      if (npcdata <= PCDATA_InlTreeIndex || this.bytes[f.rec + this.funcIDAt + 3]! <= FUNCDATA_InlTree) continue;
+      const treeOff = dv.getUint32(f.rec + fixed + 4 * npcdata + 4 * FUNCDATA_InlTree, true);
+      if (treeOff === 0xffffffff) continue;
+      const e = gofunc + treeOff;
+      if (e + 20 > data.length) return false;
+      const nameOff = idv.getInt32(e + (this.magic === MAGIC_118 ? 12 : 4), true);
+      if (nameOff < 0 || nameOff >= namesEnd || (nameOff > 0 && this.bytes[this.funcnameOff + nameOff - 1] !== 0)) return false;
+      seen++;
+    }
+    return seen > 0;
+  }
+
   /** Every function's name, in table order (the benchmark, and tests). */
   *names(): Generator<string> {
     for (let i = 0; i < this.nfunc; i++) yield this.funcAt(i).name;
@@ -309,7 +335,8 @@ export function locateGoFunc(buf: Uint8Array, elf: Elf, table: GoTable): number 
     const gofunc = word(at, gofuncWord);
     const rodata = word(at, gofuncWord - 1);
     if (gofunc < rodata) continue;
-    return vaddrToOffset(elf, gofunc);
+    const off = vaddrToOffset(elf, gofunc);
+    if (off !== undefined && table.inlineTreesCheck(buf, off)) return off;
   }
   return undefined;
 }

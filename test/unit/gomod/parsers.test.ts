@@ -182,6 +182,7 @@ describe.skipIf(!!missingGo())('Go binaries the test builds', () => {
     // The inline trees (through moduledata.gofunc): QuickOpen left no frame in main.main, its tree entry names it.
     const gofunc = locateGoFunc(buf, elf, t);
     expect(gofunc).toBeDefined();
+    expect(t.inlineTreesCheck(buf, 0)).toBe(false);
     t.inline = { data: buf, gofunc: gofunc! };
     const main = t.funcAt(names.indexOf('main.main'));
     const end = main.index + 1 < t.nfunc ? t.funcAt(main.index + 1).entry : t.textStartN + t.textEnd;
