@@ -8,7 +8,6 @@
  */
 import { closeSync, lstatSync, openSync, readlinkSync, readSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { execute } from '../execute.js';
 import { UsageError } from '../cli/flags.js';
 import { formatNodeError } from '../linux/errno.js';
 import { log } from '../log/logger.js';
@@ -175,7 +174,7 @@ export async function runLearn(spec: JailSpec, o: LearnOptions): Promise<number>
       return run;
     },
   };
-  const code = await execute(spec, { features: [learn] });
+  const code = await (await import('../run-spec.js')).runSpec(spec, { features: [learn] });
   spec.cfg.seccomp_unotify = report;
   if (!prepared || !stats || stats.calls.size === 0) {
     log.error('tsjail learn: the program made no call under the filter (it did not start); nothing was written');

@@ -100,3 +100,14 @@ describe('no import cycles in src/', () => {
     expect(cycles(graph).map((c) => c.map((f) => relative(SRC, f)).join(' <-> '))).toEqual([]);
   });
 });
+
+describe('the CLI is a client of the library API', () => {
+  it('runs jails through runSpec, the entry src/api.ts exports, never execute() itself', () => {
+    for (const f of ['main.ts', 'learn/command.ts']) {
+      const deps = importsOf(join(SRC, f)).map((d) => relative(SRC, d));
+      expect(deps, f).toContain('run-spec.ts');
+      expect(deps, f).not.toContain('execute.ts');
+    }
+    expect(importsOf(join(SRC, 'api.ts')).map((d) => relative(SRC, d))).toContain('run-spec.ts');
+  });
+});
