@@ -202,6 +202,8 @@ export function waitPid(pid: number): WaitResult | undefined {
   const r = load().wait4(pid, st, WNOHANG, ru);
   if (r === 0) return undefined;
   check(`wait4(${pid}, WNOHANG)`, r);
+  // Stopped, not ended: a ptrace stop while the notify supervisor gives a TRAP handler the kernel's siginfo (native/notify.c).
+  if ((st.readInt32LE(0) & 0xff) === 0x7f) return undefined;
   const tv = (at: number) => Number(ru.readBigInt64LE(at)) * 1000 + Number(ru.readBigInt64LE(at + 8)) / 1000;
   return { status: st.readInt32LE(0), rusage: { utimeMs: tv(0), stimeMs: tv(16), maxRssKiB: Number(ru.readBigInt64LE(32)) } };
 }

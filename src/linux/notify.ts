@@ -45,6 +45,7 @@ interface Lib {
   vmRead: Fn;
   pathTypes: Fn;
   notifContinue: Fn;
+  trap: Fn;
   errno: () => number;
 }
 
@@ -72,6 +73,7 @@ function load(): Lib {
     vmRead: native.func('long tsj_vm_read(int pid, uint64_t addr, void *buf, uint64_t len)'),
     pathTypes: native.func('void tsj_path_types(int pid, void *path, void *modes)'),
     notifContinue: native.func('int tsj_notif_continue(int fd, uint64_t id)'),
+    trap: native.func('int tsj_trap(int fd, uint64_t id, int tgid, int tid, int nr, uint32_t arch, uint64_t ip, uint32_t data, int timeout_ms)'),
     errno: () => koffi.errno(),
   };
   return lib;
@@ -154,6 +156,27 @@ export function recvListener(sock: number): { fd: number; pid: number } | null |
 /** SECCOMP_IOCTL_NOTIF_ID_VALID, then SEND with SECCOMP_USER_NOTIF_FLAG_CONTINUE: 0, or -errno (-ENOENT: the call is gone, not answered). */
 export function notifContinue(fd: number, id: bigint): number {
   return Number(load().notifContinue(fd, id));
+}
+
+/** What the kernel's TRAP would have given the thread, for trapLikeKernel. */
+export interface TrapInfo {
+  readonly nr: number;
+  readonly arch: number;
+  readonly ip: bigint;
+  /** SECCOMP_RET_DATA of the filter's answer (si_errno). */
+  readonly data: number;
+}
+
+/**
+ * Answers a notified call as SECCOMP_RET_TRAP does, the handler getting the
+ * kernel's siginfo (native/notify.c, tsj_trap: tsjail traces the thread for
+ * that one signal). 1: done; 0: the call or thread is gone; 2: another signal
+ * came first (SIGSYS stays queued as sent); -errno: the thread cannot be
+ * traced (an unprivileged tsjail outside the jail's user namespace, or a
+ * tracer already there) and nothing was done.
+ */
+export function trapLikeKernel(fd: number, id: bigint, tgid: number, tid: number, t: TrapInfo, timeoutMs = 500): number {
+  return Number(load().trap(fd, id, tgid, tid, t.nr, t.arch, t.ip, t.data, timeoutMs));
 }
 
 const modes = new Uint32Array(2);

@@ -26,8 +26,9 @@ const OPENER = `
 #include <unistd.h>
 static void on_sigsys(int s, siginfo_t *si, void *u) {
   (void)s; (void)u;
-  char b[64];
-  int n = snprintf(b, sizeof b, "SIGSYS si_code=%d\\n", si->si_code);
+  char b[160];
+  int n = snprintf(b, sizeof b, "SIGSYS si_code=%d si_syscall=%d si_arch=0x%x si_errno=%d si_call_addr=%s\\n",
+                   si->si_code, si->si_syscall, si->si_arch, si->si_errno, si->si_call_addr ? "set" : "NULL");
   write(1, b, n);
 }
 int main(int argc, char **argv) {
@@ -101,12 +102,13 @@ describe.skipIf(!!skip)('violations named by the supervisor, as a normal user', 
     expect(r.lines.find((l) => l.event === 'seccomp_violation')).toMatchObject({ syscall: 'openat', action: 'ERRNO(13)', outcome: 'failed with EACCES' });
   });
 
-  it('TRAP on a program that catches SIGSYS: its handler runs and the call fails with ENOSYS', async () => {
+  it("TRAP on a program that catches SIGSYS: its handler gets the kernel's siginfo (SYS_SECCOMP, the call), the call is not made", async () => {
     const r = await asNobody('TRAP(3) { openat } DEFAULT ALLOW', [opener(), '/etc/hostname', 'handler']);
     expect(r.exitCode).toBe(0);
-    // SI_TKILL (-6): tsjail's signal, not the kernel's SYS_SECCOMP (README).
-    expect(r.stdout).toBe('SIGSYS si_code=-6\nopen=-1 errno=38\n');
-    expect(r.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) .* TRAP\(3\): SIGSYS sent to its handler, the call fails with ENOSYS/);
+    // As seccomp's own TRAP: si_code SYS_SECCOMP (1), the call's number and arch, the rule's data in si_errno; the call's
+    // return register keeps its number (the kernel's rollback), so open() returns 257 to a handler that sets nothing.
+    expect(r.stdout).toBe('SIGSYS si_code=1 si_syscall=257 si_arch=0xc000003e si_errno=3 si_call_addr=set\nopen=257 errno=0\n');
+    expect(r.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) .* TRAP\(3\): SIGSYS \(SYS_SECCOMP\) to its handler, the call not made/);
   });
 
   it('DEFAULT KILL: an allow-list names the first call it does not list', async () => {
