@@ -16,6 +16,7 @@ import type { FromWorker, NotifyEvent, NotifyGone, NotifyReport, ToWorker, Worke
 
 export interface SupervisorOptions {
   readonly policy?: Uint8Array;
+  readonly file?: Uint8Array;
   readonly trace: boolean;
   readonly learn: boolean;
   readonly watch?: readonly string[];
@@ -60,7 +61,7 @@ export class NotifySupervisor {
    */
   start(): void {
     if (this.worker || this.disposed) return;
-    const data: WorkerInit = { sock: this.sock, wake: this.wake[0], policy: this.opts.policy, trace: this.opts.trace, learn: this.opts.learn, watch: this.opts.watch };
+    const data: WorkerInit = { sock: this.sock, wake: this.wake[0], policy: this.opts.policy, file: this.opts.file, trace: this.opts.trace, learn: this.opts.learn, watch: this.opts.watch };
     const w = (this.worker = new Worker(workerPath(), { workerData: data }));
     // The jails' exits keep tsjail running; the worker alone never should.
     w.unref();

@@ -45,6 +45,7 @@ import { formatAction } from '../seccomp/actions.js';
 import { ARCHS } from '../seccomp/arch.js';
 import { decode, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_LOG, SECCOMP_RET_TRACE, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF, type SockFilter } from '../seccomp/bpf.js';
 import { run } from '../seccomp/interp.js';
+import { stronger } from '../seccomp/notify.js';
 import { syscallByNr, TABLES } from '../seccomp/syscalls/index.js';
 import { decodeCall, decodeTraced, formatCall, type FileType, type TraceRecord, type Tracee } from './decode.js';
 import { followLinks, type PathLookup } from './paths.js';
@@ -99,6 +100,7 @@ type Plan =
 
 const init = workerData as WorkerInit;
 const policy: SockFilter[] | undefined = init.policy ? decode(init.policy) : undefined;
+const bpfFile: SockFilter[] | undefined = init.file ? decode(init.file) : undefined;
 const listeners: Listener[] = [];
 const pending = new Map<number, Pending>();
 let nextKey = 1;
@@ -345,7 +347,9 @@ function handle(l: Listener): void {
   const arch = notif.readUInt32LE(20);
   const ip = notif.readBigUInt64LE(24);
   const args = [0, 1, 2, 3, 4, 5].map((i) => notif.readBigUInt64LE(32 + 8 * i));
-  const ret = policy ? run(policy, { nr, arch, instruction_pointer: ip, args }).ret : SECCOMP_RET_ALLOW;
+  const data = { nr, arch, instruction_pointer: ip, args };
+  const own = policy ? run(policy, data).ret : SECCOMP_RET_ALLOW;
+  const ret = bpfFile ? stronger(own, run(bpfFile, data).ret) : own;
   const kind = (ret & SECCOMP_RET_ACTION_FULL) >>> 0;
   const x86 = arch === AUDIT_ARCH_X86_64;
   const t = tracee(tid);

@@ -3,11 +3,12 @@
  * arguments before tsjail applies it, for an unprivileged caller too (no
  * user-namespace root on the host, no /dev/kmsg), and Kafel's USER_NOTIF.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compileC, missingCc } from './helpers/cprog.js';
 import { missingBinary, missingRoot, missingUserns } from './helpers/require.js';
-import { runTsjail } from './helpers/run-tsjail.js';
+import { runTsjail, TSJAIL } from './helpers/run-tsjail.js';
 
 const skip = missingRoot() ?? missingUserns() ?? missingBinary('/usr/bin/setpriv') ?? missingCc();
 const NOBODY = 99999;
@@ -123,6 +124,37 @@ describe.skipIf(!!skip)('violations named by the supervisor, as a normal user', 
     expect(r.stdout).toBe('open=3 errno=0\n');
     expect(r.stderr).toMatch(/\[I\].* pid=\d+ seccomp notification: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) on x86_64, ip 0x[0-9a-f]+, USER_NOTIF: allowed/);
     expect(r.lines.find((l) => l.event === 'seccomp_notification')).toMatchObject({ syscall: 'openat', action: 'USER_NOTIF', outcome: 'allowed' });
+  });
+
+  /** A raw filter file, as another tool would write it (here: tsjail seccomp compile), readable by uid 99999. */
+  function bpfFile(policy: string): string {
+    const dir = mkdtempSync('/tmp/tsjail-notify-bpf-');
+    chmodSync(dir, 0o755);
+    const out = `${dir}/f.bpf`;
+    execFileSync(process.execPath, [TSJAIL, 'seccomp', 'compile', '--policy', policy, '-o', out]);
+    chmodSync(out, 0o644);
+    return out;
+  }
+
+  it('--seccomp_bpf_file: its refusals are named with their arguments too', async () => {
+    const r = await runTsjail(['-Mo', '--chroot', '/', '--seccomp_bpf_file', bpfFile('ERRNO(13) { openat } DEFAULT ALLOW'), '--', opener(), '/etc/hostname'], { asUser: NOBODY });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe('open=-1 errno=13\n');
+    expect(r.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) on x86_64, ip 0x[0-9a-f]+, ERRNO\(13\): failed with EACCES/);
+  });
+
+  it('--seccomp_bpf_file with a policy: the kernel precedence between the two, named (a kill beats an errno; on a tie the policy gives it)', async () => {
+    const file = bpfFile('ERRNO(13) { openat, uname } DEFAULT ALLOW');
+    const tie = await asNobody('ERRNO(1) { openat } DEFAULT ALLOW', [opener(), '/etc/hostname'], ['--seccomp_bpf_file', file]);
+    expect(tie.stdout).toBe('open=-1 errno=1\n');
+    expect(tie.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) .* ERRNO\(1\): failed with EPERM/);
+    const kill = await asNobody('KILL_PROCESS { openat } DEFAULT ALLOW', [opener(), '/etc/hostname', 'fork'], ['--seccomp_bpf_file', file]);
+    expect(kill.stdout).toBe('child signal 31\n');
+    expect(kill.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) .* KILL_PROCESS: killed with SIGSYS/);
+    // A call only the file refuses: named as well.
+    const own = await asNobody('KILL_PROCESS { getppid } DEFAULT ALLOW', [opener(), '/etc/hostname'], ['--seccomp_bpf_file', file]);
+    expect(own.stdout).toBe('open=-1 errno=13\n');
+    expect(own.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) .* ERRNO\(13\): failed with EACCES/);
   });
 
   it('--seccomp_no_notify: USER_NOTIF has no listener and fails with ENOSYS, as in nsjail', async () => {
