@@ -112,6 +112,42 @@ describe.skipIf(!!skip)('violations named by the supervisor, as a normal user', 
     expect(r.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) .* TRAP\(3\): SIGSYS \(SYS_SECCOMP\) to its handler, the call not made/);
   });
 
+  it('TRAP 300 times in a handler-emulated loop: every SIGSYS is the kernel\'s, and the jail is not taken for ended while tsjail holds it stopped', async () => {
+    const prog = compileC(
+      'trap-loop',
+      `#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+static volatile int seen, good;
+static void on_sigsys(int s, siginfo_t *si, void *u) {
+  (void)s;
+  seen++;
+  if (si->si_code == 1 && si->si_syscall == SYS_getppid) good++;
+  ((ucontext_t *)u)->uc_mcontext.gregs[REG_RAX] = 4242; /* the emulated result */
+}
+int main(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_sigsys;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSYS, &sa, 0);
+  long r = 0;
+  for (int i = 0; i < 300; i++) r = syscall(SYS_getppid);
+  printf("seen=%d good=%d last=%ld\\n", seen, good, r);
+  return 0;
+}
+`,
+    );
+    const r = await asNobody('TRAP(1) { getppid } DEFAULT ALLOW', [prog]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe('seen=300 good=300 last=4242\n');
+    expect(r.lines.at(-1)).toMatchObject({ event: 'exit', exit_code: 0, reason: 'exited' });
+  });
+
   it('DEFAULT KILL: an allow-list names the first call it does not list', async () => {
     const r = await asNobody('ALLOW { execve, brk, arch_prctl, set_tid_address, set_robust_list, rseq, prlimit64, mprotect, readlink, readlinkat, getrandom, newuname, mmap, munmap, exit_group } DEFAULT KILL', [opener(), '/etc/hostname']);
     expect(r.exitCode).toBe(159);
