@@ -1,8 +1,9 @@
 /**
  * The library API's command-line layer (exported by src/api.ts, see its
  * header): a JailSpec run the way the CLI runs it. A module of its own so that
- * the CLI, which calls it, loads none of the stream and pipe plumbing of
- * startJail (node:net alone costs a one-shot start-up about 20 ms here).
+ * the CLI, which calls it, loads nothing of startJail's (its streams, stdio
+ * plumbing and shared supervisor): the one-shot start-up runs exactly the
+ * modules it ran when it called execute() itself.
  */
 import { ValidationError } from './errors.js';
 import type { Feature } from './features/types.js';
