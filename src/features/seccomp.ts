@@ -90,7 +90,8 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
   let notify: NotifySupervisor | undefined;
   let installed = c.compiled;
   // Every compiled policy refuses something (other arches, x32 numbers): each gets the supervisor.
-  if (supervised && (tracing || go || (cfg.ext.seccomp_notify && c.model !== undefined))) {
+  let fileNotified = false;
+  if (supervised && (tracing || go || (cfg.ext.seccomp_notify && (c.model !== undefined || c.file !== undefined)))) {
     const { probeWaitKillableRecv } = await import('../linux/notify.js');
     if (!probeWaitKillableRecv()) {
       if (tracing || go) throw new Error(`${wants.learn ? 'tsjail learn' : wants.trace ? '--seccomp_unotify' : go ? '--go_mod' : '--landlock_log'} needs Linux 5.19 or later (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)`);
@@ -104,9 +105,11 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
       const base = wants.learn ? everyCallModel(table.auditArch) : c.model;
       const model = notifyModel(base, tracing ? [...TRACED_BY_NR.keys()] : [], table.auditArch, go ? { rules: go.rules, others: true } : {});
       installed = compileModel(model).program;
+      if (c.file) [installed, fileNotified] = await withFile(c.file, installed, c.fileName!);
       const { NotifySupervisor } = await import('../notify/supervisor.js');
       notify = new NotifySupervisor({
         policy: c.compiled,
+        file: fileNotified ? c.file : undefined,
         trace: tracing,
         learn: wants.learn,
         watch: wants.watch,
@@ -166,7 +169,7 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
 
   const stats = tracing ? new Stats() : undefined;
   const kmsg = (await import('../phases/seccomp-report.js')).seccompViolationHook((pid) => named.has(pid));
-  const filters: SeccompFilters = { compiled: installed, file: c.file, fileName: c.fileName, notifySock: notify?.childSock };
+  const filters: SeccompFilters = { compiled: installed, file: fileNotified ? undefined : c.file, fileName: c.fileName, notifySock: notify?.childSock };
   return {
     stats,
     ops: installed || c.file ? { filter: (_p, pctx) => planSeccomp(filters, cfg.seccomp_log, pctx) } : undefined,
@@ -194,6 +197,16 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
       }
     },
   };
+}
+
+/** The --seccomp_bpf_file program at the head of the notify filter, its refusals named too; as it is when both do not fit in one filter. */
+async function withFile(file: Uint8Array, rest: Uint8Array, name: string): Promise<[Uint8Array, boolean]> {
+  const { withBpfFile } = await import('../seccomp/notify.js');
+  const { decode, encode } = await import('../seccomp/bpf.js');
+  const merged = withBpfFile(decode(file), decode(rest));
+  if (merged) return [encode(merged), true];
+  log.debug(`seccomp: ${name} and the policy exceed 4096 instructions together: ${name} is installed as it is, its refusals not named`);
+  return [rest, false];
 }
 
 /** nsjail's ending: the report logged, and written to the file when one is named; nothing when nothing was traced. */

@@ -13,6 +13,7 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { AF_INET, AF_INET6, AF_NETLINK, IFF_UP, SOCK_CLOEXEC, SOCK_RAW } from './consts.js';
 import { SyscallError } from './libc.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -93,9 +94,6 @@ export function inNetns<T>(fd: number, what: string, fn: () => T): T {
 }
 
 // Kernel constants (linux/netlink.h, linux/rtnetlink.h, linux/if_link.h).
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_ROUTE = 0;
 const NLMSG_ERROR = 2;
 const NLM_F_REQUEST = 0x1;
@@ -125,9 +123,6 @@ const RT_TABLE_MAIN = 254;
 const RTPROT_BOOT = 3;
 const RT_SCOPE_UNIVERSE = 0;
 const RTN_UNICAST = 1;
-const IFF_UP = 0x1;
-const AF_INET = 2;
-const AF_INET6 = 10;
 
 /** MACVLAN_MODE_* by the names nsjail's --macvlan_vs_mo takes. */
 export const MACVLAN_MODES: Readonly<Record<string, number>> = { private: 1, vepa: 2, bridge: 4, passthru: 8 };

@@ -8,6 +8,8 @@ export interface WorkerInit {
   readonly wake: number;
   /** The jail's original filter (sock_filter[]): its answer to each notified call is applied. Absent: everything passes. */
   readonly policy?: Uint8Array;
+  /** A --seccomp_bpf_file program at the head of the notify filter (seccomp/notify.ts, withBpfFile): its answer counts too, as an older filter's. */
+  readonly file?: Uint8Array;
   /** Record the traced calls for the report (--seccomp_unotify). */
   readonly trace: boolean;
   /** Also count every call by name (learn). */

@@ -16,6 +16,7 @@ import type { FromWorker, GoInit, NotifyEvent, NotifyGone, NotifyReport, ToWorke
 
 export interface SupervisorOptions {
   readonly policy?: Uint8Array;
+  readonly file?: Uint8Array;
   readonly trace: boolean;
   readonly learn: boolean;
   readonly watch?: readonly string[];
@@ -62,7 +63,7 @@ export class NotifySupervisor {
    */
   start(): void {
     if (this.worker || this.disposed) return;
-    const data: WorkerInit = { sock: this.sock, wake: this.wake[0], policy: this.opts.policy, trace: this.opts.trace, learn: this.opts.learn, watch: this.opts.watch, go: this.opts.go };
+    const data: WorkerInit = { sock: this.sock, wake: this.wake[0], policy: this.opts.policy, file: this.opts.file, trace: this.opts.trace, learn: this.opts.learn, watch: this.opts.watch, go: this.opts.go };
     // The Go program's bytes move to the worker rather than being copied (tens of MiB).
     const transferList = this.opts.go ? [this.opts.go.binary.buffer as ArrayBuffer] : [];
     const w = (this.worker = new Worker(workerPath(), { workerData: data, transferList }));

@@ -36,6 +36,8 @@ import {
   SECCOMP_NOTIF_SIZE,
   SECCOMP_USER_NOTIF_FLAG_CONTINUE,
   tgkill,
+  trapLikeKernel,
+  type TrapInfo,
   vmRead,
 } from '../linux/notify.js';
 import { errnoName } from '../linux/errno.js';
@@ -43,6 +45,7 @@ import { formatAction } from '../seccomp/actions.js';
 import { ARCHS } from '../seccomp/arch.js';
 import { decode, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_LOG, SECCOMP_RET_TRACE, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF, type SockFilter } from '../seccomp/bpf.js';
 import { run } from '../seccomp/interp.js';
+import { stronger } from '../seccomp/notify.js';
 import { syscallByNr, TABLES } from '../seccomp/syscalls/index.js';
 import { decodeCall, decodeTraced, formatCall, type FileType, type TraceRecord, type Tracee } from './decode.js';
 import { followLinks, type PathLookup } from './paths.js';
@@ -92,14 +95,15 @@ interface Pending {
 type Plan =
   | { k: 'continue' }
   | { k: 'errno'; errno: number }
-  /** SIGSYS to the thread, then the call fails with ENOSYS: it dies of SIGSYS, or its handler runs (TRAP). */
-  | { k: 'sigsys'; tgid: number; mustDie: boolean }
+  /** SIGSYS to the thread, then the call fails with ENOSYS: it dies of SIGSYS, or its handler runs (TRAP; with `trap`, given the kernel's siginfo). */
+  | { k: 'sigsys'; tgid: number; mustDie: boolean; trap?: TrapInfo }
   /** why: the reason SIGSYS could not do. */
   | { k: 'sigkill'; tgid: number; why: string };
 
 const init = workerData as WorkerInit;
 const policy: SockFilter[] | undefined = init.policy ? decode(init.policy) : undefined;
 const go = init.go ? new GoConfinement(init.go) : undefined;
+const bpfFile: SockFilter[] | undefined = init.file ? decode(init.file) : undefined;
 const listeners: Listener[] = [];
 const pending = new Map<number, Pending>();
 let nextKey = 1;
@@ -231,6 +235,13 @@ function killPlan(tid: number, trap: boolean): Plan {
   return { k: 'sigsys', tgid, mustDie: true };
 }
 
+/** A TRAP answer to a handler: given the kernel's siginfo, unless SIGSYS is blocked (the kernel would unblock it; tsjail cannot). */
+function withTrap(p: Plan, tid: number, t: TrapInfo): Plan {
+  if (p.k !== 'sigsys' || p.mustDie) return p;
+  // SigBlk is the thread's own.
+  return hasSigsys(procStatus(tid)?.SigBlk) ? p : { ...p, trap: t };
+}
+
 function outcomeText(p: Plan): string {
   switch (p.k) {
     case 'continue':
@@ -238,7 +249,7 @@ function outcomeText(p: Plan): string {
     case 'errno':
       return p.errno === 0 ? 'not made, answered 0' : `failed with ${errnoName(p.errno)}`;
     case 'sigsys':
-      return p.mustDie ? 'killed with SIGSYS' : 'SIGSYS sent to its handler, the call fails with ENOSYS';
+      return p.mustDie ? 'killed with SIGSYS' : p.trap ? 'SIGSYS (SYS_SECCOMP) to its handler, the call not made' : 'SIGSYS sent to its handler, the call fails with ENOSYS';
     case 'sigkill':
       return `killed with SIGKILL (${p.why})`;
   }
@@ -251,6 +262,8 @@ function apply(fd: number, id: bigint, tid: number, p: Plan): void {
     case 'errno':
       return respond(fd, id, 0n, -p.errno, 0);
     case 'sigsys': {
+      // A handler gets the kernel's siginfo where tsjail may trace the thread; else tsjail's own SIGSYS (SI_TKILL).
+      if (p.trap && trapLikeKernel(fd, id, p.tgid, tid, p.trap) >= 0) return;
       // The id still valid means the thread still waits: tid and tgid are still its.
       const pidfd = p.mustDie ? pidfdOpen(p.tgid) : -1;
       if (!idValid(fd, id)) {
@@ -337,7 +350,9 @@ function handle(l: Listener): void {
   const arch = notif.readUInt32LE(20);
   const ip = notif.readBigUInt64LE(24);
   const args = [0, 1, 2, 3, 4, 5].map((i) => notif.readBigUInt64LE(32 + 8 * i));
-  const ret = policy ? run(policy, { nr, arch, instruction_pointer: ip, args }).ret : SECCOMP_RET_ALLOW;
+  const data = { nr, arch, instruction_pointer: ip, args };
+  const own = policy ? run(policy, data).ret : SECCOMP_RET_ALLOW;
+  const ret = bpfFile ? stronger(own, run(bpfFile, data).ret) : own;
   const kind = (ret & SECCOMP_RET_ACTION_FULL) >>> 0;
   const x86 = arch === AUDIT_ARCH_X86_64;
   const t = tracee(tid);
@@ -377,7 +392,7 @@ function handle(l: Listener): void {
       ? { k: 'continue' }
       : kind === SECCOMP_RET_ERRNO
         ? { k: 'errno', errno: Math.min(ret & SECCOMP_RET_DATA, MAX_ERRNO) }
-        : killPlan(tid, kind === SECCOMP_RET_TRAP);
+        : withTrap(killPlan(tid, kind === SECCOMP_RET_TRAP), tid, { nr, arch, ip, data: ret & SECCOMP_RET_DATA });
   const archText = archName(arch);
   const call = decodeCall(nr, archText, args, t);
   if (!idValid(l.fd, id)) return;

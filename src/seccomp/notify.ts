@@ -10,7 +10,10 @@
  * second, notifying filter would never see the calls the policy refuses.
  */
 import { action, type Action } from './actions.js';
-import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF } from './bpf.js';
+import {
+  BPF_JA, BPF_JMP, BPF_K, BPF_MAXINSNS, BPF_RET, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS,
+  SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF, stmt, type SockFilter,
+} from './bpf.js';
 import type { Model, Rule } from './model.js';
 
 const NOTIFIED = new Set([SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP, SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF]);
@@ -57,4 +60,30 @@ export function notifyModel(base: Model | undefined, traced: readonly number[], 
 export interface NotifyExtra {
   readonly rules?: readonly Rule[];
   readonly others?: boolean;
+}
+
+/**
+ * A --seccomp_bpf_file program made the head of the notify filter, so that
+ * its refusals are named too: every answer of the file's but ALLOW becomes
+ * USER_NOTIF (tsjail then runs the file's own program on the call and applies
+ * the kernel's precedence between its answer and the policy's, `stronger`),
+ * and ALLOW jumps on to `rest`, the notify filter of the policy, instead of
+ * returning. RET A, whose answer is known only when it runs, is notified as
+ * well. Each instruction keeps its place, so no jump of the file's moves.
+ * Undefined when both together exceed BPF_MAXINSNS: the file then goes in as
+ * it is, its refusals left to the kernel.
+ */
+export function withBpfFile(file: readonly SockFilter[], rest: readonly SockFilter[]): SockFilter[] | undefined {
+  if (file.length + rest.length > BPF_MAXINSNS) return undefined;
+  const head = file.map((ins, i) => {
+    if ((ins.code & 0x07) !== BPF_RET) return ins;
+    const allow = (ins.code & 0x18) === BPF_K && (ins.k & SECCOMP_RET_ACTION_FULL) >>> 0 === SECCOMP_RET_ALLOW;
+    return allow ? stmt(BPF_JMP | BPF_JA, file.length - i - 1) : stmt(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+  });
+  return [...head, ...rest];
+}
+
+/** The kernel's choice between the answers of two stacked filters: the lower action (as a signed 32-bit value) wins, the newer filter's on a tie. */
+export function stronger(newer: number, older: number): number {
+  return (older & SECCOMP_RET_ACTION_FULL) >> 0 < (newer & SECCOMP_RET_ACTION_FULL) >> 0 ? older : newer;
 }
