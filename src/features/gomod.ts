@@ -27,6 +27,8 @@ import type { Prepared } from '../prepare.js';
 import { TABLES } from '../seccomp/syscalls/index.js';
 import type { FeatureContext, FeatureRun } from './types.js';
 
+const EM_X86_64 = 62;
+
 /** The largest program read (a Go binary of a few hundred MiB is already unusual). */
 const MAX_BINARY = 1 << 30;
 
@@ -107,6 +109,7 @@ export function prepareGoModules(p: Prepared, ctx: FeatureContext): FeatureRun {
   const exe = hostPathOfProgram(p);
   const { buf, devIno } = readBounded(exe, 'the program');
   const elf = parseElf(buf, exe);
+  if (elf.machine !== EM_X86_64) throw new GoInputError(`${exe}: built for ELF machine ${elf.machine}, not x86-64 (62): Go module confinement walks x86-64 stacks only`);
   const info = readBuildInfo(buf, elf, exe);
   const table = locatePclntab(buf, elf, exe);
   const main = info.main?.path;

@@ -119,6 +119,10 @@ describe.skipIf(!!skip)('Go module confinement', () => {
     const buf = readFileSync(old);
     buf.writeUInt32LE(0xfffffffa, parseElf(buf, old).sections.find((s) => s.name === '.gopclntab')!.offset);
     writeFileSync(old, buf, { mode: 0o755 });
+    const arm = join(tmp, 'arm64.bin');
+    const armBuf = Buffer.from(readFileSync(g.app));
+    armBuf.writeUInt16LE(183, 18);
+    writeFileSync(arm, armBuf, { mode: 0o755 });
     const script = join(tmp, 'script.sh');
     writeFileSync(script, '#!/bin/sh\necho hi\n', { mode: 0o755 });
     const cases: Array<[string[], RegExp]> = [
@@ -127,6 +131,7 @@ describe.skipIf(!!skip)('Go module confinement', () => {
       [['--go_mod', goMod, '--', '/bin/true'], /\/bin\/true: not a Go program/],
       [['--go_mod', goMod, '--', script], new RegExp(`${script}: not an ELF file`)],
       [['--go_mod', goMod, '--', old], new RegExp(`${old}: built by Go 1\\.16 or 1\\.17`)],
+      [['--go_mod', goMod, '--', arm], new RegExp(`${arm}: built for ELF machine 183, not x86-64`)],
       [['--go_mod', goMod, '--go_module_policy', 'example.com/x=maybe', '--', g.app], /go_module_policy 'example\.com\/x=maybe': the policy 'maybe' is not confined or unconfined/],
       [['--go_module_policy', 'example.com/x=confined', '--', g.app], /without go_mod/],
       [['-Me', '--go_mod', goMod, '--', g.app], /go_mod needs a supervising tsjail/],
