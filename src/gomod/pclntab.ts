@@ -206,7 +206,13 @@ export class GoTable {
    * the file offset of go.func.* (moduledata.gofunc), which FUNCDATA offsets
    * count from. Without it frames are not expanded.
    */
-  inline?: { readonly data: Uint8Array; readonly gofunc: number };
+  set inline(v: { readonly data: Uint8Array; readonly gofunc: number } | undefined) {
+    this.inl = v && { ...v, dv: new DataView(v.data.buffer, v.data.byteOffset, v.data.byteLength) };
+  }
+  get inline(): { readonly data: Uint8Array; readonly gofunc: number } | undefined {
+    return this.inl;
+  }
+  private inl?: { readonly data: Uint8Array; readonly gofunc: number; readonly dv: DataView };
 
   /**
    * The functions inlined at pc into f, innermost first (their names): the
@@ -214,7 +220,7 @@ export class GoTable {
    * whose parentPc leads to the call site in the caller, and so on up to f.
    */
   inlinedAt(f: GoFunc, pc: number): string[] {
-    const inl = this.inline;
+    const inl = this.inl;
     if (!inl) return [];
     const dv = this.dv;
     const npcdata = dv.getUint32(f.rec + 28, true);
@@ -226,7 +232,7 @@ export class GoTable {
     if (pcdata === 0 || treeOff === 0xffffffff) return [];
     const tree = inl.gofunc + treeOff;
     const size = this.magic === MAGIC_118 ? 20 : 16;
-    const idv = new DataView(inl.data.buffer, inl.data.byteOffset, inl.data.byteLength);
+    const idv = inl.dv;
     const names: string[] = [];
     let ix = this.pcvalue(pcdata, f.entry, pc);
     for (let guard = 0; ix !== undefined && ix >= 0 && guard < 64; guard++) {
