@@ -6,13 +6,13 @@
  * run in this process on loopback; the jail reaches them through REDIRECT
  * rules or proxies, as nsjail's own offline checks did.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingBinary, missingRoot, missingUserns } from './helpers/require.js';
-import { runTsjail, SHARED, TSJAIL, type RunResult } from './helpers/run-tsjail.js';
+import { ROOT, runTsjail, SHARED, TSJAIL, type RunResult } from './helpers/run-tsjail.js';
 import { connectProxy, echoServer, resetServer, socks5Server, type Echo } from './helpers/usernet-servers.js';
 
 const skip = missingRoot() ?? missingUserns() ?? missingBinary('/usr/bin/python3') ?? missingBinary('/dev/net/tun');
@@ -297,6 +297,25 @@ describe.skipIf(!!skip)('user_net NSTUN: bad input', () => {
     expect(r.exitCode).toBe(255);
     expect(r.stderr).toContain(msg);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe.skipIf(!!skip)('user_net NSTUN: a failure while setting up', () => {
+  it('a HOST_TO_GUEST port in use: one error line naming it, exit 255, no factory left', async () => {
+    const busy = await resetServer('0.0.0.0');
+    try {
+      const cfg = join(tmp, 'busy.cfg');
+      writeFileSync(cfg, `${BASE}user_net { rule4 { direction: HOST_TO_GUEST action: REDIRECT proto: TCP dport: ${busy.port} } }\n`);
+      const r = await runTsjail(['--config', cfg, '-q', '--', '/bin/true']);
+      expect(r.exitCode).toBe(255);
+      const errors = r.stderr.split('\n').filter((l) => l.startsWith('[E]') && !l.endsWith("Couldn't launch the child process"));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toContain(`user_net: bind(host TCP port 0.0.0.0:${busy.port} (user_net.rule4[0]), 0.0.0.0:${busy.port}): EADDRINUSE`);
+      // This checkout's factories only (other checkouts may run their own).
+      expect(spawnSync('/usr/bin/pgrep', ['-f', `^${join(ROOT, 'native/build/tsjail-nsfd')} `]).stdout.toString()).toBe('');
+    } finally {
+      busy.server.close();
+    }
   });
 });
 
