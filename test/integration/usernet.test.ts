@@ -7,7 +7,8 @@
  * rules or proxies, as nsjail's own offline checks did.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -246,15 +247,20 @@ for dst in ('10.3.0.1', '10.3.0.2', '10.3.0.3'):
 });
 
 describe.skipIf(!!skip)('user_net NSTUN: HOST_TO_GUEST', () => {
-  it('forwards a host TCP port to a server in the jail (IPv4 and IPv6 listeners)', async () => {
+  it('forwards a host TCP port to a server in the jail (IPv4 and IPv6 listeners), and a UDP port (replies reach a loopback client)', async () => {
     const cfg = join(tmp, 'h2g.cfg');
     const port = 41000 + Math.floor(Math.random() * 2000);
     writeFileSync(cfg, `${BASE}user_net {
   rule4 { direction: HOST_TO_GUEST action: REDIRECT proto: TCP dport: ${port} redirect_port: 8000 }
   rule6 { direction: HOST_TO_GUEST action: REDIRECT proto: TCP dport: ${port} redirect_port: 8000 }
+  rule4 { direction: HOST_TO_GUEST action: REDIRECT proto: UDP dport: ${port} redirect_port: 8001 }
 }\n`);
     const py = join(tmp, 'h2g.py');
-    writeFileSync(py, `import socket
+    writeFileSync(py, `import socket, threading
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 8001))
+def udp():
+    d, a = u.recvfrom(100); u.sendto(b'udp ' + d + (' from %s' % a[0]).encode(), a)
+threading.Thread(target=udp, daemon=True).start()
 srv = socket.socket(socket.AF_INET6); srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); srv.bind(('::', 8000)); srv.listen(4)
 print('ready', flush=True)
 for i in range(2):
@@ -270,6 +276,11 @@ for i in range(2):
         let got = '';
         c.on('data', (d) => (got += d)).on('end', () => resolve(got)).on('error', reject);
       });
+    const dg = createSocket('udp4');
+    const reply = new Promise<string>((r) => dg.once('message', (m) => r(m.toString())));
+    dg.send('hi', port, '127.0.0.1');
+    expect(await reply).toBe('udp hi from 10.255.255.1');
+    dg.close();
     expect(await ask('127.0.0.1')).toBe('guest got hello');
     expect(await ask('::1')).toBe('guest got hello');
     const code = await new Promise((r) => child.on('exit', r));
@@ -297,6 +308,33 @@ describe.skipIf(!!skip)('user_net NSTUN: bad input', () => {
     expect(r.exitCode).toBe(255);
     expect(r.stderr).toContain(msg);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe.skipIf(!!(skip ?? missingBinary('/usr/bin/unshare') ?? missingBinary('/usr/bin/setpriv')))('user_net NSTUN: rootless', () => {
+  it('works for an unprivileged tsjail when /dev/net/tun is 0666 (a private mount makes it so here)', async () => {
+    const dir = mkdtempSync('/tmp/tsjail-usernet-rootless-');
+    chmodSync(dir, 0o755);
+    const cfg = join(dir, 'r.cfg');
+    const py = join(dir, 'r.py');
+    writeFileSync(cfg, `${BASE}user_net { ${redirect4(echo4.port)} }\n`);
+    writeFileSync(py, `import socket
+s = socket.create_connection(('10.9.9.9', 7)); s.sendall(b'rootless'); s.shutdown(socket.SHUT_WR); print(s.recv(100))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3); u.sendto(b'dg', ('10.9.9.9', 53)); print(u.recvfrom(10)[0])
+`);
+    for (const f of [cfg, py]) chmodSync(f, 0o644);
+    // The host's /dev/net/tun is not touched: a 0666 node of our own is bound over it in a private mount namespace.
+    const script = `mknod ${dir}/tun c 10 200 && chmod 666 ${dir}/tun && mount --bind ${dir}/tun /dev/net/tun && exec setpriv --reuid 65534 --regid 65534 --clear-groups ${process.execPath} ${TSJAIL} --config ${cfg} -q -- /usr/bin/python3 ${py}`;
+    const child = spawn('/usr/bin/unshare', ['-m', '/bin/sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise((r) => child.on('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+    expect(err).not.toContain('[E]');
+    expect(out).toBe("b'rootless'\nb'dg'\n");
+    expect(code).toBe(0);
   });
 });
 
