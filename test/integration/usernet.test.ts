@@ -162,6 +162,18 @@ for dst, port in (('10.8.8.2', 80), ('10.7.7.7', 1500), ('10.7.7.7', 2001), ('fd
   });
 });
 
+describe.skipIf(!!(skip ?? missingBinary('/usr/sbin/nft')))('user_net NSTUN with traffic_rule', () => {
+  it("traffic_rule sees the program's own destination, before user_net hands TCP to tsjail", async () => {
+    const r = await jail(redirect4(echo4.port), `
+for port in (443, 80):
+    try:
+        s = socket.create_connection(('10.9.9.9', port), timeout=1.5); s.sendall(b'ok'); print(port, s.recv(10))
+    except ConnectionRefusedError: print(port, 'refused')
+`, ['--traffic_rule', 'proto=tcp,dport=443,action=reject']);
+    expect(r.stdout).toBe("443 refused\n80 b'ok'\n");
+  });
+});
+
 describe.skipIf(!!skip)('user_net NSTUN: UDP and ICMP rules', () => {
   it('UDP reaches a redirect target and the reply comes from the original destination (v4 and v6)', async () => {
     const r = await jail(`${redirect4(echo4.port)}\n${redirect6(echo6.port)}`, `
