@@ -197,6 +197,40 @@ ping('10.255.255.1')
   });
 });
 
+describe.skipIf(!!skip)('user_net NSTUN: echo beyond the gateway', () => {
+  it("goes through a ping socket on the host, or (where ping_group_range excludes tsjail's group) gets host-unreachable and nsjail's warning", async () => {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ping_group_range', 'utf8').trim().split(/\s+/).map(Number);
+    const gid = process.getegid?.() ?? 0;
+    const r = await jail('rule4 { proto: ICMP dst_ip: "192.0.2.0/24" action: REDIRECT redirect_ip: "127.0.0.1" }', `${PING}\nping('192.0.2.9')\n`, ['--cap', 'CAP_NET_RAW']);
+    if (gid >= lo! && gid <= hi!) {
+      expect(r.stdout).toBe('reply from 192.0.2.9 0\n');
+    } else {
+      expect(r.stdout).toBe('icmp 3 1 from 192.0.2.9\n');
+      expect(r.stderr).toContain("socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) failed. You may need: sysctl -w net.ipv4.ping_group_range='0 2147483647': EACCES");
+    }
+  });
+});
+
+describe.skipIf(!!(skip ?? missingBinary('/usr/sbin/ip')))('user_net NSTUN: echo through a ping socket', () => {
+  it("in a namespace of the test's own where ping sockets are allowed: the reply comes from the original destination", async () => {
+    const ns = `tsjt-ping-${process.pid}`;
+    const ipns = (...a: string[]) => spawnSync('/usr/sbin/ip', ['netns', ...a], { stdio: 'pipe' });
+    ipns('add', ns);
+    try {
+      ipns('exec', ns, '/usr/sbin/ip', 'link', 'set', 'lo', 'up');
+      ipns('exec', ns, '/bin/sh', '-c', "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range");
+      const cfg = join(tmp, 'ping.cfg');
+      const py = join(tmp, 'ping.py');
+      writeFileSync(cfg, `${BASE}user_net { rule4 { proto: ICMP dst_ip: "192.0.2.0/24" action: REDIRECT redirect_ip: "127.0.0.1" } }\n`);
+      writeFileSync(py, `import socket, struct\n${PING}\nping('192.0.2.9')\n`);
+      const r = spawnSync('/usr/sbin/ip', ['netns', 'exec', ns, process.execPath, TSJAIL, '--config', cfg, '-q', '--cap', 'CAP_NET_RAW', '--', '/usr/bin/python3', py], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.stdout).toBe('reply from 192.0.2.9 0\n');
+    } finally {
+      ipns('del', ns);
+    }
+  });
+});
+
 describe.skipIf(!!skip)('user_net NSTUN: proxies', () => {
   it('ENCAP_SOCKS5 carries TCP (CONNECT) and UDP (UDP ASSOCIATE) with nsjail bytes', async () => {
     const socks = await socks5Server({ tcp: echo4.port, udp: echo4.port });
