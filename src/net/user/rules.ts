@@ -64,7 +64,10 @@ function portRange(where: string, name: 'sport' | 'dport', start: number | undef
   const bad = (f: string, v: number) => errors.push(`${where}.${f} ${v} is not a port (0-65535)`);
   if (start !== undefined && start > 65535) bad(name, start);
   if (end !== undefined && end > 65535) bad(`${name}_end`, end);
-  if (!start) return undefined;
+  if (!start) {
+    if (end) errors.push(`${where}.${name}_end ${end} needs ${name} (without it nsjail ignores the end and matches any port)`);
+    return undefined;
+  }
   const hi = end || start;
   if (hi < start) errors.push(`${where}.${name}_end ${hi} is below ${name} ${start}`);
   return [start, hi];
