@@ -49,7 +49,7 @@ describe('traffic rules', () => {
       [
         'table inet tsjail {',
         '  chain output {',
-        '    type filter hook output priority filter; policy accept;',
+        '    type filter hook output priority -150; policy accept;',
         '    oifname "lo" accept',
         '    meta nfproto ipv4 meta l4proto tcp th dport 443 reject with tcp reset',
         '    meta nfproto ipv6 meta l4proto udp th dport 53 drop',
