@@ -1,8 +1,8 @@
 /**
  * Networking features: joining an existing network namespace (--netns),
  * moving host interfaces into the jail (iface_own), a macvlan `vs`
- * (macvlan_*), firewall rules (traffic_rule) and user-mode networking through
- * pasta (user_net). All act from the parent, between clone and release, on
+ * (macvlan_*), firewall rules (traffic_rule) and user-mode networking
+ * (user_net: built in for backend NSTUN, src/net/user/; pasta for PASTA). All act from the parent, between clone and release, on
  * the child's network namespace (/proc/PID/ns/net), before the program can
  * run; each undoes what it did when a launch fails.
  *
@@ -15,7 +15,9 @@
  *   namespace (src/net/traffic.ts says why nftables): nftables' netlink
  *   protocol (batches, expressions, sets) is large, nft renders it exactly,
  *   and the text is checked once with `nft -c` before any clone.
- * - pasta is an external program by nature (src/net/pasta.ts).
+ * - pasta is an external program by nature (src/net/pasta.ts). NSTUN is
+ *   tsjail's own: a helper program makes descriptors inside the jail's
+ *   namespaces and the kernel carries TCP (src/net/user/stack.ts says how).
  * - --netns: a process in a new user namespace cannot enter a network
  *   namespace owned by the initial one (setns needs CAP_SYS_ADMIN over its
  *   owner), so the jail is cloned from a thread that is already there: this

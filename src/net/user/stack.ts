@@ -296,8 +296,9 @@ export class UserNetStack {
       host.destroy();
     };
     host.once('error', fail);
+    // The program gave up before the host side answered: so does tsjail.
     guest.once('close', () => {
-      if (!host.destroyed && !host.readyState.startsWith('open')) host.destroy();
+      if (host.connecting) host.destroy();
     });
     await new Promise<void>((resolve) => host.once('connect', resolve).once('close', resolve));
     if (host.destroyed || guest.destroyed) return;
