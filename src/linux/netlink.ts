@@ -12,8 +12,7 @@
  * namespaces are per thread, and no other JavaScript runs meanwhile.
  */
 import { closeSync, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { SyscallError } from './libc.js';
+import { koffi as loadKoffi, SyscallError } from './libc.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Fn = (...args: any[]) => any;
@@ -30,10 +29,10 @@ let koffiErrno: () => number;
 
 function load(): Calls {
   if (calls) return calls;
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi');
+  // libc.ts's loader: it also finds koffi inside the single binary.
+  const koffi = loadKoffi();
   const c = koffi.load('libc.so.6');
-  koffiErrno = () => koffi.errno() as number;
+  koffiErrno = () => koffi.errno();
   calls = {
     socket: c.func('int socket(int domain, int type, int protocol)'),
     bind: c.func('int bind(int fd, const void *addr, uint32_t len)'),
