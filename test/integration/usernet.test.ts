@@ -102,7 +102,7 @@ describe.skipIf(!!skip)('user_net NSTUN: the interface', () => {
 });
 
 describe.skipIf(!!skip)('user_net NSTUN: TCP', () => {
-  it('carries 8 MiB each way intact, with half-close, and 200 concurrent connections (IPv4 and IPv6)', async () => {
+  it('carries 100 MiB each way intact (IPv4; 8 MiB over IPv6), with half-close, and 200 concurrent connections', async () => {
     const r = await jail(`${redirect4(echo4.port)}\n${redirect6(echo6.port)}`, `
 def xfer(dst, size):
     s = socket.create_connection((dst, 7))
@@ -116,7 +116,7 @@ def xfer(dst, size):
     t = threading.Thread(target=rd); t.start()
     s.sendall(data); s.shutdown(socket.SHUT_WR); t.join(); s.close()
     return hashlib.sha256(data).hexdigest() == hashlib.sha256(b''.join(got)).hexdigest()
-print('big4', xfer('10.9.9.9', 8 << 20))
+print('big4', xfer('10.9.9.9', 100 << 20))
 print('big6', xfer('fd99::9', 8 << 20))
 res = []
 def one(i):
