@@ -1,8 +1,8 @@
 /**
  * Networking features: joining an existing network namespace (--netns),
  * moving host interfaces into the jail (iface_own), a macvlan `vs`
- * (macvlan_*), firewall rules (traffic_rule) and user-mode networking through
- * pasta (user_net). All act from the parent, between clone and release, on
+ * (macvlan_*), firewall rules (traffic_rule) and user-mode networking
+ * (user_net: built in for backend NSTUN, src/net/user/; pasta for PASTA). All act from the parent, between clone and release, on
  * the child's network namespace (/proc/PID/ns/net), before the program can
  * run; each undoes what it did when a launch fails.
  *
@@ -15,7 +15,9 @@
  *   namespace (src/net/traffic.ts says why nftables): nftables' netlink
  *   protocol (batches, expressions, sets) is large, nft renders it exactly,
  *   and the text is checked once with `nft -c` before any clone.
- * - pasta is an external program by nature (src/net/pasta.ts).
+ * - pasta is an external program by nature (src/net/pasta.ts). NSTUN is
+ *   tsjail's own: a helper program makes descriptors inside the jail's
+ *   namespaces and the kernel carries TCP (src/net/user/stack.ts says how).
  * - --netns: a process in a new user namespace cannot enter a network
  *   namespace owned by the initial one (setns needs CAP_SYS_ADMIN over its
  *   owner), so the jail is cloned from a thread that is already there: this
@@ -28,6 +30,7 @@ import { formatErrno } from '../linux/errno.js';
 import { log } from '../log/logger.js';
 import type { Prepared } from '../prepare.js';
 import type { Feature, FeatureRun } from './types.js';
+import type { UserNetHooks } from '../net/user/policy.js';
 
 class NetError extends Error {}
 
@@ -219,7 +222,7 @@ async function prepareTraffic(p: Prepared): Promise<FeatureRun> {
 async function prepareUserNet(p: Prepared): Promise<FeatureRun> {
   const pasta = await import('../net/pasta.js');
   const u = p.cfg.user_net!;
-  if (u.backend === 'NSTUN') log.warn("user_net: tsjail has no nstun backend; pasta gives the jail the same NAT on the same addresses (the gateway is not mapped to the host's loopback, as with nstun)");
+  if (u.backend === 'NSTUN') return prepareNstun(p);
   const bin = process.env.NSJAIL_PASTA_PATH || 'pasta';
   const path = pasta.findProgram(bin);
   if (!path) throw new NetError(`user_net: the '${bin}' program is not installed (Debian package passt; or set NSJAIL_PASTA_PATH)`);
@@ -262,6 +265,39 @@ async function prepareUserNet(p: Prepared): Promise<FeatureRun> {
     onExit: (e) => stop(e.pid),
     dispose: () => [...running.keys()].forEach(stop),
   };
+}
+
+/** user_net's NSTUN backend, built in (src/net/user/stack.ts says how). */
+async function prepareNstun(p: Prepared): Promise<FeatureRun> {
+  const { parseRules } = await import('../net/user/rules.js');
+  const { UserNetStack } = await import('../net/user/stack.js');
+  const u = p.cfg.user_net!;
+  const rules = parseRules(u);
+  for (const line of rules.inert) log.warn(line);
+  const rootless = process.geteuid?.() !== 0;
+  const stacks = new Map<number, InstanceType<typeof UserNetStack>>();
+  const stop = (pid: number) => {
+    stacks.get(pid)?.close();
+    stacks.delete(pid);
+  };
+  return {
+    beforeRelease(pid) {
+      try {
+        stacks.set(pid, new UserNetStack(pid, { u, rules, rootless, hooks: userNetHooks }));
+      } catch (e) {
+        throw new NetError(`user_net: ${errorText(e)}`);
+      }
+    },
+    undoRelease: stop,
+    onExit: (e) => stop(e.pid),
+    dispose: () => [...stacks.keys()].forEach(stop),
+  };
+}
+
+/** Set by a policy layer (e.g. --net_allow) before prepare; see src/net/user/policy.ts. */
+let userNetHooks: UserNetHooks | undefined;
+export function setUserNetHooks(h: UserNetHooks | undefined): void {
+  userNetHooks = h;
 }
 
 /** In table order: the namespace to clone into, then interfaces, addresses, rules, and pasta last (the least to undo if an earlier step fails). */
