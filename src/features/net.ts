@@ -28,6 +28,7 @@ import { formatErrno } from '../linux/errno.js';
 import { log } from '../log/logger.js';
 import type { Prepared } from '../prepare.js';
 import type { Feature, FeatureRun } from './types.js';
+import { userNetHooksOf } from '../net/user/policy.js';
 
 class NetError extends Error {}
 
@@ -219,6 +220,7 @@ async function prepareTraffic(p: Prepared): Promise<FeatureRun> {
 async function prepareUserNet(p: Prepared): Promise<FeatureRun> {
   const pasta = await import('../net/pasta.js');
   const u = p.cfg.user_net!;
+  if (userNetHooksOf(p)) throw new NetError("net_allow needs tsjail's built-in user_net (NSTUN) backend, which this build does not have yet (pasta cannot apply the allow-list)");
   if (u.backend === 'NSTUN') log.warn("user_net: tsjail has no nstun backend; pasta gives the jail the same NAT on the same addresses (the gateway is not mapped to the host's loopback, as with nstun)");
   const bin = process.env.NSJAIL_PASTA_PATH || 'pasta';
   const path = pasta.findProgram(bin);
@@ -270,5 +272,7 @@ export const NET_FEATURES: readonly Feature[] = [
   { name: 'iface_own', applies: (s) => s.cfg.iface_own.length > 0, prepare: prepareIfaceOwn },
   { name: 'macvlan', applies: (s) => s.cfg.macvlan_iface !== undefined, prepare: prepareMacvlan },
   { name: 'traffic_rule', applies: (s) => s.cfg.traffic_rule.length > 0, prepare: prepareTraffic },
+  // Before user_net: it hands that feature its hooks.
+  { name: 'net_allow', applies: (s) => s.cfg.ext.net_allow.length > 0, prepare: async (p, ctx) => (await import('./net-allow.js')).prepareNetAllow(p, ctx) },
   { name: 'user_net', applies: (s) => s.cfg.user_net !== undefined, prepare: prepareUserNet },
 ];
