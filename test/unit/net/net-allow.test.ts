@@ -1,7 +1,14 @@
 /** --net_allow's pure parts: entries, the DNS wire format, ClientHello and Host sniffing, the address book and the verdicts. */
 import { createServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseCommandLine } from '../../../src/cli/parse.js';
+import { applyConfigFile } from '../../../src/config/apply.js';
+import { effectiveMounts } from '../../../src/prepare.js';
+import { validateSpec } from '../../../src/validate.js';
 import { buildReply, classify, encodeDecision, parseQuery, RCODE, TTL_CAP, TYPE_A, TYPE_AAAA, addressRecord } from '../../../src/net/allow/dns.js';
 import { AddressBook, addressKey, DenialReport, judgeTcp, KEEP_MS, peekSniff, type Denial } from '../../../src/net/allow/guard.js';
 import { startNetAllow } from '../../../src/net/allow/hooks.js';
@@ -344,5 +351,48 @@ describe('hooks', () => {
     } finally {
       na.close();
     }
+  });
+});
+
+describe('option plumbing', () => {
+  const parse = async (args: string[]) => (await parseCommandLine([...args, '--', '/bin/true'], async (spec, path) => void applyConfigFile(spec, path))).spec;
+  const withConfig = async (text: string, fn: (args: string[]) => Promise<void>) => {
+    const dir = mkdtempSync(join(tmpdir(), 'net-allow-'));
+    try {
+      writeFileSync(join(dir, 'c.cfg'), text);
+      await fn(['--config', join(dir, 'c.cfg')]);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  };
+
+  it('--net_allow is repeatable, turns user_net (NSTUN) on and points resolv.conf at the gateway', async () => {
+    const spec = await parse(['--chroot', '/', '--net_allow', 'a.test', '--net_allow', 'b.test:8443']);
+    expect(spec.cfg.ext.net_allow).toEqual(['a.test', 'b.test:8443']);
+    expect(spec.cfg.user_net?.backend).toBe('NSTUN');
+    expect(validateSpec(spec)).toEqual([]);
+    const resolv = effectiveMounts(spec).filter((m) => m.dst === '/etc/resolv.conf');
+    expect(resolv.map((m) => new TextDecoder().decode(m.src_content))).toEqual(['nameserver 10.255.255.1\nnameserver fc00::1\n']);
+  });
+
+  it('refuses bad entries, one line each', async () => {
+    expect(validateSpec(await parse(['--net_allow', 'a..b', '--net_allow', 'c.test:http']))).toEqual([
+      "net_allow 'a..b' has an empty label",
+      "net_allow 'c.test:http' has port 'http', not a number from 1 to 65535",
+    ]);
+  });
+
+  it('the config field needs user_net given, with the NSTUN backend', async () => {
+    await withConfig('tsjail { net_allow: "a.test" }', async (args) => {
+      expect(validateSpec(await parse(args))).toEqual(['net_allow needs user-mode networking: add user_net { } to the config (--net_allow on the command line turns it on)']);
+    });
+    await withConfig('user_net { backend: PASTA }\ntsjail { net_allow: "a.test" }', async (args) => {
+      expect(validateSpec(await parse(args))).toEqual(["net_allow needs user_net's built-in NSTUN backend, not PASTA"]);
+    });
+    await withConfig('user_net { }\ntsjail { net_allow: "a.test" net_allow: "*.b.test:22" }', async (args) => {
+      const spec = await parse(args);
+      expect(validateSpec(spec)).toEqual([]);
+      expect(spec.cfg.ext.net_allow).toEqual(['a.test', '*.b.test:22']);
+    });
   });
 });
