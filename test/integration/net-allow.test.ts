@@ -1,0 +1,158 @@
+/**
+ * --net_allow through the real CLI: tsjail answers the jail's DNS, lets
+ * connections through only to addresses it handed out for allowed names, and
+ * checks the TLS SNI and HTTP Host of each. Local servers only: the test names
+ * resolve (TSJAIL_NET_ALLOW_HOSTS, a hosts file for tests) to 192.0.2.x
+ * (TEST-NET-1, nothing real), which a user_net REDIRECT rule sends to an HTTP
+ * and a TLS server of the test's on 127.0.0.1. Without tsjail's own NSTUN
+ * backend --net_allow refuses to run, and these tests skip saying so.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as httpServer, type Server as HttpServer } from 'node:http';
+import { createServer as tlsServer, type Server as TlsServer } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { missingBinary, missingUserns } from './helpers/require.js';
+import { runTsjail, TSJAIL, type RunResult } from './helpers/run-tsjail.js';
+
+/** Does this build serve user_net with its own NSTUN backend (which --net_allow needs)? */
+function missingNstun(): string | undefined {
+  const r = spawnSync(process.execPath, [TSJAIL, '-Mo', '--chroot', '/', '-q', '--net_allow', 'probe.test', '--', '/bin/true'], { encoding: 'utf8', timeout: 30_000 });
+  const why = r.status === 0 ? undefined : `--net_allow does not run here: ${r.stderr.trim().split('\n').pop()}`;
+  if (why) console.warn(`SKIP (user_net NSTUN): ${why}`);
+  return why;
+}
+
+const skip = missingUserns() ?? missingBinary('/usr/bin/curl') ?? missingBinary('/usr/bin/openssl') ?? missingBinary('/usr/bin/getent') ?? missingNstun();
+
+const ALLOWED = '192.0.2.10'; // allowed.test
+const OTHER = '192.0.2.11'; // other.test: in the hosts file, not in the allow-list
+const NEVER = '192.0.2.99'; // never handed out
+
+const tmp = mkdtempSync('/tmp/tsjail-netallow-');
+let http: HttpServer;
+let tls: TlsServer;
+
+beforeAll(async () => {
+  if (skip) return;
+  execFileSync('/usr/bin/openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=allowed.test', '-keyout', join(tmp, 'key.pem'), '-out', join(tmp, 'cert.pem')], { stdio: 'pipe' });
+  http = httpServer((req, res) => res.end(`http hello ${req.headers.host}\n`));
+  tls = tlsServer({ key: readFileSync(join(tmp, 'key.pem')), cert: readFileSync(join(tmp, 'cert.pem')) }, (s) => {
+    s.on('error', () => {});
+    s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\ntls hello\n'));
+  });
+  await Promise.all([new Promise<void>((r) => http.listen(0, '127.0.0.1', r)), new Promise<void>((r) => tls.listen(0, '127.0.0.1', r))]);
+  writeFileSync(join(tmp, 'hosts'), `${ALLOWED} allowed.test\n${OTHER} other.test\n${ALLOWED} www.wild.test\n`);
+  const port = (s: HttpServer | TlsServer) => (s.address() as AddressInfo).port;
+  writeFileSync(
+    join(tmp, 'jail.cfg'),
+    `user_net {
+  rule4 { action: REDIRECT proto: TCP dst_ip: "192.0.2.0/24" dport: 80 redirect_ip: "127.0.0.1" redirect_port: ${port(http)} }
+  rule4 { action: REDIRECT proto: TCP dst_ip: "192.0.2.0/24" dport: 443 redirect_ip: "127.0.0.1" redirect_port: ${port(tls)} }
+}
+tsjail { net_allow: "allowed.test" net_allow: "*.wild.test" }
+`,
+  );
+});
+
+afterAll(() => {
+  http?.close();
+  tls?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Runs the script in a jail with the allow-list; the status channel's lines with it. */
+async function run(script: string): Promise<RunResult & { status: Array<Record<string, unknown>> }> {
+  const status = join(tmp, `status-${Math.random().toString(36).slice(2)}.jsonl`);
+  const r = await runTsjail(['--config', join(tmp, 'jail.cfg'), '-Mo', '--chroot', '/', '-q', '--status_file', status, '--', '/bin/sh', '-c', script], {
+    env: { TSJAIL_NET_ALLOW_HOSTS: join(tmp, 'hosts') },
+    timeoutMs: 120_000,
+  });
+  const lines = existsSync(status) ? readFileSync(status, 'utf8').split('\n').filter(Boolean) : [];
+  return { ...r, status: lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+/** Each step prints `label=<curl or getent exit status>` after what it got. */
+const step = (label: string, cmd: string) => `${cmd} 2>/dev/null; echo " ${label}=$?"`;
+const curl = 'curl -s --max-time 20';
+const results = (out: string) => Object.fromEntries([...out.matchAll(/ (\w+)=(\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+
+describe.skipIf(!!skip)('--net_allow', () => {
+  it('lets allowed names through and refuses the rest, naming each refusal once in the log and on the status channel', async () => {
+    const r = await run(
+      [
+        'cat /etc/resolv.conf',
+        step('resolve', 'getent ahostsv4 allowed.test | head -1'),
+        step('nx', 'getent hosts other.test'),
+        step('http', `${curl} http://allowed.test/`),
+        step('https', `${curl} -k https://allowed.test/`),
+        step('wild', `${curl} -k https://www.wild.test/`),
+        step('direct', `${curl} http://${NEVER}/`),
+        step('resolve_other', `${curl} -k --resolve allowed.test:443:${NEVER} https://allowed.test/`),
+        step('sni', `${curl} -k --resolve other.test:443:${ALLOWED} https://other.test/`),
+        step('host', `${curl} -H 'Host: other.test' http://allowed.test/`),
+        step('port', `${curl} http://allowed.test:8080/`),
+        step('again', `${curl} http://${NEVER}/`),
+      ].join('\n'),
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    const got = results(r.stdout);
+    expect(r.stdout).toContain('nameserver 10.255.255.1');
+    expect(r.stdout).toContain(`${ALLOWED}`);
+    expect(r.stdout).toContain('http hello allowed.test');
+    expect(r.stdout).toContain('tls hello');
+    expect(got, r.stdout + r.stderr).toMatchObject({ resolve: 0, http: 0, https: 0, wild: 0 });
+    expect(got.nx, 'other.test must not resolve').toBe(2);
+    for (const k of ['direct', 'resolve_other', 'sni', 'host', 'port', 'again']) expect(got[k], `${k} must be refused\n${r.stdout}${r.stderr}`).not.toBe(0);
+
+    const denials = r.stderr.split('\n').filter((l) => l.includes('net_allow: denied'));
+    const expected = [
+      "net_allow: denied dns 10.255.255.1:53 (name 'other.test')",
+      `net_allow: denied tcp ${NEVER}:80 (name none): the address was not handed out`,
+      `net_allow: denied tcp ${NEVER}:443 (name none)`,
+      `net_allow: denied tcp ${ALLOWED}:443 (name 'other.test'): the TLS ClientHello (SNI) names 'other.test'`,
+      `net_allow: denied tcp ${ALLOWED}:80 (name 'other.test'): the HTTP request (Host) names 'other.test'`,
+      `net_allow: denied tcp ${ALLOWED}:8080 (name 'allowed.test'): port 8080 is not allowed`,
+    ];
+    for (const e of expected) expect(denials.filter((l) => l.includes(e)), `${e}\n${denials.join('\n')}`).toHaveLength(1);
+    // `direct` and `again` are one (name, address, port): reported once.
+    expect(denials.filter((l) => l.includes(`${NEVER}:80 `))).toHaveLength(1);
+
+    const events = r.status.filter((l) => l.event === 'net_denied');
+    expect(events).toContainEqual({ event: 'net_denied', proto: 'tcp', name: 'other.test', address: ALLOWED, port: 443, reason: expect.stringContaining('SNI') });
+    expect(events).toContainEqual({ event: 'net_denied', proto: 'dns', name: 'other.test', address: '10.255.255.1', port: 53, reason: expect.any(String) });
+    expect(events).toContainEqual({ event: 'net_denied', proto: 'tcp', name: '-', address: NEVER, port: 443, reason: expect.any(String) });
+    expect(events.filter((e) => e.address === NEVER && e.port === 80)).toHaveLength(1);
+  });
+
+  it('answers DNS over TCP too, and refuses UDP other than DNS', async () => {
+    const r = await run(
+      [
+        step('tcpdns', `python3 -c '
+import socket, struct
+q = struct.pack(">HHHHHH", 7, 0x100, 1, 0, 0, 0) + b"\\x07allowed\\x04test\\x00" + struct.pack(">HH", 1, 1)
+s = socket.create_connection(("10.255.255.1", 53), timeout=10)
+s.sendall(struct.pack(">H", len(q)) + q)
+n = struct.unpack(">H", s.recv(2))[0]
+r = s.recv(n)
+print("an", struct.unpack(">H", r[6:8])[0], ".".join(str(b) for b in r[-4:]))
+'`),
+        step('udp', `python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.sendto(b"x", ("${ALLOWED}", 443))
+try:
+    s.recv(10); print("udp answered")
+except OSError as e:
+    print("udp", e); raise SystemExit(1)
+'`),
+      ].join('\n'),
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`an 1 ${ALLOWED}`);
+    expect(results(r.stdout)).toMatchObject({ tcpdns: 0, udp: 1 });
+    expect(r.stderr).toContain(`net_allow: denied udp ${ALLOWED}:443`);
+  });
+});
