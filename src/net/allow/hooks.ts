@@ -121,7 +121,7 @@ async function listenTcpDns(answer: (q: Uint8Array, max: number) => Promise<Uint
           const len = Buffer.alloc(2);
           len.writeUInt16BE(r.length);
           if (!sock.destroyed) sock.write(Buffer.concat([len, r]));
-        });
+        }).catch(() => void sock.destroy());
       }
     });
   });
