@@ -599,7 +599,7 @@ export const DEFAULTS: { readonly [K in keyof Messages]: () => Messages[K] } = {
 };
 
 /** Fields marked [(tsjail_unsupported) = true], as paths from nsjail.NsJailConfig: parsed, refused when used. */
-export type UnsupportedField = 'user_net.rule4' | 'user_net.rule6';
+export type UnsupportedField = never;
 
 /** The schema as protobufjs JSON (Root.toJSON), comments and the option declaration left out. */
 export const SCHEMA_JSON = `{
@@ -784,23 +784,13 @@ export const SCHEMA_JSON = `{
               "fields": {
                 "backend": { "type": "Backend", "id": 1, "options": { "default": "NSTUN" } },
                 "pasta": { "type": "Pasta", "id": 2 },
-                "rule4": {
-                  "rule": "repeated",
-                  "type": "NstunRule",
-                  "id": 3,
-                  "options": { "(tsjail_unsupported)": true }
-                },
+                "rule4": { "rule": "repeated", "type": "NstunRule", "id": 3 },
                 "ip4": { "type": "string", "id": 4, "options": { "default": "10.255.255.2" } },
                 "gw4": { "type": "string", "id": 5, "options": { "default": "10.255.255.1" } },
                 "ip6": { "type": "string", "id": 6, "options": { "default": "fc00::2" } },
                 "gw6": { "type": "string", "id": 7, "options": { "default": "fc00::1" } },
                 "ns_iface": { "type": "string", "id": 8, "options": { "default": "eth0" } },
-                "rule6": {
-                  "rule": "repeated",
-                  "type": "NstunRule",
-                  "id": 12,
-                  "options": { "(tsjail_unsupported)": true }
-                }
+                "rule6": { "rule": "repeated", "type": "NstunRule", "id": 12 }
               },
               "nested": {
                 "Backend": { "values": { "NSTUN": 0, "PASTA": 1 } },

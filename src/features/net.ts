@@ -220,8 +220,8 @@ async function prepareTraffic(p: Prepared): Promise<FeatureRun> {
 async function prepareUserNet(p: Prepared): Promise<FeatureRun> {
   const pasta = await import('../net/pasta.js');
   const u = p.cfg.user_net!;
-  if (userNetHooksOf(p)) throw new NetError("net_allow needs tsjail's built-in user_net (NSTUN) backend, which this build does not have yet (pasta cannot apply the allow-list)");
-  if (u.backend === 'NSTUN') log.warn("user_net: tsjail has no nstun backend; pasta gives the jail the same NAT on the same addresses (the gateway is not mapped to the host's loopback, as with nstun)");
+  if (u.backend === 'NSTUN') return prepareNstun(p);
+  if (userNetHooksOf(p)) throw new NetError("net_allow needs user_net's built-in NSTUN backend: pasta cannot apply the allow-list");
   const bin = process.env.NSJAIL_PASTA_PATH || 'pasta';
   const path = pasta.findProgram(bin);
   if (!path) throw new NetError(`user_net: the '${bin}' program is not installed (Debian package passt; or set NSJAIL_PASTA_PATH)`);
@@ -263,6 +263,33 @@ async function prepareUserNet(p: Prepared): Promise<FeatureRun> {
     undoRelease: stop,
     onExit: (e) => stop(e.pid),
     dispose: () => [...running.keys()].forEach(stop),
+  };
+}
+
+/** user_net's NSTUN backend, built in (src/net/user/stack.ts says how). */
+async function prepareNstun(p: Prepared): Promise<FeatureRun> {
+  const { parseRules } = await import('../net/user/rules.js');
+  const { UserNetStack } = await import('../net/user/stack.js');
+  const u = p.cfg.user_net!;
+  const rules = parseRules(u);
+  for (const line of rules.inert) log.warn(line);
+  const rootless = process.geteuid?.() !== 0;
+  const stacks = new Map<number, InstanceType<typeof UserNetStack>>();
+  const stop = (pid: number) => {
+    stacks.get(pid)?.close();
+    stacks.delete(pid);
+  };
+  return {
+    beforeRelease(pid) {
+      try {
+        stacks.set(pid, new UserNetStack(pid, { u, rules, rootless, hooks: userNetHooksOf(p) }));
+      } catch (e) {
+        throw new NetError(`user_net: ${errorText(e)}`);
+      }
+    },
+    undoRelease: stop,
+    onExit: (e) => stop(e.pid),
+    dispose: () => [...stacks.keys()].forEach(stop),
   };
 }
 

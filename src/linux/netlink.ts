@@ -121,6 +121,9 @@ const IFA_LOCAL = 2;
 const IFA_BROADCAST = 4;
 const RTA_GATEWAY = 5;
 const RTA_OIF = 4;
+const RTA_PRIORITY = 6;
+const IFLA_MTU = 4;
+const RT_SCOPE_LINK = 253;
 const RT_TABLE_MAIN = 254;
 const RTPROT_BOOT = 3;
 const RT_SCOPE_UNIVERSE = 0;
@@ -196,6 +199,11 @@ export class Rtnl {
     return inNetns(nsFd, where, () => Rtnl.open(where));
   }
 
+  /** A NETLINK_ROUTE socket made elsewhere (user_net's socket factory, in the jail's namespace); this object owns it. */
+  static fromFd(fd: number, where: string): Rtnl {
+    return new Rtnl(fd, where);
+  }
+
   close(): void {
     closeSync(this.fd);
   }
@@ -262,6 +270,37 @@ export class Rtnl {
   /** ip link set NAME up */
   linkUp(index: number, name: string): void {
     this.request(`RTM_NEWLINK('${name}' up)`, RTM_NEWLINK, 0, ifinfomsg(index, IFF_UP, IFF_UP));
+  }
+
+  /** ip link set NAME mtu MTU up */
+  linkMtuUp(index: number, name: string, mtu: number): void {
+    this.request(`RTM_NEWLINK('${name}' mtu ${mtu} up)`, RTM_NEWLINK, 0, Buffer.concat([ifinfomsg(index, IFF_UP, IFF_UP), encodeAttrs([u32Attr(IFLA_MTU, mtu)])]));
+  }
+
+  /** ip addr add LOCAL peer PEER/PREFIX dev NAME (IPv4 point-to-point), or LOCAL/PREFIX (IPv6; a TUN device is NOARP, so no duplicate detection delays it). */
+  addPeerAddress(index: number, name: string, local: Uint8Array, peer: Uint8Array | undefined, prefix: number): void {
+    const family = local.length === 4 ? AF_INET : AF_INET6;
+    const head = Buffer.alloc(8);
+    head.writeUInt8(family, 0);
+    head.writeUInt8(prefix, 1);
+    head.writeUInt8(RT_SCOPE_UNIVERSE, 3);
+    head.writeUInt32LE(index, 4);
+    const attrs: Attr[] = [{ type: IFA_LOCAL, data: local }, { type: IFA_ADDRESS, data: peer ?? local }];
+    const text = `${ipText(local)}${peer ? ` peer ${ipText(peer)}` : ''}/${prefix}`;
+    this.request(`RTM_NEWADDR(${text} dev '${name}')`, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, Buffer.concat([head, encodeAttrs(attrs)]));
+  }
+
+  /** ip route add default dev NAME [metric M] (a device route, no gateway). */
+  addDefaultDevRoute(index: number, name: string, v6: boolean, metric?: number): void {
+    const rt = Buffer.alloc(12);
+    rt.writeUInt8(v6 ? AF_INET6 : AF_INET, 0);
+    rt.writeUInt8(RT_TABLE_MAIN, 4);
+    rt.writeUInt8(RTPROT_BOOT, 5);
+    rt.writeUInt8(v6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, 6);
+    rt.writeUInt8(RTN_UNICAST, 7);
+    const attrs = [u32Attr(RTA_OIF, index)];
+    if (metric !== undefined) attrs.push(u32Attr(RTA_PRIORITY, metric));
+    this.request(`RTM_NEWROUTE(default dev '${name}'${v6 ? ' (IPv6)' : ''}${metric !== undefined ? ` metric ${metric}` : ''})`, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, Buffer.concat([rt, encodeAttrs(attrs)]));
   }
 
   /** ip addr add ADDR/PREFIX [brd BROADCAST] dev NAME */
