@@ -11,6 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as httpServer, type Server as HttpServer } from 'node:http';
 import { createServer as tlsServer, type Server as TlsServer } from 'node:tls';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,10 +31,13 @@ const skip = missingUserns() ?? missingBinary('/usr/bin/curl') ?? missingBinary(
 const ALLOWED = '192.0.2.10'; // allowed.test
 const OTHER = '192.0.2.11'; // other.test: in the hosts file, not in the allow-list
 const NEVER = '192.0.2.99'; // never handed out
+const WILD = '192.0.2.12'; // www.wild.test
 
 const tmp = mkdtempSync('/tmp/tsjail-netallow-');
 let http: HttpServer;
 let tls: TlsServer;
+/** Echoes datagrams: reachable through a REDIRECT rule, so only --net_allow stands between it and the jail. */
+let udp: UdpSocket;
 
 beforeAll(async () => {
   if (skip) return;
@@ -43,14 +47,17 @@ beforeAll(async () => {
     s.on('error', () => {});
     s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\ntls hello\n'));
   });
-  await Promise.all([new Promise<void>((r) => http.listen(0, '127.0.0.1', r)), new Promise<void>((r) => tls.listen(0, '127.0.0.1', r))]);
-  writeFileSync(join(tmp, 'hosts'), `${ALLOWED} allowed.test\n${OTHER} other.test\n${ALLOWED} www.wild.test\n`);
+  udp = createSocket('udp4');
+  udp.on('message', (m, from) => udp.send(m, from.port, from.address));
+  await Promise.all([new Promise<void>((r) => http.listen(0, '127.0.0.1', r)), new Promise<void>((r) => tls.listen(0, '127.0.0.1', r)), new Promise<void>((r) => udp.bind(0, '127.0.0.1', r))]);
+  writeFileSync(join(tmp, 'hosts'), `${ALLOWED} allowed.test\n${OTHER} other.test\n${WILD} www.wild.test\n`);
   const port = (s: HttpServer | TlsServer) => (s.address() as AddressInfo).port;
   writeFileSync(
     join(tmp, 'jail.cfg'),
     `user_net {
   rule4 { action: REDIRECT proto: TCP dst_ip: "192.0.2.0/24" dport: 80 redirect_ip: "127.0.0.1" redirect_port: ${port(http)} }
   rule4 { action: REDIRECT proto: TCP dst_ip: "192.0.2.0/24" dport: 443 redirect_ip: "127.0.0.1" redirect_port: ${port(tls)} }
+  rule4 { action: REDIRECT proto: UDP dst_ip: "192.0.2.0/24" dport: 443 redirect_ip: "127.0.0.1" redirect_port: ${udp.address().port} }
 }
 tsjail { net_allow: "allowed.test" net_allow: "*.wild.test" }
 `,
@@ -60,13 +67,14 @@ tsjail { net_allow: "allowed.test" net_allow: "*.wild.test" }
 afterAll(() => {
   http?.close();
   tls?.close();
+  udp?.close();
   rmSync(tmp, { recursive: true, force: true });
 });
 
 /** Runs the script in a jail with the allow-list; the status channel's lines with it. */
-async function run(script: string): Promise<RunResult & { status: Array<Record<string, unknown>> }> {
+async function run(script: string, args: readonly string[] = []): Promise<RunResult & { status: Array<Record<string, unknown>> }> {
   const status = join(tmp, `status-${Math.random().toString(36).slice(2)}.jsonl`);
-  const r = await runTsjail(['--config', join(tmp, 'jail.cfg'), '-Mo', '--chroot', '/', '-q', '--status_file', status, '--', '/bin/sh', '-c', script], {
+  const r = await runTsjail(['--config', join(tmp, 'jail.cfg'), '-Mo', '--chroot', '/', '-q', '--status_file', status, ...args, '--', '/bin/sh', '-c', script], {
     env: { TSJAIL_NET_ALLOW_HOSTS: join(tmp, 'hosts') },
     timeoutMs: 120_000,
   });
@@ -114,7 +122,7 @@ describe.skipIf(!!skip)('--net_allow', () => {
       `net_allow: denied tcp ${NEVER}:443 (name none)`,
       `net_allow: denied tcp ${ALLOWED}:443 (name 'other.test'): the TLS ClientHello (SNI) names 'other.test'`,
       `net_allow: denied tcp ${ALLOWED}:80 (name 'other.test'): the HTTP request (Host) names 'other.test'`,
-      `net_allow: denied tcp ${ALLOWED}:8080 (name 'allowed.test'): port 8080 is not allowed`,
+      `net_allow: denied tcp ${ALLOWED}:8080 (name 'allowed.test'): port 8080 is not allowed for allowed.test`,
     ];
     for (const e of expected) expect(denials.filter((l) => l.includes(e)), `${e}\n${denials.join('\n')}`).toHaveLength(1);
     // `direct` and `again` are one (name, address, port): reported once.
@@ -127,7 +135,7 @@ describe.skipIf(!!skip)('--net_allow', () => {
     expect(events.filter((e) => e.address === NEVER && e.port === 80)).toHaveLength(1);
   });
 
-  it('answers DNS over TCP too, and refuses UDP other than DNS', async () => {
+  it('answers DNS over TCP too, and refuses UDP other than DNS, and ICMP', async () => {
     const r = await run(
       [
         step('tcpdns', `python3 -c '
@@ -148,11 +156,29 @@ try:
 except OSError as e:
     print("udp", e); raise SystemExit(1)
 '`),
+        // An echo request on a raw socket (there is no ping here): what comes back, if anything.
+        step('icmp', `python3 -c '
+import socket, struct
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+p = struct.pack("!BBHHH", 8, 0, 0, 1, 1) + b"tsjail"
+p = p[:2] + struct.pack("!H", csum(p)) + p[4:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); s.settimeout(3)
+s.sendto(p, ("${ALLOWED}", 0))
+try:
+    r = s.recv(200); print("icmp type", r[20]); raise SystemExit(0 if r[20] == 0 else 1)
+except socket.timeout:
+    print("icmp none"); raise SystemExit(1)
+'`),
       ].join('\n'),
+      ['--cap', 'CAP_NET_RAW'],
     );
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain(`an 1 ${ALLOWED}`);
-    expect(results(r.stdout)).toMatchObject({ tcpdns: 0, udp: 1 });
+    expect(results(r.stdout), r.stdout).toMatchObject({ tcpdns: 0, udp: 1, icmp: 1 });
     expect(r.stderr).toContain(`net_allow: denied udp ${ALLOWED}:443`);
+    expect(r.stdout).toContain('icmp type 3'); // destination unreachable, administratively prohibited
+    expect(r.stderr).toContain(`net_allow: denied icmp ${ALLOWED}:0`);
   });
 });
