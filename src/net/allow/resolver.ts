@@ -36,18 +36,21 @@ export function hostsResolver(text: string): Resolve {
 const NOT_FOUND = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN']);
 
 export const hostResolver: Resolve = async (name, family) => {
+  let dnsError: string | undefined;
   try {
     const recs = family === 4 ? await dns.resolve4(name, { ttl: true }) : await dns.resolve6(name, { ttl: true });
     if (recs.length) return { addrs: recs.map((r) => r.address), ttl: Math.min(...recs.map((r) => r.ttl)) };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? '';
-    if (!NOT_FOUND.has(code)) return { error: `resolve${family === 4 ? 4 : 6}('${name}'): ${code || (e as Error).message}` };
+    if (!NOT_FOUND.has(code)) dnsError = `resolve${family}('${name}'): ${code || (e as Error).message}`;
   }
+  // Names DNS does not know (or a DNS that failed): the host's name service, /etc/hosts first.
   try {
     const found = await dns.lookup(name, { family, all: true });
     return { addrs: found.map((f) => f.address), ttl: NO_TTL };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? '';
+    if (dnsError) return { error: dnsError };
     // A name with addresses of the other family only is not NXDOMAIN for this one.
     return NOT_FOUND.has(code) ? { addrs: [], ttl: NO_TTL } : { error: `getaddrinfo('${name}'): ${code || (e as Error).message}` };
   }

@@ -13,7 +13,7 @@ import { buildReply, classify, encodeDecision, parseQuery, RCODE, TTL_CAP, TYPE_
 import { AddressBook, addressKey, DenialReport, judgeTcp, KEEP_MS, peekSniff, type Denial } from '../../../src/net/allow/guard.js';
 import { startNetAllow } from '../../../src/net/allow/hooks.js';
 import { AllowList, allowErrors, nameMatches, parseAllowEntry } from '../../../src/net/allow/names.js';
-import { hostsResolver } from '../../../src/net/allow/resolver.js';
+import { hostResolver, hostsResolver, runResolver } from '../../../src/net/allow/resolver.js';
 import { sniff, sniffHttp, sniffTls } from '../../../src/net/allow/sniff.js';
 
 /** A DNS query for name/type with the given id (RD set). */
@@ -316,6 +316,26 @@ describe('address book and denials', () => {
     r.deny({ ...d, reason: 'other words' });
     r.deny({ ...d, port: 80 });
     expect(got.map((x) => x.port)).toEqual([443, 80]);
+  });
+});
+
+describe('resolvers', () => {
+  it('reads a hosts-style file: NXDOMAIN for unknown names, each family its own addresses', async () => {
+    const r = hostsResolver('# test\n192.0.2.1 a.test A2.test\nfd00::1 a.test\nnot-an-address b.test\n');
+    expect(await r('A.TEST.', 4)).toEqual({ addrs: ['192.0.2.1'], ttl: 60 });
+    expect(await r('a.test', 6)).toEqual({ addrs: ['fd00::1'], ttl: 60 });
+    expect(await r('a2.test', 6)).toEqual({ addrs: [], ttl: 60 });
+    expect(await r('b.test', 4)).toEqual({ nxdomain: true });
+  });
+
+  it("falls back to the host's name service (/etc/hosts) for names DNS does not know", async () => {
+    const r = await hostResolver('localhost', 4);
+    expect('addrs' in r && r.addrs).toContain('127.0.0.1');
+  });
+
+  it('takes the test file from TSJAIL_NET_ALLOW_HOSTS, and names a missing one', () => {
+    expect(runResolver({}).source).toBe("the host's resolver");
+    expect(() => runResolver({ TSJAIL_NET_ALLOW_HOSTS: '/nonexistent/hosts' })).toThrow("TSJAIL_NET_ALLOW_HOSTS: open('/nonexistent/hosts') failed: ENOENT");
   });
 });
 
