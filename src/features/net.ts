@@ -282,7 +282,7 @@ async function prepareNstun(p: Prepared): Promise<FeatureRun> {
   return {
     beforeRelease(pid) {
       try {
-        stacks.set(pid, new UserNetStack(pid, { u, rules, rootless, hooks: userNetHooksOf(p) }));
+        stacks.set(pid, new UserNetStack(pid, { u, rules, rootless, hooks: userNetHooksOf(p)?.(pid) }));
       } catch (e) {
         throw new NetError(`user_net: ${errorText(e)}`);
       }

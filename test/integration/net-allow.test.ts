@@ -115,23 +115,26 @@ describe.skipIf(!!skip)('--net_allow', () => {
     expect(got.nx, 'other.test must not resolve').toBe(2);
     for (const k of ['direct', 'resolve_other', 'sni', 'host', 'port', 'again']) expect(got[k], `${k} must be refused\n${r.stdout}${r.stderr}`).not.toBe(0);
 
-    const denials = r.stderr.split('\n').filter((l) => l.includes('net_allow: denied'));
+    const denials = r.stderr.split('\n').filter((l) => /net_allow: pid=\d+ denied/.test(l));
     const expected = [
-      "net_allow: denied dns 10.255.255.1:53 (name 'other.test')",
-      `net_allow: denied tcp ${NEVER}:80 (name none): the address was not handed out`,
-      `net_allow: denied tcp ${NEVER}:443 (name none)`,
-      `net_allow: denied tcp ${ALLOWED}:443 (name 'other.test'): the TLS ClientHello (SNI) names 'other.test'`,
-      `net_allow: denied tcp ${ALLOWED}:80 (name 'other.test'): the HTTP request (Host) names 'other.test'`,
-      `net_allow: denied tcp ${ALLOWED}:8080 (name 'allowed.test'): port 8080 is not allowed for allowed.test`,
+      " denied dns 10.255.255.1:53 (name 'other.test')",
+      ` denied tcp ${NEVER}:80 (name none): the address was not handed out`,
+      ` denied tcp ${NEVER}:443 (name none)`,
+      ` denied tcp ${ALLOWED}:443 (name 'other.test'): the TLS ClientHello (SNI) names 'other.test'`,
+      ` denied tcp ${ALLOWED}:80 (name 'other.test'): the HTTP request (Host) names 'other.test'`,
+      ` denied tcp ${ALLOWED}:8080 (name 'allowed.test'): port 8080 is not allowed for allowed.test`,
     ];
     for (const e of expected) expect(denials.filter((l) => l.includes(e)), `${e}\n${denials.join('\n')}`).toHaveLength(1);
     // `direct` and `again` are one (name, address, port): reported once.
     expect(denials.filter((l) => l.includes(`${NEVER}:80 `))).toHaveLength(1);
 
     const events = r.status.filter((l) => l.event === 'net_denied');
-    expect(events).toContainEqual({ event: 'net_denied', proto: 'tcp', name: 'other.test', address: ALLOWED, port: 443, reason: expect.stringContaining('SNI') });
-    expect(events).toContainEqual({ event: 'net_denied', proto: 'dns', name: 'other.test', address: '10.255.255.1', port: 53, reason: expect.any(String) });
-    expect(events).toContainEqual({ event: 'net_denied', proto: 'tcp', name: '-', address: NEVER, port: 443, reason: expect.any(String) });
+    const start = r.status.find((l) => l.event === 'start');
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((e) => e.pid === start?.pid), 'each denial names the jail').toBe(true);
+    expect(events).toContainEqual({ event: 'net_denied', pid: expect.any(Number), proto: 'tcp', name: 'other.test', address: ALLOWED, port: 443, reason: expect.stringContaining('SNI') });
+    expect(events).toContainEqual({ event: 'net_denied', pid: expect.any(Number), proto: 'dns', name: 'other.test', address: '10.255.255.1', port: 53, reason: expect.any(String) });
+    expect(events).toContainEqual({ event: 'net_denied', pid: expect.any(Number), proto: 'tcp', name: '-', address: NEVER, port: 443, reason: expect.any(String) });
     expect(events.filter((e) => e.address === NEVER && e.port === 80)).toHaveLength(1);
   });
 
@@ -177,8 +180,8 @@ except socket.timeout:
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain(`an 1 ${ALLOWED}`);
     expect(results(r.stdout), r.stdout).toMatchObject({ tcpdns: 0, udp: 1, icmp: 1 });
-    expect(r.stderr).toContain(`net_allow: denied udp ${ALLOWED}:443`);
+    expect(r.stderr).toContain(` denied udp ${ALLOWED}:443`);
     expect(r.stdout).toContain('icmp type 3'); // destination unreachable, administratively prohibited
-    expect(r.stderr).toContain(`net_allow: denied icmp ${ALLOWED}:0`);
+    expect(r.stderr).toContain(` denied icmp ${ALLOWED}:0`);
   });
 });

@@ -5,7 +5,7 @@
  * and judges every TCP connection (guard.ts). Everything else the jail sends
  * — UDP other than DNS to the gateway, ICMP — is denied.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { UserNetHooks } from '../user/policy.js';
 import { addressRecord, classify, encodeDecision, parseQuery, RCODE, TTL_CAP, type AddressRecord } from './dns.js';
 import { AddressBook, addressKey, ANY_PEEK_MS, DenialReport, judgeTcp, peekSniff, WEB_PEEK_MS, type Denial } from './guard.js';
@@ -36,7 +36,8 @@ const DNS_PORT = 53;
 /** DNS over TCP: a client idle this long is dropped; a message is at most 64 KiB by its length field. */
 const TCP_IDLE_MS = 10_000;
 
-export async function startNetAllow(s: NetAllowSetup): Promise<NetAllow> {
+/** One jail's allow-list state: its own address book, denial memory and DNS-over-TCP listener. */
+export function startNetAllow(s: NetAllowSetup): NetAllow {
   const book = new AddressBook(s.now);
   const denials = new DenialReport(s.report);
   const gw = new Set(s.gateways.map((g) => addressKey(g)));
@@ -67,7 +68,7 @@ export async function startNetAllow(s: NetAllowSetup): Promise<NetAllow> {
     return reply;
   }
 
-  const tcpDns = await listenTcpDns(answer);
+  const tcpDns = listenTcpDns(answer);
 
   const hooks: NetAllow['hooks'] = {
     async udpToGateway(pkt) {
@@ -80,8 +81,8 @@ export async function startNetAllow(s: NetAllowSetup): Promise<NetAllow> {
     },
     async tcpFlow(f) {
       if (gw.has(addressKey(f.dst)) && f.dport === DNS_PORT) {
-        const a = tcpDns.address();
-        return typeof a === 'object' && a ? { allow: true, dst: a.address, dport: a.port } : { allow: false, reason: "tsjail's DNS-over-TCP listener is gone" };
+        const a = await tcpDns.ready;
+        return typeof a === 'object' && a ? { allow: true, dst: a.address, dport: a.port } : { allow: false, reason: `tsjail's DNS-over-TCP listener: ${a ?? 'gone'}` };
       }
       const names = book.namesFor(f.dst);
       const rules = names.map((n) => s.list.portRule(n, f.dport));
@@ -99,11 +100,11 @@ export async function startNetAllow(s: NetAllowSetup): Promise<NetAllow> {
       return { allow: false, reason };
     },
   };
-  return { hooks, book, answer, close: () => tcpDns.close() };
+  return { hooks, book, answer, close: () => tcpDns.server.close() };
 }
 
 /** DNS over TCP (RFC 1035 4.2.2: each message after its 2-byte length) on 127.0.0.1, for the flows sent here. */
-async function listenTcpDns(answer: (q: Uint8Array, max: number) => Promise<Uint8Array | null>): Promise<Server> {
+function listenTcpDns(answer: (q: Uint8Array, max: number) => Promise<Uint8Array | null>): { server: Server; ready: Promise<AddressInfo | string | null> } {
   const server = createServer((sock: Socket) => {
     let buf = Buffer.alloc(0);
     let chain = Promise.resolve();
@@ -115,20 +116,23 @@ async function listenTcpDns(answer: (q: Uint8Array, max: number) => Promise<Uint
         const q = buf.subarray(2, 2 + buf.readUInt16BE(0));
         buf = buf.subarray(2 + q.length);
         // Replies in the order of the queries.
-        chain = chain.then(async () => {
-          const r = await answer(q, 65535);
-          if (!r) return void sock.destroy();
-          const len = Buffer.alloc(2);
-          len.writeUInt16BE(r.length);
-          if (!sock.destroyed) sock.write(Buffer.concat([len, r]));
-        }).catch(() => void sock.destroy());
+        chain = chain
+          .then(async () => {
+            const r = await answer(q, 65535);
+            if (!r) return void sock.destroy();
+            const len = Buffer.alloc(2);
+            len.writeUInt16BE(r.length);
+            if (!sock.destroyed) sock.write(Buffer.concat([len, r]));
+          })
+          .catch(() => void sock.destroy());
       }
     });
   });
-  await new Promise<void>((res, rej) => {
-    server.once('error', rej);
-    server.listen(0, '127.0.0.1', () => res());
+  // A failure to listen shows when a jail first uses DNS over TCP (its flow is refused, naming the error).
+  const ready = new Promise<AddressInfo | string | null>((res) => {
+    server.once('error', (e) => res(`listen(127.0.0.1:0): ${e.message}`));
+    server.listen(0, '127.0.0.1', () => res(server.address()));
   });
   server.unref();
-  return server;
+  return { server, ready };
 }

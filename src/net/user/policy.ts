@@ -27,7 +27,14 @@ export interface UserNetHooks {
   datagramFlow?(f: { proto: 'udp' | 'icmp'; src: string; sport: number; dst: string; dport: number }): { allow: true } | { allow: false; reason: string };
 }
 
-const provided = new WeakMap<object, UserNetHooks>();
+/** Hooks for one jail, made when its user-mode network is set up (pid: the jail's). */
+export type UserNetHooksFor = (pid: number) => UserNetHooks;
+
+const provided = new WeakMap<object, UserNetHooksFor>();
 /** A feature earlier in the table than user_net hands its hooks for this run (keyed by the Prepared). */
-export function provideUserNetHooks(p: object, h: UserNetHooks): void { provided.set(p, h); }
-export function userNetHooksOf(p: object): UserNetHooks | undefined { return provided.get(p); }
+export function provideUserNetHooks(p: object, h: UserNetHooksFor): void {
+  provided.set(p, h);
+}
+export function userNetHooksOf(p: object): UserNetHooksFor | undefined {
+  return provided.get(p);
+}
