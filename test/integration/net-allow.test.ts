@@ -32,9 +32,11 @@ const ALLOWED = '192.0.2.10'; // allowed.test
 const OTHER = '192.0.2.11'; // other.test: in the hosts file, not in the allow-list
 const NEVER = '192.0.2.99'; // never handed out
 const WILD = '192.0.2.12'; // www.wild.test
+const V6 = '2001:db8::10'; // v6.test (documentation prefix), IPv6 only
 
 const tmp = mkdtempSync('/tmp/tsjail-netallow-');
 let http: HttpServer;
+let http6: HttpServer;
 let tls: TlsServer;
 /** Echoes datagrams: reachable through a REDIRECT rule, so only --net_allow stands between it and the jail. */
 let udp: UdpSocket;
@@ -43,14 +45,15 @@ beforeAll(async () => {
   if (skip) return;
   execFileSync('/usr/bin/openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=allowed.test', '-keyout', join(tmp, 'key.pem'), '-out', join(tmp, 'cert.pem')], { stdio: 'pipe' });
   http = httpServer((req, res) => res.end(`http hello ${req.headers.host}\n`));
+  http6 = httpServer((req, res) => res.end(`http6 hello ${req.headers.host}\n`));
   tls = tlsServer({ key: readFileSync(join(tmp, 'key.pem')), cert: readFileSync(join(tmp, 'cert.pem')) }, (s) => {
     s.on('error', () => {});
     s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\ntls hello\n'));
   });
   udp = createSocket('udp4');
   udp.on('message', (m, from) => udp.send(m, from.port, from.address));
-  await Promise.all([new Promise<void>((r) => http.listen(0, '127.0.0.1', r)), new Promise<void>((r) => tls.listen(0, '127.0.0.1', r)), new Promise<void>((r) => udp.bind(0, '127.0.0.1', r))]);
-  writeFileSync(join(tmp, 'hosts'), `${ALLOWED} allowed.test\n${OTHER} other.test\n${WILD} www.wild.test\n`);
+  await Promise.all([new Promise<void>((r) => http.listen(0, '127.0.0.1', r)), new Promise<void>((r) => tls.listen(0, '127.0.0.1', r)), new Promise<void>((r) => udp.bind(0, '127.0.0.1', r)), new Promise<void>((r) => http6.listen(0, '::1', r))]);
+  writeFileSync(join(tmp, 'hosts'), `${ALLOWED} allowed.test\n${OTHER} other.test\n${WILD} www.wild.test\n${V6} v6.test\n`);
   const port = (s: HttpServer | TlsServer) => (s.address() as AddressInfo).port;
   writeFileSync(
     join(tmp, 'jail.cfg'),
@@ -58,14 +61,16 @@ beforeAll(async () => {
   rule4 { action: REDIRECT proto: TCP dst_ip: "192.0.2.0/24" dport: 80 redirect_ip: "127.0.0.1" redirect_port: ${port(http)} }
   rule4 { action: REDIRECT proto: TCP dst_ip: "192.0.2.0/24" dport: 443 redirect_ip: "127.0.0.1" redirect_port: ${port(tls)} }
   rule4 { action: REDIRECT proto: UDP dst_ip: "192.0.2.0/24" dport: 443 redirect_ip: "127.0.0.1" redirect_port: ${udp.address().port} }
+  rule6 { action: REDIRECT proto: TCP dst_ip: "2001:db8::/32" dport: 80 redirect_ip: "::1" redirect_port: ${port(http6)} }
 }
-tsjail { net_allow: "allowed.test" net_allow: "*.wild.test" }
+tsjail { net_allow: "allowed.test" net_allow: "*.wild.test" net_allow: "v6.test" }
 `,
   );
 });
 
 afterAll(() => {
   http?.close();
+  http6?.close();
   tls?.close();
   udp?.close();
   rmSync(tmp, { recursive: true, force: true });
@@ -97,6 +102,8 @@ describe.skipIf(!!skip)('--net_allow', () => {
         step('http', `${curl} http://allowed.test/`),
         step('https', `${curl} -k https://allowed.test/`),
         step('wild', `${curl} -k https://www.wild.test/`),
+        step('v6', `${curl} http://v6.test/`),
+        step('v6_direct', `${curl} -g http://[2001:db8::99]/`),
         step('direct', `${curl} http://${NEVER}/`),
         step('resolve_other', `${curl} -k --resolve allowed.test:443:${NEVER} https://allowed.test/`),
         step('sni', `${curl} -k --resolve other.test:443:${ALLOWED} https://other.test/`),
@@ -111,15 +118,17 @@ describe.skipIf(!!skip)('--net_allow', () => {
     expect(r.stdout).toContain(`${ALLOWED}`);
     expect(r.stdout).toContain('http hello allowed.test');
     expect(r.stdout).toContain('tls hello');
-    expect(got, r.stdout + r.stderr).toMatchObject({ resolve: 0, http: 0, https: 0, wild: 0 });
+    expect(got, r.stdout + r.stderr).toMatchObject({ resolve: 0, http: 0, https: 0, wild: 0, v6: 0 });
+    expect(r.stdout).toContain('http6 hello v6.test');
     expect(got.nx, 'other.test must not resolve').toBe(2);
-    for (const k of ['direct', 'resolve_other', 'sni', 'host', 'port', 'again']) expect(got[k], `${k} must be refused\n${r.stdout}${r.stderr}`).not.toBe(0);
+    for (const k of ['direct', 'v6_direct', 'resolve_other', 'sni', 'host', 'port', 'again']) expect(got[k], `${k} must be refused\n${r.stdout}${r.stderr}`).not.toBe(0);
 
     const denials = r.stderr.split('\n').filter((l) => /net_allow: pid=\d+ denied/.test(l));
     const expected = [
       " denied dns 10.255.255.1:53 (name 'other.test')",
       ` denied tcp ${NEVER}:80 (name none): the address was not handed out`,
       ` denied tcp ${NEVER}:443 (name none)`,
+      ' denied tcp [2001:db8::99]:80 (name none)',
       ` denied tcp ${ALLOWED}:443 (name 'other.test'): the TLS ClientHello (SNI) names 'other.test'`,
       ` denied tcp ${ALLOWED}:80 (name 'other.test'): the HTTP request (Host) names 'other.test'`,
       ` denied tcp ${ALLOWED}:8080 (name 'allowed.test'): port 8080 is not allowed for allowed.test`,
