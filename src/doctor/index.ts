@@ -150,11 +150,11 @@ function seccomp(f: DoctorFacts): Check[] {
 
 function programs(f: DoctorFacts): Check[] {
   const pasta = f.programs.pasta;
-  const userNet = refusedFlag('user_net') ? 'tsjail refuses user_net for now (not supported yet)' : '--user_net and config user_net { } work';
+  const userNet = refusedFlag('user_net') ? 'tsjail refuses user_net for now (not supported yet)' : 'user_net { backend: PASTA } works';
   const nft = f.programs.nft;
   const rules = refusedField('traffic_rule') ? 'tsjail refuses traffic_rule for now (not supported yet)' : '--traffic_rule and config traffic_rule work (as root)';
   return [
-    pasta && f.programs.setpriv ? { feature: 'pasta', status: 'yes', found: pasta, then: userNet } : pasta ? { feature: 'pasta', status: 'no', found: `${pasta}, but no setpriv`, then: '--user_net fails: setpriv (util-linux) ties pasta to tsjail' } : { feature: 'pasta', status: 'no', found: `${process.env.NSJAIL_PASTA_PATH || 'pasta'} not found`, then: refusedFlag('user_net') ? userNet : '--user_net and config user_net { } fail (Debian package passt)' },
+    pasta && f.programs.setpriv ? { feature: 'pasta', status: 'yes', found: pasta, then: userNet } : pasta ? { feature: 'pasta', status: 'no', found: `${pasta}, but no setpriv`, then: 'user_net { backend: PASTA } fails: setpriv (util-linux) ties pasta to tsjail' } : { feature: 'pasta', status: 'no', found: `${process.env.NSJAIL_PASTA_PATH || 'pasta'} not found`, then: refusedFlag('user_net') ? userNet : 'user_net { backend: PASTA } fails (Debian package passt); the built-in NSTUN backend does not need it' },
     nft && f.nfTables
       ? { feature: 'nftables', status: 'yes', found: `${nft}, ${f.nfTables}`, then: rules }
       : { feature: 'nftables', status: 'no', found: `${nft ?? 'no nft program'}, ${f.nfTables ?? 'no sign of nf_tables in the kernel'}`, then: refusedField('traffic_rule') ? rules : '--traffic_rule and config traffic_rule fail (Debian package nftables)' },

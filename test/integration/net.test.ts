@@ -25,6 +25,9 @@ const IF_S = `tsjt${tag}s`;
 const IF_M = `tsjt${tag}m`; // root side, the macvlan parent
 const IF_N = `tsjt${tag}n`;
 const tmp = mkdtempSync('/tmp/tsjail-net-');
+/** pasta is the PASTA backend's: --user_net alone is the built-in NSTUN backend. */
+const PASTA_CFG = join(tmp, 'pasta.cfg');
+writeFileSync(PASTA_CFG, 'user_net { backend: PASTA pasta { } }\n');
 
 const ip = (...args: string[]) => execFileSync('/usr/sbin/ip', args, { stdio: 'pipe' }).toString();
 const links = () => ip('-o', 'link', 'show').split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((n): n is string => !!n && n.startsWith('tsjt'));
@@ -303,8 +306,8 @@ describe.skipIf(!!skip)('bad input: one error line naming field and value, exit 
     ['malformed CIDR', ['--traffic_rule', 'dst_ip=10.0.0.300/8'], {}, /traffic_rule\[0\]\.dst_ip '10\.0\.0\.300\/8' is not an IP address or CIDR prefix/],
     ['malformed address', ['--macvlan_iface', IF_M, '--macvlan_vs_gw', '10.0.0'], {}, /macvlan_vs_gw '10\.0\.0' is not an IPv4 address/],
     ['inverted port range', ['--traffic_rule', 'proto=tcp,dport=90-80'], {}, /traffic_rule\[0\]\.dport\.\.dport_end 90-80 is an inverted port range/],
-    ['missing pasta', ['--user_net'], { NSJAIL_PASTA_PATH: '/nonexistent/pasta' }, /user_net: the '\/nonexistent\/pasta' program is not installed/],
-    ['failing pasta (after iface_own moved a link in: it comes back)', ['--iface_own', IF_J, '--user_net'], { NSJAIL_PASTA_PATH: '/bin/false' }, /user_net: pasta exited before it was ready/],
+    ['missing pasta', ['--config', PASTA_CFG], { NSJAIL_PASTA_PATH: '/nonexistent/pasta' }, /user_net: the '\/nonexistent\/pasta' program is not installed/],
+    ['failing pasta (after iface_own moved a link in: it comes back)', ['--iface_own', IF_J, '--config', PASTA_CFG], { NSJAIL_PASTA_PATH: '/bin/false' }, /user_net: pasta exited before it was ready/],
     ['a netns path that is not a network namespace', ['--netns', '/proc/self/ns/uts'], {}, /netns '\/proc\/self\/ns\/uts' is a uts namespace, not a network namespace/],
   ];
   for (const [name, args, env, message] of cases) {

@@ -82,8 +82,8 @@ describe('doctor checks', () => {
     expect(check({ ...HOST, uid: 0, kmsgReadable: true }, 'seccomp kill names').status).toBe('yes');
   });
 
-  it('pasta and nftables: what --user_net and --traffic_rule need', () => {
-    expect(check(HOST, 'pasta')).toMatchObject({ status: 'yes', then: '--user_net and config user_net { } work' });
+  it('pasta and nftables: what user_net { backend: PASTA } and --traffic_rule need', () => {
+    expect(check(HOST, 'pasta')).toMatchObject({ status: 'yes', then: 'user_net { backend: PASTA } works' });
     expect(check({ ...HOST, programs: { ...HOST.programs, setpriv: undefined } }, 'pasta').status).toBe('no');
     expect(check(HOST, 'nftables')).toMatchObject({ status: 'no', then: expect.stringContaining('--traffic_rule and config traffic_rule fail') });
     expect(check({ ...HOST, programs: { ...HOST.programs, nft: '/usr/sbin/nft' }, nfTables: 'CONFIG_NF_TABLES=y' }, 'nftables')).toMatchObject({ status: 'yes', found: '/usr/sbin/nft, CONFIG_NF_TABLES=y' });

@@ -125,10 +125,6 @@ describe('pasta', () => {
     expect(args.join(' ')).toBe('-f -q --no-dhcpv6 --no-ra --dhcp-dns --dns-forward 10.0.2.3 --no-tcp --no-udp --no-icmp --no-map-gw -a 10.0.2.15 -n 255.0.0.0 -g 10.0.2.2 -4 -I tap1 -t 8080:80 -u none -T none -U none');
   });
 
-  it("serves nsjail's NSTUN backend with pasta's NAT, the gateway not mapped to the host", () => {
-    expect(pastaArgs(defaultUserNet())).toContain('--no-map-gw');
-  });
-
   it('refuses malformed values by field', () => {
     expect(userNetErrors(withPasta({ ip4_enabled: false, ip6_enabled: false, mask6: '48', tcp_map_in: '80;rm' }, { ip4: '10.0.0', ns_iface: 'a b' }))).toEqual([
       "user_net.ip4 '10.0.0' is not an IPv4 address",
