@@ -41,6 +41,37 @@ export function addressKey(a: string): string | undefined {
   return Array.from({ length: 8 }, (_, i) => ((b[i * 2]! << 8) | b[i * 2 + 1]!).toString(16)).join(':');
 }
 
+/** Ranges never handed out, whatever a name resolves to: reaching them would reach the host or its link, not the name. */
+const SPECIAL: ReadonlyArray<[string, string]> = [
+  ['0.0.0.0/8', 'an unspecified address'],
+  ['127.0.0.0/8', 'a loopback address'],
+  ['169.254.0.0/16', 'a link-local address (cloud metadata lives there)'],
+  ['224.0.0.0/4', 'a multicast address'],
+  ['255.255.255.255/32', 'the broadcast address'],
+  ['::/128', 'an unspecified address'],
+  ['::1/128', 'a loopback address'],
+  ['fe80::/10', 'a link-local address'],
+  ['ff00::/8', 'a multicast address'],
+];
+
+/** Why this address is never handed out (undefined: it may be); IPv4-mapped IPv6 is judged as IPv4. */
+export function specialAddress(a: string): string | undefined {
+  const key = addressKey(a);
+  const ip = key === undefined ? undefined : ipBytes(key);
+  if (!ip) return 'not an address';
+  for (const [cidr, why] of SPECIAL) {
+    const [net, len] = cidr.split('/') as [string, string];
+    const n = ipBytes(net)!;
+    if (n.family !== ip.family) continue;
+    let bits = Number(len);
+    let i = 0;
+    for (; bits >= 8; bits -= 8, i++) if (n.bytes[i] !== ip.bytes[i]) break;
+    if (bits >= 8) continue;
+    if (bits === 0 || ((n.bytes[i]! ^ ip.bytes[i]!) & (0xff << (8 - bits)) & 0xff) === 0) return why;
+  }
+  return undefined;
+}
+
 /** Addresses handed out per name, with expiry. */
 export class AddressBook {
   /** address key → name → expiry (ms); a Map keeps insertion order, oldest first. */

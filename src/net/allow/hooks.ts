@@ -7,8 +7,8 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { UserNetHooks } from '../user/policy.js';
-import { addressRecord, classify, encodeDecision, parseQuery, RCODE, TTL_CAP, type AddressRecord } from './dns.js';
-import { AddressBook, addressKey, ANY_PEEK_MS, DenialReport, judgeTcp, peekSniff, WEB_PEEK_MS, type Denial } from './guard.js';
+import { addressRecord, classify, encodeDecision, parseQuery, RCODE, TTL_CAP } from './dns.js';
+import { AddressBook, addressKey, ANY_PEEK_MS, DenialReport, judgeTcp, peekSniff, specialAddress, WEB_PEEK_MS, type Denial } from './guard.js';
 import type { AllowList } from './names.js';
 import type { Resolve } from './resolver.js';
 
@@ -60,11 +60,16 @@ export function startNetAllow(s: NetAllowSetup): NetAllow {
     }
     if ('nxdomain' in r) return encodeDecision(p, { rcode: RCODE.NXDOMAIN }, max);
     const ttl = Math.min(r.ttl, TTL_CAP);
-    const records = r.addrs.map((a) => addressRecord(a, ttl)).filter((x): x is AddressRecord => x !== undefined);
+    const usable = r.addrs.filter((a) => {
+      const why = specialAddress(a);
+      if (why) denials.deny({ proto: 'dns', name, address: a, port: DNS_PORT, reason: `the name resolves to ${why}, which is never handed out` });
+      return !why && addressRecord(a, 0);
+    });
+    const records = usable.map((a) => addressRecord(a, ttl)!);
     const reply = encodeDecision(p, { rcode: RCODE.NOERROR, records }, max);
     // Only the addresses that made it into the reply were handed out.
     const sent = reply ? (reply[6]! << 8) | reply[7]! : 0;
-    book.record(name, r.addrs.filter((a) => addressRecord(a, 0)).slice(0, sent), r.ttl);
+    book.record(name, usable.slice(0, sent), r.ttl);
     return reply;
   }
 

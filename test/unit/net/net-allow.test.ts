@@ -10,7 +10,7 @@ import { applyConfigFile } from '../../../src/config/apply.js';
 import { effectiveMounts } from '../../../src/prepare.js';
 import { validateSpec } from '../../../src/validate.js';
 import { buildReply, classify, encodeDecision, parseQuery, RCODE, TTL_CAP, TYPE_A, TYPE_AAAA, addressRecord } from '../../../src/net/allow/dns.js';
-import { AddressBook, addressKey, DenialReport, judgeTcp, KEEP_MS, peekSniff, type Denial } from '../../../src/net/allow/guard.js';
+import { AddressBook, addressKey, DenialReport, judgeTcp, KEEP_MS, peekSniff, specialAddress, type Denial } from '../../../src/net/allow/guard.js';
 import { startNetAllow } from '../../../src/net/allow/hooks.js';
 import { AllowList, allowErrors, nameMatches, parseAllowEntry } from '../../../src/net/allow/names.js';
 import { hostResolver, hostsResolver, runResolver } from '../../../src/net/allow/resolver.js';
@@ -308,6 +308,13 @@ describe('address book and denials', () => {
     expect(book.namesFor('192.0.2.1')).toEqual([]);
   });
 
+  it('never hands out loopback, link-local, unspecified, multicast or broadcast addresses', () => {
+    for (const a of ['127.0.0.1', '127.255.0.9', '0.0.0.0', '169.254.169.254', '224.0.0.1', '239.1.2.3', '255.255.255.255', '::', '::1', 'fe80::1', 'febf::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:169.254.169.254']) {
+      expect(specialAddress(a), a).toBeDefined();
+    }
+    for (const a of ['192.0.2.1', '10.0.0.1', '128.0.0.1', '169.253.0.1', '223.255.255.255', '2001:db8::1', 'fec0::1', 'fc00::5', '::2']) expect(specialAddress(a), a).toBeUndefined();
+  });
+
   it('reports a denial once per (protocol, name, address, port)', () => {
     const got: Denial[] = [];
     const r = new DenialReport((d) => got.push(d));
@@ -342,7 +349,7 @@ describe('resolvers', () => {
 describe('hooks', () => {
   it('answers DNS for allowed names, records what it handed out and judges flows by it', async () => {
     const denied: Denial[] = [];
-    const resolve = hostsResolver('192.0.2.10 web.test\nfd00::10 web.test\n192.0.2.20 other.test\n');
+    const resolve = hostsResolver('192.0.2.10 web.test\nfd00::10 web.test\n169.254.169.254 web.test\n192.0.2.20 other.test\n');
     const na = await startNetAllow({ list: new AllowList(['web.test']), resolve, gateways: ['10.255.255.1', 'fc00::1'], report: (d) => denied.push(d), resolveFailed: () => {} });
     try {
       const a = (await na.hooks.udpToGateway({ src: '10.255.255.2', sport: 5000, dport: 53, data: query('web.test', TYPE_A) }))!;
@@ -362,6 +369,7 @@ describe('hooks', () => {
       expect(dnsTcp).toMatchObject({ allow: true, dst: '127.0.0.1' });
       expect(na.hooks.datagramFlow!({ proto: 'udp', src: '10.255.255.2', sport: 1, dst: '192.0.2.10', dport: 443 }).allow).toBe(false);
       expect(denied.map((d) => `${d.proto} ${d.name} ${d.address}:${d.port}`)).toEqual([
+        'dns web.test 169.254.169.254:53',
         'dns other.test 10.255.255.1:53',
         'udp - 10.255.255.1:123',
         'tcp - 192.0.2.20:80',
