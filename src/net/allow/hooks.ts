@@ -35,6 +35,8 @@ export interface NetAllow {
 const DNS_PORT = 53;
 /** DNS over TCP: a client idle this long is dropped; a message is at most 64 KiB by its length field. */
 const TCP_IDLE_MS = 10_000;
+/** Host resolutions one jail may have under way; a query beyond gets SERVFAIL (a flood cannot pile up lookups). */
+export const MAX_LOOKUPS = 64;
 
 /** One jail's allow-list state: its own address book, denial memory and DNS-over-TCP listener. */
 export function startNetAllow(s: NetAllowSetup): NetAllow {
@@ -42,6 +44,7 @@ export function startNetAllow(s: NetAllowSetup): NetAllow {
   const denials = new DenialReport(s.report);
   const gw = new Set(s.gateways.map((g) => addressKey(g)));
   const gwName = s.gateways[0] ?? 'gateway';
+  let lookups = 0;
 
   async function answer(query: Uint8Array, max: number): Promise<Uint8Array | null> {
     const p = parseQuery(query);
@@ -53,7 +56,9 @@ export function startNetAllow(s: NetAllowSetup): NetAllow {
       return encodeDecision(p, { rcode: RCODE.NXDOMAIN }, max);
     }
     const { name, family } = c.lookup;
-    const r = await s.resolve(name, family);
+    if (lookups >= MAX_LOOKUPS) return encodeDecision(p, { rcode: RCODE.SERVFAIL }, max);
+    lookups++;
+    const r = await s.resolve(name, family).finally(() => lookups--);
     if ('error' in r) {
       s.resolveFailed(name, r.error);
       return encodeDecision(p, { rcode: RCODE.SERVFAIL }, max);

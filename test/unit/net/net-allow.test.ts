@@ -11,7 +11,7 @@ import { effectiveMounts } from '../../../src/prepare.js';
 import { validateSpec } from '../../../src/validate.js';
 import { buildReply, classify, encodeDecision, parseQuery, RCODE, TTL_CAP, TYPE_A, TYPE_AAAA, addressRecord } from '../../../src/net/allow/dns.js';
 import { AddressBook, addressKey, DenialReport, judgeTcp, KEEP_MS, peekSniff, specialAddress, type Denial } from '../../../src/net/allow/guard.js';
-import { startNetAllow } from '../../../src/net/allow/hooks.js';
+import { MAX_LOOKUPS, startNetAllow } from '../../../src/net/allow/hooks.js';
 import { AllowList, allowErrors, nameMatches, parseAllowEntry } from '../../../src/net/allow/names.js';
 import { hostResolver, hostsResolver, runResolver } from '../../../src/net/allow/resolver.js';
 import { sniff, sniffHttp, sniffTls } from '../../../src/net/allow/sniff.js';
@@ -347,6 +347,23 @@ describe('resolvers', () => {
 });
 
 describe('hooks', () => {
+  it('bounds the host lookups one jail has under way', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const resolve = async () => (await gate, { addrs: ['192.0.2.1'], ttl: 60 });
+    const na = startNetAllow({ list: new AllowList(['*.test']), resolve, gateways: ['10.255.255.1'], report: () => {}, resolveFailed: () => {} });
+    try {
+      const q = (i: number) => na.answer(query(`n${i}.test`, TYPE_A, i), 512);
+      const pending = Array.from({ length: MAX_LOOKUPS }, (_, i) => q(i));
+      expect(rcode((await q(999))!)).toBe(RCODE.SERVFAIL);
+      release();
+      expect((await Promise.all(pending)).every((r) => rcode(r!) === RCODE.NOERROR)).toBe(true);
+      expect(rcode((await q(1000))!)).toBe(RCODE.NOERROR);
+    } finally {
+      na.close();
+    }
+  });
+
   it('answers DNS for allowed names, records what it handed out and judges flows by it', async () => {
     const denied: Denial[] = [];
     const resolve = hostsResolver('192.0.2.10 web.test\nfd00::10 web.test\n169.254.169.254 web.test\n192.0.2.20 other.test\n');
