@@ -19,6 +19,13 @@
  * thread, it can poll a socket. When tsjail reads too slowly, packets from the
  * jail are dropped (as a full NIC queue would) instead of blocking requests.
  *
+ * OP_RELAY takes two connected stream sockets (attached to the request, with
+ * bytes to write to each first) and relays between them with splice(2)
+ * through a pipe per direction, so bulk TCP never passes through user space:
+ * EOF becomes shutdown(SHUT_WR) on the other side (half-close), a reset
+ * becomes a reset (SO_LINGER 0), and each direction holds at most a pipe's
+ * worth of data (backpressure is the kernel's).
+ *
  * It dies with tsjail (PR_SET_PDEATHSIG) and when fd 3 or the relay socket
  * reaches EOF.
  */
@@ -36,12 +43,16 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define CTL 3
 #define OP_SOCKET 1
 #define OP_TUN 2
+#define OP_RELAY 3
+#define MAX_RELAYS 4096
+#define RELAY_PIPE (1 << 20)
 /* Bytes queued toward tsjail before packets from the jail are dropped. */
 #define OUT_CAP (4u << 20)
 #define FRAME_MAX 65535u
@@ -57,7 +68,7 @@ struct reply {
 	int32_t step; /* which call failed (STEP_*) */
 };
 
-enum { STEP_NONE, STEP_OPEN_NS, STEP_SETNS_USER, STEP_SETNS_NET, STEP_SOCKET, STEP_OPEN_TUN, STEP_TUNSETIFF, STEP_SOCKETPAIR, STEP_REQUEST };
+enum { STEP_NONE, STEP_OPEN_NS, STEP_SETNS_USER, STEP_SETNS_NET, STEP_SOCKET, STEP_OPEN_TUN, STEP_TUNSETIFF, STEP_SOCKETPAIR, STEP_REQUEST, STEP_PIPE, STEP_RELAYS };
 
 static int send_reply(int err, int step, int fd)
 {
@@ -126,14 +137,167 @@ static void open_tun(const char *name)
 	close(sp[1]);
 }
 
+/* One relayed connection: side 0 and side 1; direction d copies side d to side 1-d. */
+struct relay {
+	int fd[2];
+	int pipe[2][2];
+	size_t in_pipe[2], cap[2];
+	uint8_t *pending[2]; /* bytes to write to side 1-d before splicing */
+	size_t pending_len[2], pending_off[2];
+	int eof[2], shut[2];
+};
+static struct relay *relays[MAX_RELAYS];
+static int n_relays;
+
+static void relay_free(struct relay *r, int reset)
+{
+	for (int i = 0; i < 2; i++) {
+		if (reset) {
+			struct linger l = { 1, 0 };
+			setsockopt(r->fd[i], SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		}
+		close(r->fd[i]);
+		close(r->pipe[i][0]);
+		close(r->pipe[i][1]);
+		free(r->pending[i]);
+	}
+	free(r);
+}
+
+/* Move what can move without blocking; 1 when the relay is over. */
+static int relay_pump(struct relay *r)
+{
+	for (int d = 0; d < 2; d++) {
+		int from = r->fd[d], to = r->fd[1 - d];
+		while (r->pending_off[d] < r->pending_len[d]) {
+			ssize_t n = send(to, r->pending[d] + r->pending_off[d], r->pending_len[d] - r->pending_off[d], MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0) {
+				if (errno == EAGAIN)
+					break;
+				return 2;
+			}
+			r->pending_off[d] += (size_t)n;
+		}
+		if (r->pending_off[d] < r->pending_len[d])
+			continue;
+		for (;;) {
+			int moved = 0;
+			if (!r->eof[d] && r->in_pipe[d] < r->cap[d]) {
+				ssize_t n = splice(from, NULL, r->pipe[d][1], NULL, r->cap[d] - r->in_pipe[d], SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+				if (n > 0)
+					r->in_pipe[d] += (size_t)n, moved = 1;
+				else if (n == 0)
+					r->eof[d] = 1;
+				else if (errno != EAGAIN)
+					return 2;
+			}
+			if (r->in_pipe[d]) {
+				ssize_t n = splice(r->pipe[d][0], NULL, to, NULL, r->in_pipe[d], SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+				if (n > 0)
+					r->in_pipe[d] -= (size_t)n, moved = 1;
+				else if (n < 0 && errno != EAGAIN)
+					return 2;
+			}
+			if (!moved)
+				break;
+		}
+		if (r->eof[d] && !r->in_pipe[d] && !r->shut[d]) {
+			shutdown(to, SHUT_WR);
+			r->shut[d] = 1;
+		}
+	}
+	return r->shut[0] && r->shut[1];
+}
+
+static short relay_events(struct relay *r, int side)
+{
+	short ev = 0;
+	int d = side; /* reading side `side` is direction d */
+	if (!r->eof[d] && r->in_pipe[d] < r->cap[d] && r->pending_off[d] >= r->pending_len[d])
+		ev |= POLLIN;
+	if (r->in_pipe[1 - side] || r->pending_off[1 - side] < r->pending_len[1 - side])
+		ev |= POLLOUT;
+	return ev;
+}
+
+static void open_relay(const struct request *q, const uint8_t *extra, size_t extra_len, const int *fds)
+{
+	if (n_relays >= MAX_RELAYS) {
+		send_reply(EMFILE, STEP_RELAYS, -1);
+		goto fail;
+	}
+	struct relay *r = calloc(1, sizeof(*r));
+	if (!r) {
+		send_reply(ENOMEM, STEP_RELAYS, -1);
+		goto fail;
+	}
+	r->fd[0] = fds[0];
+	r->fd[1] = fds[1];
+	for (int d = 0; d < 2; d++) {
+		if (pipe2(r->pipe[d], O_CLOEXEC | O_NONBLOCK) < 0) {
+			int e = errno;
+			if (d)
+				close(r->pipe[0][0]), close(r->pipe[0][1]);
+			free(r);
+			send_reply(e, STEP_PIPE, -1);
+			goto fail;
+		}
+		fcntl(fds[d], F_SETFL, fcntl(fds[d], F_GETFL) | O_NONBLOCK);
+		/* Bigger pipes mean fewer calls per MiB; the default (64 KiB) stays where the system refuses. */
+		int got = fcntl(r->pipe[d][0], F_SETPIPE_SZ, RELAY_PIPE);
+		r->cap[d] = got > 0 ? (size_t)got : (1u << 16);
+	}
+	/* a: bytes for side 1 (read earlier from side 0), b: bytes for side 0 */
+	size_t lens[2] = { (size_t)q->a, (size_t)q->b };
+	if (lens[0] + lens[1] <= extra_len) {
+		for (int d = 0; d < 2; d++) {
+			if (!lens[d])
+				continue;
+			r->pending[d] = malloc(lens[d]);
+			memcpy(r->pending[d], extra + (d ? lens[0] : 0), lens[d]);
+			r->pending_len[d] = lens[d];
+		}
+	}
+	relays[n_relays++] = r;
+	send_reply(0, STEP_NONE, -1);
+	if (relay_pump(r)) {
+		relays[--n_relays] = NULL;
+		relay_free(r, 0);
+	}
+	return;
+fail:
+	close(fds[0]);
+	close(fds[1]);
+}
+
 static void serve_request(void)
 {
+	static uint8_t buf[sizeof(struct request) + (256u << 10)];
 	struct request q;
-	ssize_t n = recv(CTL, &q, sizeof(q), 0);
+	int fds[2] = { -1, -1 };
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(2 * sizeof(int))];
+	} ctl;
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b) };
+	ssize_t n = recvmsg(CTL, &m, MSG_CMSG_CLOEXEC);
 	if (n == 0)
 		exit(0);
-	if (n != (ssize_t)sizeof(q)) {
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(2 * sizeof(int)))
+			memcpy(fds, CMSG_DATA(c), 2 * sizeof(int));
+	if (n < (ssize_t)sizeof(q)) {
 		send_reply(n < 0 ? errno : EINVAL, STEP_REQUEST, -1);
+		return;
+	}
+	memcpy(&q, buf, sizeof(q));
+	if (q.op == OP_RELAY) {
+		if (fds[0] < 0 || fds[1] < 0) {
+			send_reply(EBADF, STEP_REQUEST, -1);
+			return;
+		}
+		open_relay(&q, buf + sizeof(q), (size_t)n - sizeof(q), fds);
 		return;
 	}
 	if (q.op == OP_SOCKET) {
@@ -220,18 +384,45 @@ int main(int argc, char **argv)
 		return 1;
 	if (enter(argv[1], "net", CLONE_NEWNET) < 0)
 		return 1;
+	/* Each relay holds two sockets and two pipes. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	static struct pollfd p[3 + 2 * MAX_RELAYS];
 	if (send_reply(0, STEP_NONE, -1) < 0)
 		return 1;
 	for (;;) {
-		struct pollfd p[3] = { { CTL, POLLIN, 0 }, { tun, POLLIN, 0 }, { relay, POLLIN, 0 } };
+		p[0] = (struct pollfd){ CTL, POLLIN, 0 };
+		p[1] = (struct pollfd){ tun, POLLIN, 0 };
+		p[2] = (struct pollfd){ relay, POLLIN, 0 };
 		if (out_len)
 			p[2].events |= POLLOUT;
 		if (out_len + 2 + FRAME_MAX > OUT_CAP)
 			p[1].fd = -1; /* leave packets in the device's queue until there is room */
-		if (poll(p, 3, -1) < 0) {
+		int live = n_relays;
+		for (int i = 0; i < live; i++)
+			for (int s = 0; s < 2; s++)
+			{
+				/* A side nothing is wanted from is left out: its hang-up would only wake the loop in vain. */
+				short ev = relay_events(relays[i], s);
+				p[3 + 2 * i + s] = (struct pollfd){ ev ? relays[i]->fd[s] : -1, ev, 0 };
+			}
+		if (poll(p, 3 + 2 * (nfds_t)live, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return 1;
+		}
+		for (int i = live - 1; i >= 0; i--) {
+			if (!p[3 + 2 * i].revents && !p[4 + 2 * i].revents)
+				continue;
+			int over = relay_pump(relays[i]);
+			if (over) {
+				relay_free(relays[i], over == 2);
+				relays[i] = relays[--n_relays];
+				relays[n_relays] = NULL;
+			}
 		}
 		if (p[0].revents)
 			serve_request();

@@ -24,6 +24,7 @@ interface Lib {
   recvfrom: Fn;
   close: Fn;
   recvWithFd: Fn;
+  sendWithFds: Fn;
   errno: () => number;
 }
 let lib: Lib | undefined;
@@ -46,6 +47,7 @@ function load(): Lib {
     recvfrom: c.func('long recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *alen)'),
     close: c.func('int close(int fd)'),
     recvWithFd: native.func('long tsj_recv_with_fd(int sock, void *buf, unsigned long len, _Out_ int *fd)'),
+    sendWithFds: native.func('long tsj_send_with_fds(int sock, const void *buf, unsigned long len, const int *fds, int nfds)'),
     errno: () => k.errno(),
   };
   return lib;
@@ -190,6 +192,12 @@ export function recvWithFd(sock: number, buf: Buffer, what: string): { n: number
   const n = Number(load().recvWithFd(sock, buf, buf.length, fd));
   if (n < 0) throw new SyscallError(`recvmsg(${what})`, -n);
   return { n, fd: fd[0]! };
+}
+
+/** Blocking sendmsg of a message with descriptors attached (SCM_RIGHTS). */
+export function sendWithFds(sock: number, msg: Buffer, fds: readonly number[], what: string): void {
+  const r = Number(load().sendWithFds(sock, msg, msg.length, fds, fds.length));
+  if (r < 0) throw new SyscallError(`sendmsg(${what}, SCM_RIGHTS ${fds.join(', ')})`, -r);
 }
 
 /** sendto without blocking: false when the socket's buffer is full. */

@@ -6,11 +6,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeFd, nativePath, seqpacketPair, SyscallError } from '../../linux/libc.js';
-import { recvWithFd, sendMsg } from '../../linux/sock.js';
+import { recvWithFd, sendMsg, sendWithFds } from '../../linux/sock.js';
 
 const OP_SOCKET = 1;
 const OP_TUN = 2;
-const STEPS = ['', 'open(/proc/PID/ns/…)', 'setns(CLONE_NEWUSER)', 'setns(CLONE_NEWNET)', 'socket', "open('/dev/net/tun')", 'ioctl(TUNSETIFF)', 'socketpair(AF_UNIX, SOCK_STREAM)', 'request'];
+const OP_RELAY = 3;
+const STEPS = ['', 'open(/proc/PID/ns/…)', 'setns(CLONE_NEWUSER)', 'setns(CLONE_NEWNET)', 'socket', "open('/dev/net/tun')", 'ioctl(TUNSETIFF)', 'socketpair(AF_UNIX, SOCK_STREAM)', 'request', 'pipe2', 'relay'];
 
 export class FactoryError extends Error {}
 
@@ -76,6 +77,21 @@ export class Factory {
   /** Create the TUN device `name`; returns tsjail's end of the framed packet relay. */
   tun(name: string): number {
     return this.request(OP_TUN, 0, 0, 0, name, `TUN device '${name}'`);
+  }
+
+  /**
+   * Hand two connected stream sockets to the factory, which relays between
+   * them in the kernel (splice) until both directions are closed: toB is
+   * written to b first, toA to a. The caller then closes its own copies.
+   */
+  relay(a: number, b: number, toB: Buffer, toA: Buffer, what: string): void {
+    const q = Buffer.alloc(32);
+    q.writeUInt32LE(OP_RELAY, 0);
+    q.writeInt32LE(toB.length, 4);
+    q.writeInt32LE(toA.length, 8);
+    sendWithFds(this.ctl, Buffer.concat([q, toB, toA]), [a, b], `socket factory of pid ${this.pid}`);
+    const fd = this.answer(what);
+    if (fd >= 0) closeFd(fd);
   }
 
   close(): void {

@@ -318,8 +318,32 @@ export class UserNetStack {
     this.relay(guest, host, early, tunnel, guestEnded());
   }
 
-  /** Both ways, with half-close and resets carried over; pipe() gives the backpressure. */
+  /**
+   * Both ways, with half-close and resets carried over. The factory relays in
+   * the kernel (splice) when it can take the pair; Node's pipe() otherwise.
+   */
   private relay(guest: Socket, host: Socket, toHost: Buffer, toGuest: Buffer, guestEnded: boolean): void {
+    const fdOf = (s: Socket) => (s as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    // Anything Node already read from either side goes first.
+    const buffered = (s: Socket) => {
+      const parts: Buffer[] = [];
+      for (let d = s.read() as Buffer | null; d; d = s.read() as Buffer | null) parts.push(d);
+      return parts;
+    };
+    guest.pause();
+    host.pause();
+    const a = fdOf(guest);
+    const b = fdOf(host);
+    if (a >= 0 && b >= 0 && !this.closed) {
+      try {
+        this.factory.relay(a, b, Buffer.concat([toHost, ...buffered(guest)]), Buffer.concat([toGuest, ...buffered(host)]), `relay of fds ${a} and ${b}`);
+        guest.destroy();
+        host.destroy();
+        return;
+      } catch (e) {
+        log.debug(`user_net: the factory did not take a relay (${errorText(e)}); Node relays it`);
+      }
+    }
     guest.on('error', () => host.resetAndDestroy());
     host.on('error', () => guest.resetAndDestroy());
     guest.setNoDelay(true);
