@@ -14,6 +14,10 @@ import { AddressBook, addressKey, DenialReport, judgeTcp, KEEP_MS, peekSniff, sp
 import { MAX_LOOKUPS, startNetAllow } from '../../../src/net/allow/hooks.js';
 import { AllowList, allowErrors, nameMatches, parseAllowEntry } from '../../../src/net/allow/names.js';
 import { hostResolver, hostsResolver, runResolver } from '../../../src/net/allow/resolver.js';
+import { prepareNetAllow } from '../../../src/features/net-allow.js';
+import { userNetHooksOf } from '../../../src/net/user/policy.js';
+import type { Prepared } from '../../../src/prepare.js';
+import type { JailEvent } from '../../../src/features/types.js';
 import { sniff, sniffHttp, sniffTls } from '../../../src/net/allow/sniff.js';
 
 /** A DNS query for name/type with the given id (RD set). */
@@ -439,5 +443,31 @@ describe('option plumbing', () => {
       expect(validateSpec(spec)).toEqual([]);
       expect(spec.cfg.ext.net_allow).toEqual(['a.test', '*.b.test:22']);
     });
+  });
+});
+
+describe('the net_allow feature', () => {
+  it('gives each jail its own record of what it was handed out, and names the jail in each event', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'net-allow-'));
+    writeFileSync(join(dir, 'hosts'), '192.0.2.10 web.test\n');
+    const old = process.env.TSJAIL_NET_ALLOW_HOSTS;
+    process.env.TSJAIL_NET_ALLOW_HOSTS = join(dir, 'hosts');
+    const events: JailEvent[] = [];
+    const p = { cfg: { user_net: { gw4: '10.255.255.1', gw6: 'fc00::1' }, ext: { net_allow: ['web.test'] } } } as unknown as Prepared;
+    try {
+      const run = await prepareNetAllow(p, { emit: (e) => events.push(e) });
+      const [a, b] = [userNetHooksOf(p)!(101), userNetHooksOf(p)!(102)];
+      await a.udpToGateway!({ src: '10.255.255.2', sport: 5000, dport: 53, data: query('web.test', TYPE_A) });
+      const flow = { src: '10.255.255.2', sport: 40000, dst: '192.0.2.10', dport: 80, peek: async (max: number) => Buffer.from('GET / HTTP/1.1\r\nHost: web.test\r\n\r\n').subarray(0, max) };
+      expect(await a.tcpFlow!(flow)).toEqual({ allow: true });
+      expect((await b.tcpFlow!(flow)).allow).toBe(false);
+      expect(events).toEqual([{ event: 'net_denied', pid: 102, proto: 'tcp', name: '-', address: '192.0.2.10', port: 80, reason: expect.any(String) }]);
+      run.onExit!({ pid: 101 } as never);
+      run.dispose!();
+    } finally {
+      if (old === undefined) delete process.env.TSJAIL_NET_ALLOW_HOSTS;
+      else process.env.TSJAIL_NET_ALLOW_HOSTS = old;
+      rmSync(dir, { recursive: true });
+    }
   });
 });
