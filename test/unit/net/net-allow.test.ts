@@ -149,6 +149,11 @@ describe('DNS', () => {
     expect(classify(parseQuery(query('ok.test', TYPE_AAAA)), allowed)).toEqual({ lookup: { name: 'ok.test', family: 6 } });
     expect(classify(parseQuery(query('bad.test', TYPE_A)), allowed)).toEqual({ denied: 'bad.test' });
     expect(classify(parseQuery(query('ok.test', 15)), allowed)).toEqual({ answer: { rcode: RCODE.NOERROR } });
+    // EDNS: an OPT record in the additional section does not disturb the question (the reply carries none).
+    const edns = Buffer.concat([query('ok.test', TYPE_A), Buffer.from([0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0])]);
+    edns.writeUInt16BE(1, 10);
+    expect(classify(parseQuery(edns), allowed)).toEqual({ lookup: { name: 'ok.test', family: 4 } });
+    expect(encodeDecision(parseQuery(edns), { rcode: RCODE.NOERROR })!.subarray(10, 12)).toEqual(new Uint8Array([0, 0]));
     expect(classify(parseQuery(query('ok.test', TYPE_A, 1, { flags: 0x2100 })), allowed)).toEqual({ answer: { rcode: RCODE.NOTIMP } });
     expect(classify(parseQuery(query('ok.test', TYPE_A, 1, { qd: 2 })), allowed)).toEqual({ answer: { rcode: RCODE.FORMERR } });
     expect(classify(parseQuery(query('ok.test', TYPE_A, 1, { qclass: 3 })), allowed)).toEqual({ answer: { rcode: RCODE.REFUSED } });
