@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -265,8 +265,10 @@ describe.skipIf(!!skip || !!noPasta || !!noNft)("nsjail's network configs run", 
   for (const [cfg, lines] of Object.entries(expected)) {
     it(`${cfg} runs with its rules in the jail's namespace`, async () => {
       const t = startTsjail(['--config', join(NSJ, cfg), '--', '/bin/sh', '-c', 'echo ready; read x']);
-      const [, pid] = await t.waitFor('err', /Spawned pasta for pid=(\d+)/);
       await t.waitFor('out', /ready/);
+      // tsjail's children: the jail and user_net's socket factory.
+      const kids = readFileSync(`/proc/${t.child.pid}/task/${t.child.pid}/children`, 'utf8').trim().split(' ');
+      const pid = kids.find((k) => readFileSync(`/proc/${k}/comm`, 'utf8').trim() !== 'tsjail-nsfd');
       const table = execFileSync('/usr/bin/nsenter', [`--net=/proc/${pid}/ns/net`, '/usr/sbin/nft', 'list', 'table', 'inet', 'tsjail']).toString();
       t.child.stdin.end('\n');
       expect(await t.closed).toBe(0);

@@ -162,6 +162,18 @@ for dst, port in (('10.8.8.2', 80), ('10.7.7.7', 1500), ('10.7.7.7', 2001), ('fd
   });
 });
 
+describe.skipIf(!!(skip ?? missingBinary('/usr/sbin/nft')))('user_net NSTUN with traffic_rule', () => {
+  it("traffic_rule sees the program's own destination, before user_net hands TCP to tsjail", async () => {
+    const r = await jail(redirect4(echo4.port), `
+for port in (443, 80):
+    try:
+        s = socket.create_connection(('10.9.9.9', port), timeout=1.5); s.sendall(b'ok'); print(port, s.recv(10))
+    except ConnectionRefusedError: print(port, 'refused')
+`, ['--traffic_rule', 'proto=tcp,dport=443,action=reject']);
+    expect(r.stdout).toBe("443 refused\n80 b'ok'\n");
+  });
+});
+
 describe.skipIf(!!skip)('user_net NSTUN: UDP and ICMP rules', () => {
   it('UDP reaches a redirect target and the reply comes from the original destination (v4 and v6)', async () => {
     const r = await jail(`${redirect4(echo4.port)}\n${redirect6(echo6.port)}`, `
@@ -182,6 +194,40 @@ for fam, dst, port in ((socket.AF_INET, '10.1.1.1', 53), (socket.AF_INET, '10.1.
 ping('10.255.255.1')
 `, ['--cap', 'CAP_NET_RAW']);
     expect(r.stdout).toBe('refused\ntimeout\nrefused\nicmp 3 3 from 10.255.255.1\n');
+  });
+});
+
+describe.skipIf(!!skip)('user_net NSTUN: echo beyond the gateway', () => {
+  it("goes through a ping socket on the host, or (where ping_group_range excludes tsjail's group) gets host-unreachable and nsjail's warning", async () => {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ping_group_range', 'utf8').trim().split(/\s+/).map(Number);
+    const gid = process.getegid?.() ?? 0;
+    const r = await jail('rule4 { proto: ICMP dst_ip: "192.0.2.0/24" action: REDIRECT redirect_ip: "127.0.0.1" }', `${PING}\nping('192.0.2.9')\n`, ['--cap', 'CAP_NET_RAW']);
+    if (gid >= lo! && gid <= hi!) {
+      expect(r.stdout).toBe('reply from 192.0.2.9 0\n');
+    } else {
+      expect(r.stdout).toBe('icmp 3 1 from 192.0.2.9\n');
+      expect(r.stderr).toContain("socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) failed. You may need: sysctl -w net.ipv4.ping_group_range='0 2147483647': EACCES");
+    }
+  });
+});
+
+describe.skipIf(!!(skip ?? missingBinary('/usr/sbin/ip')))('user_net NSTUN: echo through a ping socket', () => {
+  it("in a namespace of the test's own where ping sockets are allowed: the reply comes from the original destination", async () => {
+    const ns = `tsjt-ping-${process.pid}`;
+    const ipns = (...a: string[]) => spawnSync('/usr/sbin/ip', ['netns', ...a], { stdio: 'pipe' });
+    ipns('add', ns);
+    try {
+      ipns('exec', ns, '/usr/sbin/ip', 'link', 'set', 'lo', 'up');
+      ipns('exec', ns, '/bin/sh', '-c', "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range");
+      const cfg = join(tmp, 'ping.cfg');
+      const py = join(tmp, 'ping.py');
+      writeFileSync(cfg, `${BASE}user_net { rule4 { proto: ICMP dst_ip: "192.0.2.0/24" action: REDIRECT redirect_ip: "127.0.0.1" } }\n`);
+      writeFileSync(py, `import socket, struct\n${PING}\nping('192.0.2.9')\n`);
+      const r = spawnSync('/usr/sbin/ip', ['netns', 'exec', ns, process.execPath, TSJAIL, '--config', cfg, '-q', '--cap', 'CAP_NET_RAW', '--', '/usr/bin/python3', py], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.stdout).toBe('reply from 192.0.2.9 0\n');
+    } finally {
+      ipns('del', ns);
+    }
   });
 });
 

@@ -23,6 +23,7 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { connect as tcpConnect, createServer, isIPv6, Socket, type Server } from 'node:net';
 import { errorText } from '../../errors.js';
+import { formatErrno } from '../../linux/errno.js';
 import { SyscallError } from '../../linux/libc.js';
 import { Rtnl } from '../../linux/netlink.js';
 import * as sock from '../../linux/sock.js';
@@ -609,7 +610,8 @@ export class UserNetStack {
       try {
         fd = sock.socket(p.v === 4 ? sock.AF_INET : sock.AF_INET6, sock.SOCK_DGRAM | sock.SOCK_NONBLOCK, p.v === 4 ? sock.IPPROTO_ICMP : sock.IPPROTO_ICMPV6, p.v === 4 ? 'AF_INET, SOCK_DGRAM, IPPROTO_ICMP' : 'AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6');
       } catch (e) {
-        log.warn(`${errorText(e)}${p.v === 4 ? ". You may need: sysctl -w net.ipv4.ping_group_range='0 2147483647'" : ''}`);
+        const why = e instanceof SyscallError ? formatErrno(e.errno) : errorText(e);
+        log.warn(p.v === 4 ? `socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) failed. You may need: sysctl -w net.ipv4.ping_group_range='0 2147483647': ${why}` : `socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6) failed: ${why}`);
         if (p.v === 4) this.toTun(pk.buildUnreachable(p, p.dst, 1));
         return;
       }
