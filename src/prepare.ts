@@ -404,6 +404,11 @@ export function effectiveMounts(spec: JailSpec): MountPt[] {
   const plain = defaultMount();
   if (cli.chroot !== undefined) list.push({ ...plain, src: cli.chroot, dst: '/', is_bind: true, is_dir: true, rw: cli.rw });
   list.push(...cfg.mount);
+  // --net_allow: the jail asks tsjail's DNS on the gateway, and nothing else (after the config's mounts, so it wins).
+  if (cfg.ext.net_allow.length && cfg.user_net) {
+    const u = cfg.user_net;
+    list.push({ ...plain, dst: '/etc/resolv.conf', src_content: new TextEncoder().encode(`nameserver ${u.gw4}\nnameserver ${u.gw6}\n`), is_dir: false });
+  }
   // nosuid,nodev,noexec as nsjail does since PR #283; the log line stays nsjail's.
   if (cfg.mount_proc) {
     const proc = { ...plain, dst: cli.proc_path ?? '/proc', is_dir: true, rw: cli.proc_rw, nosuid: true, nodev: true, noexec: true };

@@ -342,6 +342,12 @@ export interface TsjailConfig {
   status_file?: string;
   /** Join this network namespace (/run/netns/NAME, /proc/PID/ns/net) instead of creating one. */
   netns?: string;
+  /**
+   * Egress allow-list (NAME or NAME:PORT, `*.` for every name below one):
+   * the jail may resolve and reach only these names, through user_net's
+   * NSTUN backend (which must be given); README.md, --net_allow.
+   */
+  net_allow: string[];
   /** "text" (nsjail's format) or "json". */
   log_format: string;
   /**
@@ -583,6 +589,7 @@ export const DEFAULTS: { readonly [K in keyof Messages]: () => Messages[K] } = {
     syscall_allow: [],
     syscall_deny: [],
     seccomp_preset: [],
+    net_allow: [],
     log_format: 'text',
     seccomp_equivalents: true,
     pow: 0,
@@ -869,6 +876,7 @@ export const SCHEMA_JSON = `{
             "status_fd": { "type": "int32", "id": 5 },
             "status_file": { "type": "string", "id": 6 },
             "netns": { "type": "string", "id": 30 },
+            "net_allow": { "rule": "repeated", "type": "string", "id": 31 },
             "log_format": { "type": "string", "id": 7, "options": { "default": "text" } },
             "seccomp_equivalents": { "type": "bool", "id": 20, "options": { "default": true } },
             "seccomp_bpf_file": { "type": "string", "id": 21 },

@@ -30,7 +30,7 @@ import { formatErrno } from '../linux/errno.js';
 import { log } from '../log/logger.js';
 import type { Prepared } from '../prepare.js';
 import type { Feature, FeatureRun } from './types.js';
-import type { UserNetHooks } from '../net/user/policy.js';
+import { userNetHooksOf } from '../net/user/policy.js';
 
 class NetError extends Error {}
 
@@ -223,6 +223,7 @@ async function prepareUserNet(p: Prepared): Promise<FeatureRun> {
   const pasta = await import('../net/pasta.js');
   const u = p.cfg.user_net!;
   if (u.backend === 'NSTUN') return prepareNstun(p);
+  if (userNetHooksOf(p)) throw new NetError("net_allow needs user_net's built-in NSTUN backend: pasta cannot apply the allow-list");
   const bin = process.env.NSJAIL_PASTA_PATH || 'pasta';
   const path = pasta.findProgram(bin);
   if (!path) throw new NetError(`user_net: the '${bin}' program is not installed (Debian package passt; or set NSJAIL_PASTA_PATH)`);
@@ -283,7 +284,7 @@ async function prepareNstun(p: Prepared): Promise<FeatureRun> {
   return {
     beforeRelease(pid) {
       try {
-        stacks.set(pid, new UserNetStack(pid, { u, rules, rootless, hooks: userNetHooks }));
+        stacks.set(pid, new UserNetStack(pid, { u, rules, rootless, hooks: userNetHooksOf(p)?.(pid) }));
       } catch (e) {
         throw new NetError(`user_net: ${errorText(e)}`);
       }
@@ -294,17 +295,13 @@ async function prepareNstun(p: Prepared): Promise<FeatureRun> {
   };
 }
 
-/** Set by a policy layer (e.g. --net_allow) before prepare; see src/net/user/policy.ts. */
-let userNetHooks: UserNetHooks | undefined;
-export function setUserNetHooks(h: UserNetHooks | undefined): void {
-  userNetHooks = h;
-}
-
 /** In table order: the namespace to clone into, then interfaces, addresses, rules, and pasta last (the least to undo if an earlier step fails). */
 export const NET_FEATURES: readonly Feature[] = [
   { name: 'netns', applies: (s) => s.cfg.ext.netns !== undefined, prepare: prepareNetns },
   { name: 'iface_own', applies: (s) => s.cfg.iface_own.length > 0, prepare: prepareIfaceOwn },
   { name: 'macvlan', applies: (s) => s.cfg.macvlan_iface !== undefined, prepare: prepareMacvlan },
   { name: 'traffic_rule', applies: (s) => s.cfg.traffic_rule.length > 0, prepare: prepareTraffic },
+  // Before user_net: it hands that feature its hooks.
+  { name: 'net_allow', applies: (s) => s.cfg.ext.net_allow.length > 0, prepare: async (p, ctx) => (await import('./net-allow.js')).prepareNetAllow(p, ctx) },
   { name: 'user_net', applies: (s) => s.cfg.user_net !== undefined, prepare: prepareUserNet },
 ];

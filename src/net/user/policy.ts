@@ -20,4 +20,21 @@ export interface UserNetHooks {
     dport: number;
     peek(max: number, timeoutMs: number): Promise<Buffer>;
   }): Promise<{ allow: true; dst?: string; dport?: number } | { allow: false; reason: string }>;
+  /**
+   * The first datagram of a new UDP flow (other than udpToGateway's) or an ICMP echo, before anything is sent
+   * on the host; the verdict holds for the flow. ICMP passes sport = dport = 0.
+   */
+  datagramFlow?(f: { proto: 'udp' | 'icmp'; src: string; sport: number; dst: string; dport: number }): { allow: true } | { allow: false; reason: string };
+}
+
+/** Hooks for one jail, made when its user-mode network is set up (pid: the jail's). */
+export type UserNetHooksFor = (pid: number) => UserNetHooks;
+
+const provided = new WeakMap<object, UserNetHooksFor>();
+/** A feature earlier in the table than user_net hands its hooks for this run (keyed by the Prepared). */
+export function provideUserNetHooks(p: object, h: UserNetHooksFor): void {
+  provided.set(p, h);
+}
+export function userNetHooksOf(p: object): UserNetHooksFor | undefined {
+  return provided.get(p);
 }

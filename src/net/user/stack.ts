@@ -497,6 +497,13 @@ export class UserNetStack {
         .catch((e) => log.warn(`user_net: answering UDP to the gateway port ${u.dport}: ${errorText(e)}`));
       return;
     }
+    const key = `${p.v}|${pk.ipText(p.src)}|${u.sport}|${dstText}|${u.dport}`;
+    // A policy layer's verdict on a new flow (--net_allow refuses them): answered as REJECT is.
+    const gate = this.cfg.hooks?.datagramFlow;
+    if (gate && !this.udpFlows.has(key) && !gate({ proto: 'udp', src: pk.ipText(p.src), sport: u.sport, dst: dstText, dport: u.dport }).allow) {
+      this.toTun(pk.buildUnreachable(p, p.dst, p.v === 4 ? 3 : 4));
+      return;
+    }
     const v = verdict(this.rulesOf(p.v), { proto: 'UDP', src: p.src, dst: p.dst, sport: u.sport, dport: u.dport }, dstText);
     if (v.kind === 'drop') return log.debug(`UDP flow ${u.sport} -> ${dstText}:${u.dport} dropped by policy`);
     if (v.kind === 'reject') {
@@ -506,7 +513,6 @@ export class UserNetStack {
     }
     if (v.kind === 'connect') return log.warn(`HTTP CONNECT proxy not supported for UDP, dropping packet to port ${u.dport}`);
     if (v.kind !== 'direct' && v.kind !== 'socks5') return;
-    const key = `${p.v}|${pk.ipText(p.src)}|${u.sport}|${dstText}|${u.dport}`;
     let flow = this.udpFlows.get(key);
     if (!flow) {
       if ([...this.udpFlows.values()].filter((f) => f.v === p.v).length >= MAX_FLOWS) return log.warn(`Maximum number of UDP flows (${MAX_FLOWS}) reached, dropping`);
@@ -593,6 +599,11 @@ export class UserNetStack {
     }
     const id = p.l4.readUInt16BE(4);
     const key = `${p.v}|${pk.ipText(p.src)}|${dstText}|${id}`;
+    const gate = this.cfg.hooks?.datagramFlow;
+    if (gate && !this.pingFlows.has(key) && !gate({ proto: 'icmp', src: pk.ipText(p.src), sport: 0, dst: dstText, dport: 0 }).allow) {
+      this.toTun(pk.buildUnreachable(p, p.dst, p.v === 4 ? 13 : 1));
+      return;
+    }
     let flow = this.pingFlows.get(key);
     if (!flow) {
       if ([...this.pingFlows.values()].filter((f) => f.v === p.v).length >= MAX_FLOWS) return log.warn(`Maximum number of ICMP flows (${MAX_FLOWS}) reached, dropping`);
