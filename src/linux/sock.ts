@@ -6,7 +6,7 @@
  * failure is a SyscallError naming the call and its arguments.
  */
 import { isIPv6 } from 'node:net';
-import { ipv6Bytes } from '../net/addr.js';
+import { ipText, ipv6Bytes } from '../net/addr.js';
 import { koffi as loadKoffi, nativePath, SyscallError } from './libc.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -101,29 +101,7 @@ export function sockaddr(ip: string, port: number): Buffer {
 export function parseSockaddr(b: Buffer): { ip: string; port: number } {
   const family = b.readUInt16LE(0);
   const port = b.readUInt16BE(2);
-  if (family === AF_INET6) {
-    const g: string[] = [];
-    for (let i = 0; i < 16; i += 2) g.push(b.readUInt16BE(8 + i).toString(16));
-    return { ip: compressV6(g), port };
-  }
-  return { ip: [...b.subarray(4, 8)].join('.'), port };
-}
-
-function compressV6(g: string[]): string {
-  let best = -1;
-  let len = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === '0') j++;
-    if (j - i > len && j - i > 1) [best, len] = [i, j - i];
-    i = j;
-  }
-  if (best < 0) return g.join(':');
-  return `${g.slice(0, best).join(':')}::${g.slice(best + len).join(':')}`;
+  return { ip: ipText(family === AF_INET6 ? b.subarray(8, 24) : b.subarray(4, 8)), port };
 }
 
 export function socket(domain: number, type: number, proto: number, what: string): number {

@@ -4,6 +4,9 @@
  * checks (fragments, checksums, spoofed sources, loopback destinations) and
  * crafted back with correct checksums. Pure.
  */
+import { ipText } from '../addr.js';
+
+export { ipText };
 
 export const PROTO_ICMP = 1;
 export const PROTO_TCP = 6;
@@ -43,24 +46,6 @@ function pseudo(src: Buffer, dst: Buffer, proto: number, len: number): number {
   return sum(src) + sum(dst) + proto + len;
 }
 
-export function ipText(b: Uint8Array): string {
-  if (b.length === 4) return [...b].join('.');
-  const g: string[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((((b[i]! << 8) | b[i + 1]!) >>> 0).toString(16));
-  let best = -1;
-  let len = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === '0') j++;
-    if (j - i > len && j - i > 1) [best, len] = [i, j - i];
-    i = j;
-  }
-  return best < 0 ? g.join(':') : `${g.slice(0, best).join(':')}::${g.slice(best + len).join(':')}`;
-}
 
 const EXT_HEADERS = new Set([0, 43, 60, 51, 139, 140]);
 const IPV6_FRAGMENT = 44;
