@@ -4,13 +4,13 @@
 // servers on the host's 127.0.0.1 reached through REDIRECT rules (10.9.9.1-4). Printed beside the
 // same client on the host without a jail (the floor) and, when NSJAIL names an nsjail binary,
 // beside nsjail's NSTUN with the same config.
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runJson as run } from './json-child.mjs';
 
 const N = Number(process.argv[2] ?? 1000);
 const MIB = 100;
@@ -74,14 +74,6 @@ await new Promise((r) => udp.bind(0, '127.0.0.1', r));
 const ports = [sink, source, acceptor].map((s) => s.address().port).concat(udp.address().port);
 const args = (hosts) => [hosts.join(','), ports.join(','), String(N), String(MIB), String(UDP_N)];
 
-function run(cmd, argv) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('close', (code, sig) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`${cmd} exited with ${code ?? sig}: ${out}`))));
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'tsjail-bench-'));
 const cfg = join(dir, 'usernet.cfg');

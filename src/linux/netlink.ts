@@ -13,6 +13,7 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { AF_INET, AF_INET6, AF_NETLINK, IFF_UP, SOCK_CLOEXEC, SOCK_RAW } from './consts.js';
+import { ipText } from '../net/addr.js';
 import { koffi as loadKoffi, SyscallError } from './libc.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -156,6 +157,16 @@ const u32Attr = (type: number, v: number): Attr => {
   return { type, data: b };
 };
 
+/** struct ifaddrmsg for an address of ADDR's family, global scope. */
+function ifaddrmsg(addr: Uint8Array, prefix: number, index: number): Buffer {
+  const head = Buffer.alloc(8);
+  head.writeUInt8(addr.length === 4 ? AF_INET : AF_INET6, 0);
+  head.writeUInt8(prefix, 1);
+  head.writeUInt8(RT_SCOPE_UNIVERSE, 3);
+  head.writeUInt32LE(index, 4);
+  return head;
+}
+
 function ifinfomsg(index: number, flags = 0, change = 0): Buffer {
   const b = Buffer.alloc(16);
   b.writeInt32LE(index, 4);
@@ -273,12 +284,7 @@ export class Rtnl {
 
   /** ip addr add LOCAL peer PEER/PREFIX dev NAME (IPv4 point-to-point), or LOCAL/PREFIX (IPv6; a TUN device is NOARP, so no duplicate detection delays it). */
   addPeerAddress(index: number, name: string, local: Uint8Array, peer: Uint8Array | undefined, prefix: number): void {
-    const family = local.length === 4 ? AF_INET : AF_INET6;
-    const head = Buffer.alloc(8);
-    head.writeUInt8(family, 0);
-    head.writeUInt8(prefix, 1);
-    head.writeUInt8(RT_SCOPE_UNIVERSE, 3);
-    head.writeUInt32LE(index, 4);
+    const head = ifaddrmsg(local, prefix, index);
     const attrs: Attr[] = [{ type: IFA_LOCAL, data: local }, { type: IFA_ADDRESS, data: peer ?? local }];
     const text = `${ipText(local)}${peer ? ` peer ${ipText(peer)}` : ''}/${prefix}`;
     this.request(`RTM_NEWADDR(${text} dev '${name}')`, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, Buffer.concat([head, encodeAttrs(attrs)]));
@@ -299,12 +305,7 @@ export class Rtnl {
 
   /** ip addr add ADDR/PREFIX [brd BROADCAST] dev NAME */
   addAddress(index: number, name: string, addr: Uint8Array, prefix: number, broadcast?: Uint8Array): void {
-    const family = addr.length === 4 ? AF_INET : AF_INET6;
-    const head = Buffer.alloc(8);
-    head.writeUInt8(family, 0);
-    head.writeUInt8(prefix, 1);
-    head.writeUInt8(RT_SCOPE_UNIVERSE, 3);
-    head.writeUInt32LE(index, 4);
+    const head = ifaddrmsg(addr, prefix, index);
     const attrs: Attr[] = [{ type: IFA_LOCAL, data: addr }, { type: IFA_ADDRESS, data: addr }];
     if (broadcast) attrs.push({ type: IFA_BROADCAST, data: broadcast });
     this.request(`RTM_NEWADDR(${ipText(addr)}/${prefix} dev '${name}')`, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, Buffer.concat([head, encodeAttrs(attrs)]));
@@ -323,12 +324,6 @@ export class Rtnl {
   }
 }
 
-function ipText(b: Uint8Array): string {
-  if (b.length === 4) return [...b].join('.');
-  const g: string[] = [];
-  for (let i = 0; i < 16; i += 2) g.push(((b[i]! << 8) | b[i + 1]!).toString(16));
-  return g.join(':');
-}
 
 /** Open a namespace file pinned for the jail's lifetime; the caller closes it. */
 export function openNs(path: string): number {
