@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing tsjail needs from Debian's packages when it
 # is missing: a C compiler and make (native/), python3, netcat and iproute2 (tests),
-# nftables (traffic_rule), passt (user_net runs pasta) and apache2 (nsjail's
-# apache.cfg is run by the tests; its service is never started).
+# nftables (traffic_rule), passt (user_net runs pasta), curl and openssl (the
+# --net_allow tests), apache2 (nsjail's apache.cfg is run by the tests; its
+# service is never started) and golang-go (the Go module confinement tests
+# build their Go programs).
 set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
@@ -15,6 +17,9 @@ command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
 [ -x /usr/sbin/nft ] || [ -x /sbin/nft ] || need+=(nftables)
 command -v pasta >/dev/null 2>&1 || need+=(passt)
 [ -x /usr/sbin/apache2 ] || need+=(apache2)
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+[ -x /usr/bin/curl ] || need+=(curl)
+[ -x /usr/bin/openssl ] || need+=(openssl)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "tsjail: please install: ${need[*]}" >&2

@@ -35,6 +35,7 @@ const assets = {
   'libtsjail.so': join(root, 'native/build/libtsjail.so'),
   'tsjail-exec': join(root, 'native/build/tsjail-exec'),
   'tsjail-init': join(root, 'native/build/tsjail-init'),
+  'tsjail-nsfd': join(root, 'native/build/tsjail-nsfd'),
 };
 for (const f of Object.values(assets)) {
   if (!existsSync(f)) {

@@ -3,12 +3,12 @@
 // 127.0.0.1, reached through the gateway address that pasta maps to the host (map_gw), then opens
 // N sequential connections (default 300; `node bench/net-pasta.mjs 1000`). The same client run on
 // the host without a jail, straight to 127.0.0.1, is the floor printed beside it.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runJson as run } from './json-child.mjs';
 
 const N = Number(process.argv[2] ?? 300);
 const MIB = 100;
@@ -51,15 +51,6 @@ const sink = await listen((c) => {
 const acceptor = await listen((c) => c.end('ok'));
 const args = (host) => [host, String(sink.address().port), String(acceptor.address().port), String(N), String(MIB)];
 
-// Asynchronous: the servers above live in this process's event loop.
-function run(cmd, argv) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('close', (code, sig) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`${cmd} exited with ${code ?? sig}: ${out}`))));
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'tsjail-bench-'));
 const cfg = join(dir, 'pasta.cfg');

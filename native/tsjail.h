@@ -36,5 +36,6 @@ int tsj_recv_fd_cred(int sock, int *fd, int *pid);
 long tsj_vm_read(int pid, uint64_t addr, void *buf, uint64_t len);
 void tsj_path_types(int pid, const char *path, uint32_t *modes);
 int tsj_notif_continue(int fd, uint64_t id);
+long tsj_thread_regs(int tid, uint64_t *exe_id, char *buf, long len, int tries);
 
 #endif

@@ -4,8 +4,19 @@
  * or as an object in nsjail's JSON form, and the command), goes through the
  * same parse → validate → prepare → plan steps with the same error messages,
  * and runs in the caller's process under a supervisor that leaves the host
- * program's signals alone. The CLI's -Mo is this, plus tsjail's own signal
- * handling and log set-up.
+ * program's signals alone.
+ *
+ * Two layers. startJail/runJail take options and run one program per jail
+ * with its stdio as the caller chooses: what a service embedding tsjail wants.
+ * runSpec takes a JailSpec already parsed and runs it the way the command
+ * line does: every mode (once, rerun, listen, -Me, --daemon), tsjail's own
+ * SIGINT/SIGTERM/SIGUSR1 handling, its log lines, its exit status. The CLI
+ * (src/main.ts, and `tsjail learn`) is a client of runSpec: its parsing has
+ * already produced the JailSpec, its modes need the process-wide signal
+ * handling that startJail deliberately leaves to its host, and going through
+ * options again would parse twice. runSpec lives in src/run-spec.ts and loads
+ * the supervisor and modes lazily, so the CLI's start-up pays for nothing it
+ * does not run (not this file's streams either).
  */
 import { EventEmitter } from 'node:events';
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
@@ -30,6 +41,7 @@ import { cpuLimitMs, exitReason, verdictOf, type ExitReason, type Verdict } from
 import { validateSpec } from './validate.js';
 
 export { JailError, ValidationError } from './errors.js';
+export { runSpec } from './run-spec.js';
 export type { ExitReason, Verdict } from './status.js';
 export type { Feature, FeatureRun, Anchor } from './features/types.js';
 

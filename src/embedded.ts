@@ -5,7 +5,7 @@
  * single-binary build (.ci/sea.mjs) puts bin/sea-embedded.ts in this module's
  * place.
  */
-export type AssetName = 'koffi.node' | 'libtsjail.so' | 'tsjail-exec' | 'tsjail-init';
+export type AssetName = 'koffi.node' | 'libtsjail.so' | 'tsjail-exec' | 'tsjail-init' | 'tsjail-nsfd';
 
 export interface Embedded {
   /** An asset's bytes, read in place from the executable (no copy). */

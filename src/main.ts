@@ -101,7 +101,8 @@ function usageError(e: UsageError): number {
 
 async function runPhases(argv: readonly string[]): Promise<number> {
   const sub = argv[0] !== undefined && Object.hasOwn(SUBCOMMANDS, argv[0]) ? SUBCOMMANDS[argv[0]]! : undefined;
-  if (!sub) return runJail(argv, async (spec) => (await import('./execute.js')).execute(spec));
+  // The library API's command-line layer (see src/api.ts): the same entry a Node program uses to run a JailSpec.
+  if (!sub) return runJail(argv, async (spec) => (await import('./run-spec.js')).runSpec(spec));
   try {
     // No jail will run: a fatal signal is again fatal at once.
     if (!RUNS_A_JAIL.has(argv[0]!)) dropEarlySignals();

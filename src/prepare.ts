@@ -95,6 +95,24 @@ export interface Prepared {
   readonly setsid: boolean;
   /** --init's reaper becomes PID 1: not with -Me, whose pid namespace has a PID 1 of the launcher's (phases/launcher.ts). */
   readonly init: boolean;
+  // What the planners need from the config, resolved here so that nothing below prepare reads raw config.
+  /** The plan runs in -Me's launcher: no supervisor, so no parent-death signal. */
+  readonly execve: boolean;
+  /** A new user namespace: the parent writes the id maps; the child holds every capability during setup. */
+  readonly userns: boolean;
+  /** The hostname to set, only in a new UTS namespace (as nsjail). */
+  readonly hostname?: string;
+  /** Bring loopback up: in a network namespace of the jail's own (not a joined --netns), unless iface_no_lo. */
+  readonly loopbackUp: boolean;
+  /** Descriptors pointed at /dev/null: all three with silent, stderr with stderr_to_null. */
+  readonly toDevNull: readonly number[];
+  readonly oomScoreAdj?: number;
+  readonly niceLevel: number;
+  readonly maxCpus: number;
+  readonly coreScheduling: boolean;
+  readonly disableTsc: boolean;
+  /** The root: a new mount namespace (else only chroot applies), pivot_root or not, read-only at the end or not, and the working directory. */
+  readonly root: { readonly newNs: boolean; readonly chroot?: string; readonly pivot: boolean; readonly readonly: boolean; readonly cwd: string };
 }
 
 export function cloneFlagsOf(cfg: ConfigState): bigint {
@@ -386,6 +404,11 @@ export function effectiveMounts(spec: JailSpec): MountPt[] {
   const plain = defaultMount();
   if (cli.chroot !== undefined) list.push({ ...plain, src: cli.chroot, dst: '/', is_bind: true, is_dir: true, rw: cli.rw });
   list.push(...cfg.mount);
+  // --net_allow: the jail asks tsjail's DNS on the gateway, and nothing else (after the config's mounts, so it wins).
+  if (cfg.ext.net_allow.length && cfg.user_net) {
+    const u = cfg.user_net;
+    list.push({ ...plain, dst: '/etc/resolv.conf', src_content: new TextEncoder().encode(`nameserver ${u.gw4}\nnameserver ${u.gw6}\n`), is_dir: false });
+  }
   // nosuid,nodev,noexec as nsjail does since PR #283; the log line stays nsjail's.
   if (cfg.mount_proc) {
     const proc = { ...plain, dst: cli.proc_path ?? '/proc', is_dir: true, rw: cli.proc_rw, nosuid: true, nodev: true, noexec: true };
@@ -560,6 +583,17 @@ export function prepare(spec: JailSpec, host: HostFacts): Prepared {
     noNewPrivs: !cfg.disable_no_new_privs || wantsSeccomp(cfg),
     setsid: !cfg.skip_setsid && !(execve && host.leadsProcessGroup),
     init: cfg.init && cfg.clone_newpid && !execve,
+    execve,
+    userns: cfg.clone_newuser,
+    hostname: cfg.clone_newuts ? cfg.hostname : undefined,
+    loopbackUp: cfg.clone_newnet && !cfg.iface_no_lo && cfg.ext.netns === undefined,
+    toDevNull: cfg.silent ? [0, 1, 2] : cfg.stderr_to_null ? [2] : [],
+    oomScoreAdj: cfg.oom_score_adj,
+    niceLevel: cfg.nice_level,
+    maxCpus: cfg.max_cpus,
+    coreScheduling: cfg.use_core_scheduling,
+    disableTsc: cfg.disable_tsc,
+    root: { newNs: cfg.clone_newns, chroot: spec.cli.chroot, pivot: !cfg.no_pivotroot, readonly: !spec.cli.rw, cwd: cfg.cwd },
   };
 }
 

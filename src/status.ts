@@ -7,6 +7,7 @@
  *   {"event":"exit","pid":…,"remote":…,"exit_code":n | "signal":n,"signal_name":…,"reason":…,"verdict":…,
  *    "wall_ms":…,"user_ms":…,"sys_ms":…,"cpu_source":…,"peak_memory_bytes":…,"memory_source":…}
  *   {"event":"setup_failed","pid":…,"remote":…,"error":…,"verdict":"SE"}
+ *   {"event":"net_denied","pid":…,"proto":…,"name":…,"address":…,"port":…,"reason":…}   (--net_allow)
  *
  * The figures are the accounting hook's (cgroup files when the jail had a
  * cgroup, else wait4's rusage). Lines are written synchronously: an exit line

@@ -9,6 +9,7 @@ import { parseHostPort } from './hostport.js';
 import { POW_MAX, POW_TIMEOUT_MAX, type ConfigState, type IdMap, type JailSpec } from './spec.js';
 import { netErrors } from './net/validate.js';
 import { quoted } from './text.js';
+import { parsePolicyOverride } from './gomod/gomod-file.js';
 import { RLIMIT_NAMES } from './spec.js';
 
 function cgroupErrors(cfg: ConfigState): string[] {
@@ -44,6 +45,24 @@ function serviceErrors(cfg: ConfigState): string[] {
   return errors;
 }
 
+/** Go module confinement: the policy values, and a supervisor that answers notifications. */
+function goModErrors(cfg: ConfigState): string[] {
+  const e = cfg.ext;
+  const errors: string[] = [];
+  for (const v of e.go_module_policy) {
+    const r = parsePolicyOverride(v);
+    if (typeof r === 'string') errors.push(`go_module_policy ${r}`);
+  }
+  if (e.go_unwind_fail !== 'deny' && e.go_unwind_fail !== 'allow') errors.push(`go_unwind_fail ${quoted(e.go_unwind_fail)} is not 'deny' or 'allow'`);
+  if (e.go_mod === undefined) {
+    if (e.go_module_policy.length) errors.push(`go_module_policy ${quoted(e.go_module_policy[0]!)} without go_mod: policies apply to the program whose main module a go.mod names (--go_mod)`);
+    return errors;
+  }
+  if (cfg.mode === 'STANDALONE_EXECVE') errors.push('go_mod needs a supervising tsjail to answer the notified calls: -Me replaces tsjail with the program (use -Mo)');
+  if (!e.seccomp_notify) errors.push('go_mod decides calls through seccomp notifications, which --seccomp_no_notify (seccomp_notify: false) turns off');
+  return errors;
+}
+
 export function validateSpec(spec: JailSpec): string[] {
   const { cfg, cli } = spec;
   const errors: string[] = [];
@@ -54,6 +73,7 @@ export function validateSpec(spec: JailSpec): string[] {
   if (cfg.seccomp_policy_file !== undefined && cfg.seccomp_string.length) {
     errors.push('both a seccomp policy file (--seccomp_policy) and a seccomp string (--seccomp_string) are set: choose one');
   }
+  errors.push(...goModErrors(cfg));
   errors.push(...cgroupErrors(cfg));
   errors.push(...serviceErrors(cfg));
   for (const c of cfg.cap) if (capValue(c) === undefined) errors.push(`unknown capability ${quoted(c)} (names are exact, e.g. CAP_NET_ADMIN)`);

@@ -342,6 +342,12 @@ export interface TsjailConfig {
   status_file?: string;
   /** Join this network namespace (/run/netns/NAME, /proc/PID/ns/net) instead of creating one. */
   netns?: string;
+  /**
+   * Egress allow-list (NAME or NAME:PORT, `*.` for every name below one):
+   * the jail may resolve and reach only these names, through user_net's
+   * NSTUN backend (which must be given); README.md, --net_allow.
+   */
+  net_allow: string[];
   /** "text" (nsjail's format) or "json". */
   log_format: string;
   /**
@@ -375,6 +381,21 @@ export interface TsjailConfig {
    * arguments before applying the answer; false lets the kernel apply them.
    */
   seccomp_notify: boolean;
+  /**
+   * Go module confinement: a go.mod whose `// gomodjail:confined` and
+   * `// gomodjail:unconfined` comments say which modules of the Go program
+   * run confined (a confined module on the stack of a call outside the base
+   * allow-list makes it fail with EPERM); it applies when the program's main
+   * module is this go.mod's module.
+   */
+  go_mod?: string;
+  /** MODULE=confined or MODULE=unconfined, applied over go_mod's comments. */
+  go_module_policy: string[];
+  /**
+   * "deny" (fail with EPERM) or "allow" a notified call whose Go stack
+   * cannot be walked to its end (cgo, corrupted or foreign frames).
+   */
+  go_unwind_fail: string;
 }
 
 /**
@@ -568,12 +589,15 @@ export const DEFAULTS: { readonly [K in keyof Messages]: () => Messages[K] } = {
     syscall_allow: [],
     syscall_deny: [],
     seccomp_preset: [],
+    net_allow: [],
     log_format: 'text',
     seccomp_equivalents: true,
     pow: 0,
     pow_timeout: 600,
     output_limit: 0n,
     seccomp_notify: true,
+    go_module_policy: [],
+    go_unwind_fail: 'deny',
   }),
   'nsjail.TsjailConfig.Landlock': () => ({
     ro: [],
@@ -592,7 +616,7 @@ export const DEFAULTS: { readonly [K in keyof Messages]: () => Messages[K] } = {
 };
 
 /** Fields marked [(tsjail_unsupported) = true], as paths from nsjail.NsJailConfig: parsed, refused when used. */
-export type UnsupportedField = 'user_net.rule4' | 'user_net.rule6';
+export type UnsupportedField = never;
 
 /** The schema as protobufjs JSON (Root.toJSON), comments and the option declaration left out. */
 export const SCHEMA_JSON = `{
@@ -777,23 +801,13 @@ export const SCHEMA_JSON = `{
               "fields": {
                 "backend": { "type": "Backend", "id": 1, "options": { "default": "NSTUN" } },
                 "pasta": { "type": "Pasta", "id": 2 },
-                "rule4": {
-                  "rule": "repeated",
-                  "type": "NstunRule",
-                  "id": 3,
-                  "options": { "(tsjail_unsupported)": true }
-                },
+                "rule4": { "rule": "repeated", "type": "NstunRule", "id": 3 },
                 "ip4": { "type": "string", "id": 4, "options": { "default": "10.255.255.2" } },
                 "gw4": { "type": "string", "id": 5, "options": { "default": "10.255.255.1" } },
                 "ip6": { "type": "string", "id": 6, "options": { "default": "fc00::2" } },
                 "gw6": { "type": "string", "id": 7, "options": { "default": "fc00::1" } },
                 "ns_iface": { "type": "string", "id": 8, "options": { "default": "eth0" } },
-                "rule6": {
-                  "rule": "repeated",
-                  "type": "NstunRule",
-                  "id": 12,
-                  "options": { "(tsjail_unsupported)": true }
-                }
+                "rule6": { "rule": "repeated", "type": "NstunRule", "id": 12 }
               },
               "nested": {
                 "Backend": { "values": { "NSTUN": 0, "PASTA": 1 } },
@@ -862,6 +876,7 @@ export const SCHEMA_JSON = `{
             "status_fd": { "type": "int32", "id": 5 },
             "status_file": { "type": "string", "id": 6 },
             "netns": { "type": "string", "id": 30 },
+            "net_allow": { "rule": "repeated", "type": "string", "id": 31 },
             "log_format": { "type": "string", "id": 7, "options": { "default": "text" } },
             "seccomp_equivalents": { "type": "bool", "id": 20, "options": { "default": true } },
             "seccomp_bpf_file": { "type": "string", "id": 21 },
@@ -870,7 +885,10 @@ export const SCHEMA_JSON = `{
             "pow_timeout": { "type": "uint32", "id": 42, "options": { "default": 600 } },
             "pow_bypass_key": { "type": "string", "id": 43 },
             "output_limit": { "type": "uint64", "id": 44, "options": { "default": 0 } },
-            "seccomp_notify": { "type": "bool", "id": 22, "options": { "default": true } }
+            "seccomp_notify": { "type": "bool", "id": 22, "options": { "default": true } },
+            "go_mod": { "type": "string", "id": 50 },
+            "go_module_policy": { "rule": "repeated", "type": "string", "id": 51 },
+            "go_unwind_fail": { "type": "string", "id": 52, "options": { "default": "deny" } }
           },
           "nested": {
             "Landlock": {

@@ -59,6 +59,8 @@ export interface DoctorFacts {
   /** nf_tables in the kernel: how it was seen, or undefined when nothing says it is there. */
   readonly nfTables?: string;
   readonly overlayfs: boolean;
+  /** /dev/net/tun for user_net's NSTUN backend: its mode, and whether this user may open it read-write. */
+  readonly tun?: { readonly mode: number; readonly usable: boolean };
 }
 
 export const SYSCTLS = [
@@ -141,6 +143,21 @@ function cgroupMounts(): CgroupMount[] {
   });
 }
 
+function tunDevice(): DoctorFacts['tun'] {
+  try {
+    const mode = statSync('/dev/net/tun').mode & 0o7777;
+    let usable = true;
+    try {
+      accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
+    } catch {
+      usable = false;
+    }
+    return { mode, usable };
+  } catch {
+    return undefined;
+  }
+}
+
 function readable(path: string): boolean {
   try {
     accessSync(path, constants.R_OK);
@@ -188,6 +205,7 @@ export function readDoctorFacts(): DoctorFacts {
     programs: { pasta: findProgram(process.env.NSJAIL_PASTA_PATH || 'pasta'), setpriv: findProgram('setpriv'), nft: findProgram('nft') },
     ...optional('nfTables', kernelHas('nf_tables', 'CONFIG_NF_TABLES')),
     overlayfs: /\toverlay$/m.test(readTrim('/proc/filesystems') ?? '') || existsSync('/sys/module/overlay'),
+    ...optional('tun', tunDevice()),
   };
 }
 

@@ -150,11 +150,17 @@ function seccomp(f: DoctorFacts): Check[] {
 
 function programs(f: DoctorFacts): Check[] {
   const pasta = f.programs.pasta;
-  const userNet = refusedFlag('user_net') ? 'tsjail refuses user_net for now (not supported yet)' : '--user_net and config user_net { } work';
+  const userNet = refusedFlag('user_net') ? 'tsjail refuses user_net for now (not supported yet)' : 'user_net { backend: PASTA } works';
   const nft = f.programs.nft;
   const rules = refusedField('traffic_rule') ? 'tsjail refuses traffic_rule for now (not supported yet)' : '--traffic_rule and config traffic_rule work (as root)';
+  const tun: Check = !f.tun
+    ? { feature: 'tun', status: 'no', found: 'no /dev/net/tun', then: 'user_net { } (the built-in NSTUN backend) fails: the kernel needs TUN' }
+    : f.tun.usable
+      ? { feature: 'tun', status: 'yes', found: `/dev/net/tun mode ${f.tun.mode.toString(8).padStart(4, '0')}`, then: 'user_net { } (the built-in NSTUN backend) works' }
+      : { feature: 'tun', status: 'no', found: `/dev/net/tun mode ${f.tun.mode.toString(8).padStart(4, '0')}, not openable by uid ${f.uid}`, then: "user_net { } fails: /dev/net/tun must be openable by tsjail's user (mode 0666 for a rootless tsjail)" };
   return [
-    pasta && f.programs.setpriv ? { feature: 'pasta', status: 'yes', found: pasta, then: userNet } : pasta ? { feature: 'pasta', status: 'no', found: `${pasta}, but no setpriv`, then: '--user_net fails: setpriv (util-linux) ties pasta to tsjail' } : { feature: 'pasta', status: 'no', found: `${process.env.NSJAIL_PASTA_PATH || 'pasta'} not found`, then: refusedFlag('user_net') ? userNet : '--user_net and config user_net { } fail (Debian package passt)' },
+    tun,
+    pasta && f.programs.setpriv ? { feature: 'pasta', status: 'yes', found: pasta, then: userNet } : pasta ? { feature: 'pasta', status: 'no', found: `${pasta}, but no setpriv`, then: 'user_net { backend: PASTA } fails: setpriv (util-linux) ties pasta to tsjail' } : { feature: 'pasta', status: 'no', found: `${process.env.NSJAIL_PASTA_PATH || 'pasta'} not found`, then: refusedFlag('user_net') ? userNet : 'user_net { backend: PASTA } fails (Debian package passt); the built-in NSTUN backend does not need it' },
     nft && f.nfTables
       ? { feature: 'nftables', status: 'yes', found: `${nft}, ${f.nfTables}`, then: rules }
       : { feature: 'nftables', status: 'no', found: `${nft ?? 'no nft program'}, ${f.nfTables ?? 'no sign of nf_tables in the kernel'}`, then: refusedField('traffic_rule') ? rules : '--traffic_rule and config traffic_rule fail (Debian package nftables)' },

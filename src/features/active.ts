@@ -105,6 +105,7 @@ export async function prepareFeatures(p: Prepared, table: readonly Feature[] = F
   const runs: Array<FeatureRun & { name: string }> = [];
   const spec: JailSpec = p.spec;
   const ctx: FeatureContext = {
+    notify: {},
     emit: (e) => {
       for (const r of runs) {
         try {

@@ -1,8 +1,8 @@
 /**
  * Networking features: joining an existing network namespace (--netns),
  * moving host interfaces into the jail (iface_own), a macvlan `vs`
- * (macvlan_*), firewall rules (traffic_rule) and user-mode networking through
- * pasta (user_net). All act from the parent, between clone and release, on
+ * (macvlan_*), firewall rules (traffic_rule) and user-mode networking
+ * (user_net: built in for backend NSTUN, src/net/user/; pasta for PASTA). All act from the parent, between clone and release, on
  * the child's network namespace (/proc/PID/ns/net), before the program can
  * run; each undoes what it did when a launch fails.
  *
@@ -15,7 +15,9 @@
  *   namespace (src/net/traffic.ts says why nftables): nftables' netlink
  *   protocol (batches, expressions, sets) is large, nft renders it exactly,
  *   and the text is checked once with `nft -c` before any clone.
- * - pasta is an external program by nature (src/net/pasta.ts).
+ * - pasta is an external program by nature (src/net/pasta.ts). NSTUN is
+ *   tsjail's own: a helper program makes descriptors inside the jail's
+ *   namespaces and the kernel carries TCP (src/net/user/stack.ts says how).
  * - --netns: a process in a new user namespace cannot enter a network
  *   namespace owned by the initial one (setns needs CAP_SYS_ADMIN over its
  *   owner), so the jail is cloned from a thread that is already there: this
@@ -29,6 +31,7 @@ import { log } from '../log/logger.js';
 import type { Prepared } from '../prepare.js';
 import type { Feature, FeatureRun } from './types.js';
 import { childProcess } from '../lazy.js';
+import { userNetHooksOf } from '../net/user/policy.js';
 
 class NetError extends Error {}
 
@@ -220,7 +223,8 @@ async function prepareTraffic(p: Prepared): Promise<FeatureRun> {
 async function prepareUserNet(p: Prepared): Promise<FeatureRun> {
   const pasta = await import('../net/pasta.js');
   const u = p.cfg.user_net!;
-  if (u.backend === 'NSTUN') log.warn("user_net: tsjail has no nstun backend; pasta gives the jail the same NAT on the same addresses (the gateway is not mapped to the host's loopback, as with nstun)");
+  if (u.backend === 'NSTUN') return prepareNstun(p);
+  if (userNetHooksOf(p)) throw new NetError("net_allow needs user_net's built-in NSTUN backend: pasta cannot apply the allow-list");
   const bin = process.env.NSJAIL_PASTA_PATH || 'pasta';
   const path = pasta.findProgram(bin);
   if (!path) throw new NetError(`user_net: the '${bin}' program is not installed (Debian package passt; or set NSJAIL_PASTA_PATH)`);
@@ -265,11 +269,40 @@ async function prepareUserNet(p: Prepared): Promise<FeatureRun> {
   };
 }
 
+/** user_net's NSTUN backend, built in (src/net/user/stack.ts says how). */
+async function prepareNstun(p: Prepared): Promise<FeatureRun> {
+  const { parseRules } = await import('../net/user/rules.js');
+  const { UserNetStack } = await import('../net/user/stack.js');
+  const u = p.cfg.user_net!;
+  const rules = parseRules(u);
+  for (const line of rules.inert) log.warn(line);
+  const rootless = process.geteuid?.() !== 0;
+  const stacks = new Map<number, InstanceType<typeof UserNetStack>>();
+  const stop = (pid: number) => {
+    stacks.get(pid)?.close();
+    stacks.delete(pid);
+  };
+  return {
+    beforeRelease(pid) {
+      try {
+        stacks.set(pid, new UserNetStack(pid, { u, rules, rootless, hooks: userNetHooksOf(p)?.(pid) }));
+      } catch (e) {
+        throw new NetError(`user_net: ${errorText(e)}`);
+      }
+    },
+    undoRelease: stop,
+    onExit: (e) => stop(e.pid),
+    dispose: () => [...stacks.keys()].forEach(stop),
+  };
+}
+
 /** In table order: the namespace to clone into, then interfaces, addresses, rules, and pasta last (the least to undo if an earlier step fails). */
 export const NET_FEATURES: readonly Feature[] = [
   { name: 'netns', applies: (s) => s.cfg.ext.netns !== undefined, prepare: prepareNetns },
   { name: 'iface_own', applies: (s) => s.cfg.iface_own.length > 0, prepare: prepareIfaceOwn },
   { name: 'macvlan', applies: (s) => s.cfg.macvlan_iface !== undefined, prepare: prepareMacvlan },
   { name: 'traffic_rule', applies: (s) => s.cfg.traffic_rule.length > 0, prepare: prepareTraffic },
+  // Before user_net: it hands that feature its hooks.
+  { name: 'net_allow', applies: (s) => s.cfg.ext.net_allow.length > 0, prepare: async (p, ctx) => (await import('./net-allow.js')).prepareNetAllow(p, ctx) },
   { name: 'user_net', applies: (s) => s.cfg.user_net !== undefined, prepare: prepareUserNet },
 ];

@@ -12,10 +12,10 @@ export function wantsCgroups(cfg: ConfigState): boolean {
   return cfg.cgroup_mem_max > 0n || cfg.cgroup_mem_memsw_max > 0n || cfg.cgroup_mem_swap_max >= 0n || cfg.cgroup_pids_max > 0n || cfg.cgroup_net_cls_classid > 0 || cfg.cgroup_cpu_ms_per_sec > 0 || cfg.use_cgroupv2;
 }
 
-/** Any seccomp policy, list, preset, raw filter file, or tracing (--seccomp_unotify, --landlock_log). */
+/** Any seccomp policy, list, preset, raw filter file, tracing (--seccomp_unotify, --landlock_log), or Go module confinement. */
 export function wantsSeccomp(cfg: ConfigState): boolean {
   const e = cfg.ext;
-  return cfg.seccomp_string.length > 0 || cfg.seccomp_policy_file !== undefined || e.syscall_allow.length > 0 || e.syscall_deny.length > 0 || e.seccomp_preset.length > 0 || e.seccomp_bpf_file !== undefined || cfg.seccomp_unotify || e.landlock.log;
+  return cfg.seccomp_string.length > 0 || cfg.seccomp_policy_file !== undefined || e.syscall_allow.length > 0 || e.syscall_deny.length > 0 || e.seccomp_preset.length > 0 || e.seccomp_bpf_file !== undefined || cfg.seccomp_unotify || e.landlock.log || e.go_mod !== undefined;
 }
 
 /** A status channel (--status_fd / --status_file). */

@@ -86,35 +86,41 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
   const c = await compileFilters(p.spec);
   const supervised = cfg.mode !== 'STANDALONE_EXECVE';
   const tracing = wants.trace || wants.learn || wants.watch !== undefined;
+  const go = ctx.notify?.go;
   let notify: NotifySupervisor | undefined;
   let installed = c.compiled;
   // Every compiled policy refuses something (other arches, x32 numbers): each gets the supervisor.
-  if (supervised && (tracing || (cfg.ext.seccomp_notify && c.model !== undefined))) {
+  let fileNotified = false;
+  if (supervised && (tracing || go || (cfg.ext.seccomp_notify && (c.model !== undefined || c.file !== undefined)))) {
     const { probeWaitKillableRecv } = await import('../linux/notify.js');
     if (!probeWaitKillableRecv()) {
-      if (tracing) throw new Error(`${wants.learn ? 'tsjail learn' : wants.trace ? '--seccomp_unotify' : '--landlock_log'} needs Linux 5.19 or later (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)`);
+      if (tracing || go) throw new Error(`${wants.learn ? 'tsjail learn' : wants.trace ? '--seccomp_unotify' : go ? '--go_mod' : '--landlock_log'} needs Linux 5.19 or later (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)`);
       log.debug('seccomp: no SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux < 5.19): the kernel applies refusals itself');
     } else {
-      // Without tracing the notify filter is the policy's program with its refusals turned into
-      // USER_NOTIF; tracing adds rules, compiled with them.
+      // Without tracing or Go confinement the notify filter is the policy's program with its refusals
+      // turned into USER_NOTIF; tracing and --go_mod add rules, compiled with them. A --seccomp_bpf_file
+      // program heads either.
       const { everyCallModel, notifyModel, notifyProgram } = await import('../seccomp/notify.js');
-      installed = !tracing && c.compiled ? notifyProgram(c.compiled) : undefined;
+      installed = !tracing && !go && c.compiled ? notifyProgram(c.compiled) : undefined;
       if (!installed) {
         const { TABLES } = await import('../seccomp/syscalls/index.js');
         const { compileModel } = await import('../seccomp/index.js');
         const { TRACED_BY_NR } = await import('../notify/syscalls.js');
         const table = TABLES.x86_64!;
         const base = wants.learn ? everyCallModel(table.auditArch) : c.model;
-        const model = notifyModel(base, tracing ? [...TRACED_BY_NR.keys()] : [], table.auditArch);
+        const model = notifyModel(base, tracing ? [...TRACED_BY_NR.keys()] : [], table.auditArch, go ? { rules: go.rules, others: true } : {});
         installed = compileModel(model).program;
       }
+      if (c.file) [installed, fileNotified] = await withFile(c.file, installed, c.fileName!);
       const { NotifySupervisor } = await import('../notify/supervisor.js');
       notify = new NotifySupervisor({
         policy: c.compiled,
+        file: fileNotified ? c.file : undefined,
         trace: tracing,
         learn: wants.learn,
         watch: wants.watch,
         lazy: !tracing,
+        go: go?.init,
         onEvent: (e) => onEvent(e),
         onGone: (g) => {
           const jail = withInit ? g.ppid : g.jail;
@@ -138,7 +144,9 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
   const gone = new Map<number, () => void>();
   function onEvent(e: NotifyEvent): void {
     const jail = withInit ? e.ppid : e.jail;
-    if (e.landlock !== undefined) {
+    if (e.go) {
+      goEvent(e, jail, e.go);
+    } else if (e.landlock !== undefined) {
       log.warn(`pid=${e.tid} landlock: ${e.call} ${e.landlock}`);
       ctx.emit({ event: 'landlock_outside', pid: jail, tid: e.tid, syscall: e.syscall, nr: e.nr, args: e.args, call: e.call, text: e.landlock });
     } else {
@@ -153,9 +161,22 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
     if (e.last) log.warn(`pid=${jail}: further seccomp notifications of this jail are answered without a log line, and counted`);
   }
 
+  /** gomodjail's words for a refusal (`***Blocked*** syscall=… module=…`), with the function and the call. */
+  function goEvent(e: NotifyEvent, jail: number, g: NonNullable<NotifyEvent['go']>): void {
+    if (g.module !== undefined) {
+      log.warn(`pid=${e.tid} ***Blocked*** syscall=${e.syscall} module=${g.module} function=${g.function}: ${e.call} ${e.outcome}`);
+      ctx.emit({ event: 'go_module_blocked', pid: jail, tid: e.tid, syscall: e.syscall, nr: e.nr, module: g.module, function: g.function, frames: g.frames, call: e.call, args: e.args, outcome: e.outcome, ip: e.ip });
+    } else {
+      const line = `pid=${e.tid} go stack of syscall=${e.syscall} not walked to its end (${g.unwind}): ${e.call} ${e.outcome}`;
+      if (e.violation) log.warn(line);
+      else log.info(line);
+      ctx.emit({ event: 'go_unwind_failed', pid: jail, tid: e.tid, syscall: e.syscall, nr: e.nr, error: g.unwind, frames: g.frames, call: e.call, args: e.args, outcome: e.outcome, ip: e.ip });
+    }
+  }
+
   const stats = tracing ? new Stats() : undefined;
   const kmsg = (await import('../phases/seccomp-report.js')).seccompViolationHook((pid) => named.has(pid));
-  const filters: SeccompFilters = { compiled: installed, file: c.file, fileName: c.fileName, notifySock: notify?.childSock };
+  const filters: SeccompFilters = { compiled: installed, file: fileNotified ? undefined : c.file, fileName: c.fileName, notifySock: notify?.childSock };
   return {
     stats,
     ops: installed || c.file ? { filter: (_p, pctx) => planSeccomp(filters, cfg.seccomp_log, pctx) } : undefined,
@@ -183,6 +204,16 @@ export async function prepareSeccomp(p: Prepared, ctx: FeatureContext, wants: No
       }
     },
   };
+}
+
+/** The --seccomp_bpf_file program at the head of the notify filter, its refusals named too; as it is when both do not fit in one filter. */
+async function withFile(file: Uint8Array, rest: Uint8Array, name: string): Promise<[Uint8Array, boolean]> {
+  const { withBpfFile } = await import('../seccomp/notify.js');
+  const { decode, encode } = await import('../seccomp/bpf.js');
+  const merged = withBpfFile(decode(file), decode(rest));
+  if (merged) return [encode(merged), true];
+  log.debug(`seccomp: ${name} and the policy exceed 4096 instructions together: ${name} is installed as it is, its refusals not named`);
+  return [rest, false];
 }
 
 /** nsjail's ending: the report logged, and written to the file when one is named; nothing when nothing was traced. */

@@ -59,6 +59,14 @@ export const FEATURES: readonly Feature[] = [
   },
   ...NET_FEATURES,
   {
+    // Before seccomp: it reads the program and hands the calls to notify to the seccomp feature's supervisor.
+    name: 'go_modules',
+    applies: (s) => s.cfg.ext.go_mod !== undefined,
+    async prepare(p, ctx) {
+      return (await import('./gomod.js')).prepareGoModules(p, ctx);
+    },
+  },
+  {
     // The filters, the notification supervisor that names violations and traces calls, and the kernel's audit record as a fallback.
     name: 'seccomp',
     applies: (s) => wantsSeccomp(s.cfg),

@@ -102,10 +102,22 @@ export interface FeatureRun {
 /** One record of what happened in a jail: `event` names it, the rest is the status channel's JSON fields. */
 export type JailEvent = { readonly event: string } & Readonly<Record<string, unknown>>;
 
+/**
+ * Decisions a feature adds to the seccomp notification supervisor, which the
+ * seccomp feature (later in the table) installs: there is one listener per
+ * jail, so every such feature shares its filter and worker.
+ */
+export interface NotifyContributions {
+  /** Go module confinement: the calls to notify and the worker's tables. */
+  go?: { readonly init: import('../notify/protocol.js').GoInit; readonly rules: readonly import('../seccomp/model.js').Rule[] };
+}
+
 /** What a feature's prepare step gets besides the prepared run. */
 export interface FeatureContext {
   /** Hands an event to every feature's onEvent, in table order. */
   emit(e: JailEvent): void;
+  /** Filled by features before the seccomp feature reads it (absent outside the feature table: learn). */
+  readonly notify?: NotifyContributions;
 }
 
 export interface Feature {

@@ -8,17 +8,16 @@
  */
 import { closeSync, lstatSync, openSync, readlinkSync, readSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { execute } from '../execute.js';
 import { UsageError } from '../cli/flags.js';
 import { formatNodeError } from '../linux/errno.js';
 import { log } from '../log/logger.js';
 import type { Feature } from '../features/types.js';
-import type { Stats } from '../notify/report.js';
+import type { Stats, StatsData } from '../notify/report.js';
 import type { Prepared } from '../prepare.js';
 import type { JailSpec, MountPt } from '../spec.js';
 import { defaultMount } from '../spec.js';
 import { quoted } from '../text.js';
-import { learnProfile, type HostView } from './profile.js';
+import { learnProfile, type HostView, type TracedPath } from './profile.js';
 
 export interface LearnOptions {
   readonly output: string;
@@ -64,6 +63,7 @@ export function learnProblems(spec: JailSpec, o: LearnOptions): string[] {
   if (cfg.seccomp_string.length || cfg.seccomp_policy_file !== undefined || e.syscall_allow.length || e.syscall_deny.length || e.seccomp_preset.length || e.seccomp_bpf_file !== undefined) {
     out.push('tsjail learn writes the seccomp policy itself: drop the seccomp options from the learning run');
   }
+  if (e.go_mod !== undefined) out.push('tsjail learn notifies every call to count it: drop --go_mod from the learning run (the learnt config can add it)');
   try {
     if (!lstatSync(dirname(o.output)).isDirectory()) out.push(`-o ${quoted(o.output)}: ${quoted(dirname(o.output))} is not a directory`);
   } catch (err) {
@@ -175,7 +175,7 @@ export async function runLearn(spec: JailSpec, o: LearnOptions): Promise<number>
       return run;
     },
   };
-  const code = await execute(spec, { features: [learn] });
+  const code = await (await import('../run-spec.js')).runSpec(spec, { features: [learn] });
   spec.cfg.seccomp_unotify = report;
   if (!prepared || !stats || stats.calls.size === 0) {
     log.error('tsjail learn: the program made no call under the filter (it did not start); nothing was written');
@@ -194,14 +194,59 @@ export async function runLearn(spec: JailSpec, o: LearnOptions): Promise<number>
 
 type Dump = (spec: JailSpec) => string;
 
+export interface LearntNetwork {
+  /** TCP ports it connected to and bound (Landlock's connect_tcp and bind_tcp; UDP ports too, which only narrows TCP). */
+  readonly connectTcp: number[];
+  readonly bindTcp: number[];
+  /** Unix socket files it reached (read: bound read-only, as connecting needs) or created (their directory writable). */
+  readonly socketPaths: TracedPath[];
+  /** Every endpoint, for the config's header. */
+  readonly notes: string[];
+}
+
+/**
+ * What the program did on the network, as rules: the network namespace options
+ * stay as given (the jail's own loopback by default, so what it reached there
+ * is reached again), Landlock allows TCP only on the ports it connected to and
+ * bound, and the socket files it used are in its binds. The seccomp allow-list
+ * already refuses socket calls it never made.
+ */
+export function learntNetwork(net: StatsData['net'], ownNetns: boolean): LearntNetwork {
+  const connectTcp = new Set<number>();
+  const bindTcp = new Set<number>();
+  const socketPaths: TracedPath[] = [];
+  const reached: string[] = [];
+  for (const e of net) {
+    const calls = [...e.syscalls.values()].map((s) => s.name);
+    const inet = e.type === 'IPV4' || e.type === 'IPV6';
+    if (inet && e.port !== undefined) {
+      if (calls.includes('connect')) connectTcp.add(e.port);
+      if (calls.includes('bind')) bindTcp.add(e.port);
+    }
+    if (e.socketPath) {
+      const made = calls.includes('bind');
+      socketPaths.push({ path: e.socketPath.path, jailType: made ? 'NONEXISTENT' : e.socketPath.jailType, mode: made ? undefined : 'RDONLY', modeExtra: '', syscalls: [{ name: made ? 'mknod' : 'openat' }] });
+    }
+    const where = inet && e.port !== undefined ? `${e.type === 'IPV6' ? `[${e.endpoint}]` : e.endpoint}:${e.port}` : e.endpoint;
+    reached.push(`${[...new Set(calls)].join('/')} ${e.type} ${where}`);
+  }
+  const notes = reached.length
+    ? [`network: it ran ${ownNetns ? 'in a network namespace of its own (loopback only)' : "in tsjail's network namespace"}, kept as it was; it reached ${reached.sort().join(', ')}`]
+    : [];
+  const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
+  return { connectTcp: sorted(connectTcp), bindTcp: sorted(bindTcp), socketPaths, notes };
+}
+
 function learntConfig(spec: JailSpec, p: Prepared, stats: Stats, o: LearnOptions, dump: Dump): { config: string; summary: string } {
   const root = p.mounts.find((m) => m.kind === 'bind' && m.dst === '/');
   const others = p.mounts.filter((m) => m !== root);
   const calls = [...stats.calls.keys()];
   const foreign = calls.filter((c) => c.includes(':'));
+  const net = learntNetwork(stats.data().net, spec.cfg.clone_newnet && spec.cfg.ext.netns === undefined);
+  const paths = [...stats.paths(), ...net.socketPaths];
   const profile = root
-    ? learnProfile({ root: root.src, otherMounts: others.map((m) => m.dst), pseudo: others.filter((m) => m.fstype === 'proc').map((m) => m.dst), paths: stats.paths() }, HOST)
-    : learnProfile({ root: '/', otherMounts: ['/'], pseudo: others.filter((m) => m.fstype === 'proc').map((m) => m.dst), paths: stats.paths() }, HOST);
+    ? learnProfile({ root: root.src, otherMounts: others.map((m) => m.dst), pseudo: others.filter((m) => m.fstype === 'proc').map((m) => m.dst), paths }, HOST)
+    : learnProfile({ root: '/', otherMounts: ['/'], pseudo: others.filter((m) => m.fstype === 'proc').map((m) => m.dst), paths }, HOST);
   const out: JailSpec = structuredClone(spec);
   const { cfg, cli } = out;
   // The root the program ran in gives way to the binds of what it used.
@@ -220,10 +265,12 @@ function learntConfig(spec: JailSpec, p: Prepared, stats: Stats, o: LearnOptions
   l.rx = [...new Set([...l.rx, ...profile.landlock.rx])];
   // A file the program did not use is then refused by Landlock or absent, and named by tsjail.
   if (l.ro.length + l.rw.length + l.rx.length) l.log = true;
+  l.connect_tcp = [...new Set([...l.connect_tcp, ...net.connectTcp])];
+  l.bind_tcp = [...new Set([...l.bind_tcp, ...net.bindTcp])];
   const argv = spec.cli.argv.length ? spec.cli.argv : spec.cli.config_argv;
-  const notes = [...profile.notes, ...(foreign.length ? [`calls of other arches are left out of the allow-list (refused): ${foreign.join(', ')}`] : []), ...(root ? [] : ['the run had no host root (--chroot): its mounts are kept as they were'])];
+  const notes = [...profile.notes, ...net.notes, ...(foreign.length ? [`calls of other arches are left out of the allow-list (refused): ${foreign.join(', ')}`] : []), ...(root ? [] : ['the run had no host root (--chroot): its mounts are kept as they were'])];
   const header = [`# Learnt by 'tsjail learn' from: ${argv.map((a) => JSON.stringify(a)).join(' ')}`, `# Run it: tsjail --config ${o.output}${argv.length ? '' : ' -- PROG ARGS'}`, ...notes.map((n) => `# Note: ${n}`)];
   // --dump_config's text, with learn's header instead of its own.
   const config = `${header.join('\n')}\n${dump(out).replace(/^(#[^\n]*\n)+/, '')}`;
-  return { config, summary: `${profile.mounts.length} mounts, ${l.ro.length + l.rw.length + l.rx.length} Landlock rules, ${calls.length - foreign.length} syscalls allowed (DEFAULT ${o.errno === undefined ? 'KILL' : `ERRNO(${o.errno})`})` };
+  return { config, summary: `${profile.mounts.length} mounts, ${l.ro.length + l.rw.length + l.rx.length} Landlock rules, ${calls.length - foreign.length} syscalls allowed (DEFAULT ${o.errno === undefined ? 'KILL' : `ERRNO(${o.errno})`})${net.connectTcp.length + net.bindTcp.length ? `, TCP connect ${net.connectTcp.join(',') || 'none'} / bind ${net.bindTcp.join(',') || 'none'}` : ''}` };
 }

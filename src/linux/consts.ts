@@ -109,6 +109,8 @@ export const OPEN_TREE_FLAGS: NamedBits = [
   ['AT_EMPTY_PATH', 0x1000n],
   ['AT_RECURSIVE', 0x8000n],
 ];
+/** Calls tsjail itself makes through syscall(2), outside any plan (x86_64). */
+export const NR = { tgkill: 234, pidfd_send_signal: 424, pidfd_open: 434, pidfd_getfd: 438 } as const;
 /** move_mount(2) flags. */
 export const MOVE_MOUNT_FLAGS: NamedBits = [
   ['MOVE_MOUNT_F_EMPTY_PATH', 0x4n],
@@ -116,8 +118,8 @@ export const MOVE_MOUNT_FLAGS: NamedBits = [
 ];
 export const S_IFREG = 0o100000;
 export const AT_FDCWD = -100;
-export const AT_RECURSIVE = 0x8000;
-export const AT_EMPTY_PATH = 0x1000;
+export const AT_RECURSIVE = bit(OPEN_TREE_FLAGS, 'AT_RECURSIVE');
+export const AT_EMPTY_PATH = bit(OPEN_TREE_FLAGS, 'AT_EMPTY_PATH');
 export const MNT_DETACH = 2;
 /** openat2(2) struct open_how.resolve bits. */
 export const RESOLVE_FLAGS: NamedBits = [
@@ -138,6 +140,9 @@ export const O_FLAGS: NamedBits = [
   ['O_CLOEXEC', 0o2000000n],
   ['O_PATH', 0o10000000n],
 ];
+/** Not in O_FLAGS (no plan op passes them; O_TMPFILE includes O_DIRECTORY, as the kernel wants it on x86_64). */
+export const O_NONBLOCK = 0o4000;
+export const O_TMPFILE = 0o20200000;
 export const O = Object.fromEntries(O_FLAGS) as Record<string, bigint>;
 
 export const PR = {
@@ -162,9 +167,19 @@ export const SECBIT_NO_SETUID_FIXUP = 1 << 2;
 export const F_SETFD = 2;
 export const F_SETFL = 4;
 export const CLOSE_RANGE_CLOEXEC = 4;
+export const AF_UNIX = 1;
 export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const AF_NETLINK = 16;
 export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+export const SOCK_SEQPACKET = 5;
 export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_PASSCRED = 16;
+export const MSG_PEEK = 0x2;
+export const MSG_DONTWAIT = 0x40;
+export const WNOHANG = 1;
 export const SIOCSIFFLAGS = 0x8914;
 export const IFF_UP = 0x1;
 export const IFF_RUNNING = 0x40;
@@ -175,12 +190,14 @@ export const SECCOMP_FILTER_FLAG_LOG = 2;
 export const SECCOMP_FILTER_FLAG_NEW_LISTENER = 8;
 /** Linux 5.19: once the supervisor has received a notification, only a fatal signal interrupts the wait. */
 export const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32;
-export const SECCOMP_FILTER_FLAGS: NamedBits = [
-  ['SECCOMP_FILTER_FLAG_TSYNC', 1n],
-  ['SECCOMP_FILTER_FLAG_LOG', 2n],
-  ['SECCOMP_FILTER_FLAG_NEW_LISTENER', 8n],
-  ['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV', 32n],
-];
+export const SECCOMP_FILTER_FLAGS: NamedBits = (
+  [
+    ['SECCOMP_FILTER_FLAG_TSYNC', SECCOMP_FILTER_FLAG_TSYNC],
+    ['SECCOMP_FILTER_FLAG_LOG', SECCOMP_FILTER_FLAG_LOG],
+    ['SECCOMP_FILTER_FLAG_NEW_LISTENER', SECCOMP_FILTER_FLAG_NEW_LISTENER],
+    ['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV', SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV],
+  ] as const
+).map(([k, v]) => [k, BigInt(v)] as const);
 export const RLIM64_INFINITY = 0xffffffffffffffffn;
 
 /** Capabilities in kernel order (value = index). */
@@ -223,6 +240,13 @@ export const PERSONA = {
 } as const;
 
 /** Render a bit set with a table: 'MS_BIND|MS_REC', unknown bits as hex. */
+/** The value of one named bit of a table, as a number (for calls made through koffi). */
+export function bit(table: NamedBits, name: string): number {
+  const hit = table.find(([n]) => n === name);
+  if (!hit) throw new Error(`no ${name} in its table`);
+  return Number(hit[1]);
+}
+
 export function flagsToStr(value: bigint | number, table: NamedBits): string {
   let v = BigInt(value);
   if (v === 0n) return '0';

@@ -14,7 +14,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { embedded, type AssetName } from '../embedded.js';
 import { JailError } from '../errors.js';
-import { formatNodeError } from './errno.js';
+import { AT_EMPTY_PATH, AT_RECURSIVE, bit, F_DUPFD_CLOEXEC, F_SETFD, MSG_DONTWAIT, MSG_PEEK, O, O_TMPFILE, OPEN_TREE_FLAGS, RESOLVE_FLAGS, SYS, WNOHANG } from './consts.js';
+import { errnoValue, formatNodeError } from './errno.js';
 import { quoted } from '../text.js';
 import { WIRE } from './wire.js';
 
@@ -139,12 +140,9 @@ function check(call: string, r: number | bigint): number {
   return Number(r);
 }
 
-const O_CLOEXEC = 0o2000000;
-const EINVAL = 22;
-const ENOSYS = 38;
-const WNOHANG = 1;
-const F_SETFD = 2;
-const F_DUPFD_CLOEXEC = 1030;
+const O_CLOEXEC = Number(O.O_CLOEXEC);
+const E = (name: string) => errnoValue(name)!;
+const [EINVAL, ENOSYS, EAGAIN, EINTR, ERANGE] = ['EINVAL', 'ENOSYS', 'EAGAIN', 'EINTR', 'ERANGE'].map(E);
 
 export function pipeCloexec(): [number, number] {
   const fds = [0, 0];
@@ -210,6 +208,8 @@ export function waitPid(pid: number): WaitResult | undefined {
   const r = load().wait4(pid, st, WNOHANG, ru);
   if (r === 0) return undefined;
   check(`wait4(${pid}, WNOHANG)`, r);
+  // Stopped, not ended: a ptrace stop while the notify supervisor gives a TRAP handler the kernel's siginfo (native/notify.c).
+  if ((st.readInt32LE(0) & 0xff) === 0x7f) return undefined;
   const tv = (at: number) => Number(ru.readBigInt64LE(at)) * 1000 + Number(ru.readBigInt64LE(at + 8)) / 1000;
   return { status: st.readInt32LE(0), rusage: { utimeMs: tv(0), stimeMs: tv(16), maxRssKiB: Number(ru.readBigInt64LE(32)) } };
 }
@@ -249,27 +249,23 @@ export function execInPlace(path: string, argv: readonly string[], env: readonly
 }
 
 
-const SYS_open_tree = 428;
-const SYS_openat2 = 437;
-const O_PATH = 0o10000000;
-const RESOLVE_NO_MAGICLINKS = 0x02;
-const RESOLVE_NO_SYMLINKS = 0x04;
-const OPEN_TREE_CLONE = 0x1;
-const AT_EMPTY_PATH = 0x1000;
-const AT_RECURSIVE = 0x8000;
+const O_PATH = Number(O.O_PATH);
+const RESOLVE_NO_MAGICLINKS = bit(RESOLVE_FLAGS, 'RESOLVE_NO_MAGICLINKS');
+const RESOLVE_NO_SYMLINKS = bit(RESOLVE_FLAGS, 'RESOLVE_NO_SYMLINKS');
+const OPEN_TREE_CLONE = bit(OPEN_TREE_FLAGS, 'OPEN_TREE_CLONE');
 
 /** An O_PATH descriptor of `path`, refusing every symlink on the way (openat2 RESOLVE_NO_SYMLINKS). */
 export function openNoSymlinks(path: string): number {
   const how = Buffer.alloc(24);
   how.writeBigUInt64LE(BigInt(O_PATH | O_CLOEXEC), 0);
   how.writeBigUInt64LE(BigInt(RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), 16);
-  const r = Number(load().syscallPath(SYS_openat2, -100, path, how, how.length));
+  const r = Number(load().syscallPath(SYS.openat2, -100, path, how, how.length));
   return check(`openat2('${path}', O_PATH|O_CLOEXEC, RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS)`, r);
 }
 
 /** A detached copy of the mount tree at the descriptor (open_tree OPEN_TREE_CLONE|AT_RECURSIVE); `what` names it in errors. */
 export function cloneMountTree(fd: number, what: string): number {
-  const r = Number(load().syscallFdFlags(SYS_open_tree, fd, '', OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE));
+  const r = Number(load().syscallFdFlags(SYS.open_tree, fd, '', OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE));
   return check(`open_tree(${what}, OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_EMPTY_PATH|AT_RECURSIVE)`, r);
 }
 
@@ -282,10 +278,6 @@ export function closeFd(fd: number): void {
   load().close(fd);
 }
 
-const MSG_PEEK = 0x2;
-const MSG_DONTWAIT = 0x40;
-const EAGAIN = 11;
-const EINTR = 4;
 
 /**
  * recv(MSG_DONTWAIT), with MSG_PEEK to look without taking: the bytes read
@@ -302,9 +294,7 @@ export function recvNow(fd: number, buf: Buffer, len: number, peek: boolean): nu
 
 /* The single binary's native parts: anonymous files holding copies of its assets. */
 
-const O_RDWR = 0o2;
-/** O_TMPFILE with O_DIRECTORY, as the kernel wants it (x86_64). */
-const O_TMPFILE = 0o20200000;
+const O_RDWR = Number(O.O_RDWR);
 const MFD_CLOEXEC = 0x1;
 const MFD_ALLOW_SEALING = 0x2;
 const MFD_NOEXEC_SEAL = 0x8;
@@ -427,7 +417,6 @@ export function rawSyscallProbe(nr: number, a: number, b: number, ptr: Buffer | 
   return r < 0 ? -errno() : r;
 }
 
-const ERANGE = 34;
 /** Answers of a lookup that found nothing (getpwnam_r(3): some NSS modules give these instead of 0). */
 const NOT_FOUND = new Set([2 /* ENOENT */, 3 /* ESRCH */, 9 /* EBADF */, 1 /* EPERM */]);
 

@@ -12,8 +12,9 @@
  * namespaces are per thread, and no other JavaScript runs meanwhile.
  */
 import { closeSync, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { SyscallError } from './libc.js';
+import { AF_INET, AF_INET6, AF_NETLINK, IFF_UP, SOCK_CLOEXEC, SOCK_RAW } from './consts.js';
+import { ipText } from '../net/addr.js';
+import { koffi as loadKoffi, SyscallError } from './libc.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Fn = (...args: any[]) => any;
@@ -30,10 +31,10 @@ let koffiErrno: () => number;
 
 function load(): Calls {
   if (calls) return calls;
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi');
+  // libc.ts's loader: it also finds koffi inside the single binary.
+  const koffi = loadKoffi();
   const c = koffi.load('libc.so.6');
-  koffiErrno = () => koffi.errno() as number;
+  koffiErrno = () => koffi.errno();
   calls = {
     socket: c.func('int socket(int domain, int type, int protocol)'),
     bind: c.func('int bind(int fd, const void *addr, uint32_t len)'),
@@ -93,9 +94,6 @@ export function inNetns<T>(fd: number, what: string, fn: () => T): T {
 }
 
 // Kernel constants (linux/netlink.h, linux/rtnetlink.h, linux/if_link.h).
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_ROUTE = 0;
 const NLMSG_ERROR = 2;
 const NLM_F_REQUEST = 0x1;
@@ -121,13 +119,13 @@ const IFA_LOCAL = 2;
 const IFA_BROADCAST = 4;
 const RTA_GATEWAY = 5;
 const RTA_OIF = 4;
+const RTA_PRIORITY = 6;
+const IFLA_MTU = 4;
+const RT_SCOPE_LINK = 253;
 const RT_TABLE_MAIN = 254;
 const RTPROT_BOOT = 3;
 const RT_SCOPE_UNIVERSE = 0;
 const RTN_UNICAST = 1;
-const IFF_UP = 0x1;
-const AF_INET = 2;
-const AF_INET6 = 10;
 
 /** MACVLAN_MODE_* by the names nsjail's --macvlan_vs_mo takes. */
 export const MACVLAN_MODES: Readonly<Record<string, number>> = { private: 1, vepa: 2, bridge: 4, passthru: 8 };
@@ -158,6 +156,16 @@ const u32Attr = (type: number, v: number): Attr => {
   b.writeUInt32LE(v >>> 0, 0);
   return { type, data: b };
 };
+
+/** struct ifaddrmsg for an address of ADDR's family, global scope. */
+function ifaddrmsg(addr: Uint8Array, prefix: number, index: number): Buffer {
+  const head = Buffer.alloc(8);
+  head.writeUInt8(addr.length === 4 ? AF_INET : AF_INET6, 0);
+  head.writeUInt8(prefix, 1);
+  head.writeUInt8(RT_SCOPE_UNIVERSE, 3);
+  head.writeUInt32LE(index, 4);
+  return head;
+}
 
 function ifinfomsg(index: number, flags = 0, change = 0): Buffer {
   const b = Buffer.alloc(16);
@@ -194,6 +202,11 @@ export class Rtnl {
   /** A socket in the network namespace `nsFd` (see the module comment). */
   static openIn(nsFd: number, where: string): Rtnl {
     return inNetns(nsFd, where, () => Rtnl.open(where));
+  }
+
+  /** A NETLINK_ROUTE socket made elsewhere (user_net's socket factory, in the jail's namespace); this object owns it. */
+  static fromFd(fd: number, where: string): Rtnl {
+    return new Rtnl(fd, where);
   }
 
   close(): void {
@@ -264,14 +277,35 @@ export class Rtnl {
     this.request(`RTM_NEWLINK('${name}' up)`, RTM_NEWLINK, 0, ifinfomsg(index, IFF_UP, IFF_UP));
   }
 
+  /** ip link set NAME mtu MTU up */
+  linkMtuUp(index: number, name: string, mtu: number): void {
+    this.request(`RTM_NEWLINK('${name}' mtu ${mtu} up)`, RTM_NEWLINK, 0, Buffer.concat([ifinfomsg(index, IFF_UP, IFF_UP), encodeAttrs([u32Attr(IFLA_MTU, mtu)])]));
+  }
+
+  /** ip addr add LOCAL peer PEER/PREFIX dev NAME (IPv4 point-to-point), or LOCAL/PREFIX (IPv6; a TUN device is NOARP, so no duplicate detection delays it). */
+  addPeerAddress(index: number, name: string, local: Uint8Array, peer: Uint8Array | undefined, prefix: number): void {
+    const head = ifaddrmsg(local, prefix, index);
+    const attrs: Attr[] = [{ type: IFA_LOCAL, data: local }, { type: IFA_ADDRESS, data: peer ?? local }];
+    const text = `${ipText(local)}${peer ? ` peer ${ipText(peer)}` : ''}/${prefix}`;
+    this.request(`RTM_NEWADDR(${text} dev '${name}')`, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, Buffer.concat([head, encodeAttrs(attrs)]));
+  }
+
+  /** ip route add default dev NAME [metric M] (a device route, no gateway). */
+  addDefaultDevRoute(index: number, name: string, v6: boolean, metric?: number): void {
+    const rt = Buffer.alloc(12);
+    rt.writeUInt8(v6 ? AF_INET6 : AF_INET, 0);
+    rt.writeUInt8(RT_TABLE_MAIN, 4);
+    rt.writeUInt8(RTPROT_BOOT, 5);
+    rt.writeUInt8(v6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, 6);
+    rt.writeUInt8(RTN_UNICAST, 7);
+    const attrs = [u32Attr(RTA_OIF, index)];
+    if (metric !== undefined) attrs.push(u32Attr(RTA_PRIORITY, metric));
+    this.request(`RTM_NEWROUTE(default dev '${name}'${v6 ? ' (IPv6)' : ''}${metric !== undefined ? ` metric ${metric}` : ''})`, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, Buffer.concat([rt, encodeAttrs(attrs)]));
+  }
+
   /** ip addr add ADDR/PREFIX [brd BROADCAST] dev NAME */
   addAddress(index: number, name: string, addr: Uint8Array, prefix: number, broadcast?: Uint8Array): void {
-    const family = addr.length === 4 ? AF_INET : AF_INET6;
-    const head = Buffer.alloc(8);
-    head.writeUInt8(family, 0);
-    head.writeUInt8(prefix, 1);
-    head.writeUInt8(RT_SCOPE_UNIVERSE, 3);
-    head.writeUInt32LE(index, 4);
+    const head = ifaddrmsg(addr, prefix, index);
     const attrs: Attr[] = [{ type: IFA_LOCAL, data: addr }, { type: IFA_ADDRESS, data: addr }];
     if (broadcast) attrs.push({ type: IFA_BROADCAST, data: broadcast });
     this.request(`RTM_NEWADDR(${ipText(addr)}/${prefix} dev '${name}')`, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, Buffer.concat([head, encodeAttrs(attrs)]));
@@ -290,12 +324,6 @@ export class Rtnl {
   }
 }
 
-function ipText(b: Uint8Array): string {
-  if (b.length === 4) return [...b].join('.');
-  const g: string[] = [];
-  for (let i = 0; i < 16; i += 2) g.push(((b[i]! << 8) | b[i + 1]!).toString(16));
-  return g.join(':');
-}
 
 /** Open a namespace file pinned for the jail's lifetime; the caller closes it. */
 export function openNs(path: string): number {

@@ -5,6 +5,8 @@
  * the result or -errno and throws nothing: the worker's loop decides what a
  * failure means. Loaded on first use, in each thread that calls it.
  */
+import { AF_UNIX, NR, O, O_NONBLOCK, SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, SECCOMP_SET_MODE_FILTER, SO_PASSCRED, SOCK_SEQPACKET, SOL_SOCKET, SYS } from './consts.js';
+import { errnoValue } from './errno.js';
 import { koffi as loadKoffi, nativePath } from './libc.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -23,21 +25,8 @@ const SECCOMP_IOCTL_NOTIF_ID_VALID = 0x40082102;
 const SECCOMP_IOCTL_NOTIF_SET_FLAGS = 0x40082104;
 const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP = 1;
 
-const SYS_seccomp = 317;
-const SYS_tgkill = 234;
-const SYS_pidfd_send_signal = 424;
-const SYS_pidfd_open = 434;
-const SYS_pidfd_getfd = 438;
-const SECCOMP_SET_MODE_FILTER = 1;
-const SECCOMP_FILTER_FLAG_NEW_LISTENER = 8;
-const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32;
-const O_CLOEXEC = 0o2000000;
-const O_NONBLOCK = 0o4000;
-const AF_UNIX = 1;
-const SOCK_SEQPACKET = 5;
-const SOL_SOCKET = 1;
-const SO_PASSCRED = 16;
-const EFAULT = 14;
+const O_CLOEXEC = Number(O.O_CLOEXEC);
+const EFAULT = errnoValue('EFAULT')!;
 
 type Name =
   | 'ioctlPtr'
@@ -56,6 +45,8 @@ type Name =
   | 'vmRead'
   | 'pathTypes'
   | 'notifContinue'
+  | 'threadRegs'
+  | 'trap'
   | 'watchStart'
   | 'epollCreate'
   | 'epollCtl'
@@ -80,6 +71,8 @@ const PROTOS: Readonly<Record<Name, readonly ['c' | 'native', string]>> = {
   vmRead: ['native', 'long tsj_vm_read(int pid, uint64_t addr, void *buf, uint64_t len)'],
   pathTypes: ['native', 'void tsj_path_types(int pid, void *path, void *modes)'],
   notifContinue: ['native', 'int tsj_notif_continue(int fd, uint64_t id)'],
+  threadRegs: ['native', 'long tsj_thread_regs(int tid, void *exe_id, void *buf, long len, int tries)'],
+  trap: ['native', 'int tsj_trap(int fd, uint64_t id, int tgid, int tid, int nr, uint32_t arch, uint64_t ip, uint32_t data, int timeout_ms)'],
   watchStart: ['native', 'int tsj_watch_start(int epfd, int out, int in)'],
   epollCreate: ['c', 'int epoll_create1(int flags)'],
   epollCtl: ['native', 'int tsj_epoll_ctl(int epfd, int del, int fd)'],
@@ -217,6 +210,27 @@ export function blockingPipe(): [number, number] | number {
   return r < 0 ? r : [fds[0]!, fds[1]!];
 }
 
+/** What the kernel's TRAP would have given the thread, for trapLikeKernel. */
+export interface TrapInfo {
+  readonly nr: number;
+  readonly arch: number;
+  readonly ip: bigint;
+  /** SECCOMP_RET_DATA of the filter's answer (si_errno). */
+  readonly data: number;
+}
+
+/**
+ * Answers a notified call as SECCOMP_RET_TRAP does, the handler getting the
+ * kernel's siginfo (native/notify.c, tsj_trap: tsjail traces the thread for
+ * that one signal). 1: done; 0: the call or thread is gone; 2: another signal
+ * came first (SIGSYS stays queued as sent); -errno: the thread cannot be
+ * traced (an unprivileged tsjail outside the jail's user namespace, or a
+ * tracer already there) and nothing was done.
+ */
+export function trapLikeKernel(fd: number, id: bigint, tgid: number, tid: number, t: TrapInfo, timeoutMs = 500): number {
+  return Number(fn('trap')(fd, id, tgid, tid, t.nr, t.arch, t.ip, t.data, timeoutMs));
+}
+
 const modes = new Uint32Array(2);
 /** st_mode of path (latin1, NUL-terminated in a Buffer) inside /proc/PID/root and on the host; 0 when missing. */
 export function pathTypes(pid: number, path: Buffer): [number, number] {
@@ -229,21 +243,32 @@ export function vmRead(pid: number, addr: bigint, buf: Buffer, len: number): num
   return Number(fn('vmRead')(pid, addr, buf, len));
 }
 
+const exeId = Buffer.alloc(16);
+/**
+ * The thread's executable as `dev:ino` and its /proc/TID/syscall text (read into buf, retried
+ * while the kernel still says 'running'), or -errno.
+ */
+export function threadRegs(tid: number, buf: Buffer, tries: number): { readonly exe: string; readonly text: string } | number {
+  const n = Number(fn('threadRegs')(tid, exeId, buf, buf.length, tries));
+  if (n < 0) return n;
+  return { exe: `${exeId.readBigUInt64LE(0)}:${exeId.readBigUInt64LE(8)}`, text: buf.toString('latin1', 0, n) };
+}
+
 export function tgkill(tgid: number, tid: number, sig: number): number {
-  return neg(fn('sys3')(SYS_tgkill, tgid, tid, sig));
+  return neg(fn('sys3')(NR.tgkill, tgid, tid, sig));
 }
 
 export function pidfdOpen(pid: number): number {
-  return neg(fn('sys3')(SYS_pidfd_open, pid, 0, 0));
+  return neg(fn('sys3')(NR.pidfd_open, pid, 0, 0));
 }
 
 export function pidfdSendSignal(pidfd: number, sig: number): number {
-  return neg(fn('sys4')(SYS_pidfd_send_signal, pidfd, sig, null, 0));
+  return neg(fn('sys4')(NR.pidfd_send_signal, pidfd, sig, null, 0));
 }
 
 /** A close-on-exec copy of another process's descriptor (pidfd_getfd). */
 export function pidfdGetfd(pidfd: number, fd: number): number {
-  return neg(fn('sys3')(SYS_pidfd_getfd, pidfd, fd, 0));
+  return neg(fn('sys3')(NR.pidfd_getfd, pidfd, fd, 0));
 }
 
 /** An int socket option, or -errno. */
@@ -261,6 +286,6 @@ export function getsockoptInt(fd: number, level: number, name: number): number {
  * EFAULT when they are known and EINVAL when not. Nothing is installed.
  */
 export function probeWaitKillableRecv(): boolean {
-  const r = neg(fn('sys4')(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, null, 0));
+  const r = neg(fn('sys4')(SYS.seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, null, 0));
   return r === -EFAULT;
 }

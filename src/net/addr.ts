@@ -96,3 +96,23 @@ export function ipv4Broadcast(addr: Uint8Array, prefix: number): Uint8Array {
 export function validIfName(s: string): boolean {
   return s.length > 0 && Buffer.byteLength(s) <= 15 && !/[/:\s]/.test(s) && s !== '.' && s !== '..';
 }
+
+/** The text of a 4- or 16-byte address; IPv6 with its longest run of zero groups (two or more) as "::". */
+export function ipText(b: Uint8Array): string {
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  const g: string[] = [];
+  for (let i = 0; i < 16; i += 2) g.push((((b[i]! << 8) | b[i + 1]!) >>> 0).toString(16));
+  let best = -1;
+  let len = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === '0') j++;
+    if (j - i > len && j - i > 1) [best, len] = [i, j - i];
+    i = j;
+  }
+  return best < 0 ? g.join(':') : `${g.slice(0, best).join(':')}::${g.slice(best + len).join(':')}`;
+}

@@ -3,9 +3,8 @@
  * UserNet and UserNet.Pasta give, turned into pasta's command line, and the
  * process that serves one jail.
  *
- * nsjail's default backend, NSTUN, is its own user-space NAT; tsjail has none
- * and serves `user_net { }` (and `--user_net`) with pasta's NAT on the same
- * addresses, with the gateway not mapped to the host (nstun does not map it).
+ * Only `backend: PASTA` comes here; nsjail's default backend, NSTUN, is built
+ * into tsjail (src/net/user/).
  *
  * Lifetime: pasta runs in the foreground (-f) as tsjail's child, under
  * `setpriv --pdeathsig KILL` so that it dies with tsjail even when tsjail is

@@ -112,7 +112,9 @@ export function renderNftRuleset(rules: readonly TrafficRule[]): string {
   const outputRules = rules.filter((r) => r.iif === undefined || r.iif === 'lo');
   const chain = (name: 'output' | 'forward', list: readonly TrafficRule[], first: string[]) => [
     `  chain ${name} {`,
-    `    type filter hook ${name} priority filter; policy accept;`,
+    // output runs before user_net's nat chain (priority -100), which hands the jail's TCP to tsjail
+    // through lo: rules must see the destination and interface the program chose.
+    `    type filter hook ${name} priority ${name === 'output' ? '-150' : 'filter'}; policy accept;`,
     ...first.map((l) => `    ${l}`),
     ...list.flatMap((r) => ruleLines(r, name)).map((l) => `    ${l}`),
     '  }',

@@ -9,6 +9,8 @@ import type { ConfigState } from '../spec.js';
 import { ipv4Bytes, macBytes, netmaskPrefix, validIfName } from './addr.js';
 import { userNetErrors } from './pasta.js';
 import { trafficRuleErrors } from './traffic.js';
+import { allowErrors } from './allow/names.js';
+import { parseRules } from './user/rules.js';
 
 /** The macvlan modes nsjail's --macvlan_vs_mo accepts (any case). */
 export const MACVLAN_MODE_NAMES: readonly string[] = ['private', 'vepa', 'bridge', 'passthru'];
@@ -51,6 +53,20 @@ export function netErrors(cfg: ConfigState, euid: number | undefined): string[] 
   if (new Set(cfg.iface_own).size !== cfg.iface_own.length) errors.push(`iface_own names an interface twice (${cfg.iface_own.join(', ')})`);
   cfg.traffic_rule.forEach((r, i) => errors.push(...trafficRuleErrors(r, `traffic_rule[${i}]`)));
   if (cfg.user_net) errors.push(...userNetErrors(cfg.user_net));
+  const allow = cfg.ext.net_allow;
+  if (allow.length) {
+    errors.push(...allowErrors(allow));
+    if (!cfg.user_net) errors.push('net_allow needs user-mode networking: add user_net { } to the config (--net_allow on the command line turns it on)');
+    else if (cfg.user_net.backend !== 'NSTUN') errors.push(`net_allow needs user_net's built-in NSTUN backend, not ${cfg.user_net.backend}`);
+  }
+  if (cfg.user_net && cfg.user_net.backend === 'NSTUN') {
+    errors.push(...parseRules(cfg.user_net).errors);
+    if (cfg.iface_no_lo) errors.push("user_net (backend NSTUN) and iface_no_lo: tsjail's user-mode networking hands the jail's TCP to listeners on its loopback, which iface_no_lo leaves down");
+  }
+  if (cfg.user_net && cfg.user_net.backend === 'PASTA') {
+    if (cfg.user_net.rule4.length) errors.push('user_net.rule4: rules are for backend NSTUN; pasta takes none (backend is PASTA)');
+    if (cfg.user_net.rule6.length) errors.push('user_net.rule6: rules are for backend NSTUN; pasta takes none (backend is PASTA)');
+  }
 
   const used = netSetupOptions(cfg);
   const netns = cfg.ext.netns;

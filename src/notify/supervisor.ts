@@ -23,13 +23,16 @@ import { embedded } from '../embedded.js';
 import { blockingPipe, closeFd, epollCreate, epollCtl, epollReady, notifySocketPair, recvListener, wakePipe, watchStart, writeFd } from '../linux/notify.js';
 import { loadedNativePaths, SyscallError } from '../linux/libc.js';
 import { log } from '../log/logger.js';
-import type { FromWorker, NotifyEvent, NotifyGone, NotifyReport, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, GoInit, NotifyEvent, NotifyGone, NotifyReport, ToWorker, WorkerInit } from './protocol.js';
 
 export interface SupervisorOptions {
   readonly policy?: Uint8Array;
+  readonly file?: Uint8Array;
   readonly trace: boolean;
   readonly learn: boolean;
   readonly watch?: readonly string[];
+  /** Go module confinement's tables and modules. */
+  readonly go?: GoInit;
   /** Each notified call the worker hands over, to be logged; the worker acts once this returns. */
   readonly onEvent: (e: NotifyEvent) => void;
   /** Without tracing: a jail's listener closed, with the count of notifications answered unlogged. */
@@ -170,8 +173,12 @@ export class NotifySupervisor {
   }
 
   private startWorker(adopt: ReadonlyArray<{ fd: number; pid: number }> = []): void {
-    const data: WorkerInit = { sock: this.sock, wake: this.wake[0], policy: this.opts.policy, trace: this.opts.trace, learn: this.opts.learn, watch: this.opts.watch, adopt, native: loadedNativePaths() };
-    const w = (this.worker = embedded?.workerSource ? new Worker(embedded.workerSource(), { eval: true, workerData: data }) : new Worker(workerPath(), { workerData: data }));
+    const data: WorkerInit = {
+      sock: this.sock, wake: this.wake[0], policy: this.opts.policy, file: this.opts.file, trace: this.opts.trace, learn: this.opts.learn, watch: this.opts.watch, go: this.opts.go, adopt, native: loadedNativePaths(),
+    };
+    // The Go program's bytes move to the worker rather than being copied (tens of MiB).
+    const transferList = this.opts.go ? [this.opts.go.binary.buffer as ArrayBuffer] : [];
+    const w = (this.worker = embedded?.workerSource ? new Worker(embedded.workerSource(), { eval: true, workerData: data, transferList }) : new Worker(workerPath(), { workerData: data, transferList }));
     // The jails' exits keep tsjail running; the worker alone never should.
     w.unref();
     w.on('message', (m: FromWorker) => this.message(m));

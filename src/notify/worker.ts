@@ -37,6 +37,8 @@ import {
   SECCOMP_NOTIF_SIZE,
   SECCOMP_USER_NOTIF_FLAG_CONTINUE,
   tgkill,
+  trapLikeKernel,
+  type TrapInfo,
   vmRead,
 } from '../linux/notify.js';
 import { errnoName } from '../linux/errno.js';
@@ -45,18 +47,21 @@ import { formatAction } from '../seccomp/actions.js';
 import { ARCHS } from '../seccomp/arch.js';
 import { decode, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_LOG, SECCOMP_RET_TRACE, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF, type SockFilter } from '../seccomp/bpf.js';
 import { run } from '../seccomp/interp.js';
+import { stronger } from '../seccomp/notify.js';
 import { syscallByNr, TABLES } from '../seccomp/syscalls/index.js';
 import { decodeCall, decodeTraced, formatCall, type FileType, type TraceRecord, type Tracee } from './decode.js';
 import { followLinks, type PathLookup } from './paths.js';
 import { Stats } from './report.js';
 import { TRACED_BY_NR } from './syscalls.js';
-import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, GoEventInfo, ToWorker, WorkerInit } from './protocol.js';
+import { GoConfinement, type GoVerdict } from './go.js';
 
 const POLLIN = 1;
 const POLLERR = 8;
 const POLLHUP = 0x10;
 const POLLNVAL = 0x20;
 const ENOSYS = 38;
+const EPERM = 1;
 const MAX_ERRNO = 4095;
 const SIGKILL = 9;
 const SIGSYS = 31;
@@ -92,14 +97,16 @@ interface Pending {
 type Plan =
   | { k: 'continue' }
   | { k: 'errno'; errno: number }
-  /** SIGSYS to the thread, then the call fails with ENOSYS: it dies of SIGSYS, or its handler runs (TRAP). */
-  | { k: 'sigsys'; tgid: number; mustDie: boolean }
+  /** SIGSYS to the thread, then the call fails with ENOSYS: it dies of SIGSYS, or its handler runs (TRAP; with `trap`, given the kernel's siginfo). */
+  | { k: 'sigsys'; tgid: number; mustDie: boolean; trap?: TrapInfo }
   /** why: the reason SIGSYS could not do. */
   | { k: 'sigkill'; tgid: number; why: string };
 
 const init = workerData as WorkerInit;
 inheritNativePaths(init.native);
 const policy: SockFilter[] | undefined = init.policy ? decode(init.policy) : undefined;
+const go = init.go ? new GoConfinement(init.go) : undefined;
+const bpfFile: SockFilter[] | undefined = init.file ? decode(init.file) : undefined;
 const listeners: Listener[] = [];
 const pending = new Map<number, Pending>();
 let nextKey = 1;
@@ -231,6 +238,13 @@ function killPlan(tid: number, trap: boolean): Plan {
   return { k: 'sigsys', tgid, mustDie: true };
 }
 
+/** A TRAP answer to a handler: given the kernel's siginfo, unless SIGSYS is blocked (the kernel would unblock it; tsjail cannot). */
+function withTrap(p: Plan, tid: number, t: TrapInfo): Plan {
+  if (p.k !== 'sigsys' || p.mustDie) return p;
+  // SigBlk is the thread's own.
+  return hasSigsys(procStatus(tid)?.SigBlk) ? p : { ...p, trap: t };
+}
+
 function outcomeText(p: Plan): string {
   switch (p.k) {
     case 'continue':
@@ -238,7 +252,7 @@ function outcomeText(p: Plan): string {
     case 'errno':
       return p.errno === 0 ? 'not made, answered 0' : `failed with ${errnoName(p.errno)}`;
     case 'sigsys':
-      return p.mustDie ? 'killed with SIGSYS' : 'SIGSYS sent to its handler, the call fails with ENOSYS';
+      return p.mustDie ? 'killed with SIGSYS' : p.trap ? 'SIGSYS (SYS_SECCOMP) to its handler, the call not made' : 'SIGSYS sent to its handler, the call fails with ENOSYS';
     case 'sigkill':
       return `killed with SIGKILL (${p.why})`;
   }
@@ -251,6 +265,8 @@ function apply(fd: number, id: bigint, tid: number, p: Plan): void {
     case 'errno':
       return respond(fd, id, 0n, -p.errno, 0);
     case 'sigsys': {
+      // A handler gets the kernel's siginfo where tsjail may trace the thread; else tsjail's own SIGSYS (SI_TKILL).
+      if (p.trap && trapLikeKernel(fd, id, p.tgid, tid, p.trap) >= 0) return;
       // The id still valid means the thread still waits: tid and tgid are still its.
       const pidfd = p.mustDie ? pidfdOpen(p.tgid) : -1;
       if (!idValid(fd, id)) {
@@ -342,7 +358,9 @@ function received(l: Listener): void {
   const arch = notif.readUInt32LE(20);
   const ip = notif.readBigUInt64LE(24);
   const args = [0, 1, 2, 3, 4, 5].map((i) => notif.readBigUInt64LE(32 + 8 * i));
-  const ret = policy ? run(policy, { nr, arch, instruction_pointer: ip, args }).ret : SECCOMP_RET_ALLOW;
+  const data = { nr, arch, instruction_pointer: ip, args };
+  const own = policy ? run(policy, data).ret : SECCOMP_RET_ALLOW;
+  const ret = bpfFile ? stronger(own, run(bpfFile, data).ret) : own;
   const kind = (ret & SECCOMP_RET_ACTION_FULL) >>> 0;
   const x86 = arch === AUDIT_ARCH_X86_64;
   const t = tracee(tid);
@@ -350,6 +368,9 @@ function received(l: Listener): void {
   const passes = kind === SECCOMP_RET_ALLOW || kind === SECCOMP_RET_LOG || kind === SECCOMP_RET_USER_NOTIF;
   // Decode before checking the id: once valid after the read, what was read belongs to this call.
   const rec = passes && traced ? decodeTraced(traced, args, t) : undefined;
+  // A call the policy lets through may still be refused by Go module confinement: the stricter answer wins.
+  const verdict = go && passes ? goDecide(go, tid, nr, ip) : undefined;
+  if (verdict && (verdict.k === 'block' || verdict.k === 'unwind_failed')) return goDecided(l, id, tid, nr, arch, ip, args, t, verdict);
   if (kind === SECCOMP_RET_ALLOW || kind === SECCOMP_RET_LOG) {
     const outside = rec && init.watch ? outsideRules(l, tid, rec) : undefined;
     const record = () => {
@@ -379,7 +400,7 @@ function received(l: Listener): void {
       ? { k: 'continue' }
       : kind === SECCOMP_RET_ERRNO
         ? { k: 'errno', errno: Math.min(ret & SECCOMP_RET_DATA, MAX_ERRNO) }
-        : killPlan(tid, kind === SECCOMP_RET_TRAP);
+        : withTrap(killPlan(tid, kind === SECCOMP_RET_TRAP), tid, { nr, arch, ip, data: ret & SECCOMP_RET_DATA });
   const archText = archName(arch);
   const call = decodeCall(nr, archText, args, t);
   if (!idValid(l.fd, id)) return;
@@ -416,11 +437,11 @@ function received(l: Listener): void {
 /**
  * The calls tsj_notify_serve (native/notify.c) may observe and continue by itself: traced, and
  * whose only memory argument is one path (the rest are numbers). By number, the path's argument
- * index + 1. Only when nothing else is asked of a notification: no policy to run on it, no
- * learning, no Landlock naming.
+ * index + 1. Only when nothing else is asked of a notification: no policy or --seccomp_bpf_file
+ * program to run on it, no Go confinement decision, no learning, no Landlock naming.
  */
 const FAST: Uint8Array | undefined = (() => {
-  if (!init.trace || init.learn || init.watch || policy) return undefined;
+  if (!init.trace || init.learn || init.watch || policy || bpfFile || go) return undefined;
   const plain = new Set(['dirfd', 'oflags', 'octal', 'access', 'uid', 'gid']);
   const t = new Uint8Array(512);
   for (const [nr, def] of TRACED_BY_NR) {
@@ -460,6 +481,32 @@ function consume(len: number, live: readonly Listener[]): void {
 function seen(path: string, types: [FileType, FileType]): Tracee {
   const none = () => undefined;
   return { readString: () => path, readBytes: none, cwd: none, fdPath: none, jailType: () => types[0], mainType: () => types[1], socketType: none };
+}
+
+/** A decision never throws: whatever stops the walk (a malformed table entry) is a stack that could not be walked. */
+function goDecide(g: GoConfinement, tid: number, nr: number, ip: bigint): GoVerdict {
+  try {
+    return g.decide(tid, nr, ip);
+  } catch (e) {
+    return { k: 'unwind_failed', error: (e as Error).message, frames: [] };
+  }
+}
+
+/** Hands a call Go module confinement refused (or could not judge) to the main thread, then answers it. */
+function goDecided(l: Listener, id: bigint, tid: number, nr: number, arch: number, ip: bigint, args: bigint[], t: Tracee, v: Extract<GoVerdict, { k: 'block' | 'unwind_failed' }>): void {
+  const plan: Plan = v.k === 'block' || init.go!.unwindFail === 'deny' ? { k: 'errno', errno: EPERM } : { k: 'continue' };
+  const archText = archName(arch);
+  const call = decodeCall(nr, archText, args, t);
+  if (!idValid(l.fd, id)) return;
+  if (l.logged >= LOG_LIMIT) {
+    l.unlogged++;
+    return apply(l.fd, id, tid, plan);
+  }
+  l.logged++;
+  const key = nextKey++;
+  pending.set(key, { l, id, tid, act: plan });
+  const info: GoEventInfo = v.k === 'block' ? { module: v.module, function: v.func, frames: v.frames } : { unwind: v.error, frames: v.frames };
+  post({ t: 'event', key, jail: l.pid, ppid: l.ppid, tid, nr, arch: archText, ip: `0x${ip.toString(16)}`, syscall: call.name, args: call.args, call: formatCall(call), action: 'GO_CONFINED', outcome: outcomeText(plan), violation: plan.k !== 'continue', last: l.logged === LOG_LIMIT, sigkilled: false, go: info });
 }
 
 function register(): void {

@@ -37,7 +37,7 @@ function ownPermitted(): bigint {
  */
 export function setupPermitted(p: Prepared, own: () => bigint = ownPermitted): bigint {
   const all = (1n << BigInt(p.capLast + 1)) - 1n;
-  return p.cfg.clone_newuser ? all : own() & all;
+  return p.userns ? all : own() & all;
 }
 
 export function planNoNewPrivs(p: Prepared): ChildOp[] {

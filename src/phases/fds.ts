@@ -17,7 +17,7 @@ export function planStdio(p: Prepared, ctx: PlanContext): ChildOp[] {
     // The accepted socket is non-blocking in tsjail; the program expects a blocking one.
     ops.push(op('fcntl', 'fds', [int(0), int(F_SETFL), int(0)], { text: 'fcntl(0, F_SETFL, 0): clear O_NONBLOCK' }));
   }
-  const toNull = p.cfg.silent ? [0, 1, 2] : p.cfg.stderr_to_null ? [2] : [];
+  const toNull = p.toDevNull;
   if (toNull.length) {
     const s = allocSlot(ctx);
     ops.push(op('openat', 'fds', [int(AT_FDCWD), str('/dev/null'), int(O.O_RDWR | O.O_CLOEXEC, O_FLAGS), int(0)], { save: s }));

@@ -17,9 +17,9 @@ const PRIO_NAMES = [['PRIO_PROCESS', BigInt(PRIO_PROCESS)]] as const;
 import { allocSlot, type PlanContext } from './context.js';
 
 export function planOomScore(p: Prepared, ctx: PlanContext): ChildOp[] {
-  if (p.cfg.oom_score_adj === undefined) return [];
+  if (p.oomScoreAdj === undefined) return [];
   const s = allocSlot(ctx);
-  const v = Buffer.from(String(p.cfg.oom_score_adj));
+  const v = Buffer.from(String(p.oomScoreAdj));
   return [
     op('openat', 'misc', [int(AT_FDCWD), str('/proc/self/oom_score_adj'), int(O.O_WRONLY | O.O_CLOEXEC, O_FLAGS), int(0)], { save: s }),
     op('write', 'misc', [slot(s, 'fd'), bytes(v, `'${v}'`), int(v.length)], {
@@ -33,11 +33,10 @@ export function planOomScore(p: Prepared, ctx: PlanContext): ChildOp[] {
 
 export function planCpu(p: Prepared): ChildOp[] {
   const ops: ChildOp[] = [];
-  const { cfg } = p;
   if (p.cpuMask) {
-    ops.push(op('sched_setaffinity', 'cpu', [int(0), int(p.cpuMask.length), bytes(p.cpuMask, `${cfg.max_cpus} CPU(s)`)]));
+    ops.push(op('sched_setaffinity', 'cpu', [int(0), int(p.cpuMask.length), bytes(p.cpuMask, `${p.maxCpus} CPU(s)`)]));
   }
-  if (cfg.use_core_scheduling) {
+  if (p.coreScheduling) {
     ops.push(
       op('prctl', 'cpu', [named(PR.PR_SCHED_CORE, PR_NAMES), int(PR_SCHED_CORE_CREATE), int(0), int(PIDTYPE_TGID), int(0)], {
         text: 'prctl(PR_SCHED_CORE, PR_SCHED_CORE_CREATE, 0, PIDTYPE_TGID)',
@@ -46,7 +45,7 @@ export function planCpu(p: Prepared): ChildOp[] {
     );
   }
   // rdtsc then raises SIGSEGV; glibc's ld.so reads the TSC at start-up, so only static programs survive it.
-  if (cfg.disable_tsc) ops.push(op('prctl', 'cpu', [named(PR.PR_SET_TSC, PR_NAMES), int(PR_TSC_SIGSEGV)], { text: 'prctl(PR_SET_TSC, PR_TSC_SIGSEGV)' }));
+  if (p.disableTsc) ops.push(op('prctl', 'cpu', [named(PR.PR_SET_TSC, PR_NAMES), int(PR_TSC_SIGSEGV)], { text: 'prctl(PR_SET_TSC, PR_TSC_SIGSEGV)' }));
   return ops;
 }
 
@@ -55,7 +54,7 @@ export function planProcess(p: Prepared): ChildOp[] {
   if (p.persona) ops.push(op('personality', 'misc', [int(p.persona)], { text: `personality(0x${p.persona.toString(16)})` }));
   // As nsjail: a nice level the jail may not take (below 0 without CAP_SYS_NICE) is a warning.
   ops.push(
-    op('setpriority', 'misc', [named(PRIO_PROCESS, PRIO_NAMES), int(0), int(p.cfg.nice_level)], {
+    op('setpriority', 'misc', [named(PRIO_PROCESS, PRIO_NAMES), int(0), int(p.niceLevel)], {
       soft: true,
       hints: { EACCES: 'a nice level below 0 needs CAP_SYS_NICE in the initial user namespace' },
     }),

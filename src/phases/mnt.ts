@@ -194,7 +194,7 @@ function sourceByPath(L: Layout, m: PreparedMount, t: number, label: string, sof
 
 /** The source of one entry, in the work root. Leaves a mount fd in slot t (negative: skip the entry). */
 function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: number, label: string, soft: OpOptions): ChildOp[] {
-  const userns = p.cfg.clone_newuser;
+  const userns = p.userns;
   switch (m.kind) {
     case 'symlink':
     case 'dir':
@@ -342,15 +342,15 @@ function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: s
 }
 
 export function planMounts(p: Prepared, ctx: PlanContext): ChildOp[] {
-  const { cfg, spec } = p;
-  const cwd = chdir(cfg.cwd);
-  if (!cfg.clone_newns) {
+  const { root } = p;
+  const cwd = chdir(root.cwd);
+  if (!root.newNs) {
     // No mount namespace: nsjail only applies chroot().
     const ops: ChildOp[] = [];
-    if (spec.cli.chroot !== undefined) ops.push(chroot(spec.cli.chroot), chdir('/'));
+    if (root.chroot !== undefined) ops.push(chroot(root.chroot), chdir('/'));
     return [...ops, cwd];
   }
-  const pivot = !cfg.no_pivotroot;
+  const pivot = root.pivot;
   const base = pivot ? '' : p.workBase;
   const [workFd, rootFd, scratch, treeFd] = [allocSlot(ctx), allocSlot(ctx), allocSlot(ctx), allocSlot(ctx)];
   const L: Layout = { host: pivot ? '/oldroot' : '', newRoot: `${base}/newroot`, files: `${base}/files`, workFd, treeFd, pivot };
@@ -370,7 +370,7 @@ export function planMounts(p: Prepared, ctx: PlanContext): ChildOp[] {
     openPath('/', L.workFd),
   );
   // Read-only at the end, through the fd kept since mounting: tmpfs roots and tmpfs entries.
-  const late: ChildOp[] = spec.cli.rw ? [] : [setattrFd(rootFd, ATTR.ro, false, "the root tmpfs '/'")];
+  const late: ChildOp[] = !root.readonly ? [] : [setattrFd(rootFd, ATTR.ro, false, "the root tmpfs '/'")];
   late.push(close(rootFd));
   p.mounts.forEach((m, n) => {
     const label = entryLabel(m);

@@ -6,7 +6,7 @@ import { allocSlot, type PlanContext } from './context.js';
 
 export function planNet(p: Prepared, ctx: PlanContext): ChildOp[] {
   // A joined namespace (--netns) is used as it is.
-  if (!p.cfg.clone_newnet || p.cfg.iface_no_lo || p.cfg.ext.netns !== undefined) return [];
+  if (!p.loopbackUp) return [];
   const s = allocSlot(ctx);
   // struct ifreq: char ifr_name[16]; short ifr_flags
   const ifreq = new Struct(40).str(0, 'lo').u16(16, IFF_UP | IFF_RUNNING).done();

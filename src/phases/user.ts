@@ -21,7 +21,7 @@ export function planUser(p: Prepared): ChildOp[] {
     op('setresuid', 'user', [int(p.uid), int(p.uid), int(p.uid)]),
     secure(0),
     // Credential changes clear the parent-death signal: arm it again.
-    ...(p.spec.cfg.mode === 'STANDALONE_EXECVE' ? [] : [op('prctl', 'user', [named(PR.PR_SET_PDEATHSIG, PR_NAMES), int(9)])]),
+    ...(p.execve ? [] : [op('prctl', 'user', [named(PR.PR_SET_PDEATHSIG, PR_NAMES), int(9)])]),
   ];
 }
 
@@ -49,7 +49,7 @@ export function idMapText(map: readonly IdRange[]): string {
 
 /** Files the parent writes for the child's user namespace, in the order the kernel requires. */
 export function idMapWrites(p: Prepared, pid: number): Array<{ path: string; text: string }> {
-  if (!p.cfg.clone_newuser) return [];
+  if (!p.userns) return [];
   const direct = (m: readonly IdRange[]) => m.filter((r) => !r.newidmap);
   const writes: Array<{ path: string; text: string }> = [];
   const gids = direct(p.gidMap);
@@ -73,7 +73,7 @@ function runNewIdMap(tool: 'newgidmap' | 'newuidmap', pid: number, ranges: reado
 }
 
 export function setupUserFromParent(p: Prepared, pid: number): void {
-  if (!p.cfg.clone_newuser) return;
+  if (!p.userns) return;
   const writes = idMapWrites(p, pid);
   const write = (suffix: string) => {
     for (const w of writes.filter((x) => x.path.endsWith(suffix))) {

@@ -3,7 +3,7 @@ import { int, op, str, type ChildOp } from '../plan/ops.js';
 import type { Prepared } from '../prepare.js';
 
 export function planUts(p: Prepared): ChildOp[] {
-  if (!p.cfg.clone_newuts) return [];
-  const name = p.cfg.hostname;
+  const name = p.hostname;
+  if (name === undefined) return [];
   return [op('sethostname', 'uts', [str(name), int(Buffer.byteLength(name))])];
 }

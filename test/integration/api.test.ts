@@ -4,7 +4,7 @@
  * two jails at once, in this process.
  */
 import { describe, expect, it } from 'vitest';
-import { JailError, runJail, startJail, ValidationError } from '../../src/index.js';
+import { configureLog, JailError, runJail, runSpec, specFromOptions, startJail, ValidationError } from '../../src/index.js';
 import { missingRoot, missingUserns } from './helpers/require.js';
 
 const skip = missingRoot() ?? missingUserns();
@@ -48,6 +48,16 @@ describe.skipIf(!!skip)('library API', () => {
     // The caller reads the output itself: tsjail has nothing to relay and count.
     const cap = await startJail({ args: ['--output_limit', '1M'], command: ['/bin/true'] }).catch((e: unknown) => e);
     expect((cap as ValidationError).problems).toEqual([expect.stringMatching(/^--output_limit is the command line's/)]);
+  });
+
+  it('runs a JailSpec the way the command line does (runSpec, the layer of the CLI)', async () => {
+    configureLog({ level: 'ERROR' });
+    const spec = await specFromOptions({ args: [...BASE, '-q'], command: ['/bin/sh', '-c', 'exit 7'] });
+    expect(await runSpec(spec)).toBe(7);
+    spec.cfg.nice_level = 40;
+    const err = await runSpec(spec).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).problems).toEqual(['nice_level 40 is outside -20..19']);
   });
 
   it('gives a setup failure as reason setup_failed with a typed error', async () => {

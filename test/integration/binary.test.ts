@@ -55,6 +55,12 @@ describe.skipIf(!!skip)('the single binary', () => {
     expect(r.status).toBe(0);
   });
 
+  it('gives --user_net its interface, with the socket factory and netlink inside the binary', () => {
+    const r = run(bin, ['-Mo', '--chroot', '/', '-q', '--user_net', '--', '/usr/sbin/ip', '-4', 'addr', 'show', 'eth0']);
+    expect(r.stdout).toContain('inet 10.255.255.2 peer 10.255.255.1/32');
+    expect(r.status).toBe(0);
+  });
+
   it('needs no node: PATH holds nothing', () => {
     const empty = join(dir, 'empty');
     mkdirSync(empty, { recursive: true });

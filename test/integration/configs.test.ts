@@ -25,7 +25,7 @@ describe.skipIf(!!skip)('nsjail config files', () => {
     expect(r.exitCode).toBe(0);
   });
 
-  it.skipIf(!!missingBinary('/usr/bin/pasta'))('bash-with-fake-geteuid runs with its user_net (served by pasta)', async () => {
+  it.skipIf(!!missingBinary('/dev/net/tun'))('bash-with-fake-geteuid runs with its user_net (the built-in NSTUN backend)', async () => {
     const r = await runTsjail(['--config', join(NSJ, 'configs/bash-with-fake-geteuid.cfg'), '-q'], { input: GETEUID_SCRIPT });
     expect(r.stdout).toContain('euid=4294965959');
     expect(r.stdout).toContain('JAILED-BASH');

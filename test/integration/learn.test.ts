@@ -50,6 +50,23 @@ describe.skipIf(!!skip)('tsjail learn', () => {
     expect(r.stderr).toMatch(/landlock: openat\(AT_FDCWD, "\/etc\/passwd", O_RDONLY, 0\) names \/etc\/passwd, which the jail does not have \(the host has it\) and the Landlock rules do not cover/);
   });
 
+  it.skipIf(!!missingBinary(PYTHON))('a program that listens and connects on TCP: Landlock allows those ports only, the header names the endpoints, the run repeats', async () => {
+    // In the jail's own network namespace: its loopback, no port of the host's taken.
+    const prog = (port: number) =>
+      `import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 47123)); s.listen(1)\n` +
+      `c = socket.socket()\ntry:\n  c.connect(("127.0.0.1", ${port})); print("connected")\nexcept OSError as e:\n  print("refused", e.errno)`;
+    const l = await learn([PYTHON, '-c', prog(47123)]);
+    expect(l.exitCode).toBe(0);
+    expect(l.stdout).toBe('connected\n');
+    expect(l.config).toMatch(/^# Note: network: it ran in a network namespace of its own \(loopback only\), kept as it was; it reached bind\/connect IPV4 127\.0\.0\.1:47123\b/m);
+    expect(l.config).toMatch(/landlock \{\n[^}]*    bind_tcp: 47123\n    connect_tcp: 47123\n/);
+    const again = await runTsjail(['--config', l.out]);
+    expect(again.stdout).toBe('connected\n');
+    // Another port: Landlock refuses the connect (EACCES) before it reaches the loopback (which would answer ECONNREFUSED).
+    const other = await runTsjail(['--config', l.out, '--', PYTHON, '-c', prog(47124)]);
+    expect(other.stdout).toBe('refused 13\n');
+  });
+
   it('--errno N: the allow-list ends in DEFAULT ERRNO(N)', async () => {
     const l = await learn(['/bin/true'], ['--errno', '1']);
     expect(l.exitCode).toBe(0);

@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,9 @@ const IF_S = `tsjt${tag}s`;
 const IF_M = `tsjt${tag}m`; // root side, the macvlan parent
 const IF_N = `tsjt${tag}n`;
 const tmp = mkdtempSync('/tmp/tsjail-net-');
+/** pasta is the PASTA backend's: --user_net alone is the built-in NSTUN backend. */
+const PASTA_CFG = join(tmp, 'pasta.cfg');
+writeFileSync(PASTA_CFG, 'user_net { backend: PASTA pasta { } }\n');
 
 const ip = (...args: string[]) => execFileSync('/usr/sbin/ip', args, { stdio: 'pipe' }).toString();
 const links = () => ip('-o', 'link', 'show').split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((n): n is string => !!n && n.startsWith('tsjt'));
@@ -262,8 +265,10 @@ describe.skipIf(!!skip || !!noPasta || !!noNft)("nsjail's network configs run", 
   for (const [cfg, lines] of Object.entries(expected)) {
     it(`${cfg} runs with its rules in the jail's namespace`, async () => {
       const t = startTsjail(['--config', join(NSJ, cfg), '--', '/bin/sh', '-c', 'echo ready; read x']);
-      const [, pid] = await t.waitFor('err', /Spawned pasta for pid=(\d+)/);
       await t.waitFor('out', /ready/);
+      // tsjail's children: the jail and user_net's socket factory.
+      const kids = readFileSync(`/proc/${t.child.pid}/task/${t.child.pid}/children`, 'utf8').trim().split(' ');
+      const pid = kids.find((k) => readFileSync(`/proc/${k}/comm`, 'utf8').trim() !== 'tsjail-nsfd');
       const table = execFileSync('/usr/bin/nsenter', [`--net=/proc/${pid}/ns/net`, '/usr/sbin/nft', 'list', 'table', 'inet', 'tsjail']).toString();
       t.child.stdin.end('\n');
       expect(await t.closed).toBe(0);
@@ -303,8 +308,8 @@ describe.skipIf(!!skip)('bad input: one error line naming field and value, exit 
     ['malformed CIDR', ['--traffic_rule', 'dst_ip=10.0.0.300/8'], {}, /traffic_rule\[0\]\.dst_ip '10\.0\.0\.300\/8' is not an IP address or CIDR prefix/],
     ['malformed address', ['--macvlan_iface', IF_M, '--macvlan_vs_gw', '10.0.0'], {}, /macvlan_vs_gw '10\.0\.0' is not an IPv4 address/],
     ['inverted port range', ['--traffic_rule', 'proto=tcp,dport=90-80'], {}, /traffic_rule\[0\]\.dport\.\.dport_end 90-80 is an inverted port range/],
-    ['missing pasta', ['--user_net'], { NSJAIL_PASTA_PATH: '/nonexistent/pasta' }, /user_net: the '\/nonexistent\/pasta' program is not installed/],
-    ['failing pasta (after iface_own moved a link in: it comes back)', ['--iface_own', IF_J, '--user_net'], { NSJAIL_PASTA_PATH: '/bin/false' }, /user_net: pasta exited before it was ready/],
+    ['missing pasta', ['--config', PASTA_CFG], { NSJAIL_PASTA_PATH: '/nonexistent/pasta' }, /user_net: the '\/nonexistent\/pasta' program is not installed/],
+    ['failing pasta (after iface_own moved a link in: it comes back)', ['--iface_own', IF_J, '--config', PASTA_CFG], { NSJAIL_PASTA_PATH: '/bin/false' }, /user_net: pasta exited before it was ready/],
     ['a netns path that is not a network namespace', ['--netns', '/proc/self/ns/uts'], {}, /netns '\/proc\/self\/ns\/uts' is a uts namespace, not a network namespace/],
   ];
   for (const [name, args, env, message] of cases) {

@@ -3,11 +3,12 @@
  * arguments before tsjail applies it, for an unprivileged caller too (no
  * user-namespace root on the host, no /dev/kmsg), and Kafel's USER_NOTIF.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compileC, missingCc } from './helpers/cprog.js';
 import { missingBinary, missingRoot, missingUserns } from './helpers/require.js';
-import { runTsjail } from './helpers/run-tsjail.js';
+import { runTsjail, TSJAIL } from './helpers/run-tsjail.js';
 
 const skip = missingRoot() ?? missingUserns() ?? missingBinary('/usr/bin/setpriv') ?? missingCc();
 const NOBODY = 99999;
@@ -26,8 +27,9 @@ const OPENER = `
 #include <unistd.h>
 static void on_sigsys(int s, siginfo_t *si, void *u) {
   (void)s; (void)u;
-  char b[64];
-  int n = snprintf(b, sizeof b, "SIGSYS si_code=%d\\n", si->si_code);
+  char b[160];
+  int n = snprintf(b, sizeof b, "SIGSYS si_code=%d si_syscall=%d si_arch=0x%x si_errno=%d si_call_addr=%s\\n",
+                   si->si_code, si->si_syscall, si->si_arch, si->si_errno, si->si_call_addr ? "set" : "NULL");
   write(1, b, n);
 }
 int main(int argc, char **argv) {
@@ -101,12 +103,49 @@ describe.skipIf(!!skip)('violations named by the supervisor, as a normal user', 
     expect(r.lines.find((l) => l.event === 'seccomp_violation')).toMatchObject({ syscall: 'openat', action: 'ERRNO(13)', outcome: 'failed with EACCES' });
   });
 
-  it('TRAP on a program that catches SIGSYS: its handler runs and the call fails with ENOSYS', async () => {
+  it("TRAP on a program that catches SIGSYS: its handler gets the kernel's siginfo (SYS_SECCOMP, the call), the call is not made", async () => {
     const r = await asNobody('TRAP(3) { openat } DEFAULT ALLOW', [opener(), '/etc/hostname', 'handler']);
     expect(r.exitCode).toBe(0);
-    // SI_TKILL (-6): tsjail's signal, not the kernel's SYS_SECCOMP (README).
-    expect(r.stdout).toBe('SIGSYS si_code=-6\nopen=-1 errno=38\n');
-    expect(r.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) .* TRAP\(3\): SIGSYS sent to its handler, the call fails with ENOSYS/);
+    // As seccomp's own TRAP: si_code SYS_SECCOMP (1), the call's number and arch, the rule's data in si_errno; the call's
+    // return register keeps its number (the kernel's rollback), so open() returns 257 to a handler that sets nothing.
+    expect(r.stdout).toBe('SIGSYS si_code=1 si_syscall=257 si_arch=0xc000003e si_errno=3 si_call_addr=set\nopen=257 errno=0\n');
+    expect(r.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) .* TRAP\(3\): SIGSYS \(SYS_SECCOMP\) to its handler, the call not made/);
+  });
+
+  it('TRAP 300 times in a handler-emulated loop: every SIGSYS is the kernel\'s, and the jail is not taken for ended while tsjail holds it stopped', async () => {
+    const prog = compileC(
+      'trap-loop',
+      `#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+static volatile int seen, good;
+static void on_sigsys(int s, siginfo_t *si, void *u) {
+  (void)s;
+  seen++;
+  if (si->si_code == 1 && si->si_syscall == SYS_getppid) good++;
+  ((ucontext_t *)u)->uc_mcontext.gregs[REG_RAX] = 4242; /* the emulated result */
+}
+int main(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_sigsys;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSYS, &sa, 0);
+  long r = 0;
+  for (int i = 0; i < 300; i++) r = syscall(SYS_getppid);
+  printf("seen=%d good=%d last=%ld\\n", seen, good, r);
+  return 0;
+}
+`,
+    );
+    const r = await asNobody('TRAP(1) { getppid } DEFAULT ALLOW', [prog]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe('seen=300 good=300 last=4242\n');
+    expect(r.lines.at(-1)).toMatchObject({ event: 'exit', exit_code: 0, reason: 'exited' });
   });
 
   it('DEFAULT KILL: an allow-list names the first call it does not list', async () => {
@@ -121,6 +160,37 @@ describe.skipIf(!!skip)('violations named by the supervisor, as a normal user', 
     expect(r.stdout).toBe('open=3 errno=0\n');
     expect(r.stderr).toMatch(/\[I\].* pid=\d+ seccomp notification: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) on x86_64, ip 0x[0-9a-f]+, USER_NOTIF: allowed/);
     expect(r.lines.find((l) => l.event === 'seccomp_notification')).toMatchObject({ syscall: 'openat', action: 'USER_NOTIF', outcome: 'allowed' });
+  });
+
+  /** A raw filter file, as another tool would write it (here: tsjail seccomp compile), readable by uid 99999. */
+  function bpfFile(policy: string): string {
+    const dir = mkdtempSync('/tmp/tsjail-notify-bpf-');
+    chmodSync(dir, 0o755);
+    const out = `${dir}/f.bpf`;
+    execFileSync(process.execPath, [TSJAIL, 'seccomp', 'compile', '--policy', policy, '-o', out]);
+    chmodSync(out, 0o644);
+    return out;
+  }
+
+  it('--seccomp_bpf_file: its refusals are named with their arguments too', async () => {
+    const r = await runTsjail(['-Mo', '--chroot', '/', '--seccomp_bpf_file', bpfFile('ERRNO(13) { openat } DEFAULT ALLOW'), '--', opener(), '/etc/hostname'], { asUser: NOBODY });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe('open=-1 errno=13\n');
+    expect(r.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) on x86_64, ip 0x[0-9a-f]+, ERRNO\(13\): failed with EACCES/);
+  });
+
+  it('--seccomp_bpf_file with a policy: the kernel precedence between the two, named (a kill beats an errno; on a tie the policy gives it)', async () => {
+    const file = bpfFile('ERRNO(13) { openat, uname } DEFAULT ALLOW');
+    const tie = await asNobody('ERRNO(1) { openat } DEFAULT ALLOW', [opener(), '/etc/hostname'], ['--seccomp_bpf_file', file]);
+    expect(tie.stdout).toBe('open=-1 errno=1\n');
+    expect(tie.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) .* ERRNO\(1\): failed with EPERM/);
+    const kill = await asNobody('KILL_PROCESS { openat } DEFAULT ALLOW', [opener(), '/etc/hostname', 'fork'], ['--seccomp_bpf_file', file]);
+    expect(kill.stdout).toBe('child signal 31\n');
+    expect(kill.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) .* KILL_PROCESS: killed with SIGSYS/);
+    // A call only the file refuses: named as well.
+    const own = await asNobody('KILL_PROCESS { getppid } DEFAULT ALLOW', [opener(), '/etc/hostname'], ['--seccomp_bpf_file', file]);
+    expect(own.stdout).toBe('open=-1 errno=13\n');
+    expect(own.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) .* ERRNO\(13\): failed with EACCES/);
   });
 
   it('--seccomp_no_notify: USER_NOTIF has no listener and fails with ENOSYS, as in nsjail', async () => {

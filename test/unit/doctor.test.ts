@@ -82,8 +82,14 @@ describe('doctor checks', () => {
     expect(check({ ...HOST, uid: 0, kmsgReadable: true }, 'seccomp kill names').status).toBe('yes');
   });
 
-  it('pasta and nftables: what --user_net and --traffic_rule need', () => {
-    expect(check(HOST, 'pasta')).toMatchObject({ status: 'yes', then: '--user_net and config user_net { } work' });
+  it("/dev/net/tun: what user_net's built-in backend needs", () => {
+    expect(check(HOST, 'tun')).toMatchObject({ status: 'no', found: 'no /dev/net/tun' });
+    expect(check({ ...HOST, tun: { mode: 0o666, usable: true } }, 'tun')).toMatchObject({ status: 'yes', found: '/dev/net/tun mode 0666', then: 'user_net { } (the built-in NSTUN backend) works' });
+    expect(check({ ...HOST, tun: { mode: 0o600, usable: false } }, 'tun')).toMatchObject({ status: 'no', found: '/dev/net/tun mode 0600, not openable by uid 1000', then: expect.stringContaining('mode 0666 for a rootless tsjail') });
+  });
+
+  it('pasta and nftables: what user_net { backend: PASTA } and --traffic_rule need', () => {
+    expect(check(HOST, 'pasta')).toMatchObject({ status: 'yes', then: 'user_net { backend: PASTA } works' });
     expect(check({ ...HOST, programs: { ...HOST.programs, setpriv: undefined } }, 'pasta').status).toBe('no');
     expect(check(HOST, 'nftables')).toMatchObject({ status: 'no', then: expect.stringContaining('--traffic_rule and config traffic_rule fail') });
     expect(check({ ...HOST, programs: { ...HOST.programs, nft: '/usr/sbin/nft' }, nfTables: 'CONFIG_NF_TABLES=y' }, 'nftables')).toMatchObject({ status: 'yes', found: '/usr/sbin/nft, CONFIG_NF_TABLES=y' });

@@ -224,7 +224,6 @@ const I32_FD: FieldRow = { ok: ['0', '2147483647'], bad: ['-1', '2147483648'] };
 const PORT_FIELD: FieldRow = { ok: ['0', '65535'], bad: ['65536', '-1', '4294967296'] };
 const MIB_FIELD: FieldRow = { ok: ['0', MIB_MAX], bad: [MIB_OVER, '18446744073709551616', '-1'] };
 const U64_FIELD: FieldRow = { ok: ['0', U64_MAX], bad: ['18446744073709551616', '-1'] };
-const UNSUPPORTED: FieldRow = { ok: [], bad: ['1', '4294967296', '-1'], unsupported: true };
 
 const CONFIG_ROWS: Readonly<Record<string, FieldRow>> = {
   'uidmap.count': { ok: ['1', '0x10'], bad: ['0', '4294967296', '-1'] },
@@ -259,16 +258,17 @@ const CONFIG_ROWS: Readonly<Record<string, FieldRow>> = {
   // An end alone is refused: it needs the start of its range.
   'traffic_rule.sport_end': { ok: [], bad: ['1', '65536', '4294967296'] },
   'traffic_rule.dport_end': { ok: [], bad: ['1', '65536', '4294967296'] },
-  'user_net.rule4.sport': UNSUPPORTED,
-  'user_net.rule4.sport_end': UNSUPPORTED,
-  'user_net.rule4.dport': UNSUPPORTED,
-  'user_net.rule4.dport_end': UNSUPPORTED,
-  'user_net.rule4.redirect_port': UNSUPPORTED,
-  'user_net.rule6.sport': UNSUPPORTED,
-  'user_net.rule6.sport_end': UNSUPPORTED,
-  'user_net.rule6.dport': UNSUPPORTED,
-  'user_net.rule6.dport_end': UNSUPPORTED,
-  'user_net.rule6.redirect_port': UNSUPPORTED,
+  'user_net.rule4.sport': PORT_FIELD,
+  // As traffic_rule's: an end alone is refused.
+  'user_net.rule4.sport_end': { ok: [], bad: ['1', '65536', '4294967296'] },
+  'user_net.rule4.dport': PORT_FIELD,
+  'user_net.rule4.dport_end': { ok: [], bad: ['1', '65536', '4294967296'] },
+  'user_net.rule4.redirect_port': PORT_FIELD,
+  'user_net.rule6.sport': PORT_FIELD,
+  'user_net.rule6.sport_end': { ok: [], bad: ['1', '65536', '4294967296'] },
+  'user_net.rule6.dport': PORT_FIELD,
+  'user_net.rule6.dport_end': { ok: [], bad: ['1', '65536', '4294967296'] },
+  'user_net.rule6.redirect_port': PORT_FIELD,
   'tsjail.landlock.bind_tcp': PORT_FIELD,
   'tsjail.landlock.connect_tcp': PORT_FIELD,
   'tsjail.status_fd': I32_FD,

@@ -22,7 +22,6 @@ function specFromFile(path: string): JailSpec {
 
 describe.skipIf(!haveNsjailConfigs)('nsjail configs round-trip through --dump_config', () => {
   it.each(nsjailConfigFiles())('%s', (file) => {
-    // Fields tsjail refuses (nstun's user_net.rule4/rule6) are kept too: the dump loads back to the same refusal.
     const spec = specFromFile(`${NSJAIL_CONFIGS}${file}`);
     const text = expectRoundTrip(spec);
     expect(text.startsWith('# tsjail effective configuration')).toBe(true);
@@ -118,7 +117,7 @@ describe('dumpConfig', () => {
 
   it('names what it cannot express', () => {
     const spec = defaultSpec();
-    spec.cfg.unsupported.push('user_net.rule4', 'user_net.rule6');
+    (spec.cfg.unsupported as string[]).push('user_net.rule4', 'user_net.rule6');
     spec.cfg.iface_own.push('eth1');
     spec.cli.experimental_mnt = 'new';
     const text = dumpConfig(spec);

@@ -1,7 +1,7 @@
 /** tsjail learn's profile (src/learn/profile.ts, command.ts) on a fake host. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { interpreterOf, learntPolicy, parseLearnArgs } from '../../../src/learn/command.js';
+import { interpreterOf, learntNetwork, learntPolicy, parseLearnArgs } from '../../../src/learn/command.js';
 import { learnProfile, type HostView, type TracedPath } from '../../../src/learn/profile.js';
 
 /** A merged-/usr host: /bin and /lib are links into /usr. */
@@ -89,5 +89,35 @@ describe('learn helpers', () => {
     expect(parseLearnArgs(['-ob.cfg', '--errno=13'])).toMatchObject({ output: 'b.cfg', errno: 13 });
     expect(() => parseLearnArgs(['--errno', 'x', '-o', 'c'])).toThrow("--errno 'x' is not an errno number");
     expect(() => parseLearnArgs(['--chroot', '/'])).toThrow('-o FILE.cfg is required');
+  });
+});
+
+describe('learntNetwork', () => {
+  const calls = (...names: string[]) => new Map(names.map((n) => [n, { name: n, args: [], count: 1 }]));
+  it('TCP ports it connected to and bound, socket files it used, and every endpoint in the note', () => {
+    const n = learntNetwork(
+      [
+        { type: 'IPV4', endpoint: '127.0.0.1', port: 8080, count: 1, syscalls: calls('connect') },
+        { type: 'IPV6', endpoint: '::', port: 0, count: 1, syscalls: calls('bind') },
+        { type: 'IPV4', endpoint: '10.0.0.1', port: 53, count: 2, syscalls: calls('sendto') },
+        { type: 'UNIX', endpoint: '/run/a.sock', socketPath: { path: '/run/a.sock', jailType: 'SOCK', mainType: 'SOCK' }, count: 1, syscalls: calls('connect') },
+        { type: 'UNIX', endpoint: '/tmp/b.sock', socketPath: { path: '/tmp/b.sock', jailType: 'NONEXISTENT', mainType: 'NONEXISTENT' }, count: 1, syscalls: calls('bind') },
+        { type: 'UNIX', endpoint: '@abstract', count: 1, syscalls: calls('connect') },
+      ],
+      true,
+    );
+    expect(n.connectTcp).toEqual([8080]);
+    expect(n.bindTcp).toEqual([0]);
+    expect(n.socketPaths).toEqual([
+      { path: '/run/a.sock', jailType: 'SOCK', mode: 'RDONLY', modeExtra: '', syscalls: [{ name: 'openat' }] },
+      { path: '/tmp/b.sock', jailType: 'NONEXISTENT', mode: undefined, modeExtra: '', syscalls: [{ name: 'mknod' }] },
+    ]);
+    expect(n.notes).toEqual([
+      'network: it ran in a network namespace of its own (loopback only), kept as it was; it reached bind IPV6 [::]:0, bind UNIX /tmp/b.sock, connect IPV4 127.0.0.1:8080, connect UNIX /run/a.sock, connect UNIX @abstract, sendto IPV4 10.0.0.1:53',
+    ]);
+  });
+
+  it('nothing reached: no rule, no note', () => {
+    expect(learntNetwork([], false)).toEqual({ connectTcp: [], bindTcp: [], socketPaths: [], notes: [] });
   });
 });

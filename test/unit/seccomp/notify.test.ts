@@ -2,9 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { formatAction } from '../../../src/seccomp/actions.js';
 import { buildModel, compileModel } from '../../../src/seccomp/index.js';
-import { decode } from '../../../src/seccomp/bpf.js';
-import { run } from '../../../src/seccomp/interp.js';
-import { notifyModel, notifyProgram } from '../../../src/seccomp/notify.js';
+import { BPF_ABS, BPF_K, BPF_LD, BPF_RET, BPF_W, decode, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_USER_NOTIF, stmt } from '../../../src/seccomp/bpf.js';
+import { run, verify } from '../../../src/seccomp/interp.js';
+import { notifyModel, notifyProgram, stronger, withBpfFile } from '../../../src/seccomp/notify.js';
 
 const X86_64 = 0xc000003e;
 const I386 = 0x40000003;
@@ -50,5 +50,35 @@ describe('notifyProgram', () => {
             expect(formatAction(run(got, d).ret)).toBe(formatAction(run(expected, d).ret));
           }
     }
+  });
+});
+
+describe('withBpfFile', () => {
+  const compiled = (policy: string) => decode(compileModel(buildModel({ policies: [policy], allow: [], deny: [], presets: [] })).program);
+  const notify = (policy: string) => decode(compileModel(notifyModel(buildModel({ policies: [policy], allow: [], deny: [], presets: [] }), [], X86_64)).program);
+
+  it("notifies what the file refuses and hands what it allows to the policy's notify filter; the kernel accepts the result", () => {
+    const file = compiled('ERRNO(13) { read } KILL { uname } DEFAULT ALLOW');
+    const merged = withBpfFile(file, notify('KILL_PROCESS { write } DEFAULT ALLOW'))!;
+    expect(verify(merged)).toEqual([]);
+    const at = (nr: number) => formatAction(run(merged, { nr, arch: X86_64, args: [] }).ret);
+    expect([0, 63, 1, 39].map(at)).toEqual(['USER_NOTIF', 'USER_NOTIF', 'USER_NOTIF', 'ALLOW']);
+  });
+
+  it('notifies a RET A (its answer is only known when it runs)', () => {
+    const file = [stmt(BPF_LD | BPF_W | BPF_ABS, 0), stmt(BPF_RET | 0x10, 0)];
+    const merged = withBpfFile(file, [stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)])!;
+    expect(run(merged, { nr: 0, arch: X86_64, args: [] }).ret >>> 0).toBe(SECCOMP_RET_USER_NOTIF);
+  });
+
+  it('gives up when both do not fit in one filter', () => {
+    expect(withBpfFile(new Array(4000).fill(stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)), new Array(97).fill(stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)))).toBeUndefined();
+  });
+
+  it("stronger: the kernel's precedence between stacked filters, the newer one's data on a tie", () => {
+    expect(stronger(SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | 13)).toBe(SECCOMP_RET_ERRNO | 13);
+    expect(stronger(SECCOMP_RET_ERRNO | 1, SECCOMP_RET_ERRNO | 13)).toBe(SECCOMP_RET_ERRNO | 1);
+    expect(stronger(SECCOMP_RET_ERRNO | 1, SECCOMP_RET_KILL_PROCESS)).toBe(SECCOMP_RET_KILL_PROCESS);
+    expect(stronger(SECCOMP_RET_KILL_THREAD, SECCOMP_RET_ERRNO | 13)).toBe(SECCOMP_RET_KILL_THREAD);
   });
 });
