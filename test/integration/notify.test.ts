@@ -179,6 +179,13 @@ int main(void) {
     expect(r.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) on x86_64, ip 0x[0-9a-f]+, ERRNO\(13\): failed with EACCES/);
   });
 
+  it("--seccomp_bpf_file with --seccomp_unotify: the file's refusal of a traced path call holds (the native path leaves it to the worker)", async () => {
+    const r = await runTsjail(['-Mo', '--chroot', '/', '--seccomp_unotify', '--seccomp_bpf_file', bpfFile('ERRNO(13) { openat } DEFAULT ALLOW'), '--', opener(), '/etc/hostname'], { asUser: NOBODY });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe('open=-1 errno=13\n');
+    expect(r.stderr).toMatch(/seccomp violation: openat\(AT_FDCWD, "\/etc\/hostname", O_RDONLY, 0\) .* ERRNO\(13\): failed with EACCES/);
+  });
+
   it('--seccomp_bpf_file with a policy: the kernel precedence between the two, named (a kill beats an errno; on a tie the policy gives it)', async () => {
     const file = bpfFile('ERRNO(13) { openat, uname } DEFAULT ALLOW');
     const tie = await asNobody('ERRNO(1) { openat } DEFAULT ALLOW', [opener(), '/etc/hostname'], ['--seccomp_bpf_file', file]);
