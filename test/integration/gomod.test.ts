@@ -71,6 +71,16 @@ describe.skipIf(!!skip)('Go module confinement', () => {
     expect(events[0]!.frames).toEqual(expect.arrayContaining(['example.com/poisoned.PidfdOpen', 'main.main']));
   });
 
+  it("keeps refusing the confined module's traced file calls under --seccomp_unotify (the native path leaves them to the worker)", async () => {
+    const goMod = g.writeGoMod('// gomodjail:confined\nmodule example.com/app\n\ngo 1.18\n');
+    const r = await run(g.app, 'poisoned', ['--go_mod', goMod, '--seccomp_unotify']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const got = results(r.stdout);
+    expect(got.open, r.stderr).toMatch(/operation not permitted/);
+    expect(got.inlined_open, r.stderr).toMatch(/operation not permitted/);
+    expect(r.stderr).toMatch(/\*\*\*Blocked\*\*\* syscall=openat module=example\.com\/poisoned function=example\.com\/poisoned\.Open: /);
+  });
+
   it("lets the main module's identical calls through", async () => {
     const goMod = g.writeGoMod('// gomodjail:confined\nmodule example.com/app\n\ngo 1.18\n');
     for (const bin of [g.app, g.appPie]) {
