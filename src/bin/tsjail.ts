@@ -4,8 +4,13 @@
 import '../proc/catch-signals.js';
 import '../proc/stdio.js';
 import { reportError, runMain } from '../main.js';
+import { lingeringEnded } from '../proc/lingering.js';
 
 // An error thrown later from a callback ends the run like any other failure:
 // one line and 255 (the stack with -v), not Node's trace and exit 1.
 process.on('uncaughtException', (e) => process.exit(reportError(e)));
-void runMain(process.argv.slice(2)).then((code) => process.exit(code));
+// Worker threads still stopping are waited for first (proc/lingering.ts says why).
+void runMain(process.argv.slice(2)).then(async (code) => {
+  await lingeringEnded();
+  process.exit(code);
+});

@@ -12,7 +12,7 @@
  * namespaces are per thread, and no other JavaScript runs meanwhile.
  */
 import { closeSync, openSync } from 'node:fs';
-import { AF_INET, AF_INET6, AF_NETLINK, IFF_UP, SOCK_CLOEXEC, SOCK_RAW } from './consts.js';
+import { AF_INET, AF_INET6, AF_NETLINK, IFF_UP, NETLINK_ROUTE, SOCK_CLOEXEC, SOCK_RAW } from './consts.js';
 import { ipText } from '../net/addr.js';
 import { koffi as loadKoffi, SyscallError } from './libc.js';
 
@@ -94,7 +94,6 @@ export function inNetns<T>(fd: number, what: string, fn: () => T): T {
 }
 
 // Kernel constants (linux/netlink.h, linux/rtnetlink.h, linux/if_link.h).
-const NETLINK_ROUTE = 0;
 const NLMSG_ERROR = 2;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;

@@ -7,7 +7,10 @@
  */
 import { isIPv6 } from 'node:net';
 import { ipText, ipv6Bytes } from '../net/addr.js';
+import { AF_INET, AF_INET6, IP6T_SO_ORIGINAL_DST, IPV6_V6ONLY, MSG_DONTWAIT, SO_ORIGINAL_DST, SO_REUSEADDR, SOL_IP, SOL_IPV6, SOL_SOCKET } from './consts.js';
 import { koffi as loadKoffi, nativePath, SyscallError } from './libc.js';
+
+export { AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_ICMP, IPPROTO_ICMPV6, NETLINK_NETFILTER, NETLINK_ROUTE, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW, SOCK_STREAM } from './consts.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Fn = (...args: any[]) => any;
@@ -58,26 +61,6 @@ function check(call: string, r: number | bigint): number {
   return Number(r);
 }
 
-export const AF_UNIX = 1;
-export const AF_INET = 2;
-export const AF_INET6 = 10;
-export const AF_NETLINK = 16;
-export const SOCK_STREAM = 1;
-export const SOCK_DGRAM = 2;
-export const SOCK_RAW = 3;
-export const SOCK_NONBLOCK = 0o4000;
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_ICMPV6 = 58;
-export const NETLINK_ROUTE = 0;
-export const NETLINK_NETFILTER = 12;
-const SOL_SOCKET = 1;
-const SOL_IP = 0;
-const SOL_IPV6 = 41;
-const SO_REUSEADDR = 2;
-const IPV6_V6ONLY = 26;
-const SO_ORIGINAL_DST = 80;
-const IP6T_SO_ORIGINAL_DST = 80;
-const MSG_DONTWAIT = 0x40;
 const EAGAIN = 11;
 const EINTR = 4;
 

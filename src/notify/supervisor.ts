@@ -20,6 +20,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { embedded } from '../embedded.js';
+import { lingerUntil } from '../proc/lingering.js';
+import { EPOLLERR, EPOLLHUP, EPOLLIN } from '../linux/consts.js';
 import { blockingPipe, closeFd, epollCreate, epollCtl, epollReady, notifySocketPair, recvListener, wakePipe, watchStart, writeFd } from '../linux/notify.js';
 import { loadedNativePaths, SyscallError } from '../linux/libc.js';
 import { log } from '../log/logger.js';
@@ -41,9 +43,6 @@ export interface SupervisorOptions {
   readonly lazy?: boolean;
 }
 
-const EPOLLIN = 1;
-const EPOLLERR = 8;
-const EPOLLHUP = 0x10;
 
 /** The lazy supervisor's watch, before the worker runs. */
 interface Watch {
@@ -248,7 +247,11 @@ export class NotifySupervisor {
     // The worker closes the listeners it holds; these are the main thread's.
     for (const fd of [this.childSock, this.wake[1]]) closeFd(fd);
     // The socket and the wake pipe's read end are the worker's until it has stopped.
-    if (this.worker) this.worker.once('exit', () => [this.sock, this.wake[0]].forEach(closeFd));
+    if (this.worker) {
+      const w = this.worker;
+      lingerUntil(new Promise<void>((resolve) => w.once('exit', () => resolve())));
+      w.once('exit', () => [this.sock, this.wake[0]].forEach(closeFd));
+    }
     else [this.sock, this.wake[0]].forEach(closeFd);
   }
 }

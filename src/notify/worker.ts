@@ -41,6 +41,7 @@ import {
   type TrapInfo,
   vmRead,
 } from '../linux/notify.js';
+import { AUDIT_ARCH_X86_64, SO_PROTOCOL, SO_TYPE, SOL_SOCKET } from '../linux/consts.js';
 import { errnoName } from '../linux/errno.js';
 import { inheritNativePaths } from '../linux/libc.js';
 import { formatAction } from '../seccomp/actions.js';
@@ -65,10 +66,6 @@ const EPERM = 1;
 const MAX_ERRNO = 4095;
 const SIGKILL = 9;
 const SIGSYS = 31;
-const SOL_SOCKET = 1;
-const SO_TYPE = 3;
-const SO_PROTOCOL = 38;
-const AUDIT_ARCH_X86_64 = 0xc000003e;
 /** After SIGSYS a process that still runs (it caught the signal after all) gets SIGKILL. */
 const KILL_GRACE_MS = 200;
 /** Per jail: violations logged one by one; beyond, they are acted on and counted. */

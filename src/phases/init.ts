@@ -13,7 +13,7 @@
  * but a policy without fork or wait4 would then kill the init; the init's
  * filter below is tighter than any policy a program can run under.
  */
-import { AT_EMPTY_PATH, AT_FDCWD, CLOSE_RANGE_CLOEXEC, O, O_FLAGS, PR, PR_CAP_AMBIENT_CLEAR_ALL, PR_NAMES, SECCOMP_SET_MODE_FILTER, SYS, CAPS } from '../linux/consts.js';
+import { AT_EMPTY_PATH, AT_FDCWD, CLOSE_RANGE_CLOEXEC, O, O_FLAGS, PR, PR_CAP_AMBIENT_CLEAR_ALL, PR_NAMES, SECCOMP_SET_MODE_FILTER, SYS, CAPS, AUDIT_ARCH_X86_64 } from '../linux/consts.js';
 import { nativePath } from '../linux/libc.js';
 import { bytes, int, named, nul, op, slot, str, strv, Struct, type ChildOp } from '../plan/ops.js';
 import type { Prepared } from '../prepare.js';
@@ -33,7 +33,6 @@ const INIT_SYSCALLS: ReadonlyArray<readonly [string, number]> = [
   ['exit_group', 231],
   ['restart_syscall', 219],
 ];
-const AUDIT_ARCH_X86_64 = 0xc000003e;
 const SECCOMP_RET_KILL_PROCESS = 0x80000000;
 const SECCOMP_RET_ALLOW = 0x7fff0000;
 

@@ -12,6 +12,7 @@
  * packet of a connection passes a nat chain, so this costs nothing per packet.
  * Pure: the caller sends the batch on a NETLINK_NETFILTER socket.
  */
+import { IPPROTO_TCP } from '../../linux/consts.js';
 import type { Rule } from './rules.js';
 
 // linux/netfilter/nfnetlink.h, nf_tables.h, netfilter.h
@@ -56,7 +57,6 @@ const NFT_CMP_EQ = 0;
 const NFT_RANGE_EQ = 0;
 const NFT_REJECT_TCP_RST = 1;
 const NF_DROP = 0;
-const IPPROTO_TCP = 6;
 
 export const TABLE = 'tsjail';
 const CHAIN = 'out';
