@@ -186,9 +186,15 @@ static int relay_pump(struct relay *r)
 				ssize_t n = splice(from, NULL, r->pipe[d][1], NULL, r->cap[d] - r->in_pipe[d], SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 				if (n > 0)
 					r->in_pipe[d] += (size_t)n, moved = 1;
-				else if (n == 0)
+				else if (n == 0) {
+					/* splice can read a reset socket as EOF (the kernel sees it done before it looks at
+					 * the error); the pending error tells a reset from a FIN, and a reset is passed on. */
+					int err = 0;
+					socklen_t len = sizeof(err);
+					if (getsockopt(from, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
+						return 2;
 					r->eof[d] = 1;
-				else if (errno != EAGAIN)
+				} else if (errno != EAGAIN)
 					return 2;
 			}
 			if (r->in_pipe[d]) {
