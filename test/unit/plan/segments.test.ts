@@ -4,17 +4,16 @@
  * The encoder refuses what would read another process's slot, the runner a
  * segment past the plan's end.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildRunner, hasCc } from '../helpers/runner-harness.js';
 import { OP, PLAN_HDR, WIRE } from '../../../src/linux/wire.js';
 import { checkSegments, encodePlan } from '../../../src/plan/encode.js';
 import { bytes, int, op, slot, type ChildOp } from '../../../src/plan/ops.js';
 
-const ROOT = join(import.meta.dirname, '../../..');
-const hasCc = spawnSync('sh', ['-c', 'command -v cc'], { stdio: 'ignore' }).status === 0;
 if (!hasCc) console.warn('SKIP (cc): no C compiler to build a runner harness');
 
 const say = (fd: number, s: string) => op('write', 'misc', [int(fd), bytes(Buffer.from(s), `'${s}'`), int(s.length)], { expect: BigInt(s.length), text: `say ${s.trim()}` });
@@ -40,24 +39,11 @@ describe('checkSegments', () => {
 
 describe.skipIf(!hasCc)('the native runner runs segments', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsjail-seg-'));
-  const exe = join(dir, 'run');
-  writeFileSync(
-    join(dir, 'run.c'),
-    `#include <stdio.h>
-#include <stdlib.h>
-#include "tsjail.h"
-int main(int argc, char **argv) {
-  FILE *f = fopen(argv[1], "rb");
-  static uint8_t blob[1 << 16];
-  size_t n = fread(blob, 1, sizeof blob, f);
-  int ret = tsj_run_plan(blob, (uint32_t)n, -1, 2);
+  let exe = '';
+  const built = () => (exe = buildRunner(dir, `  int ret = tsj_run_plan(blob, (uint32_t)n, -1, 2);
   printf("ret %d\\n", ret);
   fflush(stdout);
-  return ret == -8 ? 0 : 255; /* as tsjail-exec: a failure ends the process with 255 */
-}
-`,
-  );
-  const built = () => execFileSync('cc', ['-std=gnu11', '-I', join(ROOT, 'native'), '-o', exe, join(dir, 'run.c'), join(ROOT, 'native/runner.c')]);
+  return ret == -8 ? 0 : 255; /* as tsjail-exec: a failure ends the process with 255 */`));
   const run = (ops: ChildOp[], raw?: (blob: Buffer) => void) => {
     const blob = encodePlan(ops, (o) => o.text ?? o.kind);
     raw?.(blob);

@@ -8,12 +8,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildRunner, hasCc } from '../helpers/runner-harness.js';
 import { EXEC_HDR, OP, PLAN_HDR, renderWireHeader, REPORT, WIRE } from '../../../src/linux/wire.js';
 import { encodePlan } from '../../../src/plan/encode.js';
 import { int, op, slot } from '../../../src/plan/ops.js';
 
 const ROOT = join(import.meta.dirname, '../../..');
-const hasCc = spawnSync('sh', ['-c', 'command -v cc'], { stdio: 'ignore' }).status === 0;
 if (!hasCc) console.warn('SKIP (cc): no C compiler to check the generated header against');
 
 describe('one definition of the wire format', () => {
@@ -54,28 +54,13 @@ describe('slot indices are range-checked, never wrapped', () => {
     blob.writeInt16LE(WIRE.MAX_SLOTS + 5, PLAN_HDR.size + OP.size + OP.fields.save_slot!.offset);
     const dir = mkdtempSync(join(tmpdir(), 'tsjail-wire-'));
     writeFileSync(join(dir, 'plan.bin'), blob);
-    writeFileSync(
-      join(dir, 'run.c'),
-      `#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-#include "tsjail.h"
-int main(int argc, char **argv) {
-  FILE *f = fopen(argv[1], "rb");
-  static uint8_t blob[1 << 16];
-  size_t n = fread(blob, 1, sizeof blob, f);
-  int p[2];
+    const exe = buildRunner(dir, `  int p[2];
   if (pipe(p)) return 2;
   int ret = tsj_run_plan(blob, (uint32_t)n, p[1], -1);
   struct tsj_report r;
   if (read(p[0], &r, sizeof r) != sizeof r) return 3;
   printf("%d %u %d %lld\\n", ret, r.op_index, r.err, (long long)r.ret);
-  return 0;
-}
-`,
-    );
-    const exe = join(dir, 'run');
-    execFileSync('cc', ['-std=gnu11', '-I', join(ROOT, 'native'), '-o', exe, join(dir, 'run.c'), join(ROOT, 'native/runner.c')]);
+  return 0;`);
     const out = execFileSync(exe, [join(dir, 'plan.bin')], { encoding: 'utf8' });
     // -ERANGE, the bad-plan index, ERANGE, and op 1 named: getpid (op 0) never ran as nothing runs.
     expect(out).toBe(`-34 ${WIRE.BAD_PLAN_INDEX} 34 1\n`);
