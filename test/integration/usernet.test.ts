@@ -395,8 +395,9 @@ describe.skipIf(!!skip)('user_net NSTUN: a failure while setting up', () => {
       const errors = r.stderr.split('\n').filter((l) => l.startsWith('[E]') && !l.endsWith("Couldn't launch the child process"));
       expect(errors).toHaveLength(1);
       expect(errors[0]).toContain(`user_net: bind(host TCP port 0.0.0.0:${busy.port} (user_net.rule4[0]), 0.0.0.0:${busy.port}): EADDRINUSE`);
-      // This checkout's factories only (other checkouts may run their own).
-      expect(spawnSync('/usr/bin/pgrep', ['-f', `^${join(ROOT, 'native/build/tsjail-nsfd')} `]).stdout.toString()).toBe('');
+      // This run's factory only: its second argument is tsjail's pid (the log lines' pid); other tests run their own meanwhile.
+      const tsjailPid = /^\[E\]\[[^\]]+\]\[(\d+)\]/.exec(errors[0]!)![1];
+      expect(spawnSync('/usr/bin/pgrep', ['-f', `^${join(ROOT, 'native/build/tsjail-nsfd')} [0-9]+ ${tsjailPid} `]).stdout.toString()).toBe('');
     } finally {
       busy.server.close();
     }
