@@ -266,9 +266,11 @@ static void open_relay(const struct request *q, const uint8_t *extra, size_t ext
 	}
 	relays[n_relays++] = r;
 	send_reply(0, STEP_NONE, -1);
-	if (relay_pump(r)) {
+	/* The first pump may already meet the peer's reset (the early bytes were its trigger). */
+	int over = relay_pump(r);
+	if (over) {
 		relays[--n_relays] = NULL;
-		relay_free(r, 0);
+		relay_free(r, over == 2);
 	}
 	return;
 fail:
