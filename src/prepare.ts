@@ -222,10 +222,13 @@ function isDirOnHost(path: string): boolean | undefined {
   }
 }
 
-/** Follow host symlinks: after the first pivot the host is under /oldroot, where absolute links would point elsewhere. */
+/**
+ * Follow host symlinks: after the first pivot the host is under /oldroot, where absolute links would point elsewhere.
+ * realpath(3) in one call (Node's own version lstat()s every component).
+ */
 export function realHostPath(path: string): string {
   try {
-    return realpathSync(path);
+    return realpathSync.native(path);
   } catch {
     return path;
   }

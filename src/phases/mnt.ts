@@ -87,6 +87,13 @@ interface Layout {
   readonly pivot: boolean;
 }
 
+/** An entry's name in messages, built only if a message is (a run with many mounts and -q builds none). */
+type Label = () => string;
+function once(make: () => string): Label {
+  let text: string | undefined;
+  return () => (text ??= make());
+}
+
 const mount = (src: string | null, dst: string, fstype: string | null, flags: bigint, data: string | null, o: OpOptions = {}) =>
   op('mount', 'mnt', [src === null ? nul : str(src), str(dst), fstype === null ? nul : str(fstype), int(flags, MS_FLAGS), data ? str(data) : nul], o);
 const mkdir = (path: string, mode: number, o: OpOptions = {}) => op('mkdirat', 'mnt', [int(AT_FDCWD), str(path), int(mode)], { okErrno: ['EEXIST'], ...o });
@@ -97,7 +104,7 @@ const openPath = (path: string, save: number, o: OpOptions = {}) =>
 const close = (s: number, o: OpOptions = {}) => op('close', 'mnt', [slot(s, 'fd')], { ...o, cond: s });
 
 /** struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd } on the mount behind a saved fd. */
-/** `set:MOUNT_ATTR_…` by value: a few values, each rendered once (the label is built for every mount). */
+/** `set:MOUNT_ATTR_…` by value: a few values, each rendered once. */
 const attrTexts = new Map<bigint, string>();
 function attrText(set: bigint): string {
   let t = attrTexts.get(set);
@@ -105,7 +112,7 @@ function attrText(set: bigint): string {
   return t;
 }
 
-function setattrFd(s: number, set: bigint, recursive: boolean, label: string, o: OpOptions = {}): ChildOp {
+function setattrFd(s: number, set: bigint, recursive: boolean, label: Label, o: OpOptions = {}): ChildOp {
   const attr = new Struct(32).u64(0, set).done();
   const what = attrText(set);
   const flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
@@ -113,7 +120,7 @@ function setattrFd(s: number, set: bigint, recursive: boolean, label: string, o:
     ...o,
     cond: s,
     hints: HINTS.attr,
-    text: () => `mount_setattr(${what}${recursive ? ', AT_RECURSIVE' : ''}) for ${label}`,
+    text: () => `mount_setattr(${what}${recursive ? ', AT_RECURSIVE' : ''}) for ${label()}`,
   });
 }
 
@@ -173,7 +180,7 @@ function stageDone(stage: string, t: number): ChildOp {
  * resolved at start, so one found now was planted since), then cloned through that descriptor.
  * The clone replaces the path descriptor at its number (dup3), so slot t holds it as for any entry.
  */
-function sourceByPath(L: Layout, m: PreparedMount, t: number, label: string, soft: OpOptions): ChildOp[] {
+function sourceByPath(L: Layout, m: PreparedMount, t: number, label: Label, soft: OpOptions): ChildOp[] {
   const how = new Struct(24).u64(0, O.O_PATH | O.O_CLOEXEC).u64(16, RESOLVE_NO_SYMLINKS).done();
   const resolve = flagsToStr(RESOLVE_NO_SYMLINKS, RESOLVE_FLAGS);
   const flags = OPEN_TREE_CLONE | BigInt(AT_RECURSIVE) | BigInt(AT_EMPTY_PATH);
@@ -184,16 +191,16 @@ function sourceByPath(L: Layout, m: PreparedMount, t: number, label: string, sof
       ...soft,
       save: t,
       hints,
-      text: () => `openat2(${q(m.src)}, O_PATH, ${resolve}) for ${label}`,
+      text: () => `openat2(${q(m.src)}, O_PATH, ${resolve}) for ${label()}`,
     }),
-    op('open_tree', 'mnt', [slot(t, 'fd'), str(''), int(flags, OPEN_TREE_FLAGS)], { cond: t, save: L.treeFd, text: () => `open_tree(fd(${q(m.src)}), ${flagsToStr(flags, OPEN_TREE_FLAGS)}) for ${label}` }),
+    op('open_tree', 'mnt', [slot(t, 'fd'), str(''), int(flags, OPEN_TREE_FLAGS)], { cond: t, save: L.treeFd, text: () => `open_tree(fd(${q(m.src)}), ${flagsToStr(flags, OPEN_TREE_FLAGS)}) for ${label()}` }),
     op('dup3', 'mnt', [tree, slot(t, 'fd'), int(O.O_CLOEXEC, O_FLAGS)], { cond: t }),
     op('close', 'mnt', [tree], { cond: t }),
   ];
 }
 
 /** The source of one entry, in the work root. Leaves a mount fd in slot t (negative: skip the entry). */
-function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: number, label: string, soft: OpOptions): ChildOp[] {
+function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: number, label: Label, soft: OpOptions): ChildOp[] {
   const userns = p.userns;
   switch (m.kind) {
     case 'symlink':
@@ -203,7 +210,7 @@ function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: numb
       const pinned = p.pins?.fds[n];
       const ops = pinned === undefined ? sourceByPath(L, m, t, label, soft) : [
         // tsjail's clone of the source it opened at start (see phases/pins.ts), at a fixed descriptor.
-        op('fcntl', 'mnt', [int(pinned), int(F_DUPFD_CLOEXEC), int(0)], { save: t, text: () => `fcntl(<clone of pinned ${q(m.src)}>, F_DUPFD_CLOEXEC) for ${label}` }),
+        op('fcntl', 'mnt', [int(pinned), int(F_DUPFD_CLOEXEC), int(0)], { save: t, text: () => `fcntl(<clone of pinned ${q(m.src)}>, F_DUPFD_CLOEXEC) for ${label()}` }),
         op('close', 'mnt', [int(pinned)], { text: () => `close(<clone of pinned ${q(m.src)}>)` }),
       ];
       // Before attaching: a read-only bind is never writable in the jail's tree, not even for mkdir.
@@ -215,7 +222,7 @@ function planSource(p: Prepared, L: Layout, m: PreparedMount, n: number, t: numb
       const file = `${L.files}/content.${n}`;
       const ops = [
         op('openat', 'mnt', [int(AT_FDCWD), str(file), int(O.O_CREAT | O.O_EXCL | O.O_WRONLY | O.O_CLOEXEC, O_FLAGS), int(0o644)], { save: t }),
-        op('write', 'mnt', [slot(t, 'fd'), bytes(m.content!, `<${m.content!.length} bytes>`), int(m.content!.length)], { expect: BigInt(m.content!.length), text: () => `write(<src_content>) for ${label}` }),
+        op('write', 'mnt', [slot(t, 'fd'), bytes(m.content!, `<${m.content!.length} bytes>`), int(m.content!.length)], { expect: BigInt(m.content!.length), text: () => `write(<src_content>) for ${label()}` }),
         op('close', 'mnt', [slot(t, 'fd')]),
         op('open_tree', 'mnt', [int(AT_FDCWD), str(file), int(OPEN_TREE_CLONE, OPEN_TREE_FLAGS)], { save: t }),
       ];
@@ -298,13 +305,13 @@ function workCopyIn(L: Layout, workBase: string, m: PreparedMount): string | und
 }
 
 /** Attach one entry inside the new root (chrooted, so every path resolves there). */
-function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: string, soft: OpOptions, workCopy?: string, maskSlot?: number): ChildOp[] {
+function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: Label, soft: OpOptions, workCopy?: string, maskSlot?: number): ChildOp[] {
   const c: OpOptions = t === undefined ? {} : { cond: t };
   const s: OpOptions = { ...soft, ...c };
   const parts = m.dst.split('/').filter(Boolean);
   const ops: ChildOp[] = [chroot(L.newRoot, c), chdir('/', c)];
   const hints = HINTS.target;
-  parts.slice(0, -1).forEach((_, i) => ops.push(mkdir(join('/', parts.slice(0, i + 1).join('/')), 0o755, { ...s, hints, text: () => `mkdirat(${q(join('/', parts.slice(0, i + 1).join('/')))}) for ${label}` })));
+  parts.slice(0, -1).forEach((_, i) => ops.push(mkdir(join('/', parts.slice(0, i + 1).join('/')), 0o755, { ...s, hints, text: () => `mkdirat(${q(join('/', parts.slice(0, i + 1).join('/')))}) for ${label()}` })));
   if (m.kind === 'symlink') {
     ops.push(op('symlinkat', 'mnt', [str(m.src), int(AT_FDCWD), str(m.dst)], { ...s, hints, text: label }));
   } else if (m.kind === 'dir') {
@@ -318,14 +325,14 @@ function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: s
     if (parts.length) {
       ops.push(
         m.isDir
-          ? mkdir(m.dst, 0o755, { ...s, hints, text: () => `mkdirat(${q(m.dst)}) for ${label}` })
-          : op('mknodat', 'mnt', [int(AT_FDCWD), str(m.dst), int(S_IFREG | 0o644), int(0)], { ...s, okErrno: ['EEXIST'], hints, text: () => `mknodat(${q(m.dst)}, S_IFREG) for ${label}` }),
+          ? mkdir(m.dst, 0o755, { ...s, hints, text: () => `mkdirat(${q(m.dst)}) for ${label()}` })
+          : op('mknodat', 'mnt', [int(AT_FDCWD), str(m.dst), int(S_IFREG | 0o644), int(0)], { ...s, okErrno: ['EEXIST'], hints, text: () => `mknodat(${q(m.dst)}, S_IFREG) for ${label()}` }),
       );
     }
     ops.push(
       op('move_mount', 'mnt', [slot(t!, 'fd'), str(''), int(AT_FDCWD), str(m.dst), int(MOVE_ATTACH, MOVE_MOUNT_FLAGS)], {
         ...s,
-        text: () => `move_mount(-> ${q(m.dst)}) for ${label}`,
+        text: () => `move_mount(-> ${q(m.dst)}) for ${label()}`,
       }),
     );
     // The jail sees the directory beneath (the chroot's own /tmp), never tsjail's work files. A
@@ -333,7 +340,7 @@ function planAttach(L: Layout, m: PreparedMount, t: number | undefined, label: s
     // was cloned in tsjail's own namespace, which has no work tmpfs: then there is no copy (EINVAL).
     if (workCopy) {
       ops.push(op('fchdir', 'mnt', [slot(L.workFd, 'fd(work root)')], c), chroot('.', c), chroot(L.newRoot, c), chdir('/', c));
-      ops.push(op('umount2', 'mnt', [str(workCopy), int(MNT_DETACH)], { ...c, okErrno: ['EINVAL'], text: () => `umount2(${q(workCopy)}, MNT_DETACH): the work tmpfs copied with ${label}` }));
+      ops.push(op('umount2', 'mnt', [str(workCopy), int(MNT_DETACH)], { ...c, okErrno: ['EINVAL'], text: () => `umount2(${q(workCopy)}, MNT_DETACH): the work tmpfs copied with ${label()}` }));
     }
   }
   // Back to the work root; the next chroot into the new root also sees a mount made on '/'.
@@ -370,10 +377,10 @@ export function planMounts(p: Prepared, ctx: PlanContext): ChildOp[] {
     openPath('/', L.workFd),
   );
   // Read-only at the end, through the fd kept since mounting: tmpfs roots and tmpfs entries.
-  const late: ChildOp[] = !root.readonly ? [] : [setattrFd(rootFd, ATTR.ro, false, "the root tmpfs '/'")];
+  const late: ChildOp[] = !root.readonly ? [] : [setattrFd(rootFd, ATTR.ro, false, () => "the root tmpfs '/'")];
   late.push(close(rootFd));
   p.mounts.forEach((m, n) => {
-    const label = entryLabel(m);
+    const label = once(() => entryLabel(m));
     const soft: OpOptions = m.mandatory ? {} : { soft: true };
     const deferRo = m.readonly && ((m.kind === 'fs' && DEFER_RO_FS.has(m.fstype)) || m.kind === 'dev');
     const t = m.kind === 'symlink' || m.kind === 'dir' ? undefined : deferRo ? allocSlot(ctx) : scratch;

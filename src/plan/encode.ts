@@ -19,7 +19,13 @@ function segmentOf(o: ChildOp, i: number): [number, number] | undefined {
   return [i + 1, i + 1 + Number(n.v)];
 }
 
-const slotsRead = (o: ChildOp) => [...o.args.flatMap((a) => (a.t === 'slot' ? [a.slot] : [])), ...(o.cond !== undefined ? [o.cond] : []), ...(o.patch ? [o.patch.slot] : [])];
+/** The first slot op `o` reads that `saved` holds (arguments, condition, patch), or undefined. */
+function readsSaved(o: ChildOp, saved: ReadonlySet<number>): number | undefined {
+  for (const a of o.args) if (a.t === 'slot' && saved.has(a.slot)) return a.slot;
+  if (o.cond !== undefined && saved.has(o.cond)) return o.cond;
+  if (o.patch && saved.has(o.patch.slot)) return o.patch.slot;
+  return undefined;
+}
 
 /**
  * Segments (the child's ops after 'spawn', PID 1's after 'init_fork') lie inside the plan and
@@ -27,20 +33,23 @@ const slotsRead = (o: ChildOp) => [...o.args.flatMap((a) => (a.t === 'slot' ? [a
  * never sees that value.
  */
 export function checkSegments(ops: readonly ChildOp[]): void {
-  const segs = ops.flatMap((o, i) => {
+  const segs: Array<[number, number]> = [];
+  ops.forEach((o, i) => {
     const s = segmentOf(o, i);
-    return s ? [s] : [];
+    if (s) segs.push(s);
   });
   for (const [first, end] of segs) {
     if (end > ops.length) throw new Error(`encode: ${ops[first - 1]!.kind} (op ${first}) covers ${end - first} ops, past the plan's end`);
     // A fork inside the segment (1-based: its op is f2) ends within it.
     for (const [f2, e2] of segs) if (f2 - 1 >= first && f2 - 1 < end && e2 > end) throw new Error(`encode: the segment of op ${f2} reaches past the one of op ${first}`);
-    const saved = new Set(ops.slice(first, end).flatMap((o) => (o.save !== undefined ? [o.save] : [])));
-    ops.forEach((o, i) => {
-      if (i >= first && i < end) return;
-      const s = slotsRead(o).find((x) => saved.has(x));
-      if (s !== undefined) throw new Error(`encode: op ${i + 1} (${o.kind}) reads slot ${s}, which the segment of op ${first} saves in another process`);
-    });
+    const saved = new Set<number>();
+    for (let i = first; i < end; i++) if (ops[i]!.save !== undefined) saved.add(ops[i]!.save!);
+    if (!saved.size) continue;
+    for (let i = 0; i < ops.length; i++) {
+      if (i >= first && i < end) continue;
+      const s = readsSaved(ops[i]!, saved);
+      if (s !== undefined) throw new Error(`encode: op ${i + 1} (${ops[i]!.kind}) reads slot ${s}, which the segment of op ${first} saves in another process`);
+    }
   }
 }
 
@@ -121,7 +130,9 @@ class Data {
   }
 }
 
-function okErrnos(names: readonly string[] = []): number[] {
+const NONE: number[] = [];
+function okErrnos(names: readonly string[] | undefined): number[] {
+  if (!names?.length) return NONE;
   if (names.length > WIRE.MAX_OK_ERRNO) throw new Error(`encode: at most ${WIRE.MAX_OK_ERRNO} tolerated errnos per op`);
   return names.map((n) => {
     const v = errnoValue(n);
@@ -154,7 +165,7 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
       let n: number;
       switch (a.t) {
         case 'int':
-          view.setBigInt64(at, BigInt.asIntN(64, a.v), true);
+          view.setBigInt64(at, a.v, true); // ToBigInt64 wraps as the kernel reads it
           return;
         case 'null':
           return;
