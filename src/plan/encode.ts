@@ -59,12 +59,19 @@ export function checkSegments(ops: readonly ChildOp[]): void {
  * (then one copy to join them) was most of the encoding's time.
  */
 class Data {
-  private buf = Buffer.alloc(4096);
+  private buf: Buffer;
+  private view: DataView;
   size = 0;
   relocs: number[] = []; // offsets within the data area
   /** Data arguments already placed: one Arg object is one place (a 'load' reads what a call wrote there). */
   private readonly placed = new Map<Arg, number>();
-  constructor(readonly base: number) {}
+  constructor(
+    readonly base: number,
+    sizeHint: number,
+  ) {
+    this.buf = Buffer.alloc(Math.max(4096, sizeHint));
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+  }
   /** Room for n bytes at the end (zeroed), 8-aligned after: its offset within the data area. */
   private room(n: number): number {
     const at = this.size;
@@ -73,6 +80,7 @@ class Data {
       const grown = Buffer.alloc(Math.max(end, 2 * this.buf.length));
       this.buf.copy(grown, 0, 0, at);
       this.buf = grown;
+      this.view = new DataView(grown.buffer, grown.byteOffset, grown.length);
     }
     this.size = end;
     return at;
@@ -98,8 +106,7 @@ class Data {
 
   /** A pointer to blob offset `to`, stored at data offset `at` and listed for relocation. */
   private pointer(at: number, to: number): void {
-    this.buf.writeUInt32LE(to, at);
-    this.buf.writeUInt32LE(0, at + 4);
+    this.view.setUint32(at, to, true);
     this.relocs.push(at);
   }
 
@@ -146,7 +153,7 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
   checkSegments(ops);
   const opsOff = PLAN_HDR.size;
   const dataBase = opsOff + ops.length * OP.size;
-  const data = new Data(dataBase);
+  const data = new Data(dataBase, 48 * ops.length); // about what a mount's ops take
   const records = Buffer.alloc(ops.length * OP.size);
   const view = new DataView(records.buffer, records.byteOffset, records.length);
   const slot = (s: number, what: string) => {
@@ -156,7 +163,7 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
   ops.forEach((o, i) => {
     const r = i * OP.size;
     let flags = 0;
-    records.writeUInt32LE(o.kind in PSEUDO ? PSEUDO[o.kind as PseudoOp] : SYS[o.kind as keyof typeof SYS], r + F.nr!.offset);
+    view.setUint32(r + F.nr!.offset, o.kind in PSEUDO ? PSEUDO[o.kind as PseudoOp] : SYS[o.kind as keyof typeof SYS], true);
     if (o.args.length > WIRE.ARGS) throw new Error(`encode: ${o.kind} has ${o.args.length} arguments, at most ${WIRE.ARGS}`);
     const argAt: number[] = [];
     o.args.forEach((a, k) => {
@@ -185,27 +192,27 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
     });
     if (o.save !== undefined) {
       flags |= WIRE.F_SAVE;
-      records.writeInt16LE(slot(o.save, 'save'), r + F.save_slot!.offset);
+      view.setInt16(r + F.save_slot!.offset, slot(o.save, 'save'), true);
     }
     if (o.patch) {
       flags |= WIRE.F_PATCH | (o.patch.width === 8 ? WIRE.F_PATCH64 : 0);
-      records.writeInt16LE(slot(o.patch.slot, 'patch'), r + F.patch_slot!.offset);
+      view.setInt16(r + F.patch_slot!.offset, slot(o.patch.slot, 'patch'), true);
       const base = argAt[o.patch.arg];
       if (base === undefined) throw new Error('encode: a patch must target a data argument');
-      records.writeUInt32LE(base + o.patch.offset, r + F.patch_off!.offset);
+      view.setUint32(r + F.patch_off!.offset, base + o.patch.offset, true);
     }
     if (o.cond !== undefined) {
       flags |= WIRE.F_COND;
-      records.writeInt16LE(slot(o.cond, 'condition'), r + F.cond_slot!.offset);
+      view.setInt16(r + F.cond_slot!.offset, slot(o.cond, 'condition'), true);
     }
     if (o.expect !== undefined) {
       flags |= WIRE.F_EXPECT;
-      records.writeBigInt64LE(o.expect, r + F.expect!.offset);
+      view.setBigInt64(r + F.expect!.offset, o.expect, true);
     }
     if (o.soft) flags |= WIRE.F_SOFT;
     if (o.quiet) flags |= WIRE.F_QUIET;
-    okErrnos(o.okErrno).forEach((e, j) => records.writeUInt16LE(e, r + F.ok_errno!.offset + 2 * j));
-    records.writeUInt32LE(flags >>> 0, r + F.flags!.offset);
+    okErrnos(o.okErrno).forEach((e, j) => view.setUint16(r + F.ok_errno!.offset + 2 * j, e, true));
+    view.setUint32(r + F.flags!.offset, flags >>> 0, true);
   });
   let descTable: Buffer | undefined;
   if (describe) {
