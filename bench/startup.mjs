@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Start-up figures, each paired with bare `node -e 0` (the floor) in the same
 // run: every round runs the floor and then each case, so a busy machine slows
-// both alike. Prints medians of wall time and their ratio to the floor, CPU
-// time (user + system of the whole process tree, from this process's
-// children's times), peak memory (/usr/bin/time), and the derived costs: CPU
+// both alike. Prints medians of wall time and their ratio to the floor, of CPU
+// time (user + system of the whole process tree, from wait4's rusage), peak
+// memory (/usr/bin/time), and the derived costs from those medians: CPU
 // per bind mount (100 binds against 1) and the fixed cost of a seccomp
 // policy. The single binary (dist/tsjail, `make`) and the development entry
 // (node dist/bin/tsjail.js) are measured when present. Not a test.
@@ -17,24 +17,46 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const runs = Number(process.env.RUNS ?? 20);
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
-/** user + system time of this process's reaped children so far, in ms (clock-tick resolution, hence the averages). */
+/** user + system time of this process's reaped children so far, in ms (clock-tick resolution). */
 function childrenCpuMs() {
   const f = readFileSync('/proc/self/stat', 'utf8');
   const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return (Number(v[13]) + Number(v[14])) * TICK_MS;
 }
 
+// wait4()'s rusage has microseconds where /proc's children times have 10 ms ticks: with python3
+// at hand, CPU comes from a second run of each case under this small parent, which prints the
+// tree's user + system time. Wall time is always taken from a direct spawn (a python parent
+// slows what it starts by ~10 %).
+const RUSAGE_PY = [
+  'import os,sys',
+  'pid=os.fork()',
+  'if pid==0:',
+  '  os.execv(sys.argv[1],sys.argv[1:])',
+  '_,st,ru=os.wait4(pid,0)',
+  'sys.stderr.write("\\ncpu %f\\n"%((ru.ru_utime+ru.ru_stime)*1000))',
+  'sys.exit(os.waitstatus_to_exitcode(st))',
+].join('\n');
+const precise = spawnSync('python3', ['-c', RUSAGE_PY, '/bin/true'], { stdio: 'ignore' }).status === 0;
+
+function run(file, args) {
+  const r = spawnSync(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${[file, ...args].join(' ')}: exit ${r.status}: ${String(r.stderr).trim().split('\n').pop()}`);
+  return String(r.stderr);
+}
+
 function once(argv) {
   const c0 = childrenCpuMs();
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  run(argv[0], argv.slice(1));
   const wall = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${argv.join(' ')}: exit ${r.status}: ${String(r.stderr).trim().split('\n').pop()}`);
-  return { wall, cpu: childrenCpuMs() - c0 };
+  if (!precise) return { wall, cpu: childrenCpuMs() - c0 };
+  const m = /\ncpu ([\d.]+)\n$/.exec(run('python3', ['-c', RUSAGE_PY, ...argv]));
+  if (!m) throw new Error(`${argv.join(' ')}: no CPU time from the timing parent`);
+  return { wall, cpu: Number(m[1]) };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Runs the floor and every case `runs` times, interleaved. */
 function measure(cases) {
@@ -91,9 +113,9 @@ const ONE_SHOT = ['-Mo', '--chroot', '/', '-q', '--', '/bin/true'];
 const binds = (n) => ['-Mo', '-q', '-R', '/usr', '-R', '/lib', '-R', '/lib64', '-R', '/bin', ...Array.from({ length: n }, (_, i) => ['-R', `/usr/bin:/m/${i}`]).flat(), '--', '/bin/true'];
 const SECCOMP = ['-Mo', '--chroot', '/', '-q', '--seccomp_string', 'KILL { ptrace } DEFAULT ALLOW', '--', '/bin/true'];
 
-console.log(`start-up, ${runs} rounds, each case paired with node -e 0 (medians; CPU = user+system of the process tree, mean)`);
+console.log(`start-up, ${runs} rounds, each case paired with node -e 0 (medians; CPU = user+system of the process tree${precise ? '' : ', in 10 ms ticks: no python3 for wait4 rusage'})`);
 const row = (name, m, floor) =>
-  `  ${name.padEnd(48)} ${median(m.wall).toFixed(1).padStart(7)} ms  ${m.ratio ? `${median(m.ratio).toFixed(2)} x floor` : '(floor)     '}  CPU ${mean(m.cpu).toFixed(1).padStart(6)} ms${floor ? ` (${(mean(m.cpu) / mean(floor.cpu)).toFixed(2)} x)` : ''}`;
+  `  ${name.padEnd(48)} ${median(m.wall).toFixed(1).padStart(7)} ms  ${m.ratio ? `${median(m.ratio).toFixed(2)} x floor` : '(floor)     '}  CPU ${median(m.cpu).toFixed(1).padStart(6)} ms${floor ? ` (${(median(m.cpu) / median(floor.cpu)).toFixed(2)} x)` : ''}`;
 for (const [label, argv] of entries) {
   console.log(`\n${label}`);
   const cases = [
@@ -107,7 +129,7 @@ for (const [label, argv] of entries) {
   const floor = res.get('floor');
   console.log(row('node -e 0', floor));
   for (const [name] of cases) console.log(row(name, res.get(name), floor));
-  const cpu = (name) => mean(res.get(name).cpu);
+  const cpu = (name) => median(res.get(name).cpu);
   console.log(`  CPU per bind mount (100 vs 1):                 ${((cpu('100 extra binds') - cpu('1 extra bind')) / 99).toFixed(3)} ms`);
   console.log(`  fixed CPU cost of a seccomp policy:            ${(cpu('  with a seccomp policy') - cpu('-Mo --chroot / -q -- /bin/true')).toFixed(1)} ms`);
   const peak = peakMiB([...argv, ...ONE_SHOT]);

@@ -65,6 +65,7 @@ class Data {
   relocs: number[] = []; // offsets within the data area
   /** Data arguments already placed: one Arg object is one place (a 'load' reads what a call wrote there). */
   private readonly placed = new Map<Arg, number>();
+  private readonly strings = new Map<string, number>();
   constructor(
     readonly base: number,
     sizeHint: number,
@@ -97,6 +98,12 @@ class Data {
   }
   /** Returns the blob offset of the argument's data. */
   arg(a: Arg): number {
+    // A string is only read (no patch or load targets one): equal strings share one place.
+    if (a.t === 'str') {
+      let at = this.strings.get(a.v);
+      if (at === undefined) this.strings.set(a.v, (at = this.cstr(a.v)));
+      return at;
+    }
     const at = this.placed.get(a);
     if (at !== undefined) return at;
     const placed = this.place(a);
