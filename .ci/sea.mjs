@@ -51,6 +51,14 @@ const t0 = Date.now();
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
+// koffi's module ships with its symbol table (a quarter of the file): every start copies the
+// module into memory and maps it, so the binary carries it stripped where binutils is at hand.
+{
+  const stripped = join(work, 'koffi.node');
+  copyFileSync(koffiNode, stripped);
+  if (spawnSync('strip', ['--strip-unneeded', stripped], { stdio: 'ignore' }).status === 0) assets['koffi.node'] = stripped;
+}
+
 // Every dependency goes into the bundle. The code loads them on first use with
 // createRequire(import.meta.url); here those become plain require() calls that
 // esbuild inlines (they still run on first use). embedded.ts is replaced by
