@@ -8,7 +8,7 @@ import type { ParentSetup } from '../proc/spawn.js';
 import type { ExitInfo } from '../proc/supervisor.js';
 import type { JailSpec } from '../spec.js';
 import { FEATURES } from './table.js';
-import { ANCHORS, type Anchors, type Feature, type FeatureContext, type FeatureRun, type JailControl, type LaunchStdio, type PlanStep, type RunEvent } from './types.js';
+import { ANCHORS, type Anchors, type Feature, type FeatureContext, type FeatureRun, type GatedConnection, type JailControl, type LaunchStdio, type PlanStep, type RunEvent } from './types.js';
 
 export class ActiveFeatures {
   /** Ops for buildChildProgram(), by anchor, in table order. */
@@ -53,6 +53,21 @@ export class ActiveFeatures {
   /** One launch's fds 0-2 from the feature that supplies them, if any. */
   openStdio(): LaunchStdio | undefined {
     return this.runs.find((r) => r.stdio)?.stdio!();
+  }
+
+  /** Does a feature hold connections back until it admits them (listen mode)? */
+  get gated(): boolean {
+    return this.runs.some((r) => r.admit);
+  }
+
+  /** Every gate in table order; the first that does not admit decides. */
+  async admit(c: GatedConnection): Promise<boolean | undefined> {
+    for (const r of this.runs) {
+      if (!r.admit) continue;
+      const ok = await r.admit(c);
+      if (ok !== true) return ok;
+    }
+    return true;
   }
 
   onStart(pid: number, remote: string, ctl?: JailControl): void {

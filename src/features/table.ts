@@ -57,6 +57,14 @@ export const FEATURES: readonly Feature[] = [
       };
     },
   },
+  {
+    // Listen mode's proof-of-work gate: a connection gets its jail once the client has answered a challenge.
+    name: 'pow',
+    applies: (s) => s.cfg.ext.pow > 0,
+    async prepare(p) {
+      return (await import('./pow-gate.js')).powGate(p);
+    },
+  },
   ...NET_FEATURES,
   {
     // Before seccomp: it reads the program and hands the calls to notify to the seccomp feature's supervisor.

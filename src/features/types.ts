@@ -51,6 +51,18 @@ export type RunEvent =
   /** Listen mode: how a proof-of-work challenge ended, and how long the client took. */
   | { readonly kind: 'pow'; readonly outcome: 'correct' | 'wrong' | 'eof' | 'timeout' | 'bypass'; readonly seconds: number };
 
+/** A connection listen mode holds back until every feature's gate has admitted it. */
+export interface GatedConnection {
+  readonly socket: Socket;
+  readonly fd: number;
+  /** The peer, as log lines name it. */
+  readonly remote: string;
+  /** True once the run is stopping: a gate then leaves the socket undecided. */
+  stopped(): boolean;
+  /** Raises a run event for every feature (the gate's outcome, for metrics). */
+  event(e: RunEvent): void;
+}
+
 /** What a feature does for one run, once prepared. Every member is optional. */
 export interface FeatureRun {
   /** Ops this feature adds to every child plan, by anchor. */
@@ -82,6 +94,12 @@ export interface FeatureRun {
   stdio?(): LaunchStdio;
   /** Right after clone (for a spare: when it gets its connection), with the peer; the supervised modes give control. */
   onStart?(pid: number, remote: string, ctl?: JailControl): void;
+  /**
+   * Listen mode: a check each connection passes before it gets a jail (the proof-of-work gate).
+   * Resolves true to admit it; false when the gate turned it away (answered, closed, its events
+   * raised); undefined when the run stopped meanwhile or the check failed (the mode closes it).
+   */
+  admit?(c: GatedConnection): Promise<boolean | undefined>;
   /** A supervised mode's events (readiness, connections, proof-of-work). */
   onRunEvent?(e: RunEvent): void;
   /** A launch that failed before execve, with the reason; pid when the clone happened. */

@@ -9,9 +9,10 @@
  * SIGINT/SIGTERM kill every jail and end with 0; a socket that cannot be
  * bound ends with 1 (nsjail).
  *
- * With --pow a client first answers a proof-of-work challenge (pow-gate.ts,
- * the only case where tsjail reads from the client); while it does, it counts
- * against --max_conns and --max_conns_per_ip as a jail would. With a feature
+ * A feature may hold a connection back until it admits it (the proof-of-work
+ * gate of --pow, the only case where tsjail reads from the client); while it
+ * waits, it counts against --max_conns and --max_conns_per_ip as a jail
+ * would. With a feature
  * that supplies the jails' stdio (--output_limit relays the output), that
  * feature gets the connection instead of the jail.
  */
@@ -21,7 +22,6 @@ import { formatErrno } from '../linux/errno.js';
 import { log } from '../log/logger.js';
 import type { ConfigState } from '../spec.js';
 import { startJail, startSpare, type Conn, type Spare } from './jail.js';
-import type { PowGate } from './pow-gate.js';
 
 /** nsjail's connToText: `[::ffff:127.0.0.1]:37144` (IPv4 peers in their mapped form). */
 export function connText(address: string | undefined, port: number | undefined): string {
@@ -69,7 +69,6 @@ export async function runListen(ctx: RunContext): Promise<number> {
     log.error(`inet_pton('${bindhost}') failed: not an IPv4 or IPv6 address (--bindhost)`);
     return 1;
   }
-  const gate: PowGate | undefined = p.cfg.ext.pow > 0 ? (await import('./pow-gate.js')).PowGate.create(p.cfg.ext) : undefined;
   const server = createServer({ pauseOnConnect: true });
   try {
     await listen(server, bindhost, port);
@@ -83,7 +82,7 @@ export async function runListen(ctx: RunContext): Promise<number> {
   log.info(`Listening on ${connText(local.address, local.port)}`);
   features.onRunEvent({ kind: 'ready' });
 
-  // Peer address of each live jail, for --max_conns_per_ip; and of each client still answering the proof of work.
+  // Peer address of each live jail, for --max_conns_per_ip; and of each client a gate still holds.
   const peers = new Map<number, string>();
   const pending = new Map<Socket, string>();
   // One jail is kept set up ahead of the next connection, which then only has to be handed over:
@@ -107,7 +106,7 @@ export async function runListen(ctx: RunContext): Promise<number> {
     });
   };
   setImmediate(prepareSpare);
-  /** A connection that passed the limits (and the proof of work) gets its jail. */
+  /** A connection that passed the limits (and the gates) gets its jail. */
   const serve = (s: Socket, conn: Conn, ip: string, remote: string) => {
     const taken = spare;
     spare = undefined;
@@ -136,21 +135,15 @@ export async function runListen(ctx: RunContext): Promise<number> {
       s.destroy();
       return;
     }
-    if (!gate) return serve(s, { fd, socket: s }, ip, remote);
+    if (!features.gated) return serve(s, { fd, socket: s }, ip, remote);
     pending.set(s, ip);
-    void gate
-      .check(s, fd, remote, () => sup.fatalSignalReceived !== undefined)
-      .catch((e: unknown) => {
-        log.error(`Proof-of-work from '${remote}': ${(e as Error).message}`);
-        return undefined;
-      })
-      .then((r) => {
-        pending.delete(s);
-        if (r) features.onRunEvent({ kind: 'pow', outcome: r.outcome, seconds: r.seconds });
-        if (r && (r.outcome === 'correct' || r.outcome === 'bypass') && sup.fatalSignalReceived === undefined && !s.destroyed) return serve(s, { fd, socket: s }, ip, remote);
-        if (r) features.onRunEvent({ kind: 'connection', result: 'pow_failed' });
-        else s.destroy();
-      });
+    const stopped = () => sup.fatalSignalReceived !== undefined;
+    void features.admit({ socket: s, fd, remote, stopped, event: (e) => features.onRunEvent(e) }).then((ok) => {
+      pending.delete(s);
+      if (ok === true && !stopped() && !s.destroyed) return serve(s, { fd, socket: s }, ip, remote);
+      // Turned away: the gate has answered and closed it.
+      if (ok !== false) s.destroy();
+    });
   });
   // accept() failures (EMFILE, ECONNABORTED) are not fatal to the server.
   server.on('error', (e) => log.warn(`accept(): ${(e as Error).message}`));

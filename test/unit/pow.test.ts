@@ -1,6 +1,6 @@
 /** kCTF's proof of work (src/pow.ts): encodings and the solution of kCTF's own pow.py, as test vectors. */
 import { describe, expect, it } from 'vitest';
-import { banner } from '../../src/modes/pow-gate.js';
+import { banner } from '../../src/features/pow-gate.js';
 import { decodeNumber, encodeNumber, formatChallenge, MODULUS, parseChallenge, parseSolution, solve, verify } from '../../src/pow.js';
 import { runPowCommand } from '../../src/pow-command.js';
 

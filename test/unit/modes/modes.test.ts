@@ -285,6 +285,34 @@ describe('listen', () => {
     expect(await status).toBe(0);
   });
 
+  it("holds each connection until the features' gates admit it; one turned away gets no jail", async () => {
+    const p = await prepared(['-Ml', '--port', '1', '--bindhost', '127.0.0.1', '--chroot', '/', '--max_conns', '2']);
+    const held: Array<{ remote: string; answer: (ok: boolean) => void }> = [];
+    const base = recorder();
+    const gate: FeatureRun & { name: string } = {
+      name: 'gate',
+      admit: (c) => new Promise((answer) => held.push({ remote: c.remote, answer: (ok) => (ok || c.socket.destroy(), answer(ok)) })),
+    };
+    const features = new ActiveFeatures([...base.runs, gate]);
+    sup.onExit = (e) => features.onExit(e);
+    const status = runListen({ p: { ...p, cfg: { ...p.cfg, port: 0 } }, sup, features });
+    await vi.waitFor(() => expect(logs.some((l) => l.startsWith('I: Listening on'))).toBe(true));
+    const port = Number(/:(\d+)$/.exec(logs.findLast((l) => l.startsWith('I: Listening on'))!)![1]);
+    const a = await client(port);
+    const b = await client(port);
+    await vi.waitFor(() => expect(held).toHaveLength(2));
+    // Held connections count against --max_conns as jails do.
+    const c = await client(port);
+    await vi.waitFor(() => expect(logs).toContain('W: Rejecting connection, max_conns limit reached: 2'));
+    expect(events.filter((e) => e.startsWith('start'))).toEqual([]);
+    held.find((h) => h.remote.endsWith(`:${a.port}`))!.answer(false);
+    held.find((h) => h.remote.endsWith(`:${b.port}`))!.answer(true);
+    await vi.waitFor(() => expect(events.filter((e) => e.startsWith('start'))).toEqual([`start 5000000 [::ffff:127.0.0.1]:${b.port}`]));
+    for (const s of [a, b, c]) s.destroy();
+    process.emit('SIGTERM');
+    expect(await status).toBe(0);
+  });
+
   it("writes peers as nsjail's connToText does", () => {
     expect(connText('127.0.0.1', 5)).toBe('[::ffff:127.0.0.1]:5');
     expect(connText('::1', 6)).toBe('[::1]:6');

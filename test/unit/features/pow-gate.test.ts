@@ -4,7 +4,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PowGate } from '../../../src/modes/pow-gate.js';
+import { PowGate } from '../../../src/features/pow-gate.js';
 import { parseChallenge, solve } from '../../../src/pow.js';
 import type { TsjailExt } from '../../../src/spec.js';
 

@@ -1,5 +1,6 @@
 /**
- * Listen mode's proof-of-work gate (--pow): before a connection gets a jail,
+ * Listen mode's proof-of-work gate (--pow), a feature whose admit() hook holds
+ * each connection back: before it gets a jail,
  * the client is sent a kCTF challenge (src/pow.ts) and has --pow_timeout
  * seconds to answer with its solution. The dialogue is kCTF's, byte for byte
  * where its clients parse it: the banner, the solver line, `Solution? ` and
@@ -20,7 +21,9 @@ import { readInputFile } from '../input-file.js';
 import { recvNow } from '../linux/libc.js';
 import { log } from '../log/logger.js';
 import { formatChallenge, newChallenge, parseSolution, verify, type Challenge } from '../pow.js';
+import type { Prepared } from '../prepare.js';
 import type { TsjailExt } from '../spec.js';
+import type { FeatureRun } from './types.js';
 
 export type PowOutcome = 'correct' | 'wrong' | 'eof' | 'timeout' | 'bypass';
 
@@ -165,4 +168,25 @@ function fail(socket: Socket, text: string): void {
   socket.resume();
   socket.end(text);
   setTimeout(() => socket.destroy(), 2000).unref();
+}
+
+/** The feature: a connection is admitted once its client has answered the challenge (or the bypass). */
+export function powGate(p: Prepared): FeatureRun {
+  const gate = PowGate.create(p.cfg.ext);
+  return {
+    async admit(c) {
+      let r: Awaited<ReturnType<PowGate['check']>>;
+      try {
+        r = await gate.check(c.socket, c.fd, c.remote, c.stopped);
+      } catch (e) {
+        log.error(`Proof-of-work from '${c.remote}': ${(e as Error).message}`);
+        return undefined;
+      }
+      if (!r) return undefined;
+      c.event({ kind: 'pow', outcome: r.outcome, seconds: r.seconds });
+      if (r.outcome === 'correct' || r.outcome === 'bypass') return true;
+      c.event({ kind: 'connection', result: 'pow_failed' });
+      return false;
+    },
+  };
 }
