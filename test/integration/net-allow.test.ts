@@ -8,15 +8,15 @@
  * backend --net_allow refuses to run, and these tests skip saying so.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as httpServer, type Server as HttpServer } from 'node:http';
 import { createServer as tlsServer, type Server as TlsServer } from 'node:tls';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { missingBinary, missingUserns } from './helpers/require.js';
-import { runTsjail, TSJAIL, type RunResult } from './helpers/run-tsjail.js';
+import { missingBinary, missingRoot, missingUserns } from './helpers/require.js';
+import { runTsjail, TSJAIL, type RunOptions, type RunResult } from './helpers/run-tsjail.js';
 
 /** Does this build serve user_net with its own NSTUN backend (which --net_allow needs)? */
 function missingNstun(): string | undefined {
@@ -35,6 +35,7 @@ const WILD = '192.0.2.12'; // www.wild.test
 const V6 = '2001:db8::10'; // v6.test (documentation prefix), IPv6 only
 
 const tmp = mkdtempSync('/tmp/tsjail-netallow-');
+const NOBODY = 65534;
 let http: HttpServer;
 let http6: HttpServer;
 let tls: TlsServer;
@@ -43,6 +44,10 @@ let udp: UdpSocket;
 
 beforeAll(async () => {
   if (skip) return;
+  // Readable by the rootless runs' user (nobody), which writes its status files into out/.
+  chmodSync(tmp, 0o755);
+  mkdirSync(join(tmp, 'out'));
+  if (!missingRoot()) chownSync(join(tmp, 'out'), NOBODY, NOBODY);
   execFileSync('/usr/bin/openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=allowed.test', '-keyout', join(tmp, 'key.pem'), '-out', join(tmp, 'cert.pem')], { stdio: 'pipe' });
   http = httpServer((req, res) => res.end(`http hello ${req.headers.host}\n`));
   http6 = httpServer((req, res) => res.end(`http6 hello ${req.headers.host}\n`));
@@ -53,7 +58,7 @@ beforeAll(async () => {
   udp = createSocket('udp4');
   udp.on('message', (m, from) => udp.send(m, from.port, from.address));
   await Promise.all([new Promise<void>((r) => http.listen(0, '127.0.0.1', r)), new Promise<void>((r) => tls.listen(0, '127.0.0.1', r)), new Promise<void>((r) => udp.bind(0, '127.0.0.1', r)), new Promise<void>((r) => http6.listen(0, '::1', r))]);
-  writeFileSync(join(tmp, 'hosts'), `${ALLOWED} allowed.test\n${OTHER} other.test\n${WILD} www.wild.test\n${V6} v6.test\n`);
+  writeFileSync(join(tmp, 'hosts'), `${ALLOWED} allowed.test\n${OTHER} other.test\n${WILD} www.wild.test\n${V6} v6.test\n`, { mode: 0o644 });
   const port = (s: HttpServer | TlsServer) => (s.address() as AddressInfo).port;
   writeFileSync(
     join(tmp, 'jail.cfg'),
@@ -65,6 +70,7 @@ beforeAll(async () => {
 }
 tsjail { net_allow: "allowed.test" net_allow: "*.wild.test" net_allow: "v6.test" }
 `,
+    { mode: 0o644 },
   );
 });
 
@@ -76,12 +82,13 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Runs the script in a jail with the allow-list; the status channel's lines with it. */
-async function run(script: string, args: readonly string[] = []): Promise<RunResult & { status: Array<Record<string, unknown>> }> {
-  const status = join(tmp, `status-${Math.random().toString(36).slice(2)}.jsonl`);
+/** Runs the script in a jail with the allow-list (as `how` says: the rootless describe runs it as nobody); the status channel's lines with it. */
+async function run(script: string, args: readonly string[] = [], how: Pick<RunOptions, 'asUser' | 'wrap'> = {}): Promise<RunResult & { status: Array<Record<string, unknown>> }> {
+  const status = join(tmp, 'out', `status-${Math.random().toString(36).slice(2)}.jsonl`);
   const r = await runTsjail(['--config', join(tmp, 'jail.cfg'), '-Mo', '--chroot', '/', '-q', '--status_file', status, ...args, '--', '/bin/sh', '-c', script], {
     env: { TSJAIL_NET_ALLOW_HOSTS: join(tmp, 'hosts') },
     timeoutMs: 120_000,
+    ...how,
   });
   const lines = existsSync(status) ? readFileSync(status, 'utf8').split('\n').filter(Boolean) : [];
   return { ...r, status: lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
@@ -92,59 +99,72 @@ const step = (label: string, cmd: string) => `${cmd} 2>/dev/null; echo " ${label
 const curl = 'curl -s --max-time 20';
 const results = (out: string) => Object.fromEntries([...out.matchAll(/ (\w+)=(\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
 
+/**
+ * The allow-list's main check, as root or (rootless) as an unprivileged user:
+ * allowed names resolve and connect, everything else is refused and each
+ * refusal is named once in the log and on the status channel.
+ */
+async function allowedAndRefused(how: Pick<RunOptions, 'asUser' | 'wrap'> = {}): Promise<RunResult> {
+  const r = await run(
+    [
+      'cat /etc/resolv.conf',
+      'echo "uid_map $(cat /proc/self/uid_map)"',
+      step('resolve', 'getent ahostsv4 allowed.test | head -1'),
+      step('nx', 'getent hosts other.test'),
+      step('http', `${curl} http://allowed.test/`),
+      step('https', `${curl} -k https://allowed.test/`),
+      step('wild', `${curl} -k https://www.wild.test/`),
+      step('v6', `${curl} http://v6.test/`),
+      step('v6_direct', `${curl} -g http://[2001:db8::99]/`),
+      step('direct', `${curl} http://${NEVER}/`),
+      step('resolve_other', `${curl} -k --resolve allowed.test:443:${NEVER} https://allowed.test/`),
+      step('sni', `${curl} -k --resolve other.test:443:${ALLOWED} https://other.test/`),
+      step('host', `${curl} -H 'Host: other.test' http://allowed.test/`),
+      step('port', `${curl} http://allowed.test:8080/`),
+      step('again', `${curl} http://${NEVER}/`),
+    ].join('\n'),
+    [],
+    how,
+  );
+  expect(r.exitCode, r.stderr).toBe(0);
+  const got = results(r.stdout);
+  expect(r.stdout).toContain('nameserver 10.255.255.1');
+  expect(r.stdout).toContain(`${ALLOWED}`);
+  expect(r.stdout).toContain('http hello allowed.test');
+  expect(r.stdout).toContain('tls hello');
+  expect(got, r.stdout + r.stderr).toMatchObject({ resolve: 0, http: 0, https: 0, wild: 0, v6: 0 });
+  expect(r.stdout).toContain('http6 hello v6.test');
+  expect(got.nx, 'other.test must not resolve').toBe(2);
+  for (const k of ['direct', 'v6_direct', 'resolve_other', 'sni', 'host', 'port', 'again']) expect(got[k], `${k} must be refused\n${r.stdout}${r.stderr}`).not.toBe(0);
+
+  const denials = r.stderr.split('\n').filter((l) => /net_allow: pid=\d+ denied/.test(l));
+  const expected = [
+    " denied dns 10.255.255.1:53 (name 'other.test')",
+    ` denied tcp ${NEVER}:80 (name none): the address was not handed out`,
+    ` denied tcp ${NEVER}:443 (name none)`,
+    ' denied tcp [2001:db8::99]:80 (name none)',
+    ` denied tcp ${ALLOWED}:443 (name 'other.test'): the TLS ClientHello (SNI) names 'other.test'`,
+    ` denied tcp ${ALLOWED}:80 (name 'other.test'): the HTTP request (Host) names 'other.test'`,
+    ` denied tcp ${ALLOWED}:8080 (name 'allowed.test'): port 8080 is not allowed for allowed.test`,
+  ];
+  for (const e of expected) expect(denials.filter((l) => l.includes(e)), `${e}\n${denials.join('\n')}`).toHaveLength(1);
+  // `direct` and `again` are one (name, address, port): reported once.
+  expect(denials.filter((l) => l.includes(`${NEVER}:80 `))).toHaveLength(1);
+
+  const events = r.status.filter((l) => l.event === 'net_denied');
+  const start = r.status.find((l) => l.event === 'start');
+  expect(events.length).toBeGreaterThan(0);
+  expect(events.every((e) => e.pid === start?.pid), 'each denial names the jail').toBe(true);
+  expect(events).toContainEqual({ event: 'net_denied', pid: expect.any(Number), proto: 'tcp', name: 'other.test', address: ALLOWED, port: 443, reason: expect.stringContaining('SNI') });
+  expect(events).toContainEqual({ event: 'net_denied', pid: expect.any(Number), proto: 'dns', name: 'other.test', address: '10.255.255.1', port: 53, reason: expect.any(String) });
+  expect(events).toContainEqual({ event: 'net_denied', pid: expect.any(Number), proto: 'tcp', name: '-', address: NEVER, port: 443, reason: expect.any(String) });
+  expect(events.filter((e) => e.address === NEVER && e.port === 80)).toHaveLength(1);
+  return r;
+}
+
 describe.skipIf(!!skip)('--net_allow', () => {
   it('lets allowed names through and refuses the rest, naming each refusal once in the log and on the status channel', async () => {
-    const r = await run(
-      [
-        'cat /etc/resolv.conf',
-        step('resolve', 'getent ahostsv4 allowed.test | head -1'),
-        step('nx', 'getent hosts other.test'),
-        step('http', `${curl} http://allowed.test/`),
-        step('https', `${curl} -k https://allowed.test/`),
-        step('wild', `${curl} -k https://www.wild.test/`),
-        step('v6', `${curl} http://v6.test/`),
-        step('v6_direct', `${curl} -g http://[2001:db8::99]/`),
-        step('direct', `${curl} http://${NEVER}/`),
-        step('resolve_other', `${curl} -k --resolve allowed.test:443:${NEVER} https://allowed.test/`),
-        step('sni', `${curl} -k --resolve other.test:443:${ALLOWED} https://other.test/`),
-        step('host', `${curl} -H 'Host: other.test' http://allowed.test/`),
-        step('port', `${curl} http://allowed.test:8080/`),
-        step('again', `${curl} http://${NEVER}/`),
-      ].join('\n'),
-    );
-    expect(r.exitCode, r.stderr).toBe(0);
-    const got = results(r.stdout);
-    expect(r.stdout).toContain('nameserver 10.255.255.1');
-    expect(r.stdout).toContain(`${ALLOWED}`);
-    expect(r.stdout).toContain('http hello allowed.test');
-    expect(r.stdout).toContain('tls hello');
-    expect(got, r.stdout + r.stderr).toMatchObject({ resolve: 0, http: 0, https: 0, wild: 0, v6: 0 });
-    expect(r.stdout).toContain('http6 hello v6.test');
-    expect(got.nx, 'other.test must not resolve').toBe(2);
-    for (const k of ['direct', 'v6_direct', 'resolve_other', 'sni', 'host', 'port', 'again']) expect(got[k], `${k} must be refused\n${r.stdout}${r.stderr}`).not.toBe(0);
-
-    const denials = r.stderr.split('\n').filter((l) => /net_allow: pid=\d+ denied/.test(l));
-    const expected = [
-      " denied dns 10.255.255.1:53 (name 'other.test')",
-      ` denied tcp ${NEVER}:80 (name none): the address was not handed out`,
-      ` denied tcp ${NEVER}:443 (name none)`,
-      ' denied tcp [2001:db8::99]:80 (name none)',
-      ` denied tcp ${ALLOWED}:443 (name 'other.test'): the TLS ClientHello (SNI) names 'other.test'`,
-      ` denied tcp ${ALLOWED}:80 (name 'other.test'): the HTTP request (Host) names 'other.test'`,
-      ` denied tcp ${ALLOWED}:8080 (name 'allowed.test'): port 8080 is not allowed for allowed.test`,
-    ];
-    for (const e of expected) expect(denials.filter((l) => l.includes(e)), `${e}\n${denials.join('\n')}`).toHaveLength(1);
-    // `direct` and `again` are one (name, address, port): reported once.
-    expect(denials.filter((l) => l.includes(`${NEVER}:80 `))).toHaveLength(1);
-
-    const events = r.status.filter((l) => l.event === 'net_denied');
-    const start = r.status.find((l) => l.event === 'start');
-    expect(events.length).toBeGreaterThan(0);
-    expect(events.every((e) => e.pid === start?.pid), 'each denial names the jail').toBe(true);
-    expect(events).toContainEqual({ event: 'net_denied', pid: expect.any(Number), proto: 'tcp', name: 'other.test', address: ALLOWED, port: 443, reason: expect.stringContaining('SNI') });
-    expect(events).toContainEqual({ event: 'net_denied', pid: expect.any(Number), proto: 'dns', name: 'other.test', address: '10.255.255.1', port: 53, reason: expect.any(String) });
-    expect(events).toContainEqual({ event: 'net_denied', pid: expect.any(Number), proto: 'tcp', name: '-', address: NEVER, port: 443, reason: expect.any(String) });
-    expect(events.filter((e) => e.address === NEVER && e.port === 80)).toHaveLength(1);
+    await allowedAndRefused();
   });
 
   it('answers DNS over TCP too, and refuses UDP other than DNS, and ICMP', async () => {
@@ -192,5 +212,16 @@ except socket.timeout:
     expect(r.stderr).toContain(` denied udp ${ALLOWED}:443`);
     expect(r.stdout).toContain('icmp type 3'); // destination unreachable, administratively prohibited
     expect(r.stderr).toContain(` denied icmp ${ALLOWED}:0`);
+  });
+});
+
+describe.skipIf(!!(skip ?? missingRoot() ?? missingBinary('/dev/net/tun') ?? missingBinary('/usr/bin/unshare') ?? missingBinary('/usr/bin/setpriv')))('--net_allow: rootless', () => {
+  it('an unprivileged tsjail (nobody, with a 0666 /dev/net/tun of its own) allows and refuses exactly as root does', async () => {
+    // As in usernet.test.ts: the host's /dev/net/tun is not touched; a 0666 node is bound over it in a private mount namespace.
+    const tun = join(tmp, `tun-${Math.random().toString(36).slice(2)}`);
+    const wrap = ['/usr/bin/unshare', '-m', '/bin/sh', '-c', `mknod ${tun} c 10 200 && chmod 666 ${tun} && mount --bind ${tun} /dev/net/tun && exec "$@"`, 'sh'];
+    const r = await allowedAndRefused({ asUser: NOBODY, wrap });
+    // The jail's ids map onto nobody's: tsjail really ran unprivileged.
+    expect(r.stdout).toMatch(new RegExp(`^uid_map +\\d+ +${NOBODY} +1$`, 'm'));
   });
 });

@@ -249,6 +249,30 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3); u.sendto(
     }
   });
 
+  it('ENCAP_SOCKS5 in a rule6 carries UDP over IPv6: ASSOCIATE, then datagrams with the ATYP 04 header, to an IPv6 echo server and back', async () => {
+    // The IPv4 target is a port nobody answers on: a reply can only come from the IPv6 echo server on ::1.
+    const dead = await resetServer('127.0.0.1');
+    dead.server.close();
+    const socks = await socks5Server({ tcp: echo4.port, udp: dead.port, udp6: echo6.port });
+    try {
+      // The proxy itself is reached over IPv4, as with nsjail (a rule6 proxy address must be IPv4).
+      const r = await jail(`rule6 { proto: UDP dst_ip: "fd77::/64" action: ENCAP_SOCKS5 redirect_ip: "127.0.0.1" redirect_port: ${socks.port} }`, `
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.settimeout(5)
+for i in range(2):
+    u.sendto(b'dgram6-%d' % i, ('fd77::5', 5353)); d, a = u.recvfrom(100); print(d, a[0], a[1])
+`);
+      expect(r.stderr).not.toMatch(/user_net|SOCKS5/);
+      expect(r.stdout).toBe("b'dgram6-0' fd77::5 5353\nb'dgram6-1' fd77::5 5353\n");
+      expect(r.exitCode).toBe(0);
+      // One association (greeting, UDP ASSOCIATE 0.0.0.0:0), then each datagram under 00 00 00 04 <fd77::5> <5353>.
+      const header6 = `00000004fd77${'0'.repeat(24)}000514e9`;
+      expect(socks.log.messages).toEqual(['050100', '05030001000000000000', header6, header6]);
+      expect(socks.log.targets).toEqual(['[fd77:0:0:0:0:0:0:5]:5353/udp', '[fd77:0:0:0:0:0:0:5]:5353/udp']);
+    } finally {
+      socks.close();
+    }
+  });
+
   it('ENCAP_CONNECT carries TCP through an HTTP CONNECT proxy (v4 and v6 destinations)', async () => {
     const proxy = await connectProxy(echo4.port);
     try {
@@ -345,6 +369,7 @@ describe.skipIf(!!skip)('user_net NSTUN: bad input', () => {
     ['rule4 { action: REDIRECT proto: TCP redirect_ip: "127.0.0.1" }', 'user_net.rule4[0]: REDIRECT of TCP needs redirect_port as well as redirect_ip'],
     ['rule4 { action: ENCAP_SOCKS5 proto: ICMP redirect_ip: "127.0.0.1" redirect_port: 1080 }', 'user_net.rule4[0]: Proxy encapsulation is not supported for ICMP/ICMPv6'],
     ['rule6 { action: ENCAP_CONNECT redirect_ip: "::1" redirect_port: 3128 }', "user_net.rule6[0].redirect_ip '::1' is not an IPv4 address (the proxy is reached over IPv4)"],
+    ['rule6 { action: ENCAP_SOCKS5 proto: UDP redirect_ip: "::1" redirect_port: 1080 }', "user_net.rule6[0].redirect_ip '::1' is not an IPv4 address (the proxy is reached over IPv4)"],
     ['rule4 { direction: HOST_TO_GUEST action: REDIRECT proto: TCP }', "user_net.rule4[0]: HOST_TO_GUEST REDIRECT requires 'dport' to be specified"],
     ['rule4 { direction: HOST_TO_GUEST action: REDIRECT proto: ICMP dport: 5 }', 'user_net.rule4[0]: HOST_TO_GUEST REDIRECT only supported for TCP/UDP'],
   ])('%s is refused before any clone', async (rule, msg) => {

@@ -23,6 +23,8 @@ export interface RunOptions {
   onSpawn?: (child: import('node:child_process').ChildProcess) => void;
   /** Run tsjail itself as this uid and gid, without supplementary groups (setpriv). */
   asUser?: number;
+  /** Words run before everything else (after asUser's setpriv is put in place), e.g. `unshare -m sh -c '…; exec "$@"' sh`. */
+  wrap?: readonly string[];
 }
 
 function scrubbedEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -39,6 +41,7 @@ export function runTsjail(args: readonly string[], opts: RunOptions = {}): Promi
     const start = Date.now();
     const cmd = [process.execPath, TSJAIL, ...args];
     if (opts.asUser !== undefined) cmd.unshift('setpriv', '--reuid', String(opts.asUser), '--regid', String(opts.asUser), '--clear-groups');
+    if (opts.wrap) cmd.unshift(...opts.wrap);
     const child = spawn(cmd[0]!, cmd.slice(1), { env: scrubbedEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

@@ -68,8 +68,12 @@ function addrText(atyp: number, a: Buffer): string {
   return `[${g.join(':')}]`;
 }
 
-/** SOCKS5 on 127.0.0.1:port; `refuse` answers every request with that REP code. */
-export async function socks5Server(target: { tcp: number; udp: number }, port = 0, refuse?: number): Promise<{ server: Server; port: number; log: ProxyLog; close(): void }> {
+/**
+ * SOCKS5 on 127.0.0.1:port; `refuse` answers every request with that REP code.
+ * UDP datagrams for an IPv6 destination (ATYP 04) go to target.udp6 on ::1
+ * when it is given, and its replies come back under the requested address.
+ */
+export async function socks5Server(target: { tcp: number; udp: number; udp6?: number }, port = 0, refuse?: number): Promise<{ server: Server; port: number; log: ProxyLog; close(): void }> {
   const log: ProxyLog = { messages: [], targets: [] };
   const udps: UdpSocket[] = [];
   const server = createServer({ allowHalfOpen: true }, (c) => {
@@ -107,6 +111,16 @@ export async function socks5Server(target: { tcp: number; udp: number }, port = 
       udps.push(relay);
       await new Promise<void>((r) => relay.bind(0, '127.0.0.1', r));
       let client: { address: string; port: number } | undefined;
+      // IPv6 destinations: an upstream socket on ::1, and the header of the last one asked for (for its replies).
+      const up6 = target.udp6 === undefined ? undefined : createSocket('udp6');
+      let head6: Buffer | undefined;
+      if (up6) {
+        udps.push(up6);
+        await new Promise<void>((r) => up6.bind(0, '::1', r));
+        up6.on('message', (m, ri) => {
+          if (ri.port === target.udp6 && client && head6) relay.send(Buffer.concat([head6, m]), client.port, client.address);
+        });
+      }
       relay.on('message', (m, ri) => {
         if (ri.port === target.udp && ri.address === '127.0.0.1' && client) {
           relay.send(Buffer.concat([Buffer.from([0, 0, 0, 1, 10, 1, 1, 1, 0x14, 0xe9]), m]), client.port, client.address);
@@ -116,6 +130,11 @@ export async function socks5Server(target: { tcp: number; udp: number }, port = 
         log.messages.push(m.subarray(0, m[3] === 1 ? 10 : 22).toString('hex'));
         const hl = m[3] === 1 ? 10 : 22;
         log.targets.push(`${addrText(m[3]!, m.subarray(4, hl - 2))}:${m.readUInt16BE(hl - 2)}/udp`);
+        if (m[3] === 4 && up6) {
+          head6 = Buffer.from(m.subarray(0, hl));
+          up6.send(m.subarray(hl), target.udp6!, '::1');
+          return;
+        }
         relay.send(m.subarray(hl), target.udp, '127.0.0.1');
       });
       const bnd = Buffer.alloc(2);
@@ -123,8 +142,10 @@ export async function socks5Server(target: { tcp: number; udp: number }, port = 
       c.write(Buffer.concat([Buffer.from([5, 0, 0, 1, 127, 0, 0, 1]), bnd]));
       c.resume();
       c.on('close', () => {
-        const i = udps.indexOf(relay);
-        if (i >= 0) (udps.splice(i, 1), relay.close());
+        for (const u of [relay, up6]) {
+          const i = u ? udps.indexOf(u) : -1;
+          if (i >= 0) (udps.splice(i, 1), u!.close());
+        }
       });
     })().catch(() => c.destroy());
   });
