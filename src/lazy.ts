@@ -1,7 +1,9 @@
 /**
  * Node modules that only some runs use, loaded on first use: node:child_process
  * brings net and dgram with it and node:os its binding, a cost every start-up
- * would pay for pasta, newuidmap, nft or --daemon.
+ * would pay for pasta, newuidmap, nft or --daemon; node:net and the stream
+ * modules behind it (~3 ms) for checking a --metrics_addr in runs that start
+ * no jail (`tsjail seccomp compile`, --help).
  */
 import { createRequire } from 'node:module';
 
@@ -9,3 +11,4 @@ const require = createRequire(import.meta.url);
 
 export const childProcess = (): typeof import('node:child_process') => require('node:child_process');
 export const nodeOs = (): typeof import('node:os') => require('node:os');
+export const nodeNet = (): typeof import('node:net') => require('node:net');
