@@ -2,13 +2,14 @@
 // make: dist/tsjail, one executable holding everything tsjail runs with. It is
 // Node's own binary with a single-executable-application blob injected
 // (postject): the CLI bundled with all its dependencies into one script, V8's
-// code cache for it, and as assets koffi's native module, libtsjail.so,
-// tsjail-exec and tsjail-init (copied into anonymous memory files at run time:
-// src/linux/libc.ts). Needs `npm run build` first. A start-up snapshot
+// code cache for it and koffi's native module (appended after the blob: see
+// LOADER), and as assets libtsjail.so, tsjail-exec, tsjail-init and
+// tsjail-nsfd. The native parts are copied into anonymous memory files at run
+// time (src/linux/libc.ts). Needs `npm run build` first. A start-up snapshot
 // (useSnapshot) was measured too: a user snapshot costs Node ~20 % more CPU to
 // start than its built-in one, more than it saves, and keeps ~7 MiB more heap.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,6 +89,9 @@ await build({
   define: { 'import.meta.url': '__tsjail.url', __TSJAIL_VERSION__: JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version) },
   banner: { js: LAZY_URL },
   plugins: [singleBinary],
+  // Whitespace only (names stay, for log lines and stacks): 1.37 -> 0.98 MB of source that every
+  // start holds as a string, ~0.9 MiB less peak memory.
+  minifyWhitespace: true,
   logLevel: 'warning',
 });
 
@@ -107,50 +111,106 @@ await build({
 assets['notify-worker.js'] = join(work, 'notify-worker.js');
 
 // The SEA's main script is a small loader (it gets Node's build-time code cache) that compiles
-// the bundle, an asset, with a code cache of its own. Node's useCodeCache is made right after
-// compiling, so it holds only the top level: the functions a run calls (nearly all of the bundle
-// is lazy module bodies) were compiled again at every start. This cache is made after a real
-// run instead (a first binary runs a one-shot jail with a seccomp policy and writes what V8
-// compiled), so it holds them too. V8 checks it against the source and its own
-// version and flags, and compiles afresh when it does not match.
+// the bundle with a code cache of its own. Node's useCodeCache is made right after compiling, so
+// it holds only the top level: the functions a run calls (nearly all of the bundle is lazy module
+// bodies) were compiled again at every start. This cache is made after a real run instead (a
+// first binary runs a one-shot jail with a seccomp policy and writes what V8 compiled), so it
+// holds them too. V8 checks it against the source and its own version and flags, and compiles
+// afresh when it does not match.
+//
+// The bundle, its cache and koffi's module (3 MB together) are appended to the executable after
+// the SEA blob (see appendParts) and read with read(2): read through the blob's mapping, their
+// pages would stay in every run's resident memory. The loader hands the bundle a reader of those
+// parts under Symbol.for('tsjail.parts') (src/bin/sea-embedded.ts copies koffi's module with it).
+// /proc/self/exe is the file that is running, which nobody can write meanwhile (ETXTBSY).
+const PARTS_MAGIC = 'TSJPART1';
 const LOADER = `'use strict';
-const sea = require('node:sea');
+const fs = require('node:fs');
 const { Script } = require('node:vm');
-const source = sea.getAsset('tsjail.js', 'utf8');
-let cachedData;
-try {
-  cachedData = new Uint8Array(sea.getRawAsset('tsjail.cache'));
-} catch {}
+const exe = fs.openSync('/proc/self/exe', 'r');
+const size = fs.fstatSync(exe).size;
+function readAt(pos, len, into) {
+  const b = into && into.length >= len ? into.subarray(0, len) : Buffer.allocUnsafeSlow(len);
+  for (let done = 0; done < len; ) {
+    const n = fs.readSync(exe, b, done, len - done, pos + done);
+    if (n <= 0) throw new Error('tsjail: read(/proc/self/exe, offset ' + (pos + done) + '): end of file');
+    done += n;
+  }
+  return b;
+}
+const tail = size >= 12 ? readAt(size - 12, 12) : Buffer.alloc(12);
+if (tail.toString('latin1', 4) !== '${PARTS_MAGIC}') {
+  process.stderr.write('tsjail: /proc/self/exe does not end with the parts .ci/sea.mjs appends (the binary was altered, or is not a tsjail build)\\n');
+  process.exit(255);
+}
+const index = JSON.parse(readAt(size - 12 - tail.readUInt32LE(0), tail.readUInt32LE(0)).toString('latin1'));
+const parts = {
+  has: (name) => index[name] !== undefined,
+  read: (name) => readAt(index[name][0], index[name][1]),
+  /** Copies a part into fd through a small buffer. */
+  copy(name, fd) {
+    const [pos, len] = index[name];
+    const buf = Buffer.allocUnsafe(65536);
+    for (let done = 0; done < len; ) {
+      const n = fs.readSync(exe, buf, 0, Math.min(buf.length, len - done), pos + done);
+      if (n <= 0) throw new Error('read(/proc/self/exe, offset ' + (pos + done) + '): end of file');
+      for (let w = 0; w < n; ) w += fs.writeSync(fd, buf, w, n - w);
+      done += n;
+    }
+  },
+};
+globalThis[Symbol.for('tsjail.parts')] = parts;
+// The cache is read into the source's buffer: its pages are faulted in already (a fresh page costs
+// more than the copy), and the source is a string of its own by then.
+const text = parts.read('tsjail.js');
+const source = text.toString('latin1');
+const cachedData = parts.has('tsjail.cache') ? readAt(index['tsjail.cache'][0], index['tsjail.cache'][1], text) : undefined;
 const script = new Script(source, { filename: 'tsjail.js', cachedData });
-// Only the build's training binary (it carries the tsjail.train asset) writes one, when asked.
-let train;
-try {
-  if (sea.getRawAsset('tsjail.train')) train = process.env.TSJAIL_SEA_TRAIN;
-} catch {}
-if (train) process.once('exit', () => require('node:fs').writeFileSync(train + '.' + process.pid, script.createCachedData()));
+// Only the build's training binary (it carries the tsjail.train part) writes one, when asked.
+const train = parts.has('tsjail.train') ? process.env.TSJAIL_SEA_TRAIN : undefined;
+if (train) process.once('exit', () => fs.writeFileSync(train + '.' + process.pid, script.createCachedData()));
 script.runInThisContext()(module.exports, require, module, __filename, __dirname);
 `;
 writeFileSync(join(work, 'loader.js'), LOADER);
 // Compiled inside a function by the loader: the #! line would be a syntax error there. Pure
 // ASCII (the few other characters left in comments and template text escaped), the source is a
 // one-byte string for V8: no UTF-8 decoding of the whole file and half the scanning (~6 ms).
-// Wrapped here rather than by the loader: a string joined at run time is one more copy of 1.2 MB.
+// Wrapped here rather than by the loader: a string joined at run time is one more copy of the whole source.
 const wrapped = `(function (exports, require, module, __filename, __dirname) {${readFileSync(join(work, 'tsjail.js'), 'utf8').replace(/^#!/, '//')}\n})`;
 const source = asciiOnly(wrapped);
 writeFileSync(join(work, 'tsjail.js'), source);
-// Where each line starts: a log line names its caller's line, and V8 would scan the whole 1.2 MB
+// Where each line starts: a log line names its caller's line, and V8 would scan the whole (1 MB)
 // source for line ends at the first one (~3 ms); the logger looks the position up here instead.
 const starts = [0];
 for (let i = source.indexOf('\n'); i >= 0; i = source.indexOf('\n', i + 1)) starts.push(i + 1);
 writeFileSync(join(work, 'tsjail.lines'), new Uint8Array(Int32Array.from(starts).buffer));
 assets['tsjail.lines'] = join(work, 'tsjail.lines');
 
+/** The parts the loader reads from the file's end (see LOADER), then their index and the magic. */
+function appendParts(binary, parts) {
+  let at = statSync(binary).size;
+  const index = {};
+  const bodies = [];
+  for (const [name, file] of Object.entries(parts)) {
+    const body = readFileSync(file);
+    index[name] = [at, body.length];
+    at += body.length;
+    bodies.push(body);
+  }
+  const json = Buffer.from(JSON.stringify(index), 'latin1');
+  const tail = Buffer.alloc(12);
+  tail.writeUInt32LE(json.length, 0);
+  tail.write(PARTS_MAGIC, 4, 'latin1');
+  appendFileSync(binary, Buffer.concat([...bodies, json, tail]));
+}
+
 function inject(withCache, training = false) {
-  const blobAssets = { ...assets, 'tsjail.js': join(work, 'tsjail.js') };
-  if (withCache) blobAssets['tsjail.cache'] = join(work, 'tsjail.cache');
+  const { 'koffi.node': koffiModule, ...blobAssets } = assets;
+  const parts = { 'tsjail.js': join(work, 'tsjail.js'), 'koffi.node': koffiModule };
+  if (withCache) parts['tsjail.cache'] = join(work, 'tsjail.cache');
   if (training) {
     writeFileSync(join(work, 'tsjail.train'), 'train\n');
-    blobAssets['tsjail.train'] = join(work, 'tsjail.train');
+    parts['tsjail.train'] = join(work, 'tsjail.train');
   }
   writeFileSync(
     join(work, 'sea-config.json'),
@@ -174,6 +234,7 @@ function inject(withCache, training = false) {
     console.error('tsjail: postject failed to inject the blob');
     process.exit(1);
   }
+  appendParts(tmp, parts);
   return tmp;
 }
 

@@ -8,8 +8,8 @@
 export type AssetName = 'koffi.node' | 'libtsjail.so' | 'tsjail-exec' | 'tsjail-init' | 'tsjail-nsfd';
 
 export interface Embedded {
-  /** An asset's bytes, read in place from the executable (no copy). */
-  asset(name: AssetName): Uint8Array;
+  /** Writes an asset's bytes to fd (a memfd or an anonymous file); throws with the call that failed. */
+  copyAsset(name: AssetName, fd: number): void;
   /** The notification worker's bundled code (src/notify/worker.ts), run with new Worker(…, { eval: true }). */
   workerSource?(): string;
   /** Offsets where each line of the bundle starts (the logger's caller line, without V8's scan). */

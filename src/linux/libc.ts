@@ -8,7 +8,7 @@
  * (nativePath()): nothing is loaded or executed through a path that another
  * user could write or swap.
  */
-import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,7 +72,7 @@ export function koffi(): Koffi {
     process.dlopen(m, inherited.koffi);
     return (koffiModule = m.exports);
   }
-  if (embedded) return (koffiModule = loadEmbeddedKoffi(embedded.asset('koffi.node')));
+  if (embedded) return (koffiModule = loadEmbeddedKoffi());
   const require = createRequire(import.meta.url);
   const file = join(dirname(require.resolve('koffi/package.json')), 'build/koffi', `${process.platform}_${process.arch}`, 'koffi.node');
   // Other builds (musl, …) are found by koffi's own loader.
@@ -329,17 +329,15 @@ export function inheritNativePaths(p: NativePaths | undefined): void {
   if (p?.lib) nativePaths.set('libtsjail.so', p.lib);
 }
 
-function writeAll(fd: number, bytes: Uint8Array, what: string): void {
-  for (let at = 0; at < bytes.length; ) {
-    try {
-      at += writeSync(fd, bytes, at);
-    } catch (e) {
-      throw new JailError(`write(${what}, ${bytes.length - at} bytes) failed: ${formatNodeError(e)}`);
-    }
+function copyAsset(name: AssetName, fd: number, what: string): void {
+  try {
+    embedded!.copyAsset(name, fd);
+  } catch (e) {
+    throw new JailError(`copying ${name} into ${what} failed: ${formatNodeError(e)}`);
   }
 }
 
-function loadEmbeddedKoffi(bytes: Uint8Array): Koffi {
+function loadEmbeddedKoffi(): Koffi {
   const tried: string[] = [];
   for (const dir of TMPFILE_DIRS) {
     let fd: number;
@@ -349,7 +347,7 @@ function loadEmbeddedKoffi(bytes: Uint8Array): Koffi {
       tried.push(`open('${dir}', O_TMPFILE): ${formatNodeError(e)}`);
       continue;
     }
-    writeAll(fd, bytes, `O_TMPFILE in ${dir}`);
+    copyAsset('koffi.node', fd, `O_TMPFILE in ${dir}`);
     const m = { exports: {} as Koffi };
     try {
       // The descriptor stays open: dlopen() knows loaded objects by path, and a
@@ -372,7 +370,6 @@ function loadEmbeddedKoffi(bytes: Uint8Array): Koffi {
  */
 function sealedMemfd(name: AssetName): string {
   const c = loadLibc();
-  const bytes = embedded!.asset(name);
   const exec = name !== 'libtsjail.so';
   const flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
   const extra = exec ? MFD_EXEC : MFD_NOEXEC_SEAL;
@@ -381,7 +378,7 @@ function sealedMemfd(name: AssetName): string {
   const hint = exec ? 'vm.memfd_noexec=2 forbids executable memfds' : undefined;
   if (fd < 0) throw new SyscallError(`memfd_create('${name}', MFD_CLOEXEC|MFD_ALLOW_SEALING|${exec ? 'MFD_EXEC' : 'MFD_NOEXEC_SEAL'})`, errno(), hint);
   try {
-    writeAll(fd, bytes, `memfd '${name}'`);
+    copyAsset(name, fd, `memfd '${name}'`);
     check(`fcntl(memfd '${name}', F_ADD_SEALS, F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE)`, c.fcntl(fd, F_ADD_SEALS, F_SEAL_ALL));
     // execve refuses a file that any descriptor holds open for writing (ETXTBSY): keep a read-only one only.
     const path = `/proc/self/fd/${fd}`;

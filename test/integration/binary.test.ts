@@ -55,6 +55,17 @@ describe.skipIf(!!skip)('the single binary', () => {
     expect(r.status).toBe(0);
   });
 
+  it('refuses in one line, with 255, a copy that lost the parts appended after its blob', () => {
+    const cut = join(dir, 'tsjail-cut');
+    copyFileSync(bin, cut);
+    execFileSync('truncate', ['-s', '-12', cut]);
+    execFileSync('chmod', ['755', cut]);
+    const r = run(cut, ['--version']);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^tsjail: \/proc\/self\/exe does not end with the parts/)]);
+    expect(r.status).toBe(255);
+    rmSync(cut);
+  });
+
   it('gives --user_net its interface, with the socket factory and netlink inside the binary', () => {
     const r = run(bin, ['-Mo', '--chroot', '/', '-q', '--user_net', '--', '/usr/sbin/ip', '-4', 'addr', 'show', 'eth0']);
     expect(r.stdout).toContain('inet 10.255.255.2 peer 10.255.255.1/32');
