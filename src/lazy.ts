@@ -2,8 +2,8 @@
  * Node modules that only some runs use, loaded on first use: node:child_process
  * brings net and dgram with it and node:os its binding, a cost every start-up
  * would pay for pasta, newuidmap, nft or --daemon; node:net and the stream
- * modules behind it (~3 ms) for checking a --metrics_addr in runs that start
- * no jail (`tsjail seccomp compile`, --help).
+ * modules behind it (~3 ms) for checking an address (--metrics_addr, the
+ * network options) in runs that start no jail (`tsjail seccomp compile`).
  */
 import { createRequire } from 'node:module';
 

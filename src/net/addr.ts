@@ -4,7 +4,7 @@
  * malformed value is refused by validation with the field's name, before any
  * clone, and the netlink client gets bytes it does not have to re-check.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { nodeNet } from '../lazy.js';
 
 export type Family = 4 | 6;
 
@@ -17,12 +17,12 @@ export interface Cidr {
 }
 
 export function ipv4Bytes(s: string): Uint8Array | undefined {
-  if (!isIPv4(s)) return undefined;
+  if (!nodeNet().isIPv4(s)) return undefined;
   return Uint8Array.from(s.split('.').map(Number));
 }
 
 export function ipv6Bytes(s: string): Uint8Array | undefined {
-  if (!isIPv6(s)) return undefined;
+  if (!nodeNet().isIPv6(s)) return undefined;
   let text = s;
   // An embedded IPv4 tail (::ffff:192.0.2.1) becomes two hex groups.
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
