@@ -3,13 +3,13 @@
  * exit status. Nothing here exits the process; bin/tsjail.ts does.
  */
 import { writeSync } from 'node:fs';
-import { FLAGS } from './cli/flags.js';
-import { parseCommandLine, UsageError } from './cli/parse.js';
+// The flag table, the parser and validation are loaded for a jail's command line only: the
+// subcommands (`tsjail seccomp compile` above all) start without them.
+import { UsageError } from './cli/usage-error.js';
 import { formatNodeError } from './linux/errno.js';
 import { log } from './log/logger.js';
 import { dropEarlySignals } from './proc/early-signals.js';
 import type { JailSpec } from './spec.js';
-import { validateSpec } from './validate.js';
 
 /** A failure that ends the run with 255 after its message is logged. */
 export class FatalError extends Error {}
@@ -91,8 +91,9 @@ const RUNS_A_JAIL = new Set(['learn']);
  * A refused command line: the problem on one line, then where to read more —
  * the topic of the option named, when there is one. Never the whole usage.
  */
-function usageError(e: UsageError): number {
+async function usageError(e: UsageError): Promise<number> {
   const name = /^(?:option '|)--([a-z0-9_]+)/.exec(e.message)?.[1];
+  const { FLAGS } = await import('./cli/flags.js');
   const topic = name === 'help' ? undefined : FLAGS.find((f) => f.long === name)?.topic;
   log.fatal(e.message);
   log.fatal(`Couldn't parse cmdline options; see tsjail --help${topic ? ` ${topic}` : ''}`);
@@ -117,6 +118,7 @@ async function runPhases(argv: readonly string[]): Promise<number> {
 async function runJail(argv: readonly string[], run: (spec: JailSpec) => Promise<number>): Promise<number> {
   let spec: JailSpec;
   try {
+    const { parseCommandLine } = await import('./cli/parse.js');
     const parsed = await parseCommandLine(argv, applyConfig);
     if (parsed.help) {
       const { usage } = await import('./cli/help.js');
@@ -148,6 +150,7 @@ async function runJail(argv: readonly string[], run: (spec: JailSpec) => Promise
   // --daemon sends the log to a file by default (nsjail); errors found before detaching
   // also reach the terminal that is still there, or the run would end silently.
   const daemonLogOnly = cfg.daemon && !cli.log_file && !cfg.log_file && cli.log_fd === undefined && cfg.log_fd === undefined;
+  const { validateSpec } = await import('./validate.js');
   const problems = validateSpec(spec);
   if (problems.length) {
     for (const p of problems) {

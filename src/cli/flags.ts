@@ -12,21 +12,10 @@ import type { ConfigState, IdMap, JailSpec, LogLevel, MountPt, RlimitName, Rlimi
 import { defaultMount, defaultUserNet, POW_MAX, POW_TIMEOUT_MAX } from '../spec.js';
 import type { UnsupportedField } from '../config/schema.gen.js';
 import { parseTrafficRuleFlag } from '../net/traffic.js';
+import { UsageError } from './usage-error.js';
 
-/**
- * A command line tsjail refuses: one line naming the option and the problem,
- * which the entry point prints with a pointer to `tsjail --help` (never the
- * whole usage). showUsage marks getopt's own refusals (an unknown option, a
- * missing value, a bad -M) as against a bad value; both are printed alike.
- */
-export class UsageError extends Error {
-  constructor(
-    message: string,
-    readonly showUsage = false,
-  ) {
-    super(message);
-  }
-}
+// Defined in a module of its own, so that the entry point tells a usage error without loading this table.
+export { UsageError };
 
 /** The groups `tsjail --help TOPIC` prints; every option belongs to one. */
 export const TOPICS = [

@@ -149,14 +149,20 @@ function lint(o: Opts, io: Io): number {
   return lines.some((l) => l.state !== 'added') ? 1 : 0;
 }
 
-/** `tsjail seccomp compile|dump|eval|lint …`; returns the exit code. */
+/**
+ * `tsjail seccomp compile|dump|eval|lint …`; returns the exit code: 0, 1 for
+ * lint's open equivalents, 255 for a command line or an input it refuses (one
+ * line naming the problem, as the jail's options are refused; --help prints
+ * the usage).
+ */
 export async function runSeccompCommand(argv: string[], io: Io): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
-    (sub === undefined ? io.stderr : io.stdout)(USAGE);
-    return sub === undefined ? 2 : 0;
+  if (sub === '-h' || sub === '--help' || sub === 'help') {
+    io.stdout(USAGE);
+    return 0;
   }
   try {
+    if (sub === undefined) throw new UsageError(`a command is needed: ${SUBS.join(', ')}`);
     if (!SUBS.includes(sub as Sub)) throw new UsageError(`unknown command '${sub}'`);
     if (rest.includes('-h') || rest.includes('--help')) {
       io.stdout(USAGE);
@@ -182,17 +188,17 @@ export async function runSeccompCommand(argv: string[], io: Io): Promise<number>
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      io.stderr(`tsjail seccomp: ${e.message}\n\n${USAGE}`);
-      return 2;
+      io.stderr(`tsjail seccomp: ${e.message}\nsee tsjail seccomp --help\n`);
+      return 255;
     }
     if (e instanceof SeccompCompileError || e instanceof InputFileError) {
       io.stderr(`tsjail seccomp: ${e.message}\n`);
-      return 1;
+      return 255;
     }
     const err = e as NodeJS.ErrnoException;
     if (err.code && err.syscall) {
       io.stderr(`tsjail seccomp: ${err.message}\n`);
-      return 1;
+      return 255;
     }
     throw e;
   }

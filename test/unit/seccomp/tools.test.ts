@@ -45,12 +45,11 @@ describe('tsjail seccomp eval', () => {
     expect(await cmd('eval', ...argv)).toMatchObject({ code: 0, stdout: `${want}\n` });
   });
 
-  it('reports compile errors with their position and usage errors with the usage', async () => {
-    expect(await cmd('eval', '--policy', 'ALLOW { stst }', '--syscall', 'read')).toEqual({ code: 1, stdout: '', stderr: "tsjail seccomp: 1:9: Undefined identifier `stst'\n" });
-    const usage = await cmd('eval', '--policy', 'ALLOW { read }');
-    expect(usage.code).toBe(2);
-    expect(usage.stderr).toMatch(/^tsjail seccomp: eval needs --syscall NAME\|NR\n\nUsage:/);
-    expect((await cmd('frobnicate')).code).toBe(2);
+  it('refuses a bad policy with its position, and a bad command line in one line and a pointer to --help, with 255', async () => {
+    expect(await cmd('eval', '--policy', 'ALLOW { stst }', '--syscall', 'read')).toEqual({ code: 255, stdout: '', stderr: "tsjail seccomp: 1:9: Undefined identifier `stst'\n" });
+    expect(await cmd('eval', '--policy', 'ALLOW { read }')).toEqual({ code: 255, stdout: '', stderr: 'tsjail seccomp: eval needs --syscall NAME|NR\nsee tsjail seccomp --help\n' });
+    expect(await cmd('frobnicate')).toMatchObject({ code: 255, stderr: "tsjail seccomp: unknown command 'frobnicate'\nsee tsjail seccomp --help\n" });
+    expect(await cmd()).toMatchObject({ code: 255, stderr: 'tsjail seccomp: a command is needed: compile, dump, eval, lint\nsee tsjail seccomp --help\n' });
     expect((await cmd('eval', '--bogus', 'x')).stderr).toMatch(/unknown option '--bogus'/);
     expect((await cmd('eval', '--syscall', 'read')).stderr).toMatch(/no filter given/);
     expect((await cmd('eval', '--policy', 'ALLOW{read}', '--syscall', 'nosuch')).stderr).toMatch(/'nosuch' is not a number/);
