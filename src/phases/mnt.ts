@@ -167,6 +167,8 @@ const DEV_LINKS: ReadonlyArray<[target: string, name: string]> = [
   ['pts/ptmx', 'ptmx'],
 ];
 
+const RESOLVE_TEXT = flagsToStr(RESOLVE_NO_SYMLINKS, RESOLVE_FLAGS);
+
 /** A path in overlayfs' options: its separators escaped. */
 const escOverlay = (s: string) => s.replace(/[\\,:]/g, (ch) => `\\${ch}`);
 
@@ -182,7 +184,7 @@ function stageDone(stage: string, t: number): ChildOp {
  */
 function sourceByPath(L: Layout, m: PreparedMount, t: number, label: Label, soft: OpOptions): ChildOp[] {
   const how = new Struct(24).u64(0, O.O_PATH | O.O_CLOEXEC).u64(16, RESOLVE_NO_SYMLINKS).done();
-  const resolve = flagsToStr(RESOLVE_NO_SYMLINKS, RESOLVE_FLAGS);
+  const resolve = RESOLVE_TEXT;
   const flags = OPEN_TREE_CLONE | BigInt(AT_RECURSIVE) | BigInt(AT_EMPTY_PATH);
   const hints = { ...HINTS.source, ELOOP: 'a symlink appeared in the source path after tsjail resolved it at start, and tsjail does not follow it', ...(soft.soft ? SKIPPED : {}) };
   const tree = slot(L.treeFd, 'fd');

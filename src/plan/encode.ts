@@ -167,22 +167,26 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
     if (!Number.isInteger(s) || s < 0 || s >= WIRE.MAX_SLOTS) throw new Error(`encode: ${what} slot ${s} out of range 0..${WIRE.MAX_SLOTS - 1}`);
     return s;
   };
-  ops.forEach((o, i) => {
+  // Plain loops: a plan of a few hundred mounts has thousands of ops, and a closure or an array per
+  // op and argument was most of what the encoding allocated.
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!;
     const r = i * OP.size;
     let flags = 0;
     view.setUint32(r + F.nr!.offset, o.kind in PSEUDO ? PSEUDO[o.kind as PseudoOp] : SYS[o.kind as keyof typeof SYS], true);
     if (o.args.length > WIRE.ARGS) throw new Error(`encode: ${o.kind} has ${o.args.length} arguments, at most ${WIRE.ARGS}`);
-    const argAt: number[] = [];
-    o.args.forEach((a, k) => {
+    let patchBase: number | undefined;
+    for (let k = 0; k < o.args.length; k++) {
+      const a = o.args[k]!;
       const at = r + F.args!.offset + 8 * k;
       // Offsets and slots are small non-negative numbers: two 32-bit words, no BigInt.
       let n: number;
       switch (a.t) {
         case 'int':
           view.setBigInt64(at, a.v, true); // ToBigInt64 wraps as the kernel reads it
-          return;
+          continue;
         case 'null':
-          return;
+          continue;
         case 'slot':
           flags |= 1 << (WIRE.ARG_SLOT_SHIFT + k);
           n = slot(a.slot, 'argument');
@@ -192,11 +196,12 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
           n = data.arg(a.from) + a.offset;
           break;
         default:
-          n = argAt[k] = data.arg(a);
+          n = data.arg(a);
+          if (o.patch?.arg === k) patchBase = n;
           flags |= 1 << (WIRE.ARG_PTR_SHIFT + k);
       }
       view.setUint32(at, n, true);
-    });
+    }
     if (o.save !== undefined) {
       flags |= WIRE.F_SAVE;
       view.setInt16(r + F.save_slot!.offset, slot(o.save, 'save'), true);
@@ -204,9 +209,8 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
     if (o.patch) {
       flags |= WIRE.F_PATCH | (o.patch.width === 8 ? WIRE.F_PATCH64 : 0);
       view.setInt16(r + F.patch_slot!.offset, slot(o.patch.slot, 'patch'), true);
-      const base = argAt[o.patch.arg];
-      if (base === undefined) throw new Error('encode: a patch must target a data argument');
-      view.setUint32(r + F.patch_off!.offset, base + o.patch.offset, true);
+      if (patchBase === undefined) throw new Error('encode: a patch must target a data argument');
+      view.setUint32(r + F.patch_off!.offset, patchBase + o.patch.offset, true);
     }
     if (o.cond !== undefined) {
       flags |= WIRE.F_COND;
@@ -218,9 +222,9 @@ export function encodePlan(ops: readonly ChildOp[], describe?: (op: ChildOp) => 
     }
     if (o.soft) flags |= WIRE.F_SOFT;
     if (o.quiet) flags |= WIRE.F_QUIET;
-    okErrnos(o.okErrno).forEach((e, j) => view.setUint16(r + F.ok_errno!.offset + 2 * j, e, true));
+    if (o.okErrno?.length) okErrnos(o.okErrno).forEach((e, j) => view.setUint16(r + F.ok_errno!.offset + 2 * j, e, true));
     view.setUint32(r + F.flags!.offset, flags >>> 0, true);
-  });
+  }
   let descTable: Buffer | undefined;
   if (describe) {
     descTable = Buffer.alloc(4 * ops.length);
