@@ -12,9 +12,8 @@
  * A feature may hold a connection back until it admits it (the proof-of-work
  * gate of --pow, the only case where tsjail reads from the client); while it
  * waits, it counts against --max_conns and --max_conns_per_ip as a jail
- * would. With a feature
- * that supplies the jails' stdio (--output_limit relays the output), that
- * feature gets the connection instead of the jail.
+ * would. With a feature that supplies the jails' stdio (--output_limit relays
+ * the output), that feature gets the connection instead of the jail.
  */
 import { createServer, isIP, isIPv4, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { RunContext } from './context.js';
