@@ -8,6 +8,7 @@
  */
 import { type Elf, PF_W, PF_X, PT_LOAD, section } from './elf.js';
 import { GoInputError } from './errors.js';
+import { uvarint } from './varint.js';
 
 export interface GoModule {
   readonly path: string;
@@ -29,17 +30,6 @@ export interface BuildInfo {
 const MAGIC = Buffer.from('\xff Go buildinf:', 'latin1');
 const SEARCH = 64 << 10;
 const FLAG_INLINE = 2;
-
-function uvarint(b: Uint8Array, at: number): [value: number, next: number] | undefined {
-  let v = 0;
-  let mul = 1;
-  for (let i = at; i < b.length && i < at + 10; i++) {
-    v += (b[i]! & 0x7f) * mul;
-    if ((b[i]! & 0x80) === 0) return [v, i + 1];
-    mul *= 128;
-  }
-  return undefined;
-}
 
 /** Where the blob can be: the section, or the first writable data segment. */
 function region(elf: Elf): { offset: number; size: number } | undefined {

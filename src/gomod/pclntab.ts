@@ -14,6 +14,7 @@
  */
 import { type Elf, PT_LOAD, section, vaddrToOffset } from './elf.js';
 import { GoInputError } from './errors.js';
+import { uvarint } from './varint.js';
 
 const MAGIC_118 = 0xfffffff0;
 const MAGIC_120 = 0xfffffff1;
@@ -177,26 +178,14 @@ export class GoTable {
     let value = -1;
     let pc = 0;
     for (let first = true; ; first = false) {
-      let u = 0;
-      let shift = 0;
-      let x: number;
-      do {
-        if (p >= b.length || shift > 28) return undefined;
-        x = b[p++]!;
-        u += (x & 0x7f) * 2 ** shift;
-        shift += 7;
-      } while (x & 0x80);
-      if (u === 0 && !first) return undefined;
-      value += u % 2 ? -((u - 1) / 2) - 1 : u / 2;
-      let d = 0;
-      shift = 0;
-      do {
-        if (p >= b.length || shift > 28) return undefined;
-        x = b[p++]!;
-        d += (x & 0x7f) * 2 ** shift;
-        shift += 7;
-      } while (x & 0x80);
-      pc += d * q;
+      // Both deltas are uint32 varints in Go's tables: at most 5 bytes each.
+      const u = uvarint(b, p, 5);
+      if (!u || (u[0] === 0 && !first)) return undefined;
+      value += u[0] % 2 ? -((u[0] - 1) / 2) - 1 : u[0] / 2;
+      const d = uvarint(b, u[1], 5);
+      if (!d) return undefined;
+      p = d[1];
+      pc += d[0] * q;
       if (want < pc) return value;
     }
   }
