@@ -13,7 +13,7 @@ VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null || ec
 DEB := dist/tsjail_$(VERSION)_amd64.deb
 # gzip: xz takes minutes over a 100 MB binary; any dpkg reads gzip.
 DEB_COMPRESS ?= gzip
-SOURCES := $(shell find src native proto -type f -not -path 'native/build/*' 2>/dev/null) package.json .ci/build.mjs .ci/gen-schema.mjs .ci/gen-wire.mjs .ci/sea.mjs
+SOURCES := $(shell find src native proto -type f -not -path 'native/build/*' 2>/dev/null) package.json .ci/build.mjs .ci/bundle.mjs .ci/gen-schema.mjs .ci/gen-wire.mjs .ci/sea.mjs
 
 all: dist/tsjail
 

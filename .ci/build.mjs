@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cjsBundle } from './bundle.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
@@ -17,25 +18,12 @@ run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsc
 // imported lazily stay lazy: esbuild runs their top level on first import.
 // The plain tsc output stays for tests and tools that import single modules.
 const binDir = join(root, 'dist/bin');
-/** import.meta.url of a CommonJS bundle, computed on first use (loading node:url and building it costs ~0.7 ms at every start). */
-const LAZY_URL = "const __tsjail = { get url() { const v = require('url').pathToFileURL(__filename).href; Object.defineProperty(this, 'url', { value: v }); return v; } };";
 const bundleDir = join(root, 'dist/bin.bundle');
 try {
   const { buildSync } = await import('esbuild');
   rmSync(bundleDir, { recursive: true, force: true });
-  buildSync({
-    entryPoints: [join(root, 'src/bin/tsjail.ts')],
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    outfile: join(bundleDir, 'tsjail.js'),
-    external: ['koffi', 'protobufjs', 'pino', 'commander'],
-    // Paths are found from the module's own location (native/build, the schema).
-    define: { 'import.meta.url': '__tsjail.url' },
-    banner: { js: LAZY_URL },
-    logLevel: 'warning',
-  });
+  // Paths are found from the module's own location (native/build, the schema): import.meta.url stays meaningful.
+  buildSync(cjsBundle(join(root, 'src/bin/tsjail.ts'), join(bundleDir, 'tsjail.js'), { external: ['koffi', 'protobufjs', 'pino', 'commander'] }));
   writeFileSync(join(bundleDir, 'package.json'), '{ "type": "commonjs" }\n');
   // Pure ASCII (esbuild leaves a few other characters in comments and template text): V8 then
   // holds the source as a one-byte string, with no UTF-8 decoding of the whole file (~6 ms).
@@ -45,18 +33,7 @@ try {
   renameSync(bundleDir, binDir);
   // The seccomp notification worker starts with the first jail of a run that has a filter: one
   // file loads in a fraction of the time its dozen modules take.
-  buildSync({
-    entryPoints: [join(root, 'src/notify/worker.ts')],
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    outfile: join(root, 'dist/notify/worker.cjs'),
-    external: ['koffi'],
-    define: { 'import.meta.url': '__tsjail.url' },
-    banner: { js: LAZY_URL },
-    logLevel: 'warning',
-  });
+  buildSync(cjsBundle(join(root, 'src/notify/worker.ts'), join(root, 'dist/notify/worker.cjs'), { external: ['koffi'] }));
 } catch (e) {
   console.warn(`tsjail: not bundling the CLI (${e.message.split('\n')[0]}); the unbundled build works, only start-up is slower`);
 }

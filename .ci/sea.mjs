@@ -13,6 +13,7 @@ import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, readdir
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cjsBundle } from './bundle.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(root, 'package.json'));
@@ -27,8 +28,6 @@ const resolve = (what) => {
 const work = join(root, 'dist/sea');
 const out = join(root, 'dist/tsjail');
 /** The sentinel Node looks for to know a blob was injected (Node's documented value). */
-/** import.meta.url of a CommonJS bundle, computed on first use (loading node:url and building it costs ~0.7 ms at every start). */
-const LAZY_URL = "const __tsjail = { get url() { const v = require('url').pathToFileURL(__filename).href; Object.defineProperty(this, 'url', { value: v }); return v; } };";
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 const postject = join(dirname(resolve('postject/package.json')), 'dist/cli.js');
@@ -79,35 +78,25 @@ const singleBinary = {
   },
 };
 const { build } = await import('esbuild');
-await build({
-  entryPoints: [join(root, 'src/bin/tsjail.ts')],
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  outfile: join(work, 'tsjail.js'),
-  define: { 'import.meta.url': '__tsjail.url', __TSJAIL_VERSION__: JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version) },
-  banner: { js: LAZY_URL },
-  plugins: [singleBinary],
-  // Whitespace only (names stay, for log lines and stacks): 1.37 -> 0.98 MB of source that every
-  // start holds as a string, ~0.9 MiB less peak memory.
-  minifyWhitespace: true,
-  logLevel: 'warning',
-});
+await build(
+  cjsBundle(join(root, 'src/bin/tsjail.ts'), join(work, 'tsjail.js'), {
+    define: { 'import.meta.url': '__tsjail.url', __TSJAIL_VERSION__: JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version) },
+    plugins: [singleBinary],
+    // Whitespace only (names stay, for log lines and stacks): 1.37 -> 0.98 MB of source that every
+    // start holds as a string, ~0.9 MiB less peak memory.
+    minifyWhitespace: true,
+  }),
+);
 
 // The seccomp notification worker runs from its own bundle, an asset evaluated by new Worker().
-await build({
-  entryPoints: [join(root, 'src/notify/worker.ts')],
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  outfile: join(work, 'notify-worker.js'),
-  define: { 'import.meta.url': '__tsjail_url' },
-  banner: { js: "const __tsjail_url = 'file:///tsjail-notify-worker.js';" },
-  plugins: [singleBinary],
-  logLevel: 'warning',
-});
+// It is evaluated from a string: no file of its own to name, so a fixed URL stands in.
+await build(
+  cjsBundle(join(root, 'src/notify/worker.ts'), join(work, 'notify-worker.js'), {
+    define: { 'import.meta.url': '__tsjail_url' },
+    banner: { js: "const __tsjail_url = 'file:///tsjail-notify-worker.js';" },
+    plugins: [singleBinary],
+  }),
+);
 assets['notify-worker.js'] = join(work, 'notify-worker.js');
 
 // The SEA's main script is a small loader (it gets Node's build-time code cache) that compiles
