@@ -3,7 +3,8 @@
  * brings net and dgram with it and node:os its binding, a cost every start-up
  * would pay for pasta, newuidmap, nft or --daemon; node:net and the stream
  * modules behind it (~3 ms) for checking an address (--metrics_addr, the
- * network options) in runs that start no jail (`tsjail seccomp compile`).
+ * network options) in runs that start no jail (`tsjail seccomp compile`);
+ * node:tty only for a descriptor that is a character device.
  */
 import { createRequire } from 'node:module';
 
@@ -12,3 +13,4 @@ const require = createRequire(import.meta.url);
 export const childProcess = (): typeof import('node:child_process') => require('node:child_process');
 export const nodeOs = (): typeof import('node:os') => require('node:os');
 export const nodeNet = (): typeof import('node:net') => require('node:net');
+export const nodeTty = (): typeof import('node:tty') => require('node:tty');

@@ -4,7 +4,7 @@
  * only a character device is asked.
  */
 import { fstatSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { nodeTty } from '../lazy.js';
 
 export function isTty(fd: number): boolean {
   try {
@@ -12,6 +12,5 @@ export function isTty(fd: number): boolean {
   } catch {
     return false;
   }
-  const require = createRequire(import.meta.url);
-  return (require('node:tty') as typeof import('node:tty')).isatty(fd);
+  return nodeTty().isatty(fd);
 }
