@@ -116,47 +116,47 @@ const PARTS_MAGIC = 'TSJPART1';
 const LOADER = `'use strict';
 const fs = require('node:fs');
 const { Script } = require('node:vm');
-const exe = fs.openSync('/proc/self/exe', 'r');
-const size = fs.fstatSync(exe).size;
+let exe;
 function readAt(pos, len, into) {
   const b = into && into.length >= len ? into.subarray(0, len) : Buffer.allocUnsafeSlow(len);
   for (let done = 0; done < len; ) {
     const n = fs.readSync(exe, b, done, len - done, pos + done);
-    if (n <= 0) throw new Error('tsjail: read(/proc/self/exe, offset ' + (pos + done) + '): end of file');
+    if (n <= 0) throw new Error('read(/proc/self/exe, offset ' + (pos + done) + '): end of file');
     done += n;
   }
   return b;
 }
-const tail = size >= 12 ? readAt(size - 12, 12) : Buffer.alloc(12);
-if (tail.toString('latin1', 4) !== '${PARTS_MAGIC}') {
-  process.stderr.write('tsjail: /proc/self/exe does not end with the parts .ci/sea.mjs appends (the binary was altered, or is not a tsjail build)\\n');
+let index, source, cachedData;
+try {
+  exe = fs.openSync('/proc/self/exe', 'r');
+  const size = fs.fstatSync(exe).size;
+  const tail = size >= 12 ? readAt(size - 12, 12) : Buffer.alloc(12);
+  if (tail.toString('latin1', 4) !== '${PARTS_MAGIC}') throw new Error('it does not end with the parts .ci/sea.mjs appends (the binary was altered, or is not a tsjail build)');
+  index = JSON.parse(readAt(size - 12 - tail.readUInt32LE(0), tail.readUInt32LE(0)).toString('latin1'));
+  // The cache is read into the source's buffer: its pages are faulted in already (a fresh page
+  // costs more than the copy), and the source is a string of its own by then.
+  const text = readAt(index['tsjail.js'][0], index['tsjail.js'][1]);
+  source = text.toString('latin1');
+  if (index['tsjail.cache']) cachedData = readAt(index['tsjail.cache'][0], index['tsjail.cache'][1], text);
+} catch (e) {
+  process.stderr.write('tsjail: reading the parts appended to /proc/self/exe: ' + e.message + '\\n');
   process.exit(255);
 }
-const index = JSON.parse(readAt(size - 12 - tail.readUInt32LE(0), tail.readUInt32LE(0)).toString('latin1'));
-const parts = {
+globalThis[Symbol.for('tsjail.parts')] = {
   has: (name) => index[name] !== undefined,
-  read: (name) => readAt(index[name][0], index[name][1]),
   /** Copies a part into fd through a small buffer. */
   copy(name, fd) {
     const [pos, len] = index[name];
     const buf = Buffer.allocUnsafe(65536);
-    for (let done = 0; done < len; ) {
-      const n = fs.readSync(exe, buf, 0, Math.min(buf.length, len - done), pos + done);
-      if (n <= 0) throw new Error('read(/proc/self/exe, offset ' + (pos + done) + '): end of file');
-      for (let w = 0; w < n; ) w += fs.writeSync(fd, buf, w, n - w);
-      done += n;
+    for (let done = 0; done < len; done += 65536) {
+      const chunk = readAt(pos + done, Math.min(buf.length, len - done), buf);
+      for (let w = 0; w < chunk.length; ) w += fs.writeSync(fd, chunk, w, chunk.length - w);
     }
   },
 };
-globalThis[Symbol.for('tsjail.parts')] = parts;
-// The cache is read into the source's buffer: its pages are faulted in already (a fresh page costs
-// more than the copy), and the source is a string of its own by then.
-const text = parts.read('tsjail.js');
-const source = text.toString('latin1');
-const cachedData = parts.has('tsjail.cache') ? readAt(index['tsjail.cache'][0], index['tsjail.cache'][1], text) : undefined;
 const script = new Script(source, { filename: 'tsjail.js', cachedData });
 // Only the build's training binary (it carries the tsjail.train part) writes one, when asked.
-const train = parts.has('tsjail.train') ? process.env.TSJAIL_SEA_TRAIN : undefined;
+const train = index['tsjail.train'] ? process.env.TSJAIL_SEA_TRAIN : undefined;
 if (train) process.once('exit', () => fs.writeFileSync(train + '.' + process.pid, script.createCachedData()));
 script.runInThisContext()(module.exports, require, module, __filename, __dirname);
 `;

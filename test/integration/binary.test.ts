@@ -61,7 +61,7 @@ describe.skipIf(!!skip)('the single binary', () => {
     execFileSync('truncate', ['-s', '-12', cut]);
     execFileSync('chmod', ['755', cut]);
     const r = run(cut, ['--version']);
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^tsjail: \/proc\/self\/exe does not end with the parts/)]);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^tsjail: reading the parts appended to \/proc\/self\/exe: it does not end with the parts/)]);
     expect(r.status).toBe(255);
     rmSync(cut);
   });
