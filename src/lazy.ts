@@ -4,7 +4,8 @@
  * would pay for pasta, newuidmap, nft or --daemon; node:net and the stream
  * modules behind it (~3 ms) for checking an address (--metrics_addr, the
  * network options) in runs that start no jail (`tsjail seccomp compile`);
- * node:tty only for a descriptor that is a character device.
+ * node:stream only when something asks for process.stdout, stderr or stdin
+ * (proc/stdio.ts). (node:tty is not used: linux/tty.ts asks libc.)
  */
 import { createRequire } from 'node:module';
 
@@ -13,4 +14,4 @@ const require = createRequire(import.meta.url);
 export const childProcess = (): typeof import('node:child_process') => require('node:child_process');
 export const nodeOs = (): typeof import('node:os') => require('node:os');
 export const nodeNet = (): typeof import('node:net') => require('node:net');
-export const nodeTty = (): typeof import('node:tty') => require('node:tty');
+export const nodeStream = (): typeof import('node:stream') => require('node:stream');

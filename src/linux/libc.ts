@@ -30,24 +30,27 @@ interface Koffi {
   errno(): number;
 }
 
-interface Libc {
-  socketpair: Fn;
-  pipe2: Fn;
-  wait4: Fn;
-  prlimit64: Fn;
-  fcntl: Fn;
-  syscall3: Fn;
-  memfd_create: Fn;
-  execve: Fn;
-  syscallPath: Fn;
-  syscallFdFlags: Fn;
-  dup3: Fn;
-  close: Fn;
-  syscallProbe: Fn;
-  getpwnam_r: Fn;
-  getgrnam_r: Fn;
-  recv: Fn;
-}
+/** libc's functions tsjail calls, each declared to koffi on first use (~20 µs apiece, most runs need few). */
+const LIBC = {
+  socketpair: 'int socketpair(int domain, int type, int protocol, _Out_ int *fds)',
+  pipe2: 'int pipe2(_Out_ int *fds, int flags)',
+  wait4: 'int wait4(int pid, void *status, int options, void *rusage)',
+  prlimit64: 'int prlimit64(int pid, int resource, void *newlim, void *oldlim)',
+  fcntl: 'int fcntl(int fd, int cmd, int arg)',
+  syscall3: 'long syscall(long nr, void *a, size_t b, uint32_t c)',
+  memfd_create: 'int memfd_create(const char *name, unsigned int flags)',
+  execve: 'int execve(const char *path, const char **argv, const char **envp)',
+  syscallPath: 'long syscall(long nr, int dirfd, const char *path, void *arg, size_t size)',
+  syscallFdFlags: 'long syscall(long nr, int dirfd, const char *path, unsigned int flags)',
+  dup3: 'int dup3(int oldfd, int newfd, int flags)',
+  close: 'int close(int fd)',
+  syscallProbe: 'long syscall(long nr, long a, long b, void *c, long d, long e)',
+  getpwnam_r: 'int getpwnam_r(const char *name, void *pwd, void *buf, size_t buflen, void *result)',
+  getgrnam_r: 'int getgrnam_r(const char *name, void *grp, void *buf, size_t buflen, void *result)',
+  recv: 'long recv(int fd, void *buf, size_t len, int flags)',
+  isatty: 'int isatty(int fd)',
+} as const;
+type Libc = Record<keyof typeof LIBC, Fn>;
 interface Runner {
   tsj_abi_version: Fn;
   tsj_spawn: Fn;
@@ -83,25 +86,19 @@ export function koffi(): Koffi {
 function loadLibc(): Libc {
   if (libc) return libc;
   const c = koffi().load('libc.so.6');
-  libc = {
-    socketpair: c.func('int socketpair(int domain, int type, int protocol, _Out_ int *fds)'),
-    pipe2: c.func('int pipe2(_Out_ int *fds, int flags)'),
-    wait4: c.func('int wait4(int pid, void *status, int options, void *rusage)'),
-    prlimit64: c.func('int prlimit64(int pid, int resource, void *newlim, void *oldlim)'),
-    fcntl: c.func('int fcntl(int fd, int cmd, int arg)'),
-    syscall3: c.func('long syscall(long nr, void *a, size_t b, uint32_t c)'),
-    memfd_create: c.func('int memfd_create(const char *name, unsigned int flags)'),
-    execve: c.func('int execve(const char *path, const char **argv, const char **envp)'),
-    syscallPath: c.func('long syscall(long nr, int dirfd, const char *path, void *arg, size_t size)'),
-    syscallFdFlags: c.func('long syscall(long nr, int dirfd, const char *path, unsigned int flags)'),
-    dup3: c.func('int dup3(int oldfd, int newfd, int flags)'),
-    close: c.func('int close(int fd)'),
-    syscallProbe: c.func('long syscall(long nr, long a, long b, void *c, long d, long e)'),
-    getpwnam_r: c.func('int getpwnam_r(const char *name, void *pwd, void *buf, size_t buflen, void *result)'),
-    getgrnam_r: c.func('int getgrnam_r(const char *name, void *grp, void *buf, size_t buflen, void *result)'),
-    recv: c.func('long recv(int fd, void *buf, size_t len, int flags)'),
-  };
-  return libc;
+  const fns = {} as Libc;
+  for (const [name, decl] of Object.entries(LIBC)) {
+    Object.defineProperty(fns, name, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const fn = c.func(decl);
+        Object.defineProperty(fns, name, { value: fn, enumerable: true });
+        return fn;
+      },
+    });
+  }
+  return (libc = fns);
 }
 
 function load(): Libc & Runner {
@@ -117,7 +114,8 @@ function load(): Libc & Runner {
   };
   const abi = runner.tsj_abi_version();
   if (abi !== WIRE.ABI_VERSION) throw new Error(`native runner ABI ${abi}, expected ${WIRE.ABI_VERSION}: rebuild with 'npm run build'`);
-  lib = { ...c, ...runner };
+  // libc's functions through the prototype: a spread would declare them all.
+  lib = Object.assign(Object.create(c) as Libc & Runner, runner);
   return lib;
 }
 
@@ -278,6 +276,11 @@ export function closeFd(fd: number): void {
   load().close(fd);
 }
 
+
+/** isatty(3): whether fd is a terminal (false for a closed fd). */
+export function isatty(fd: number): boolean {
+  return loadLibc().isatty(fd) === 1;
+}
 
 /**
  * recv(MSG_DONTWAIT), with MSG_PEEK to look without taking: the bytes read

@@ -5,7 +5,7 @@
  * connection (SO_ORIGINAL_DST), and datagram calls for ping sockets. Every
  * failure is a SyscallError naming the call and its arguments.
  */
-import { isIPv6 } from 'node:net';
+import { nodeNet } from '../lazy.js';
 import { ipText, ipv6Bytes } from '../net/addr.js';
 import { AF_INET, AF_INET6, IP6T_SO_ORIGINAL_DST, IPV6_V6ONLY, MSG_DONTWAIT, SO_ORIGINAL_DST, SO_REUSEADDR, SOL_IP, SOL_IPV6, SOL_SOCKET } from './consts.js';
 import { koffi as loadKoffi, nativePath, SyscallError } from './libc.js';
@@ -66,7 +66,7 @@ const EINTR = 4;
 
 /** sockaddr_in / sockaddr_in6 for ip:port. */
 export function sockaddr(ip: string, port: number): Buffer {
-  if (isIPv6(ip)) {
+  if (nodeNet().isIPv6(ip)) {
     const b = Buffer.alloc(28);
     b.writeUInt16LE(AF_INET6, 0);
     b.writeUInt16BE(port, 2);
@@ -93,7 +93,7 @@ export function socket(domain: number, type: number, proto: number, what: string
 
 export function bindTo(fd: number, ip: string, port: number, what: string): void {
   const sa = sockaddr(ip, port);
-  check(`bind(${what}, ${isIPv6(ip) ? `[${ip}]` : ip}:${port})`, load().bind(fd, sa, sa.length));
+  check(`bind(${what}, ${nodeNet().isIPv6(ip) ? `[${ip}]` : ip}:${port})`, load().bind(fd, sa, sa.length));
 }
 
 export function listenOn(fd: number, backlog: number, what: string): void {

@@ -86,7 +86,8 @@ interface PinoLike {
 class Logger {
   private settings: LogSettings = { level: 'INFO', fd: 2, format: 'text' };
   private pino?: PinoLike;
-  private color = false;
+  /** Whether lines get colours: asked on the first line printed, not for a run that prints none. */
+  private color: boolean | undefined = false;
   private ownFd?: number;
 
   /** Throws LogSetupError when the file cannot be opened or the fd is not open; nothing changes then. */
@@ -110,7 +111,7 @@ class Logger {
     if (this.ownFd !== undefined) closeSync(this.ownFd);
     this.ownFd = ownFd;
     this.settings = next;
-    this.color = this.settings.format === 'text' && !process.env.NO_COLOR && isTty(this.settings.fd);
+    this.color = this.settings.format === 'text' && !process.env.NO_COLOR ? undefined : false;
     this.pino = undefined;
   }
 
@@ -155,6 +156,7 @@ class Logger {
   private text(o: { level: number; msg: string; where?: string }): void {
     const l = LETTER[o.level] ?? 'I';
     const head = o.where ? `[${l}][${logTime()}][${process.pid}] ${o.where} ` : `[${l}][${logTime()}] `;
+    this.color ??= isTty(this.settings.fd);
     try {
       writeSync(this.settings.fd, this.color ? `${COLOR[l]}${head}${o.msg}\x1b[0m\n` : `${head}${o.msg}\n`);
     } catch {

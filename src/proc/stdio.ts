@@ -21,10 +21,11 @@
  * any other module can touch them.
  */
 import { writeSync } from 'node:fs';
-import { Readable, Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { nodeStream } from '../lazy.js';
 
 function syncWriter(fd: number): Writable {
-  const w = new Writable({
+  const w = new (nodeStream().Writable)({
     decodeStrings: true,
     write(chunk: Buffer, _enc, done) {
       try {
@@ -39,7 +40,7 @@ function syncWriter(fd: number): Writable {
 }
 
 function emptyReader(fd: number): Readable {
-  const r = new Readable({
+  const r = new (nodeStream().Readable)({
     read() {
       this.push(null);
     },

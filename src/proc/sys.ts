@@ -6,7 +6,8 @@
  * (test/unit/helpers/fake-sys.ts) and assert the exact list of calls.
  */
 import { closeSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { nodeNet } from '../lazy.js';
 import { errnoValue } from '../linux/errno.js';
 import { execInPlace, keepOnExec, memfdCreate, pipeCloexec, reapKilled, releasePlan, seqpacketPair, sendFd, spawnPlan, SyscallError, waitPid, type WaitResult } from '../linux/libc.js';
 import { setupUserFromParent } from '../phases/user.js';
@@ -66,7 +67,7 @@ function readToEnd(fd: number, what: string): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let s: Socket;
     try {
-      s = new Socket({ fd, readable: true, writable: false });
+      s = new (nodeNet().Socket)({ fd, readable: true, writable: false });
     } catch (e) {
       closeSync(fd);
       throw new SyscallError(`read(${what})`, errnoOf(e) ?? 9 /* EBADF */);

@@ -14,8 +14,8 @@
  * of the wrong family, or a REDIRECT/ENCAP without the target it needs is a
  * configuration error (nsjail logs some of these and goes on with "any").
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import type { UserNet } from '../../spec.js';
+import { nodeNet } from '../../lazy.js';
 import { parseCidr, type Cidr, type Family } from '../addr.js';
 
 export type Proto = 'TCP' | 'UDP' | 'ICMP';
@@ -99,7 +99,7 @@ function parseOne(raw: RawRule, where: string, family: Family, out: { rules: Rul
   const encap = action === 'ENCAP_SOCKS5' || action === 'ENCAP_CONNECT';
   // The proxy is always reached over IPv4 (as nsjail); a redirect keeps the rule's family.
   const ripFamily: Family = encap ? 4 : family;
-  if (rip !== undefined && !(ripFamily === 4 ? isIPv4(rip) : isIPv6(rip))) errors.push(`${where}.redirect_ip '${rip}' is not an IPv${ripFamily} address${encap ? ' (the proxy is reached over IPv4)' : ''}`);
+  if (rip !== undefined && !(ripFamily === 4 ? nodeNet().isIPv4(rip) : nodeNet().isIPv6(rip))) errors.push(`${where}.redirect_ip '${rip}' is not an IPv${ripFamily} address${encap ? ' (the proxy is reached over IPv4)' : ''}`);
 
   if (raw.direction === 'HOST_TO_GUEST') {
     if (action !== 'REDIRECT') {
