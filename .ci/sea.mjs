@@ -77,16 +77,46 @@ const singleBinary = {
     }));
   },
 };
+// Third-party packages a plain run never loads: commander words the command line's errors,
+// protobufjs reads --config, pino writes --log_format json and prom-client serves --metrics.
+// Each is a bundle of its own, appended like the main one and compiled by the loader on its first
+// require() (the requests each answers are listed here); out of the main bundle they are ~0.4 MB of
+// source that every start would otherwise read and hold as a string.
+const LIBS = {
+  'lib/commander.js': ['commander'],
+  'lib/protobufjs.js': ['protobufjs/light.js', 'protobufjs/ext/textformat.js', 'protobufjs/ext/protojson.js'],
+  'lib/pino.js': ['pino/browser'],
+  'lib/prom-client.js': ['prom-client'],
+};
+const libRequests = new Map(Object.entries(LIBS).flatMap(([part, ids]) => ids.map((id) => [id, part])));
+const escapeRe = (t) => t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const libsApart = {
+  name: 'libraries-apart',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(?:${[...libRequests.keys()].map(escapeRe).join('|')})$`) }, (a) => ({ path: a.path, external: true }));
+  },
+};
+
 const { build } = await import('esbuild');
 await build(
   cjsBundle(join(root, 'src/bin/tsjail.ts'), join(work, 'tsjail.js'), {
     define: { 'import.meta.url': '__tsjail.url', __TSJAIL_VERSION__: JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version) },
-    plugins: [singleBinary],
+    plugins: [libsApart, singleBinary],
     // Whitespace only (names stay, for log lines and stacks): 1.37 -> 0.98 MB of source that every
     // start holds as a string, ~0.9 MiB less peak memory.
     minifyWhitespace: true,
   }),
 );
+
+mkdirSync(join(work, 'lib'));
+for (const [part, ids] of Object.entries(LIBS)) {
+  await build({
+    ...cjsBundle(undefined, join(work, part), { minifyWhitespace: true }),
+    entryPoints: undefined,
+    stdin: { contents: `module.exports = {${ids.map((id) => `${JSON.stringify(id)}: require(${JSON.stringify(id)})`).join(', ')}};`, resolveDir: root, loader: 'js' },
+  });
+  writeFileSync(join(work, part), asciiOnly(`(function (exports, require, module, __filename, __dirname) {${readFileSync(join(work, part), 'utf8')}\n})`));
+}
 
 // The seccomp notification worker runs from its own bundle, an asset evaluated by new Worker().
 // It is evaluated from a string: no file of its own to name, so a fixed URL stands in.
@@ -133,11 +163,13 @@ try {
   const tail = size >= 12 ? readAt(size - 12, 12) : Buffer.alloc(12);
   if (tail.toString('latin1', 4) !== '${PARTS_MAGIC}') throw new Error('it does not end with the parts .ci/sea.mjs appends (the binary was altered, or is not a tsjail build)');
   index = JSON.parse(readAt(size - 12 - tail.readUInt32LE(0), tail.readUInt32LE(0)).toString('latin1'));
-  // The cache is read into the source's buffer: its pages are faulted in already (a fresh page
-  // costs more than the copy), and the source is a string of its own by then.
-  const text = readAt(index['tsjail.js'][0], index['tsjail.js'][1]);
-  source = text.toString('latin1');
-  if (index['tsjail.cache']) cachedData = readAt(index['tsjail.cache'][0], index['tsjail.cache'][1], text);
+  // The cache is read into the source's buffer once the source is a string of its own: one
+  // buffer's pages faulted in, not two (a fresh page costs more than the copy).
+  const [at, len] = index['tsjail.js'];
+  const cache = index['tsjail.cache'];
+  const buf = Buffer.allocUnsafeSlow(Math.max(len, cache ? cache[1] : 0));
+  source = readAt(at, len, buf).toString('latin1');
+  if (cache) cachedData = readAt(cache[0], cache[1], buf);
 } catch (e) {
   process.stderr.write('tsjail: reading the parts appended to /proc/self/exe: ' + e.message + '\\n');
   process.exit(255);
@@ -154,11 +186,25 @@ globalThis[Symbol.for('tsjail.parts')] = {
     }
   },
 };
+// The libraries kept apart from the bundle (LIBS in .ci/sea.mjs): compiled on their first require().
+const libs = new Map();
+function requireLib(id) {
+  const part = index['tsjail.requires'][id];
+  if (part === undefined) return require(id);
+  let exports = libs.get(part);
+  if (exports === undefined) {
+    const m = { exports: {} };
+    new Script(readAt(index[part][0], index[part][1]).toString('latin1'), { filename: part }).runInThisContext()(m.exports, require, m, part, __dirname);
+    libs.set(part, (exports = m.exports));
+  }
+  return exports[id];
+}
+Object.assign(requireLib, require);
 const script = new Script(source, { filename: 'tsjail.js', cachedData });
 // Only the build's training binary (it carries the tsjail.train part) writes one, when asked.
 const train = index['tsjail.train'] ? process.env.TSJAIL_SEA_TRAIN : undefined;
 if (train) process.once('exit', () => fs.writeFileSync(train + '.' + process.pid, script.createCachedData()));
-script.runInThisContext()(module.exports, require, module, __filename, __dirname);
+script.runInThisContext()(module.exports, requireLib, module, __filename, __dirname);
 `;
 writeFileSync(join(work, 'loader.js'), LOADER);
 // Compiled inside a function by the loader: the #! line would be a syntax error there. Pure
@@ -178,7 +224,7 @@ assets['tsjail.lines'] = join(work, 'tsjail.lines');
 /** The parts the loader reads from the file's end (see LOADER), then their index and the magic. */
 function appendParts(binary, parts) {
   let at = statSync(binary).size;
-  const index = {};
+  const index = { 'tsjail.requires': Object.fromEntries(libRequests) };
   const bodies = [];
   for (const [name, file] of Object.entries(parts)) {
     const body = readFileSync(file);
@@ -195,7 +241,7 @@ function appendParts(binary, parts) {
 
 function inject(withCache, training = false) {
   const { 'koffi.node': koffiModule, ...blobAssets } = assets;
-  const parts = { 'tsjail.js': join(work, 'tsjail.js'), 'koffi.node': koffiModule };
+  const parts = { 'tsjail.js': join(work, 'tsjail.js'), 'koffi.node': koffiModule, ...Object.fromEntries(Object.keys(LIBS).map((part) => [part, join(work, part)])) };
   if (withCache) parts['tsjail.cache'] = join(work, 'tsjail.cache');
   if (training) {
     writeFileSync(join(work, 'tsjail.train'), 'train\n');

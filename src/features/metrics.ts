@@ -15,6 +15,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import { readAccounting } from '../cgroup/accounting.js';
 import { readVersion } from '../cli/version.js';
 import { parseHostPort, formatHostPort, type HostPort } from '../hostport.js';
@@ -66,7 +67,8 @@ function listen(server: Server, a: HostPort): Promise<void> {
 
 export async function startMetrics(p: Prepared): Promise<FeatureRun> {
   const addr = parseHostPort(p.cfg.ext.metrics_addr!) as HostPort;
-  const prom = await import('prom-client');
+  const require = createRequire(import.meta.url);
+  const prom = require('prom-client') as typeof import('prom-client');
   const registry = new prom.Registry();
   const registers = [registry];
 

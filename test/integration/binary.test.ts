@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './helpers/listen.js';
 import { missingBinary, missingRoot, missingUserns } from './helpers/require.js';
 
 const root = join(import.meta.dirname, '../..');
@@ -117,6 +118,30 @@ describe.skipIf(!!skip)('the single binary', () => {
     const c = run(bin, ['seccomp', 'compile', '--syscall_allow', 'read,write,exit_group', '-o', join(dir, 'f.bpf')]);
     expect(c.status).toBe(0);
     expect(statSync(join(dir, 'f.bpf')).size % 8).toBe(0);
+  });
+
+  it('loads the libraries kept out of its bundle when a run needs them: commander, pino, prom-client', { timeout: 30_000 }, async () => {
+    // commander words what the command-line scanner leaves: an unknown option.
+    const bad = run(bin, ['--bogus']);
+    expect(bad.stderr).toMatch(/unknown option '--bogus'/);
+    expect(bad.status).toBe(255);
+    // pino writes --log_format json.
+    const json = run(bin, ['-Mo', '--chroot', '/', '--log_format', 'json', '--', '/bin/true']);
+    expect(json.status).toBe(0);
+    expect(JSON.parse(json.stderr.split('\n')[0]!)).toMatchObject({ msg: 'Mode: STANDALONE_ONCE' });
+    // prom-client serves --metrics_addr.
+    const [port, mport] = [await freePort(), await freePort()];
+    const child = spawn(bin, ['-Ml', '--bindhost', '127.0.0.1', '--port', String(port), '--metrics_addr', `127.0.0.1:${mport}`, '--chroot', '/', '-q', '--', '/bin/true'], { env: { PATH: '/usr/bin:/bin' }, stdio: 'ignore' });
+    try {
+      let text = '';
+      for (const t0 = Date.now(); !text && Date.now() - t0 < 15_000; ) {
+        text = await fetch(`http://127.0.0.1:${mport}/metrics`).then((r) => r.text(), () => '');
+        if (!text) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(text).toMatch(/^tsjail_jails_started_total 0$/m);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it("names a log line's caller and its line in the bundle (from the binary's line table)", () => {
