@@ -15,6 +15,10 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const runs = Number(process.env.RUNS ?? 20);
+// Every command runs with PATH alone, as `env -i PATH=/usr/bin:/bin` would run it: a variable such as
+// NODE_EXTRA_CA_CERTS (Node reads that file at every start, ~20-60 ms on the test machines) would
+// otherwise weigh on the floor and the cases alike and flatter the ratio.
+const ENV = { PATH: '/usr/bin:/bin' };
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
 /** user + system time of this process's reaped children so far, in ms (clock-tick resolution). */
@@ -37,10 +41,10 @@ const RUSAGE_PY = [
   'sys.stderr.write("\\ncpu %f\\n"%((ru.ru_utime+ru.ru_stime)*1000))',
   'sys.exit(os.waitstatus_to_exitcode(st))',
 ].join('\n');
-const precise = spawnSync('python3', ['-c', RUSAGE_PY, '/bin/true'], { stdio: 'ignore' }).status === 0;
+const precise = spawnSync('python3', ['-c', RUSAGE_PY, '/bin/true'], { stdio: 'ignore', env: ENV }).status === 0;
 
 function run(file, args) {
-  const r = spawnSync(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawnSync(file, args, { stdio: ['ignore', 'ignore', 'pipe'], env: ENV });
   if (r.status !== 0) throw new Error(`${[file, ...args].join(' ')}: exit ${r.status}: ${String(r.stderr).trim().split('\n').pop()}`);
   return String(r.stderr);
 }
@@ -84,7 +88,7 @@ function measure(cases) {
  * history, not on tsjail.
  */
 function evict(file) {
-  spawnSync('python3', ['-c', 'import os,sys\nfor p in sys.argv[1:]:\n  f=os.open(p,os.O_RDONLY); os.posix_fadvise(f,0,0,os.POSIX_FADV_DONTNEED); os.close(f)', file], { stdio: 'ignore' });
+  spawnSync('python3', ['-c', 'import os,sys\nfor p in sys.argv[1:]:\n  f=os.open(p,os.O_RDONLY); os.posix_fadvise(f,0,0,os.POSIX_FADV_DONTNEED); os.close(f)', file], { stdio: 'ignore', env: ENV });
 }
 
 function peakMiB(argv) {
@@ -92,7 +96,7 @@ function peakMiB(argv) {
   evict(argv[0]);
   const kib = [];
   for (let i = 0; i < 5; i++) {
-    const r = spawnSync('/usr/bin/time', ['-f', '%M', ...argv], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', ...argv], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], env: ENV });
     kib.push(Number(r.stderr.trim().split('\n').pop()));
   }
   return median(kib) / 1024;
@@ -113,7 +117,7 @@ const ONE_SHOT = ['-Mo', '--chroot', '/', '-q', '--', '/bin/true'];
 const binds = (n) => ['-Mo', '-q', '-R', '/usr', '-R', '/lib', '-R', '/lib64', '-R', '/bin', ...Array.from({ length: n }, (_, i) => ['-R', `/usr/bin:/m/${i}`]).flat(), '--', '/bin/true'];
 const SECCOMP = ['-Mo', '--chroot', '/', '-q', '--seccomp_string', 'KILL { ptrace } DEFAULT ALLOW', '--', '/bin/true'];
 
-console.log(`start-up, ${runs} rounds, each case paired with node -e 0 (medians; CPU = user+system of the process tree${precise ? '' : ', in 10 ms ticks: no python3 for wait4 rusage'})`);
+console.log(`start-up, ${runs} rounds, each case paired with node -e 0 (medians; CPU = user+system of the process tree${precise ? '' : ', in 10 ms ticks: no python3 for wait4 rusage'}; environment: PATH=${ENV.PATH} only)`);
 const row = (name, m, floor) =>
   `  ${name.padEnd(48)} ${median(m.wall).toFixed(1).padStart(7)} ms  ${m.ratio ? `${median(m.ratio).toFixed(2)} x floor` : '(floor)     '}  CPU ${median(m.cpu).toFixed(1).padStart(6)} ms${floor ? ` (${(median(m.cpu) / median(floor.cpu)).toFixed(2)} x)` : ''}`;
 for (const [label, argv] of entries) {
