@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // make: dist/tsjail, one executable holding everything tsjail runs with. It is
 // Node's own binary with a single-executable-application blob injected
-// (postject): the CLI bundled with all its dependencies into one script, V8's
-// code cache for it and koffi's native module (appended after the blob: see
+// (postject): the CLI bundled with its dependencies into one script (but the
+// libraries a plain run never loads, each a bundle of its own: LIBS), V8's code
+// cache for it and koffi's native module (appended after the blob: see
 // LOADER), and as assets libtsjail.so, tsjail-exec, tsjail-init and
 // tsjail-nsfd. The native parts are copied into anonymous memory files at run
 // time (src/linux/libc.ts). Needs `npm run build` first. A start-up snapshot
