@@ -5,7 +5,8 @@
  * modules behind it (~3 ms) for checking an address (--metrics_addr, the
  * network options) in runs that start no jail (`tsjail seccomp compile`);
  * node:stream only when something asks for process.stdout, stderr or stdin
- * (proc/stdio.ts). (node:tty is not used: linux/tty.ts asks libc.)
+ * (proc/stdio.ts); node:worker_threads (~5 ms) when the notification worker
+ * starts. (node:tty is not used: linux/tty.ts asks libc.)
  */
 import { createRequire } from 'node:module';
 
@@ -14,4 +15,5 @@ const require = createRequire(import.meta.url);
 export const childProcess = (): typeof import('node:child_process') => require('node:child_process');
 export const nodeOs = (): typeof import('node:os') => require('node:os');
 export const nodeNet = (): typeof import('node:net') => require('node:net');
+export const workerThreads = (): typeof import('node:worker_threads') => require('node:worker_threads');
 export const nodeStream = (): typeof import('node:stream') => require('node:stream');

@@ -15,11 +15,12 @@
  * the worker's start-up once (tens of milliseconds); later ones do not.
  */
 import { existsSync } from 'node:fs';
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { embedded } from '../embedded.js';
+import { nodeNet, workerThreads } from '../lazy.js';
 import { lingerUntil } from '../proc/lingering.js';
 import { EPOLLERR, EPOLLHUP, EPOLLIN } from '../linux/consts.js';
 import { blockingPipe, closeFd, epollCreate, epollCtl, epollReady, notifySocketPair, recvListener, wakePipe, watchStart, writeFd } from '../linux/notify.js';
@@ -118,7 +119,7 @@ export class NotifySupervisor {
       [out[0], out[1], back[0], back[1]].forEach(closeFd);
       fail('pthread_create() of the seccomp watcher', r);
     }
-    const from = new Socket({ fd: out[0], readable: true, writable: false });
+    const from = new (nodeNet().Socket)({ fd: out[0], readable: true, writable: false });
     from.unref();
     const w: Watch = { epfd, from, again: back[1], listeners: new Map() };
     this.watching = w;
@@ -177,6 +178,8 @@ export class NotifySupervisor {
     };
     // The Go program's bytes move to the worker rather than being copied (tens of MiB).
     const transferList = this.opts.go ? [this.opts.go.binary.buffer as ArrayBuffer] : [];
+    // node:worker_threads only now: loading it costs ~5 ms, and a lazy supervisor may never get here.
+    const { Worker } = workerThreads();
     const w = (this.worker = embedded?.workerSource ? new Worker(embedded.workerSource(), { eval: true, workerData: data, transferList }) : new Worker(workerPath(), { workerData: data, transferList }));
     // The jails' exits keep tsjail running; the worker alone never should.
     w.unref();

@@ -230,7 +230,7 @@ export function launchJail(p: Prepared, opts: LaunchOptions = {}): Launched {
   };
   const launched: Launched = {
     pid,
-    executed: sys.readToEnd(errR, `report pipe of pid=${pid}`).then(
+    executed: sys.readToEnd(errR, `report pipe of pid=${pid}`, handOpen).then(
       function childReports(buf) {
         // EOF: the child exec'd or died, so it no longer uses its plan memory.
         if (region !== undefined) sys.releasePlan(region);

@@ -5,7 +5,7 @@
  * unless a test installed another one. Unit tests install a recording fake
  * (test/unit/helpers/fake-sys.ts) and assert the exact list of calls.
  */
-import { closeSync, writeSync } from 'node:fs';
+import { closeSync, read, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { nodeNet } from '../lazy.js';
 import { errnoValue } from '../linux/errno.js';
@@ -32,8 +32,12 @@ export interface Sys {
   kill(pid: number, signal: NodeJS.Signals | number): void;
   close(fd: number): void;
   write(fd: number, data: string | Uint8Array): void;
-  /** Everything the descriptor gives until EOF, after which it is closed; rejects with a SyscallError when a read fails. */
-  readToEnd(fd: number, what: string): Promise<Buffer>;
+  /**
+   * Everything the descriptor gives until EOF, after which it is closed; rejects with a SyscallError
+   * when a read fails. `writerWaits`: the writer may wait on this process before it closes (a spare
+   * jail held for its connection), so the read must not hold a libuv pool thread meanwhile.
+   */
+  readToEnd(fd: number, what: string, writerWaits: boolean): Promise<Buffer>;
   /** The parent's side of the user namespace: the child's id maps (phases/user.ts). */
   setupUser(p: Prepared, pid: number): void;
   /** An anonymous file that survives execve (-Me hands its plan over in one). */
@@ -62,7 +66,42 @@ function nodeCall(call: string, fn: () => unknown): void {
   }
 }
 
-function readToEnd(fd: number, what: string): Promise<Buffer> {
+/**
+ * A report pipe is read on a libuv pool thread, read(2) after read(2) until EOF: a child that
+ * needs nothing more from tsjail closes it within milliseconds (execve or death), and node:net,
+ * with the stream modules behind it, would cost a one-shot ~4 ms of its start. A writer that waits
+ * on us (a spare jail) would hold that thread for as long, so its pipe is watched from the event
+ * loop (epoll, through net.Socket) instead.
+ */
+function readToEnd(fd: number, what: string, writerWaits: boolean): Promise<Buffer> {
+  return writerWaits ? watchToEnd(fd, what) : readOnPool(fd, what);
+}
+
+function readOnPool(fd: number, what: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const next = (): void => {
+      const buf = Buffer.allocUnsafe(4096);
+      read(fd, buf, 0, buf.length, null, (err, n) => {
+        if (err || n === 0) {
+          try {
+            closeSync(fd);
+          } catch {
+            /* the failed read says what went wrong */
+          }
+          if (err) reject(new SyscallError(`read(${what})`, errnoOf(err) ?? 5 /* EIO */));
+          else resolve(Buffer.concat(chunks));
+          return;
+        }
+        chunks.push(buf.subarray(0, n));
+        next();
+      });
+    };
+    next();
+  });
+}
+
+function watchToEnd(fd: number, what: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let s: Socket;

@@ -186,7 +186,7 @@ export class FakeSys implements Sys {
     this.record(typeof data === 'string' ? `write(${fd}, '${data}')` : `write(${fd}, ${data.length} bytes)`);
     this.maybeFail('write');
   }
-  readToEnd(fd: number, what: string): Promise<Buffer> {
+  readToEnd(fd: number, what: string, _writerWaits: boolean): Promise<Buffer> {
     this.record(`read(${fd}) until EOF: ${what}`);
     if (!this.open.has(fd)) return Promise.reject(new SyscallError(`read(${what})`, errno('EBADF')));
     const pid = this.pidOfErrW.get(this.peer.get(fd)!) ?? -1;

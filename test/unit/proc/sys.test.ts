@@ -6,23 +6,29 @@ import { REAL_SYS, sys, useSys } from '../../../src/proc/sys.js';
 import { FakeSys } from '../helpers/fake-sys.js';
 
 describe('the real seam', () => {
-  it('reads a pipe to EOF and closes it', async () => {
-    const [r, w] = pipeCloexec();
-    writeSync(w, 'abc');
-    const got = REAL_SYS.readToEnd(r, 'report pipe');
-    writeSync(w, 'def');
-    closeSync(w);
-    expect((await got).toString()).toBe('abcdef');
-    expect(() => closeSync(r)).toThrow(/EBADF/);
-  });
+  // From a pool thread, or (when the writer may wait on tsjail) from the event loop.
+  for (const [how, writerWaits] of [['on the pool', false], ['from the event loop', true]] as const) {
+    it(`reads a pipe to EOF and closes it (${how})`, async () => {
+      const [r, w] = pipeCloexec();
+      writeSync(w, 'abc');
+      const got = REAL_SYS.readToEnd(r, 'report pipe', writerWaits);
+      writeSync(w, 'def');
+      // More than one read's worth, written while the reader waits.
+      await new Promise((resolve) => setImmediate(resolve));
+      writeSync(w, Buffer.alloc(10_000, 'x'));
+      closeSync(w);
+      expect((await got).toString()).toBe(`abcdef${'x'.repeat(10_000)}`);
+      expect(() => closeSync(r)).toThrow(/EBADF/);
+    });
 
-  it('a descriptor it cannot read as a stream is an error naming the read, never an empty report', async () => {
-    const fd = openSync('/', 'r');
-    const err = await REAL_SYS.readToEnd(fd, 'report pipe of pid=7').catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SyscallError);
-    expect(err).toMatchObject({ call: 'read(report pipe of pid=7)' });
-    expect(() => closeSync(fd)).toThrow(/EBADF/);
-  });
+    it(`a descriptor it cannot read is an error naming the read, never an empty report (${how})`, async () => {
+      const fd = openSync('/', 'r');
+      const err = await REAL_SYS.readToEnd(fd, 'report pipe of pid=7', writerWaits).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SyscallError);
+      expect(err).toMatchObject({ call: 'read(report pipe of pid=7)' });
+      expect(() => closeSync(fd)).toThrow(/EBADF/);
+    });
+  }
 
   it('close and write failures carry their errno', () => {
     const [r, w] = pipeCloexec();
