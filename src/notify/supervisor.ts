@@ -14,13 +14,12 @@
  * handing it every listener, at the first notification. That call waits for
  * the worker's start-up once (tens of milliseconds); later ones do not.
  */
-import { existsSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import { existsSync, read } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { embedded } from '../embedded.js';
-import { nodeNet, workerThreads } from '../lazy.js';
+import { workerThreads } from '../lazy.js';
 import { lingerUntil } from '../proc/lingering.js';
 import { EPOLLERR, EPOLLHUP, EPOLLIN } from '../linux/consts.js';
 import { blockingPipe, closeFd, epollCreate, epollCtl, epollReady, notifySocketPair, recvListener, wakePipe, watchStart, writeFd } from '../linux/notify.js';
@@ -48,8 +47,7 @@ export interface SupervisorOptions {
 /** The lazy supervisor's watch, before the worker runs. */
 interface Watch {
   readonly epfd: number;
-  /** The event loop's ends: the watcher's wake-ups, and the byte that lets it wait again. */
-  readonly from: Socket;
+  /** The event loop's end of the byte that lets the watcher wait again (its wake-ups: readWakes). */
   readonly again: number;
   /** Listeners taken so far (fd → the pid that sent it), handed to the worker when it starts. */
   readonly listeners: Map<number, number>;
@@ -119,12 +117,34 @@ export class NotifySupervisor {
       [out[0], out[1], back[0], back[1]].forEach(closeFd);
       fail('pthread_create() of the seccomp watcher', r);
     }
-    const from = new (nodeNet().Socket)({ fd: out[0], readable: true, writable: false });
-    from.unref();
-    const w: Watch = { epfd, from, again: back[1], listeners: new Map() };
+    const w: Watch = { epfd, again: back[1], listeners: new Map() };
     this.watching = w;
-    from.on('data', () => this.ready(w));
-    from.on('error', () => {});
+    this.readWakes(w, out[0]);
+  }
+
+  /**
+   * The watcher's wake-ups, a byte each, read on a libuv pool thread until EOF (the watcher ended):
+   * node:net, with the stream modules behind it, would cost a run with a policy ~4 ms of its start
+   * for a pipe that most runs never see a byte on. The read end is closed at EOF, never before: a
+   * read may still be in flight on it. A failed read hands everything to the worker at once.
+   */
+  private readWakes(w: Watch, fd: number): void {
+    const buf = Buffer.allocUnsafe(16);
+    const next = (): void =>
+      read(fd, buf, 0, buf.length, null, (err, n) => {
+        if (err && (err.code === 'EINTR' || err.code === 'EAGAIN')) return next();
+        if (err || n === 0) {
+          closeFd(fd);
+          if (err && this.watching === w && !this.disposed) {
+            this.stopWatch();
+            this.startWorker([...w.listeners].map(([lfd, pid]) => ({ fd: lfd, pid })));
+          }
+          return;
+        }
+        if (this.watching === w) this.ready(w);
+        next();
+      });
+    next();
   }
 
   private readonly ready_ = new Int32Array(64);
@@ -168,7 +188,6 @@ export class NotifySupervisor {
     if (!w) return undefined;
     this.watching = undefined;
     closeFd(w.again);
-    w.from.destroy();
     return w;
   }
 
