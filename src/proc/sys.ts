@@ -5,12 +5,13 @@
  * unless a test installed another one. Unit tests install a recording fake
  * (test/unit/helpers/fake-sys.ts) and assert the exact list of calls.
  */
-import { closeSync, read, writeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { nodeNet } from '../lazy.js';
 import { errnoValue } from '../linux/errno.js';
 import { execInPlace, keepOnExec, memfdCreate, pipeCloexec, reapKilled, releasePlan, seqpacketPair, sendFd, spawnPlan, SyscallError, waitPid, type WaitResult } from '../linux/libc.js';
 import { setupUserFromParent } from '../phases/user.js';
+import { readOnPool, releasePoolSlot, takePoolSlot } from './pool.js';
 import type { Prepared } from '../prepare.js';
 
 export interface Sys {
@@ -67,37 +68,25 @@ function nodeCall(call: string, fn: () => unknown): void {
 }
 
 /**
- * A report pipe is read on a libuv pool thread, read(2) after read(2) until EOF: a child that
- * needs nothing more from tsjail closes it within milliseconds (execve or death), and node:net,
- * with the stream modules behind it, would cost a one-shot ~4 ms of its start. A writer that waits
- * on us (a spare jail) would hold that thread for as long, so its pipe is watched from the event
- * loop (epoll, through net.Socket) instead.
+ * A report pipe is read on a libuv pool thread when there is a slot (proc/pool.ts): a child that
+ * needs nothing more from tsjail closes it within milliseconds (execve or death). A writer that
+ * waits on us (a spare jail held for its connection) would hold that thread as long, so its pipe
+ * is watched from the event loop (epoll, through net.Socket), as is any pipe without a slot.
  */
 function readToEnd(fd: number, what: string, writerWaits: boolean): Promise<Buffer> {
-  return writerWaits ? watchToEnd(fd, what) : readOnPool(fd, what);
-}
-
-function readOnPool(fd: number, what: string): Promise<Buffer> {
+  if (writerWaits || !takePoolSlot()) return watchToEnd(fd, what);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const next = (): void => {
-      const buf = Buffer.allocUnsafe(4096);
-      read(fd, buf, 0, buf.length, null, (err, n) => {
-        if (err || n === 0) {
-          try {
-            closeSync(fd);
-          } catch {
-            /* the failed read says what went wrong */
-          }
-          if (err) reject(new SyscallError(`read(${what})`, errnoOf(err) ?? 5 /* EIO */));
-          else resolve(Buffer.concat(chunks));
-          return;
-        }
-        chunks.push(buf.subarray(0, n));
-        next();
-      });
-    };
-    next();
+    readOnPool(fd, 4096, (c) => chunks.push(c), (err) => {
+      releasePoolSlot();
+      try {
+        closeSync(fd);
+      } catch {
+        /* the failed read says what went wrong */
+      }
+      if (err) reject(new SyscallError(`read(${what})`, errnoOf(err) ?? 5 /* EIO */));
+      else resolve(Buffer.concat(chunks));
+    });
   });
 }
 

@@ -1,0 +1,54 @@
+/** Long reads on libuv's pool: slots for all but two of its threads, and the read loop itself. */
+import { closeSync, writeSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { pipeCloexec } from '../../../src/linux/libc.js';
+import { readOnPool, releasePoolSlot, takePoolSlot } from '../../../src/proc/pool.js';
+import { REAL_SYS } from '../../../src/proc/sys.js';
+
+/** Takes every slot left; returns how many. */
+function takeAll(): number {
+  let n = 0;
+  while (takePoolSlot()) n++;
+  return n;
+}
+const release = (n: number) => Array.from({ length: n }, releasePoolSlot);
+
+describe('pool reads', () => {
+  it('gives out slots for all but two of the pool threads (4 unless UV_THREADPOOL_SIZE says otherwise)', () => {
+    const size = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4;
+    const n = takeAll();
+    expect(n).toBe(Math.max(0, size - 2));
+    expect(takePoolSlot()).toBe(false);
+    release(n);
+    if (n > 0) {
+      expect(takePoolSlot()).toBe(true);
+      releasePoolSlot();
+    }
+  });
+
+  it('reads chunk after chunk until EOF, and leaves the descriptor open', async () => {
+    const [r, w] = pipeCloexec();
+    const chunks: string[] = [];
+    const ended = new Promise<unknown>((resolve) => readOnPool(r, 4, (c) => chunks.push(c.toString()), resolve));
+    writeSync(w, 'abcdefghij');
+    closeSync(w);
+    expect(await ended).toBeUndefined();
+    expect(chunks.join('')).toBe('abcdefghij');
+    expect(chunks.every((c) => c.length <= 4)).toBe(true);
+    closeSync(r);
+  });
+
+  it('a report pipe is read from the event loop when no slot is left', async () => {
+    const n = takeAll();
+    try {
+      const [r, w] = pipeCloexec();
+      const got = REAL_SYS.readToEnd(r, 'report pipe', false);
+      writeSync(w, 'xyz');
+      closeSync(w);
+      expect((await got).toString()).toBe('xyz');
+      expect(takePoolSlot()).toBe(false);
+    } finally {
+      release(n);
+    }
+  });
+});
