@@ -68,10 +68,12 @@ function nodeCall(call: string, fn: () => unknown): void {
 }
 
 /**
- * A report pipe is read on a libuv pool thread when there is a slot (proc/pool.ts): a child that
- * needs nothing more from tsjail closes it within milliseconds (execve or death). A writer that
- * waits on us (a spare jail held for its connection) would hold that thread as long, so its pipe
- * is watched from the event loop (epoll, through net.Socket), as is any pipe without a slot.
+ * A report pipe is read on a libuv pool thread when there is a slot (proc/pool.ts): the child
+ * closes it within milliseconds (execve or death), at most after the seccomp watcher, whose
+ * wake-ups the slots keep a thread for, has started the notification worker for it. A writer that
+ * waits on us for longer (a spare jail held for its connection) would hold that thread as long,
+ * so its pipe is watched from the event loop (epoll, through net.Socket), as is any pipe without
+ * a slot.
  */
 function readToEnd(fd: number, what: string, writerWaits: boolean): Promise<Buffer> {
   if (writerWaits || !takePoolSlot()) return watchToEnd(fd, what);
