@@ -26,13 +26,17 @@ function indexOf(table: SyscallTable): Index {
   let idx = indexes.get(table);
   if (!idx) {
     idx = { byName: new Map(), byNr: new Map() };
-    for (const [name, nr, args] of table.syscalls) {
-      const info = { name, nr, args };
-      idx.byName.set(name, info);
-      idx.byNr.set(nr, info);
+    // Indexed loops, no destructuring: built at the start of every run with a policy, where an
+    // iterator per entry (~400 of them) is garbage the young generation must take.
+    const { syscalls, aliases } = table;
+    for (let i = 0; i < syscalls.length; i++) {
+      const e = syscalls[i]!;
+      const info = { name: e[0], nr: e[1], args: e[2] };
+      idx.byName.set(info.name, info);
+      idx.byNr.set(info.nr, info);
     }
-    for (const [alias, name] of Object.entries(table.aliases)) {
-      const info = idx.byName.get(name);
+    for (const alias in aliases) {
+      const info = idx.byName.get(aliases[alias]!);
       if (info && !idx.byName.has(alias)) idx.byName.set(alias, info);
     }
     indexes.set(table, idx);
