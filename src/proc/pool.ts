@@ -10,18 +10,19 @@
  */
 import { read } from 'node:fs';
 
-const POOL_SIZE = Math.min(1024, Math.max(1, Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4));
-let free = Math.max(0, POOL_SIZE - 2);
+/** Slots left; counted at the first take, as libuv sizes its pool at its first use (a program may set the variable before that). */
+let free: number | undefined;
 
 /** A slot for a long read, or false when there is none left (the caller reads from the event loop). */
 export function takePoolSlot(): boolean {
+  free ??= Math.max(0, Math.min(1024, Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4) - 2);
   if (free === 0) return false;
   free--;
   return true;
 }
 
 export function releasePoolSlot(): void {
-  free++;
+  free = (free ?? 0) + 1;
 }
 
 /**

@@ -20,6 +20,19 @@ describe.skipIf(!!skip)('seccomp filters in real jails', () => {
     expect(r.stderr).toMatch(/seccomp violation: newuname\(0x[0-9a-f]+\) on x86_64, ip 0x[0-9a-f]+, KILL_PROCESS: killed with SIGKILL \(PID 1 of its pid namespace/);
   });
 
+  // The report pipe and the seccomp watcher are read on libuv's pool while it has slots (proc/pool.ts),
+  // else from the event loop: with 1 thread, none (both from the loop); with 3, one (the report pipe).
+  for (const threads of ['1', '3']) {
+    it(`names a violation and reports the exec with a pool of ${threads} thread(s) (UV_THREADPOOL_SIZE)`, async () => {
+      const r = await runTsjail(['-Mo', '--chroot', '/', '-q', '--seccomp_string', 'ERRNO(1) { newuname } DEFAULT ALLOW', '--', '/bin/uname'], { env: { UV_THREADPOOL_SIZE: threads } });
+      expect(r.stderr).toMatch(/seccomp violation: newuname\(0x[0-9a-f]+\) on x86_64, ip 0x[0-9a-f]+, ERRNO\(1\): failed with EPERM/);
+      expect(r.exitCode).toBe(1);
+      const bad = await runTsjail(['-Mo', '--chroot', '/', '-q', '--', '/no/such/program'], { env: { UV_THREADPOOL_SIZE: threads } });
+      expect(bad.stderr).toMatch(/execve\('\/no\/such\/program'\) failed: ENOENT/);
+      expect(bad.exitCode).toBe(255);
+    });
+  }
+
   it('--seccomp_no_notify: the kernel kills, and the audit record names the call (root)', async () => {
     const r = await runTsjail(['-Mo', '--chroot', '/', '--seccomp_no_notify', '--seccomp_string', 'KILL_PROCESS { newuname } DEFAULT ALLOW', '--', '/bin/uname']);
     expect(r.exitCode).toBe(159);
