@@ -6,7 +6,8 @@ const LAZY_URL = "const __tsjail = { get url() { const v = require('url').pathTo
 
 export function cjsBundle(entry, outfile, extra = {}) {
   return {
-    entryPoints: [entry],
+    // No entry: the caller gives esbuild's stdin instead.
+    ...(entry ? { entryPoints: [entry] } : {}),
     bundle: true,
     format: 'cjs',
     platform: 'node',

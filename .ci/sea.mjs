@@ -111,11 +111,8 @@ await build(
 
 mkdirSync(join(work, 'lib'));
 for (const [part, ids] of Object.entries(LIBS)) {
-  await build({
-    ...cjsBundle(undefined, join(work, part), { minifyWhitespace: true }),
-    entryPoints: undefined,
-    stdin: { contents: `module.exports = {${ids.map((id) => `${JSON.stringify(id)}: require(${JSON.stringify(id)})`).join(', ')}};`, resolveDir: root, loader: 'js' },
-  });
+  const contents = `module.exports = {${ids.map((id) => `${JSON.stringify(id)}: require(${JSON.stringify(id)})`).join(', ')}};`;
+  await build(cjsBundle(undefined, join(work, part), { minifyWhitespace: true, stdin: { contents, resolveDir: root, loader: 'js' } }));
   writeFileSync(join(work, part), asciiOnly(`(function (exports, require, module, __filename, __dirname) {${readFileSync(join(work, part), 'utf8')}\n})`));
 }
 

@@ -19,9 +19,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { embedded } from '../embedded.js';
-import { nodeNet, workerThreads } from '../lazy.js';
+import { workerThreads } from '../lazy.js';
 import { lingerUntil } from '../proc/lingering.js';
-import { readOnPool, releasePoolSlot, takePoolSlot } from '../proc/pool.js';
+import { readPipe } from '../proc/pool.js';
 import { EPOLLERR, EPOLLHUP, EPOLLIN } from '../linux/consts.js';
 import { blockingPipe, closeFd, epollCreate, epollCtl, epollReady, notifySocketPair, recvListener, wakePipe, watchStart, writeFd } from '../linux/notify.js';
 import { loadedNativePaths, SyscallError } from '../linux/libc.js';
@@ -124,34 +124,23 @@ export class NotifySupervisor {
   }
 
   /**
-   * The watcher's wake-ups, a byte each, until EOF (the watcher ended). Read on a libuv pool thread
-   * when there is a slot (proc/pool.ts): node:net, with the stream modules behind it, would cost a
-   * run with a policy ~4 ms of its start for a pipe most runs never see a byte on. The read end is
-   * closed at EOF, never before: a read may still be in flight on it. A failed read hands the
-   * listeners to the worker at once.
+   * The watcher's wake-ups, a byte each, until EOF (the watcher ended), on a libuv pool thread when
+   * there is one for it (proc/pool.ts): most runs never see a byte on this pipe, and node:net would
+   * cost them ~4 ms of their start. A failed read hands the listeners to the worker at once.
    */
   private readWakes(w: Watch, fd: number): void {
-    const onWake = (): void => {
-      if (this.watching === w) this.ready(w);
-    };
-    const failed = (): void => {
-      if (this.watching !== w || this.disposed) return;
-      this.stopWatch();
-      this.startWorker([...w.listeners].map(([lfd, pid]) => ({ fd: lfd, pid })));
-    };
-    if (takePoolSlot()) {
-      readOnPool(fd, 16, onWake, (err) => {
-        releasePoolSlot();
-        closeFd(fd);
-        if (err) failed();
-      });
-      return;
-    }
-    // No slot: from the event loop; the socket owns the descriptor and closes it at EOF.
-    const from = new (nodeNet().Socket)({ fd, readable: true, writable: false });
-    from.unref();
-    from.on('data', onWake);
-    from.on('error', failed);
+    readPipe(
+      fd,
+      () => {
+        if (this.watching === w) this.ready(w);
+      },
+      (err) => {
+        if (!err || this.watching !== w || this.disposed) return;
+        this.stopWatch();
+        this.startWorker([...w.listeners].map(([lfd, pid]) => ({ fd: lfd, pid })));
+      },
+      { size: 16, unref: true },
+    );
   }
 
   private readonly ready_ = new Int32Array(64);

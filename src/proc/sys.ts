@@ -6,12 +6,10 @@
  * (test/unit/helpers/fake-sys.ts) and assert the exact list of calls.
  */
 import { closeSync, writeSync } from 'node:fs';
-import type { Socket } from 'node:net';
-import { nodeNet } from '../lazy.js';
 import { errnoValue } from '../linux/errno.js';
 import { execInPlace, keepOnExec, memfdCreate, pipeCloexec, reapKilled, releasePlan, seqpacketPair, sendFd, spawnPlan, SyscallError, waitPid, type WaitResult } from '../linux/libc.js';
 import { setupUserFromParent } from '../phases/user.js';
-import { readOnPool, releasePoolSlot, takePoolSlot } from './pool.js';
+import { readPipe } from './pool.js';
 import type { Prepared } from '../prepare.js';
 
 export interface Sys {
@@ -68,45 +66,20 @@ function nodeCall(call: string, fn: () => unknown): void {
 }
 
 /**
- * A report pipe is read on a libuv pool thread when there is a slot (proc/pool.ts): the child
- * closes it within milliseconds (execve or death), at most after the seccomp watcher, whose
- * wake-ups the slots keep a thread for, has started the notification worker for it. A writer that
- * waits on us for longer (a spare jail held for its connection) would hold that thread as long,
- * so its pipe is watched from the event loop (epoll, through net.Socket), as is any pipe without
- * a slot.
+ * A report pipe is read on a libuv pool thread when it can be (proc/pool.ts): the child closes it
+ * within milliseconds (execve or death), at most after the seccomp watcher, whose wake-ups the
+ * pool keeps a thread for, has started the notification worker for it. A spare jail's child
+ * waits on us for its connection, so its pipe is read from the event loop.
  */
 function readToEnd(fd: number, what: string, writerWaits: boolean): Promise<Buffer> {
-  if (writerWaits || !takePoolSlot()) return watchToEnd(fd, what);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    readOnPool(fd, 4096, (c) => chunks.push(c), (err) => {
-      releasePoolSlot();
-      try {
-        closeSync(fd);
-      } catch {
-        /* the failed read says what went wrong */
-      }
-      if (err) reject(new SyscallError(`read(${what})`, errnoOf(err) ?? 5 /* EIO */));
-      else resolve(Buffer.concat(chunks));
-    });
-  });
-}
-
-function watchToEnd(fd: number, what: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let s: Socket;
-    try {
-      s = new (nodeNet().Socket)({ fd, readable: true, writable: false });
-    } catch (e) {
-      closeSync(fd);
-      throw new SyscallError(`read(${what})`, errnoOf(e) ?? 9 /* EBADF */);
-    }
-    let failed: unknown;
-    s.on('data', (c: Buffer) => chunks.push(c));
-    // A failed read is no EOF: what the child would have written is unknown.
-    s.on('error', (e) => (failed = e));
-    s.on('close', () => (failed === undefined ? resolve(Buffer.concat(chunks)) : reject(new SyscallError(`read(${what})`, errnoOf(failed) ?? 5 /* EIO */))));
+    readPipe(
+      fd,
+      (c) => chunks.push(c),
+      (err) => (err ? reject(new SyscallError(`read(${what})`, errnoOf(err) ?? 5 /* EIO */)) : resolve(Buffer.concat(chunks))),
+      { size: 4096, fromLoop: writerWaits },
+    );
   });
 }
 

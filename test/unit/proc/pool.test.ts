@@ -1,8 +1,8 @@
-/** Long reads on libuv's pool: slots for all but two of its threads, and the read loop itself. */
+/** Pipes read to EOF on libuv's pool or from the event loop: slots for all but two of the pool's threads, the reads themselves. */
 import { closeSync, writeSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { pipeCloexec } from '../../../src/linux/libc.js';
-import { readOnPool, releasePoolSlot, takePoolSlot } from '../../../src/proc/pool.js';
+import { readPipe, releasePoolSlot, takePoolSlot } from '../../../src/proc/pool.js';
 import { REAL_SYS } from '../../../src/proc/sys.js';
 
 /** Takes every slot left; returns how many. */
@@ -26,17 +26,19 @@ describe('pool reads', () => {
     }
   });
 
-  it('reads chunk after chunk until EOF, and leaves the descriptor open', async () => {
-    const [r, w] = pipeCloexec();
-    const chunks: string[] = [];
-    const ended = new Promise<unknown>((resolve) => readOnPool(r, 4, (c) => chunks.push(c.toString()), resolve));
-    writeSync(w, 'abcdefghij');
-    closeSync(w);
-    expect(await ended).toBeUndefined();
-    expect(chunks.join('')).toBe('abcdefghij');
-    expect(chunks.every((c) => c.length <= 4)).toBe(true);
-    closeSync(r);
-  });
+  for (const fromLoop of [false, true]) {
+    it(`reads chunk after chunk until EOF, then closes the descriptor (${fromLoop ? 'from the event loop' : 'on the pool'})`, async () => {
+      const [r, w] = pipeCloexec();
+      const chunks: string[] = [];
+      const ended = new Promise<unknown>((resolve) => readPipe(r, (c) => chunks.push(c.toString()), resolve, { size: 4, fromLoop }));
+      writeSync(w, 'abcdefghij');
+      closeSync(w);
+      expect(await ended).toBeUndefined();
+      expect(chunks.join('')).toBe('abcdefghij');
+      if (!fromLoop) expect(chunks.every((c) => c.length <= 4)).toBe(true);
+      expect(() => closeSync(r)).toThrow(/EBADF/);
+    });
+  }
 
   it('a report pipe is read from the event loop when no slot is left', async () => {
     const n = takeAll();
